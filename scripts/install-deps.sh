@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs everything CityWatch needs to build and test, from Debian 12 packages only.
+# Idempotent: packages already present are skipped, so running it twice costs one dpkg query.
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
+  libboost-dev libboost-system-dev libpcap-dev libsnmp-dev prometheus-cpp-dev libssl-dev
+  libgtest-dev libgmock-dev googletest libbenchmark-dev libyaml-cpp-dev libsqlite3-dev
+  sqlite3 nlohmann-json3-dev libcli11-dev zlib1g-dev libcurl4-openssl-dev
+)
+peer_pkgs=(
+  tshark wireshark-common softflowd pmacct nfdump tcpreplay nmap hping3 python3-scapy
+  snmpd snmp snmptrapd snmpsim prometheus prometheus-alertmanager prometheus-snmp-exporter
+  openssl iproute2 curl dnsutils tcpdump procps time psmisc
+)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-}" != "--build-only" ]]; then want+=("${peer_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#want[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: installing ${missing[*]}"
+# wireshark-common asks whether non-root users may capture; answer "no" without a prompt.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts these daemons on install; CityWatch's tests start their own instances on
+# ports chosen at run time, so the system-wide ones are stopped to keep ports and CPU free.
+for svc in snmpd snmptrapd prometheus prometheus-alertmanager prometheus-node-exporter \
+           prometheus-snmp-exporter pmacctd nfacctd softflowd nfdump; do
+  $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+done
+echo "install-deps: done"
