@@ -85,9 +85,9 @@ struct FlowRecord {
   std::int64_t end_ns = 0;    // last packet
   IpAddr src;
   IpAddr dst;
-  IpAddr exporter;            // unset for kPacketMeter
+  IpAddr exporter;  // unset for kPacketMeter
   std::uint64_t packets = 0;
-  std::uint64_t bytes = 0;    // from the IP header on, as NetFlow counts them
+  std::uint64_t bytes = 0;  // from the IP header on, as NetFlow counts them
   std::uint32_t observation_domain = 0;
   std::uint32_t sampling_rate = 1;
   std::uint32_t input_if = 0;
@@ -138,8 +138,8 @@ struct SnmpTrap {
 
 // Packet-level observations for the rules engine.
 enum class PacketEventKind : std::uint8_t {
-  kTcpSyn = 1,       // SYN without ACK: a connection attempt
-  kTcpSynAck = 2,    // the answer
+  kTcpSyn = 1,     // SYN without ACK: a connection attempt
+  kTcpSynAck = 2,  // the answer
   kTcpRst = 3,
   kDnsQuery = 4,
   kDnsResponse = 5,

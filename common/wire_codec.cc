@@ -1,0 +1,381 @@
+#include "common/wire_codec.h"
+
+#include "common/byte_io.h"
+#include "common/crc32c.h"
+
+namespace citywatch::wire {
+
+const char* to_string(DecodeError e) {
+  switch (e) {
+    case DecodeError::kOk:
+      return "ok";
+    case DecodeError::kBadMagic:
+      return "bad_magic";
+    case DecodeError::kBadVersion:
+      return "bad_version";
+    case DecodeError::kBadType:
+      return "bad_type";
+    case DecodeError::kTooLarge:
+      return "too_large";
+    case DecodeError::kBadChecksum:
+      return "bad_checksum";
+    case DecodeError::kTruncated:
+      return "truncated";
+    case DecodeError::kTrailingBytes:
+      return "trailing_bytes";
+    case DecodeError::kBadRecord:
+      return "bad_record";
+    case DecodeError::kTooManyRecords:
+      return "too_many_records";
+    case DecodeError::kBadString:
+      return "bad_string";
+  }
+  return "unknown";
+}
+
+DecodeError decode_header(std::span<const std::byte, kHeaderSize> bytes, FrameHeader& out) {
+  ByteReader r(bytes);
+  if (r.u32() != kMagic) return DecodeError::kBadMagic;
+  if (r.u8() != kVersion) return DecodeError::kBadVersion;
+  const std::uint8_t type = r.u8();
+  if (type < static_cast<std::uint8_t>(FrameType::kHello) ||
+      type > static_cast<std::uint8_t>(FrameType::kError))
+    return DecodeError::kBadType;
+  out.type = static_cast<FrameType>(type);
+  out.flags = r.u16();
+  out.length = r.u32();
+  out.checksum = r.u32();
+  if (out.length > kMaxPayload) return DecodeError::kTooLarge;
+  return DecodeError::kOk;
+}
+
+DecodeError verify_payload(const FrameHeader& header, std::span<const std::byte> payload) {
+  if (payload.size() != header.length) return DecodeError::kTruncated;
+  if (crc32c(payload) != header.checksum) return DecodeError::kBadChecksum;
+  return DecodeError::kOk;
+}
+
+void encode_frame(FrameType type, std::span<const std::byte> payload, std::vector<std::byte>& out) {
+  ByteWriter w(out);
+  w.u32(kMagic);
+  w.u8(kVersion);
+  w.u8(static_cast<std::uint8_t>(type));
+  w.u16(0);
+  w.u32(static_cast<std::uint32_t>(payload.size()));
+  w.u32(crc32c(payload));
+  w.bytes(payload.data(), payload.size());
+}
+
+namespace {
+
+// Each record kind's fields are listed once, in fields(); the writer and the reader below
+// walk the same list, so encoder and decoder cannot drift apart.
+class Writer {
+ public:
+  explicit Writer(std::vector<std::byte>& out) : w_(out) {}
+  void u8(const std::uint8_t& v) { w_.u8(v); }
+  void u16(const std::uint16_t& v) { w_.u16(v); }
+  void u32(const std::uint32_t& v) { w_.u32(v); }
+  void u64(const std::uint64_t& v) { w_.u64(v); }
+  void i64(const std::int64_t& v) { w_.i64(v); }
+  template <typename E>
+  void e8(const E& v, E /*max*/) {
+    w_.u8(static_cast<std::uint8_t>(v));
+  }
+  void ip(const IpAddr& a) {
+    w_.u8(static_cast<std::uint8_t>(a.family));
+    if (a.family == IpAddr::Family::kV4) w_.bytes(a.bytes.data(), 4);
+    if (a.family == IpAddr::Family::kV6) w_.bytes(a.bytes.data(), 16);
+  }
+  template <std::size_t N>
+  void str(const InlineString<N>& s) {
+    w_.str8(s.view());
+  }
+  template <std::size_t N>
+  void array(const std::array<std::uint8_t, N>& a) {
+    w_.bytes(a.data(), N);
+  }
+  void oid(const std::array<std::uint32_t, 16>& a, const std::uint8_t& len) {
+    w_.u8(len);
+    for (std::uint8_t i = 0; i < len && i < a.size(); ++i) w_.u32(a[i]);
+  }
+
+ private:
+  ByteWriter w_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::span<const std::byte> in) : r_(in) {}
+  bool ok() const { return r_.ok() && error_ == DecodeError::kOk; }
+  DecodeError error() const { return r_.ok() ? error_ : DecodeError::kTruncated; }
+  std::size_t remaining() const { return r_.remaining(); }
+
+  void u8(std::uint8_t& v) { v = r_.u8(); }
+  void u16(std::uint16_t& v) { v = r_.u16(); }
+  void u32(std::uint32_t& v) { v = r_.u32(); }
+  void u64(std::uint64_t& v) { v = r_.u64(); }
+  void i64(std::int64_t& v) { v = r_.i64(); }
+  template <typename E>
+  void e8(E& v, E max) {
+    const std::uint8_t raw = r_.u8();
+    if (raw > static_cast<std::uint8_t>(max)) error_ = DecodeError::kBadRecord;
+    v = static_cast<E>(raw);
+  }
+  void ip(IpAddr& a) {
+    const std::uint8_t family = r_.u8();
+    a = IpAddr{};
+    if (family == 4) {
+      r_.bytes(a.bytes.data(), 4);
+      a.family = IpAddr::Family::kV4;
+    } else if (family == 6) {
+      r_.bytes(a.bytes.data(), 16);
+      a.family = IpAddr::Family::kV6;
+    } else if (family != 0) {
+      error_ = DecodeError::kBadRecord;
+    }
+  }
+  template <std::size_t N>
+  void str(InlineString<N>& s) {
+    const std::uint8_t len = r_.u8();
+    if (len > N) {
+      error_ = DecodeError::kBadString;
+      return;
+    }
+    const auto bytes = r_.view(len);
+    s.assign({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+  }
+  template <std::size_t N>
+  void array(std::array<std::uint8_t, N>& a) {
+    r_.bytes(a.data(), N);
+  }
+  void oid(std::array<std::uint32_t, 16>& a, std::uint8_t& len) {
+    len = r_.u8();
+    if (len > a.size()) {
+      error_ = DecodeError::kBadRecord;
+      return;
+    }
+    for (std::uint8_t i = 0; i < len; ++i) a[i] = r_.u32();
+  }
+
+ private:
+  ByteReader r_;
+  DecodeError error_ = DecodeError::kOk;
+};
+
+// Constness is cast away for the writer's sake only; the Writer never modifies.
+template <typename A, typename T>
+void fields(A& a, T& f);
+
+template <typename A>
+void fields(A& a, FlowRecord& f) {
+  a.i64(f.start_ns);
+  a.i64(f.end_ns);
+  a.ip(f.src);
+  a.ip(f.dst);
+  a.ip(f.exporter);
+  a.u64(f.packets);
+  a.u64(f.bytes);
+  a.u32(f.observation_domain);
+  a.u32(f.sampling_rate);
+  a.u32(f.input_if);
+  a.u32(f.output_if);
+  a.u16(f.src_port);
+  a.u16(f.dst_port);
+  a.u16(f.vlan);
+  a.u8(f.protocol);
+  a.u8(f.tcp_flags);
+  a.e8(f.direction, FlowDirection::kEgress);
+  a.e8(f.source, FlowSource::kSflow);
+}
+
+template <typename A>
+void fields(A& a, InterfaceSample& f) {
+  a.ip(f.device);
+  a.u32(f.if_index);
+  a.str(f.if_name);
+  a.u64(f.in_octets);
+  a.u64(f.out_octets);
+  a.u64(f.in_packets);
+  a.u64(f.out_packets);
+  a.u64(f.in_errors);
+  a.u64(f.out_errors);
+  a.u64(f.in_discards);
+  a.u64(f.out_discards);
+  a.u64(f.speed_bps);
+  a.u8(f.admin_up);
+  a.u8(f.oper_up);
+}
+
+template <typename A>
+void fields(A& a, DeviceStatus& f) {
+  a.ip(f.device);
+  a.str(f.name);
+  a.u64(f.uptime_cs);
+  a.u8(f.reachable);
+  a.u8(f.cause);
+}
+
+template <typename A>
+void fields(A& a, SnmpTrap& f) {
+  a.ip(f.device);
+  a.oid(f.trap_oid, f.trap_oid_len);
+  a.u32(f.if_index);
+}
+
+template <typename A>
+void fields(A& a, PacketEvent& f) {
+  a.ip(f.src);
+  a.ip(f.dst);
+  a.u16(f.src_port);
+  a.u16(f.dst_port);
+  a.u16(f.vlan);
+  a.u16(f.dns_qtype);
+  a.array(f.mac);
+  a.u8(f.protocol);
+  a.u8(f.dns_rcode);
+  a.e8(f.kind, PacketEventKind::kNewMac);
+  a.str(f.name);
+}
+
+constexpr std::uint8_t kMaxKind = static_cast<std::uint8_t>(RecordKind::kPacketEvent);
+
+}  // namespace
+
+void encode_hello(const Hello& hello, std::vector<std::byte>& payload) {
+  ByteWriter w(payload);
+  w.str8(hello.agent_id.view());
+  w.str8(hello.segment.view());
+  w.str8(hello.software.view());
+}
+
+DecodeError decode_hello(std::span<const std::byte> payload, Hello& out) {
+  Reader r(payload);
+  r.str(out.agent_id);
+  r.str(out.segment);
+  r.str(out.software);
+  if (!r.ok()) return r.error();
+  if (r.remaining() != 0) return DecodeError::kTrailingBytes;
+  if (out.agent_id.empty()) return DecodeError::kBadString;
+  return DecodeError::kOk;
+}
+
+void encode_sequence(std::uint64_t seq, std::vector<std::byte>& payload) {
+  ByteWriter(payload).u64(seq);
+}
+
+DecodeError decode_sequence(std::span<const std::byte> payload, std::uint64_t& seq) {
+  ByteReader r(payload);
+  seq = r.u64();
+  if (!r.ok()) return DecodeError::kTruncated;
+  if (r.remaining() != 0) return DecodeError::kTrailingBytes;
+  return DecodeError::kOk;
+}
+
+void encode_error(ErrorCode code, std::string_view text, std::vector<std::byte>& payload) {
+  ByteWriter w(payload);
+  w.u16(static_cast<std::uint16_t>(code));
+  w.str8(text);
+}
+
+// BATCH payload: u64 sequence, u32 record count, then per record u8 kind, u16 body length,
+// body (i64 event time, then the kind's fields).
+void BatchEncoder::begin() {
+  buf_.clear();
+  count_ = 0;
+  ByteWriter w(buf_);
+  w.u64(0);
+  w.u32(0);
+}
+
+void BatchEncoder::add(const Record& record) {
+  ByteWriter w(buf_);
+  w.u8(static_cast<std::uint8_t>(record.kind()));
+  const std::size_t len_at = w.size();
+  w.u16(0);
+  Writer fw(buf_);
+  fw.i64(record.event_time_ns);
+  std::visit(
+      [&fw](const auto& body) { fields(fw, const_cast<std::decay_t<decltype(body)>&>(body)); },
+      record.body);
+  w.patch_u16(len_at, static_cast<std::uint16_t>(w.size() - len_at - 2));
+  ++count_;
+}
+
+std::span<const std::byte> BatchEncoder::finish(std::uint64_t seq) {
+  ByteWriter w(buf_);
+  w.patch_u32(0, static_cast<std::uint32_t>(seq));
+  w.patch_u32(4, static_cast<std::uint32_t>(seq >> 32));
+  w.patch_u32(8, count_);
+  return buf_;
+}
+
+DecodeError peek_batch_sequence(std::span<const std::byte> payload, std::uint64_t& seq) {
+  ByteReader r(payload);
+  seq = r.u64();
+  return r.ok() ? DecodeError::kOk : DecodeError::kTruncated;
+}
+
+DecodeError decode_batch(std::span<const std::byte> payload, const ShortName& agent,
+                         const ShortName& segment, std::uint64_t& seq, std::vector<Record>& out,
+                         std::uint32_t& unknown_records) {
+  ByteReader r(payload);
+  seq = r.u64();
+  const std::uint32_t count = r.u32();
+  if (!r.ok()) return DecodeError::kTruncated;
+  if (count > kMaxRecordsPerBatch) return DecodeError::kTooManyRecords;
+  // Every record takes at least 3 bytes of framing: a count beyond that is a lie, refused
+  // before it can drive a large reserve().
+  if (count > r.remaining() / 3) return DecodeError::kTruncated;
+
+  const std::size_t first = out.size();
+  out.reserve(first + count);
+  unknown_records = 0;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const std::uint8_t kind = r.u8();
+    const std::uint16_t len = r.u16();
+    const auto body = r.view(len);
+    if (!r.ok()) {
+      out.resize(first);
+      return DecodeError::kTruncated;
+    }
+    if (kind == 0 || kind > kMaxKind) {
+      ++unknown_records;
+      continue;
+    }
+    Record rec;
+    rec.agent = agent;
+    rec.segment = segment;
+    Reader br(body);
+    br.i64(rec.event_time_ns);
+    switch (static_cast<RecordKind>(kind)) {
+      case RecordKind::kFlow:
+        fields(br, rec.body.emplace<FlowRecord>());
+        break;
+      case RecordKind::kInterfaceSample:
+        fields(br, rec.body.emplace<InterfaceSample>());
+        break;
+      case RecordKind::kDeviceStatus:
+        fields(br, rec.body.emplace<DeviceStatus>());
+        break;
+      case RecordKind::kSnmpTrap:
+        fields(br, rec.body.emplace<SnmpTrap>());
+        break;
+      case RecordKind::kPacketEvent:
+        fields(br, rec.body.emplace<PacketEvent>());
+        break;
+    }
+    if (!br.ok() || br.remaining() != 0) {
+      out.resize(first);
+      return br.ok() ? DecodeError::kTrailingBytes : br.error();
+    }
+    out.push_back(rec);
+  }
+  if (r.remaining() != 0) {
+    out.resize(first);
+    return DecodeError::kTrailingBytes;
+  }
+  return DecodeError::kOk;
+}
+
+}  // namespace citywatch::wire

@@ -1,0 +1,117 @@
+// The agent↔collector wire protocol, version 1 (docs/wire-protocol.md is the specification).
+//
+// A TLS stream carries frames: a 16-byte header (magic, version, type, flags, payload
+// length, CRC32C of the payload) and a payload. The agent opens with HELLO, the collector
+// answers HELLO_ACK with the last sequence it holds durably for that agent, then the agent
+// streams BATCH frames (sequence number + records) and the collector answers each with a
+// cumulative ACK once the batch is durable. Every decoder here takes untrusted bytes, checks
+// every bound and returns a result code; none throws, none reads out of bounds.
+//
+// Thread-safety: free functions and a BatchEncoder that one owner uses at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "common/record.h"
+
+namespace citywatch::wire {
+
+inline constexpr std::uint32_t kMagic = 0x50545743;  // "CWTP" as little-endian bytes
+inline constexpr std::uint8_t kVersion = 1;
+inline constexpr std::size_t kHeaderSize = 16;
+inline constexpr std::uint32_t kMaxPayload = 16u << 20;  // larger frames are refused unread
+inline constexpr std::uint32_t kMaxRecordsPerBatch = 1u << 20;
+
+enum class FrameType : std::uint8_t {
+  kHello = 1,     // agent → collector: agent id, segment, software version
+  kHelloAck = 2,  // collector → agent: last durable sequence for this agent
+  kBatch = 3,     // agent → collector: sequence + records
+  kAck = 4,       // collector → agent: every batch ≤ sequence is durable
+  kError = 5,     // either way, before closing: code + text
+};
+
+// Why a frame or payload was refused. The names are the `reason` label of
+// citywatch_collector_frames_rejected_total, so they are stable.
+enum class DecodeError : std::uint8_t {
+  kOk = 0,
+  kBadMagic,
+  kBadVersion,
+  kBadType,
+  kTooLarge,
+  kBadChecksum,
+  kTruncated,      // payload ends inside a field
+  kTrailingBytes,  // payload longer than its content
+  kBadRecord,      // a record's fields are out of range
+  kTooManyRecords,
+  kBadString,
+};
+const char* to_string(DecodeError e);
+
+struct FrameHeader {
+  FrameType type = FrameType::kError;
+  std::uint16_t flags = 0;
+  std::uint32_t length = 0;
+  std::uint32_t checksum = 0;
+};
+
+// Parses and validates the fixed header (magic, version, type, length bound).
+DecodeError decode_header(std::span<const std::byte, kHeaderSize> bytes, FrameHeader& out);
+// Checks the payload against the header's length and checksum.
+DecodeError verify_payload(const FrameHeader& header, std::span<const std::byte> payload);
+
+// Appends header + payload to out.
+void encode_frame(FrameType type, std::span<const std::byte> payload, std::vector<std::byte>& out);
+
+// HELLO: who the agent says it is. The collector checks agent_id against the certificate.
+struct Hello {
+  ShortName agent_id;
+  ShortName segment;
+  ShortName software;
+};
+void encode_hello(const Hello& hello, std::vector<std::byte>& payload);
+DecodeError decode_hello(std::span<const std::byte> payload, Hello& out);
+
+// HELLO_ACK and ACK carry one sequence number.
+void encode_sequence(std::uint64_t seq, std::vector<std::byte>& payload);
+DecodeError decode_sequence(std::span<const std::byte> payload, std::uint64_t& seq);
+
+// ERROR: a code and a human-readable reason.
+enum class ErrorCode : std::uint16_t {
+  kProtocol = 1,
+  kAgentIdMismatch = 2,
+  kUnknownAgent = 3,
+};
+void encode_error(ErrorCode code, std::string_view text, std::vector<std::byte>& payload);
+
+// Builds one BATCH payload. Reuses its buffer across batches. The sequence number is given
+// at finish(), so a batch being filled can still be numbered after the collector's answer.
+class BatchEncoder {
+ public:
+  void begin();
+  void add(const Record& record);
+  std::uint32_t count() const { return count_; }
+  std::size_t size() const { return buf_.size(); }
+  // The finished payload; valid until the next begin().
+  std::span<const std::byte> finish(std::uint64_t seq);
+
+ private:
+  std::vector<std::byte> buf_;
+  std::uint32_t count_ = 0;
+};
+
+// Reads the sequence number of a BATCH payload without decoding its records.
+DecodeError peek_batch_sequence(std::span<const std::byte> payload, std::uint64_t& seq);
+
+// Decodes a BATCH payload. Records are appended to out with agent and segment set from the
+// session (the wire does not repeat them per record). Records of a kind this version does
+// not know are skipped and counted in unknown_records (forward compatibility). On error, out
+// is left as it was.
+DecodeError decode_batch(std::span<const std::byte> payload, const ShortName& agent,
+                         const ShortName& segment, std::uint64_t& seq, std::vector<Record>& out,
+                         std::uint32_t& unknown_records);
+
+}  // namespace citywatch::wire

@@ -1,0 +1,69 @@
+#include "common/crc32c.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace citywatch {
+namespace {
+
+std::vector<std::byte> bytes_of(std::string_view s) {
+  std::vector<std::byte> out(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) out[i] = static_cast<std::byte>(s[i]);
+  return out;
+}
+
+// Bit-at-a-time definition, to check the slice-by-8 tables against.
+std::uint32_t reference_crc32c(std::span<const std::byte> data) {
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (std::byte b : data) {
+    c ^= static_cast<std::uint32_t>(b);
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ ((c & 1u) ? 0x82F63B78u : 0u);
+  }
+  return ~c;
+}
+
+// RFC 3720 appendix B.4.
+TEST(Crc32cTest, Rfc3720Vectors) {
+  std::vector<std::byte> buf(32, std::byte{0});
+  EXPECT_EQ(crc32c(buf), 0x8A9136AAu);
+  std::fill(buf.begin(), buf.end(), std::byte{0xFF});
+  EXPECT_EQ(crc32c(buf), 0x62A8AB43u);
+  for (int i = 0; i < 32; ++i) buf[i] = static_cast<std::byte>(i);
+  EXPECT_EQ(crc32c(buf), 0x46DD794Eu);
+  for (int i = 0; i < 32; ++i) buf[i] = static_cast<std::byte>(31 - i);
+  EXPECT_EQ(crc32c(buf), 0x113FDB5Cu);
+}
+
+TEST(Crc32cTest, CheckValue) { EXPECT_EQ(crc32c(bytes_of("123456789")), 0xE3069283u); }
+
+TEST(Crc32cTest, Empty) { EXPECT_EQ(crc32c({}), 0u); }
+
+TEST(Crc32cTest, MatchesBitwiseReferenceAtEveryLengthAndAlignment) {
+  std::vector<std::byte> buf(300);
+  std::uint32_t x = 12345;
+  for (auto& b : buf) {
+    x = x * 1103515245u + 12345u;
+    b = static_cast<std::byte>(x >> 16);
+  }
+  for (std::size_t start = 0; start < 8; ++start) {
+    for (std::size_t len = 0; start + len <= buf.size(); len += 7) {
+      std::span<const std::byte> s(buf.data() + start, len);
+      ASSERT_EQ(crc32c(s), reference_crc32c(s)) << "start " << start << " len " << len;
+    }
+  }
+}
+
+TEST(Crc32cTest, ExtendEqualsWhole) {
+  const auto data = bytes_of("The quick brown fox jumps over the lazy dog, twice over.");
+  const std::uint32_t whole = crc32c(data);
+  for (std::size_t split = 0; split <= data.size(); ++split) {
+    std::span<const std::byte> all(data);
+    EXPECT_EQ(crc32c_extend(crc32c(all.first(split)), all.subspan(split)), whole) << split;
+  }
+}
+
+}  // namespace
+}  // namespace citywatch
