@@ -1,0 +1,245 @@
+#include "agent/capture/flow_meter.h"
+
+#include <cstring>
+#include <utility>
+
+namespace citywatch::agent {
+namespace {
+
+constexpr std::uint32_t kNil = 0xffffffffu;
+constexpr std::uint8_t kProtoTcp = 6;
+constexpr std::uint8_t kTcpFin = 0x01;  // RFC 9293 section 3.1
+constexpr std::uint8_t kTcpRst = 0x04;
+
+static_assert(sizeof(FlowMeter::Key) == 40, "Key must have no padding: it is hashed as bytes");
+static_assert(sizeof(FlowMeter::Entry) <= 128, "keep a flow entry within two cache lines");
+
+std::uint64_t load64(const std::uint8_t* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
+  __extension__ using u128 = unsigned __int128;
+  const u128 r = static_cast<u128>(a) * b;
+  return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+}
+
+// wyhash-style multiply-fold over the five 64-bit words of the key.
+std::uint32_t hash_key(const FlowMeter::Key& k) {
+  const auto* p = reinterpret_cast<const std::uint8_t*>(&k);
+  constexpr std::uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
+                          k2 = 0x8ebc6af09c88c6e3ull;
+  std::uint64_t h = mix(load64(p) ^ k0, load64(p + 8) ^ k1);
+  h = mix(h ^ load64(p + 16) ^ k2, load64(p + 24) ^ k0);
+  h = mix(h ^ load64(p + 32) ^ k1, k2);
+  return static_cast<std::uint32_t>(h ^ (h >> 32));
+}
+
+FlowMeter::Key make_key(const DecodedPacket& p) {
+  FlowMeter::Key k{};
+  k.src = p.src.bytes;
+  k.dst = p.dst.bytes;
+  k.src_port = p.src_port;
+  k.dst_port = p.dst_port;
+  k.vlan = p.vlan;
+  k.protocol = p.protocol;
+  k.family = static_cast<std::uint8_t>(p.src.family);
+  return k;
+}
+
+}  // namespace
+
+std::size_t FlowMeter::entry_size() { return sizeof(Entry); }
+
+FlowMeter::FlowMeter(FlowMeterConfig cfg, Emit emit) : cfg_(cfg), emit_(std::move(emit)) {
+  if (cfg_.max_flows == 0) cfg_.max_flows = 1;
+  if (cfg_.max_flows > (std::size_t{1} << 30)) cfg_.max_flows = std::size_t{1} << 30;
+  std::size_t cap = 2;
+  while (cap < 2 * cfg_.max_flows) cap <<= 1;
+  slots_.assign(cap, 0);
+  mask_ = cap - 1;
+  entries_.resize(cfg_.max_flows);
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    entries_[i].lru_next = i + 1 < entries_.size() ? static_cast<std::uint32_t>(i + 1) : kNil;
+  }
+  free_head_ = 0;
+  lru_ = {kNil, kNil};
+  age_ = {kNil, kNil};
+}
+
+// Returns the slot holding `key` (index set) or the empty slot where it would go (index kNil).
+std::size_t FlowMeter::find_slot(const Key& key, std::uint32_t hash, std::uint32_t& index) const {
+  for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
+    const std::uint32_t s = slots_[i];
+    if (s == 0) {
+      index = kNil;
+      return i;
+    }
+    const Entry& e = entries_[s - 1];
+    if (e.hash == hash && std::memcmp(&e.key, &key, sizeof key) == 0) {
+      index = s - 1;
+      return i;
+    }
+  }
+}
+
+void FlowMeter::add(const DecodedPacket& p, std::int64_t ts_ns) {
+  ++stats_.packets;
+  stats_.bytes += p.ip_bytes;
+  const Key key = make_key(p);
+  const std::uint32_t hash = hash_key(key);
+  std::uint32_t index;
+  std::size_t slot = find_slot(key, hash, index);
+
+  if (index != kNil) {
+    const Entry& e = entries_[index];
+    if (ts_ns - e.last_ns >= cfg_.idle_timeout_ns) {
+      end_flow(index, EndReason::kIdle);
+      index = kNil;
+    } else if (ts_ns - e.start_ns >= cfg_.active_timeout_ns) {
+      end_flow(index, EndReason::kActive);
+      index = kNil;
+    }
+    if (index == kNil) slot = find_slot(key, hash, index);  // deletion shifted the probe run
+  }
+
+  if (index == kNil) {
+    if (free_head_ == kNil) {
+      end_flow(lru_.head, EndReason::kEvicted);
+      slot = find_slot(key, hash, index);
+    }
+    index = free_head_;
+    Entry& e = entries_[index];
+    free_head_ = e.lru_next;
+    e.key = key;
+    e.hash = hash;
+    e.start_ns = ts_ns;
+    e.last_ns = ts_ns;
+    e.packets = 0;
+    e.bytes = 0;
+    e.tcp_flags = 0;
+    slots_[slot] = index + 1;
+    lru_append(index);
+    age_append(index);
+    ++stats_.flows_created;
+    ++stats_.active_flows;
+  } else {
+    lru_remove(index);
+    lru_append(index);
+  }
+
+  Entry& e = entries_[index];
+  ++e.packets;
+  e.bytes += p.ip_bytes;
+  e.tcp_flags |= p.tcp_flags;
+  if (ts_ns > e.last_ns) e.last_ns = ts_ns;
+  if (ts_ns < e.start_ns) e.start_ns = ts_ns;
+  if (p.protocol == kProtoTcp && (p.tcp_flags & (kTcpFin | kTcpRst)) != 0) {
+    end_flow(index, EndReason::kTcp);
+  }
+}
+
+void FlowMeter::advance(std::int64_t now_ns) {
+  while (lru_.head != kNil && now_ns - entries_[lru_.head].last_ns >= cfg_.idle_timeout_ns) {
+    end_flow(lru_.head, EndReason::kIdle);
+  }
+  while (age_.head != kNil && now_ns - entries_[age_.head].start_ns >= cfg_.active_timeout_ns) {
+    end_flow(age_.head, EndReason::kActive);
+  }
+}
+
+void FlowMeter::flush() {
+  while (age_.head != kNil) end_flow(age_.head, EndReason::kFlushed);
+}
+
+void FlowMeter::end_flow(std::uint32_t index, EndReason why) {
+  const Entry& e = entries_[index];
+  FlowRecord r;
+  r.start_ns = e.start_ns;
+  r.end_ns = e.last_ns;
+  r.src.bytes = e.key.src;
+  r.dst.bytes = e.key.dst;
+  r.src.family = r.dst.family = static_cast<IpAddr::Family>(e.key.family);
+  r.packets = e.packets;
+  r.bytes = e.bytes;
+  r.sampling_rate = 1;
+  r.src_port = e.key.src_port;
+  r.dst_port = e.key.dst_port;
+  r.vlan = e.key.vlan;
+  r.protocol = e.key.protocol;
+  r.tcp_flags = e.tcp_flags;
+  r.source = FlowSource::kPacketMeter;
+  switch (why) {
+    case EndReason::kIdle:
+      ++stats_.flows_expired_idle;
+      break;
+    case EndReason::kActive:
+      ++stats_.flows_expired_active;
+      break;
+    case EndReason::kTcp:
+      ++stats_.flows_ended_tcp;
+      break;
+    case EndReason::kEvicted:
+      ++stats_.flows_evicted;
+      break;
+    case EndReason::kFlushed:
+      ++stats_.flows_flushed;
+      break;
+  }
+  unlink_table(index);
+  lru_remove(index);
+  age_remove(index);
+  entries_[index].lru_next = free_head_;
+  free_head_ = index;
+  --stats_.active_flows;
+  if (emit_) emit_(r);
+}
+
+// Linear-probing deletion by backward shift (Knuth 6.4 Algorithm R): no tombstones, so
+// probe runs stay short however long the meter runs.
+void FlowMeter::unlink_table(std::uint32_t index) {
+  std::size_t i = entries_[index].hash & mask_;
+  while (slots_[i] != index + 1) i = (i + 1) & mask_;
+  slots_[i] = 0;
+  for (std::size_t j = (i + 1) & mask_; slots_[j] != 0; j = (j + 1) & mask_) {
+    const std::size_t home = entries_[slots_[j] - 1].hash & mask_;
+    // Move j into the hole at i unless its home lies cyclically in (i, j].
+    if (((j - home) & mask_) >= ((j - i) & mask_)) {
+      slots_[i] = slots_[j];
+      slots_[j] = 0;
+      i = j;
+    }
+  }
+}
+
+void FlowMeter::lru_remove(std::uint32_t index) {
+  Entry& e = entries_[index];
+  (e.lru_prev == kNil ? lru_.head : entries_[e.lru_prev].lru_next) = e.lru_next;
+  (e.lru_next == kNil ? lru_.tail : entries_[e.lru_next].lru_prev) = e.lru_prev;
+}
+
+void FlowMeter::lru_append(std::uint32_t index) {
+  Entry& e = entries_[index];
+  e.lru_prev = lru_.tail;
+  e.lru_next = kNil;
+  (lru_.tail == kNil ? lru_.head : entries_[lru_.tail].lru_next) = index;
+  lru_.tail = index;
+}
+
+void FlowMeter::age_remove(std::uint32_t index) {
+  Entry& e = entries_[index];
+  (e.age_prev == kNil ? age_.head : entries_[e.age_prev].age_next) = e.age_next;
+  (e.age_next == kNil ? age_.tail : entries_[e.age_next].age_prev) = e.age_prev;
+}
+
+void FlowMeter::age_append(std::uint32_t index) {
+  Entry& e = entries_[index];
+  e.age_prev = age_.tail;
+  e.age_next = kNil;
+  (age_.tail == kNil ? age_.head : entries_[age_.tail].age_next) = index;
+  age_.tail = index;
+}
+
+}  // namespace citywatch::agent

@@ -1,0 +1,87 @@
+// Packet source: a thin libpcap wrapper that reads frames from a live interface or a
+// pcap/pcapng file, with nanosecond timestamps where libpcap and the driver provide them.
+//
+// open() is control path: it fails with a Status a person can act on (no such interface,
+// permission, bad BPF filter, unreadable file). dispatch() is data path: it hands each frame
+// to the callback as a span into libpcap's buffer, valid only during the call, and never
+// throws. Live sources are non-blocking: selectable_fd() is for the agent's event loop to
+// wait on before calling dispatch().
+//
+// Ownership: the capture loop owns the PacketSource (unique_ptr); closing it closes the pcap
+// handle. Thread-safety: none; use one PacketSource from one thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "common/status.h"
+
+struct pcap;
+struct pcap_pkthdr;
+
+namespace citywatch::agent {
+
+struct CaptureOptions {
+  std::string interface;   // live capture when file is empty ("any" for all interfaces)
+  std::string file;        // pcap or pcapng file; takes precedence over interface
+  std::string bpf_filter;  // optional, applied to files too
+  int snaplen = 262144;
+  bool promiscuous = true;
+  int buffer_bytes = 32 << 20;
+  bool immediate = true;
+  int timeout_ms = 100;
+};
+
+class PacketSource {
+ public:
+  using FrameFn = std::function<void(std::int64_t ts_ns, std::span<const std::byte> frame,
+                                     std::uint32_t wire_len)>;
+  enum class ReadResult { kPackets, kNone /*nothing now*/, kEnd /*end of file*/, kError };
+  struct Stats {
+    std::uint64_t received = 0;
+    std::uint64_t kernel_dropped = 0;
+    std::uint64_t interface_dropped = 0;
+  };
+
+  // Opens options.file if set, else the live options.interface. On failure returns null and
+  // sets err.
+  static std::unique_ptr<PacketSource> open(const CaptureOptions& options, Status& err);
+
+  ~PacketSource();
+  PacketSource(const PacketSource&) = delete;
+  PacketSource& operator=(const PacketSource&) = delete;
+
+  int linktype() const { return linktype_; }
+  // Readable when packets wait; -1 for files (always ready until kEnd).
+  int selectable_fd() const { return fd_; }
+  bool is_file() const { return is_file_; }
+
+  // Delivers up to max_packets frames (<= 0: one buffer's worth) to fn. kPackets when any
+  // were delivered; kNone when a live source has nothing now; kEnd at end of file; kError
+  // with err set.
+  ReadResult dispatch(int max_packets, const FrameFn& fn, Status& err);
+
+  // pcap_stats for live sources; false for files or on failure.
+  bool stats(Stats& out) const;
+
+  // The interface or file name, for logs and metric labels.
+  const std::string& name() const { return name_; }
+
+ private:
+  PacketSource(pcap* handle, std::string name, bool is_file);
+  static void on_packet(unsigned char* user, const ::pcap_pkthdr* h, const unsigned char* bytes);
+
+  pcap* handle_;
+  std::string name_;
+  bool is_file_;
+  int linktype_ = 0;
+  int fd_ = -1;
+  std::int64_t ts_scale_ = 1000;  // tv_usec units to ns: 1 when nanosecond precision
+  const FrameFn* fn_ = nullptr;   // set only during dispatch()
+};
+
+}  // namespace citywatch::agent

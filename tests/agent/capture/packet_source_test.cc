@@ -1,0 +1,177 @@
+#include "agent/capture/packet_source.h"
+
+#include <gtest/gtest.h>
+#include <pcap/pcap.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace citywatch::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Written {
+  std::int64_t ts_ns;
+  std::vector<std::uint8_t> bytes;
+  std::uint32_t wire_len;
+};
+
+// Minimal Ethernet/IPv4 frame with the given IP protocol (6 or 17) and 8 bytes of L4 header.
+std::vector<std::uint8_t> frame(std::uint8_t proto, std::uint8_t tag) {
+  std::vector<std::uint8_t> f = {2,    0, 0,  0,  0, 2, 2, 0, 0,  0,     0, 1, 0x08, 0x00,
+                                 0x45, 0, 0,  28, 0, 0, 0, 0, 64, proto, 0, 0, 10,   0,
+                                 0,    1, 10, 0,  0, 2, 0, 1, 0,  2,     0, 8, 0,    tag};
+  return f;
+}
+
+class PacketSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/citywatch-packet-source-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Writes packets with pcap_dump at the given timestamp precision.
+  std::string write(const std::vector<Written>& pkts, int precision) {
+    const std::string path = (dir_ / ("p" + std::to_string(precision) + ".pcap")).string();
+    pcap_t* dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, precision);
+    pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
+    EXPECT_NE(d, nullptr) << pcap_geterr(dead);
+    const std::int64_t div = precision == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
+    for (const auto& w : pkts) {
+      pcap_pkthdr h{};
+      h.ts.tv_sec = w.ts_ns / 1'000'000'000;
+      h.ts.tv_usec = (w.ts_ns % 1'000'000'000) / div;
+      h.caplen = static_cast<bpf_u_int32>(w.bytes.size());
+      h.len = w.wire_len;
+      pcap_dump(reinterpret_cast<u_char*>(d), &h, w.bytes.data());
+    }
+    pcap_dump_close(d);
+    pcap_close(dead);
+    return path;
+  }
+
+  fs::path dir_;
+};
+
+const std::vector<Written> kPackets = {
+    {1'700'000'000'123'456'789, frame(17, 1), 42},
+    {1'700'000'001'000'000'001, frame(6, 2), 1514},  // snapped: wire length beyond caplen
+    {1'700'000'002'999'999'999, frame(17, 3), 42},
+};
+
+struct Seen {
+  std::int64_t ts_ns;
+  std::vector<std::uint8_t> bytes;
+  std::uint32_t wire_len;
+};
+
+std::vector<Seen> read_all(PacketSource& src, int batch) {
+  std::vector<Seen> seen;
+  Status err;
+  const PacketSource::FrameFn fn = [&](std::int64_t ts, std::span<const std::byte> f,
+                                       std::uint32_t wire) {
+    const auto* p = reinterpret_cast<const std::uint8_t*>(f.data());
+    seen.push_back({ts, std::vector<std::uint8_t>(p, p + f.size()), wire});
+  };
+  for (int guard = 0; guard < 100; ++guard) {
+    const auto r = src.dispatch(batch, fn, err);
+    if (r == PacketSource::ReadResult::kEnd) return seen;
+    EXPECT_EQ(r, PacketSource::ReadResult::kPackets) << err.message();
+  }
+  ADD_FAILURE() << "no end of file";
+  return seen;
+}
+
+TEST_F(PacketSourceTest, ReadsNanosecondFile) {
+  CaptureOptions o;
+  o.file = write(kPackets, PCAP_TSTAMP_PRECISION_NANO);
+  Status err;
+  auto src = PacketSource::open(o, err);
+  ASSERT_TRUE(src) << err.message();
+  EXPECT_TRUE(err.is_ok());
+  EXPECT_EQ(src->linktype(), DLT_EN10MB);
+  EXPECT_EQ(src->selectable_fd(), -1);
+  EXPECT_EQ(src->name(), o.file);
+  PacketSource::Stats st;
+  EXPECT_FALSE(src->stats(st));
+  const auto seen = read_all(*src, 2);
+  ASSERT_EQ(seen.size(), kPackets.size());
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].ts_ns, kPackets[i].ts_ns) << i;
+    EXPECT_EQ(seen[i].bytes, kPackets[i].bytes) << i;
+    EXPECT_EQ(seen[i].wire_len, kPackets[i].wire_len) << i;
+  }
+}
+
+TEST_F(PacketSourceTest, ReadsMicrosecondFileAsNanoseconds) {
+  CaptureOptions o;
+  o.file = write(kPackets, PCAP_TSTAMP_PRECISION_MICRO);
+  Status err;
+  auto src = PacketSource::open(o, err);
+  ASSERT_TRUE(src) << err.message();
+  const auto seen = read_all(*src, 0);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].ts_ns, 1'700'000'000'123'456'000);
+  EXPECT_EQ(seen[2].ts_ns, 1'700'000'002'999'999'000);
+}
+
+TEST_F(PacketSourceTest, AppliesBpfFilterToFiles) {
+  CaptureOptions o;
+  o.file = write(kPackets, PCAP_TSTAMP_PRECISION_NANO);
+  o.bpf_filter = "tcp";
+  Status err;
+  auto src = PacketSource::open(o, err);
+  ASSERT_TRUE(src) << err.message();
+  const auto seen = read_all(*src, 1);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].wire_len, 1514u);
+}
+
+TEST_F(PacketSourceTest, ReportsErrorsAPersonCanActOn) {
+  CaptureOptions o;
+  o.file = (dir_ / "missing.pcap").string();
+  Status err;
+  EXPECT_FALSE(PacketSource::open(o, err));
+  EXPECT_FALSE(err.is_ok());
+  EXPECT_NE(err.message().find("missing.pcap"), std::string::npos) << err.message();
+
+  o.file = write(kPackets, PCAP_TSTAMP_PRECISION_NANO);
+  o.bpf_filter = "tcp and and";
+  EXPECT_FALSE(PacketSource::open(o, err));
+  EXPECT_NE(err.message().find("bad BPF filter"), std::string::npos) << err.message();
+
+  CaptureOptions none;
+  EXPECT_FALSE(PacketSource::open(none, err));
+  EXPECT_FALSE(err.is_ok());
+
+  CaptureOptions bogus;
+  bogus.interface = "citywatch-no-such-if0";
+  EXPECT_FALSE(PacketSource::open(bogus, err));
+  EXPECT_NE(err.message().find("citywatch-no-such-if0"), std::string::npos) << err.message();
+}
+
+TEST_F(PacketSourceTest, LiveLoopbackIsNonBlocking) {
+  CaptureOptions o;
+  o.interface = "lo";
+  o.bpf_filter = "udp port 9";  // nothing to see: dispatch must return at once
+  Status err;
+  auto src = PacketSource::open(o, err);
+  if (!src) GTEST_SKIP() << "cannot capture on lo here (needs CAP_NET_RAW): " << err.message();
+  EXPECT_GE(src->selectable_fd(), 0);
+  EXPECT_FALSE(src->is_file());
+  const auto r = src->dispatch(
+      16, [](std::int64_t, std::span<const std::byte>, std::uint32_t) {}, err);
+  EXPECT_TRUE(r == PacketSource::ReadResult::kNone || r == PacketSource::ReadResult::kPackets)
+      << err.message();
+  PacketSource::Stats st;
+  EXPECT_TRUE(src->stats(st));
+}
+
+}  // namespace
+}  // namespace citywatch::agent
