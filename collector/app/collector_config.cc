@@ -1,0 +1,58 @@
+#include "collector/app/collector_config.h"
+
+#include "common/config_reader.h"
+
+namespace citywatch::collector {
+
+const char* const kDefaultCollectorConfig = R"yaml(# citywatch-collector embedded default (demo)
+listen:
+  ingest: 127.0.0.1:7443      # agents connect here (mutual TLS)
+  metrics: 127.0.0.1:9464     # Prometheus scrapes /metrics here
+tls:
+  ca: demo-pki/ca.pem
+  cert: demo-pki/collector.pem
+  key: demo-pki/collector.key
+agents:
+  allowed: []                 # certificate CNs; empty = any certificate the CA signed
+state_dir: collector-state    # ingest ledger (SQLite)
+)yaml";
+
+namespace {
+
+Status read(ConfigReader& reader, CollectorConfig& out) {
+  ConfigMap root = reader.root();
+  ConfigMap listen = root.map("listen");
+  listen.get_endpoint("ingest", out.ingest_host, out.ingest_port);
+  listen.get_endpoint("metrics", out.metrics_host, out.metrics_port);
+  listen.done();
+  ConfigMap tls = root.map("tls", true);
+  tls.get_path("ca", out.tls.ca_file, true, true);
+  tls.get_path("cert", out.tls.cert_file, true, true);
+  tls.get_path("key", out.tls.key_file, true, true);
+  tls.done();
+  ConfigMap agents = root.map("agents");
+  std::vector<std::string> allowed;
+  agents.get("allowed", allowed);
+  out.allowed_agents = {allowed.begin(), allowed.end()};
+  agents.done();
+  root.get_path("state_dir", out.state_dir);
+  root.done();
+  return reader.status();
+}
+
+}  // namespace
+
+Status load_collector_config(const std::string& file, CollectorConfig& out) {
+  ConfigReader reader = ConfigReader::from_file(file);
+  if (auto s = reader.status(); !s) return s;
+  return read(reader, out);
+}
+
+Status parse_collector_config(const std::string& text, const std::string& name,
+                              const std::string& base_dir, CollectorConfig& out) {
+  ConfigReader reader = ConfigReader::from_string(text, name, base_dir);
+  if (auto s = reader.status(); !s) return s;
+  return read(reader, out);
+}
+
+}  // namespace citywatch::collector

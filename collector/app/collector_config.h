@@ -1,0 +1,35 @@
+// CollectorConfig: the collector's YAML configuration (docs/configuration.md), validated in
+// full at start and by --check-config. Relative paths are resolved against the config
+// file's directory (the working directory for the embedded default).
+//
+// Thread-safety: a plain value, built once.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "common/status.h"
+#include "common/tls.h"
+
+namespace citywatch::collector {
+
+struct CollectorConfig {
+  std::string ingest_host = "127.0.0.1";
+  std::uint16_t ingest_port = 7443;
+  std::string metrics_host = "127.0.0.1";
+  std::uint16_t metrics_port = 9464;
+  TlsFiles tls;
+  std::set<std::string> allowed_agents;
+  std::string state_dir = "collector-state";
+};
+
+// The configuration the collector runs with when given none: the demo's.
+extern const char* const kDefaultCollectorConfig;
+
+// Reads and validates; on error the Status lists every problem as FILE:LINE:COL: KEY: what.
+Status load_collector_config(const std::string& file, CollectorConfig& out);
+Status parse_collector_config(const std::string& text, const std::string& name,
+                              const std::string& base_dir, CollectorConfig& out);
+
+}  // namespace citywatch::collector

@@ -1,0 +1,305 @@
+#include "collector/ingest/ingest_server.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <memory>
+#include <vector>
+
+#include "common/log.h"
+#include "common/tls.h"
+#include "common/wire_codec.h"
+
+namespace citywatch::collector {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Names a failed handshake for the connections_rejected metric and the log.
+const char* handshake_reason(const boost::system::error_code& ec) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+      case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+        return "no_client_certificate";
+      case SSL_R_CERTIFICATE_VERIFY_FAILED:
+      case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+        return "certificate_verify_failed";
+      default:
+        break;
+    }
+  }
+  return "tls_handshake";
+}
+
+}  // namespace
+
+class IngestServer::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(IngestServer& server, tcp::socket socket)
+      : server_(server), stream_(std::move(socket), server.tls_), timer_(stream_.get_executor()) {}
+
+  awaitable<void> run() {
+    auto self = shared_from_this();
+    boost::system::error_code ec;
+    peer_ = endpoint_text();
+    // A peer that connects and never completes the handshake is cut off.
+    timer_.expires_after(server_.options_.handshake_timeout);
+    timer_.async_wait([self](boost::system::error_code e) {
+      if (!e) self->close();
+    });
+    co_await stream_.async_handshake(asio::ssl::stream_base::server,
+                                     asio::redirect_error(asio::use_awaitable, ec));
+    timer_.cancel();
+    if (ec) {
+      const char* reason = handshake_reason(ec);
+      server_.metrics_.on_connection_rejected(reason);
+      log::warning("ingest: refused " + peer_ + ": " + reason + " (" + ec.message() + ")");
+      co_return;
+    }
+    agent_ = peer_common_name(stream_.native_handle());
+    if (agent_.empty() || agent_.size() > ShortName::kCapacity ||
+        (!server_.options_.allowed_agents.empty() &&
+         !server_.options_.allowed_agents.count(agent_))) {
+      server_.metrics_.on_connection_rejected("unknown_agent");
+      log::warning("ingest: refused " + peer_ + ": certificate CN '" + agent_ +
+                   "' is not an allowed agent");
+      co_await send_error(wire::ErrorCode::kUnknownAgent, "agent not allowed");
+      co_return;
+    }
+
+    wire::FrameHeader header;
+    if (!co_await read_frame(header)) co_return;
+    wire::Hello hello;
+    if (header.type != wire::FrameType::kHello) {
+      reject("unexpected_frame", "first frame is not HELLO");
+      server_.metrics_.on_connection_rejected("protocol");
+      co_return;
+    }
+    if (auto e = wire::decode_hello(payload_, hello); e != wire::DecodeError::kOk) {
+      reject(wire::to_string(e), "bad HELLO");
+      server_.metrics_.on_connection_rejected("protocol");
+      co_return;
+    }
+    if (hello.agent_id.view() != agent_) {
+      server_.metrics_.on_connection_rejected("agent_id_mismatch");
+      log::warning("ingest: refused " + peer_ + ": HELLO says agent '" +
+                   std::string(hello.agent_id.view()) + "' but its certificate is for '" + agent_ +
+                   "'");
+      co_await send_error(wire::ErrorCode::kAgentIdMismatch, "agent id differs from certificate");
+      co_return;
+    }
+    segment_ = std::string(hello.segment.view());
+    agent_name_.assign(agent_);
+    segment_name_.assign(segment_);
+    server_.metrics_.on_agent_connected(agent_, now_seconds());
+    connected_ = true;
+    log::info("ingest: agent '" + agent_ + "' (segment '" + segment_ + "', " +
+              std::string(hello.software.view()) + ") connected from " + peer_);
+
+    const std::uint64_t last = server_.ledger_.last_seq(agent_);
+    if (!co_await send_sequence(wire::FrameType::kHelloAck, last)) co_return;
+
+    while (co_await read_frame(header)) {
+      if (header.type != wire::FrameType::kBatch) {
+        reject("unexpected_frame", "expected BATCH");
+        break;
+      }
+      std::uint64_t ack = 0;
+      if (!handle_batch(ack)) break;
+      if (!co_await send_sequence(wire::FrameType::kAck, ack)) break;
+    }
+  }
+
+  ~Session() {
+    if (connected_) {
+      server_.metrics_.on_agent_disconnected();
+      log::info("ingest: agent '" + agent_ + "' disconnected");
+    }
+  }
+
+ private:
+  std::string endpoint_text() {
+    boost::system::error_code ec;
+    const auto ep = stream_.lowest_layer().remote_endpoint(ec);
+    return ec ? "unknown peer" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+  void close() {
+    boost::system::error_code ignored;
+    stream_.lowest_layer().close(ignored);
+  }
+
+  void reject(const char* reason, const std::string& what) {
+    server_.metrics_.on_frame_rejected(reason);
+    log::warning("ingest: " + peer_ + (agent_.empty() ? "" : " (" + agent_ + ")") + ": " + what +
+                 ": " + reason + "; closing the session");
+  }
+
+  // Reads one whole frame into header/payload_. False on I/O error or a frame refused.
+  awaitable<bool> read_frame(wire::FrameHeader& header) {
+    boost::system::error_code ec;
+    std::array<std::byte, wire::kHeaderSize> head;
+    co_await asio::async_read(stream_, asio::buffer(head),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return false;  // peer gone; not a protocol error
+    if (auto e = wire::decode_header(head, header); e != wire::DecodeError::kOk) {
+      reject(wire::to_string(e), "bad frame header");
+      co_return false;
+    }
+    payload_.resize(header.length);
+    co_await asio::async_read(stream_, asio::buffer(payload_),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return false;
+    if (auto e = wire::verify_payload(header, payload_); e != wire::DecodeError::kOk) {
+      reject(wire::to_string(e), "bad frame payload");
+      co_return false;
+    }
+    if (connected_) server_.metrics_.on_agent_seen(agent_, now_seconds());
+    co_return true;
+  }
+
+  // Decodes, de-duplicates and commits one batch; ack is the sequence to acknowledge.
+  bool handle_batch(std::uint64_t& ack) {
+    std::uint64_t seq = 0;
+    if (wire::peek_batch_sequence(payload_, seq) != wire::DecodeError::kOk) {
+      reject("truncated", "batch too short");
+      return false;
+    }
+    const std::uint64_t last = server_.ledger_.last_seq(agent_);
+    if (seq <= last) {
+      // Sent again after a reconnect: already counted; ack so the agent can delete it.
+      server_.metrics_.on_duplicate_batch(agent_);
+      ack = last;
+      return true;
+    }
+    records_.clear();
+    std::uint32_t unknown = 0;
+    summary_.clear();
+    summary_.agent = agent_;
+    summary_.segment = segment_;
+    summary_.seq = seq;
+    const auto e = wire::decode_batch(payload_, agent_name_, segment_name_, seq, records_, unknown);
+    if (e != wire::DecodeError::kOk) {
+      // The checksum matched, so this is what the agent meant to send: a bug or a version
+      // skew, not line noise. Count it and commit the sequence empty, so the agent does not
+      // resend a batch that can never be read.
+      server_.metrics_.on_frame_rejected(wire::to_string(e));
+      log::warning("ingest: agent '" + agent_ + "' batch " + std::to_string(seq) +
+                   " cannot be decoded (" + wire::to_string(e) + "); dropped and counted");
+    }
+    for (const Record& r : records_) summary_.add(r);
+    if (auto s = server_.ledger_.commit(summary_); !s) {
+      log::error("ingest: " + s.message() + "; closing session without ack");
+      return false;
+    }
+    if (server_.options_.fault_exit_after_commits &&
+        ++server_.commits_ >= server_.options_.fault_exit_after_commits) {
+      log::error("ingest: fault injection: exiting after commit, before ack");
+      _exit(70);
+    }
+    server_.metrics_.apply_batch(summary_);
+    if (unknown) server_.metrics_.on_unknown_records(agent_, unknown);
+    ack = seq;
+    return true;
+  }
+
+  awaitable<bool> send_sequence(wire::FrameType type, std::uint64_t seq) {
+    out_payload_.clear();
+    wire::encode_sequence(seq, out_payload_);
+    co_return co_await send(type);
+  }
+
+  awaitable<void> send_error(wire::ErrorCode code, const std::string& text) {
+    out_payload_.clear();
+    wire::encode_error(code, text, out_payload_);
+    co_await send(wire::FrameType::kError);
+  }
+
+  awaitable<bool> send(wire::FrameType type) {
+    out_.clear();
+    wire::encode_frame(type, out_payload_, out_);
+    boost::system::error_code ec;
+    co_await asio::async_write(stream_, asio::buffer(out_),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    co_return !ec;
+  }
+
+  IngestServer& server_;
+  asio::ssl::stream<tcp::socket> stream_;
+  asio::steady_timer timer_;
+  std::string peer_;
+  std::string agent_;
+  std::string segment_;
+  ShortName agent_name_;
+  ShortName segment_name_;
+  bool connected_ = false;
+  std::vector<std::byte> payload_;
+  std::vector<std::byte> out_payload_;
+  std::vector<std::byte> out_;
+  std::vector<Record> records_;
+  BatchSummary summary_;
+};
+
+IngestServer::IngestServer(asio::io_context& io, asio::ssl::context& tls, IngestLedger& ledger,
+                           CollectorMetrics& metrics, IngestOptions options)
+    : io_(io),
+      tls_(tls),
+      ledger_(ledger),
+      metrics_(metrics),
+      options_(std::move(options)),
+      acceptor_(io) {}
+
+Status IngestServer::start() {
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address(options_.host, ec);
+  if (ec) return Status::error("ingest: '" + options_.host + "' is not an IP address");
+  const tcp::endpoint ep(addr, options_.port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return Status::error("ingest: cannot listen on " + options_.host + ":" +
+                         std::to_string(options_.port) + ": " + ec.message());
+  bound_port_ = acceptor_.local_endpoint().port();
+  accept_next();
+  return Status::ok();
+}
+
+void IngestServer::stop() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+void IngestServer::accept_next() {
+  acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      socket.set_option(asio::socket_base::keep_alive(true), ec);
+      socket.set_option(tcp::no_delay(true), ec);
+      auto session = std::make_shared<Session>(*this, std::move(socket));
+      asio::co_spawn(
+          io_, [session]() { return session->run(); }, asio::detached);
+    }
+    accept_next();
+  });
+}
+
+}  // namespace citywatch::collector

@@ -1,0 +1,62 @@
+// IngestServer: the collector's mutual-TLS listener for agents.
+//
+// One session per agent connection, each a coroutine on the server's io_context: TLS
+// handshake (a client certificate signed by the city's CA is required; agents not on the
+// allow list, when one is set, are refused), HELLO (the agent id must equal the certificate's
+// CN), then BATCH frames. Each batch is decoded, checked against the ledger for duplicates,
+// committed, applied to the metrics, and only then acked. Malformed frames are counted by
+// reason and end the session; nothing an agent sends can crash the collector.
+//
+// Thread-safety: everything runs on the one io_context thread that owns the ledger.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+
+#include "collector/ingest/ledger.h"
+#include "collector/metrics/collector_metrics.h"
+#include "common/status.h"
+
+namespace citywatch::collector {
+
+struct IngestOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 7443;
+  std::set<std::string> allowed_agents;  // empty: any certificate the CA signed
+  std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(10);
+  // Fault injection for tests: after this many commits, exit at once without acking (as a
+  // crash between commit and ack would). 0 = never.
+  std::uint64_t fault_exit_after_commits = 0;
+};
+
+class IngestServer {
+ public:
+  IngestServer(boost::asio::io_context& io, boost::asio::ssl::context& tls, IngestLedger& ledger,
+               CollectorMetrics& metrics, IngestOptions options);
+
+  // Binds and starts accepting. The bound port (useful when port 0 asked for any) follows.
+  Status start();
+  std::uint16_t port() const { return bound_port_; }
+  void stop();
+
+ private:
+  class Session;
+  void accept_next();
+
+  boost::asio::io_context& io_;
+  boost::asio::ssl::context& tls_;
+  IngestLedger& ledger_;
+  CollectorMetrics& metrics_;
+  IngestOptions options_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::uint16_t bound_port_ = 0;
+  std::uint64_t commits_ = 0;
+};
+
+}  // namespace citywatch::collector

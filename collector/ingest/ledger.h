@@ -1,0 +1,81 @@
+// IngestLedger: the collector's durable record of what it has accepted from each agent.
+//
+// It is what makes delivery exactly-once. For every agent it keeps the highest batch
+// sequence accepted, and it keeps the flow totals (flows, packets, bytes by segment, agent
+// and IP protocol) and record counts. A batch's effect and its sequence are committed in one
+// SQLite transaction (WAL) before the batch is acked, so a collector killed at any moment
+// either has the whole batch or none of it; the agent resends what was not acked, and a
+// resent batch at or below the stored sequence is recognised as a duplicate and not counted
+// again. On start the totals are read back, so the exported counters continue where they
+// stopped instead of resetting.
+//
+// Thread-safety: none. One owner (the ingest server's I/O thread).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/record.h"
+#include "common/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace citywatch::collector {
+
+struct FlowTotals {
+  std::uint64_t flows = 0;
+  std::uint64_t packets = 0;
+  std::uint64_t bytes = 0;
+};
+
+// What one batch adds: filled by the ingest session, committed by the ledger, then applied
+// to the metrics.
+struct BatchSummary {
+  std::string agent;
+  std::string segment;
+  std::uint64_t seq = 0;
+  std::array<std::uint64_t, 6> records_by_kind{};  // indexed by RecordKind
+  std::array<FlowTotals, 256> flows_by_protocol{};
+  void clear() { *this = BatchSummary{}; }
+  void add(const Record& r);
+};
+
+class IngestLedger {
+ public:
+  static Status open(const std::filesystem::path& file, std::unique_ptr<IngestLedger>& out);
+  ~IngestLedger();
+  IngestLedger(const IngestLedger&) = delete;
+  IngestLedger& operator=(const IngestLedger&) = delete;
+
+  // Highest sequence accepted from this agent (0 if none).
+  std::uint64_t last_seq(const std::string& agent) const;
+
+  // Durably records the batch's effect and sequence. On failure nothing is recorded and the
+  // batch must not be acked.
+  Status commit(const BatchSummary& batch);
+
+  // Visits the stored totals (start-up: seeding the counters).
+  void for_each_flow_total(
+      const std::function<void(const std::string& segment, const std::string& agent, int protocol,
+                               const FlowTotals&)>& fn) const;
+  void for_each_agent(
+      const std::function<void(const std::string& agent, std::uint64_t batches,
+                               const std::array<std::uint64_t, 6>& records)>& fn) const;
+
+ private:
+  IngestLedger() = default;
+  Status exec(const char* sql);
+
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* upsert_flow_ = nullptr;
+  sqlite3_stmt* upsert_agent_ = nullptr;
+  std::map<std::string, std::uint64_t, std::less<>> last_seq_;
+};
+
+}  // namespace citywatch::collector

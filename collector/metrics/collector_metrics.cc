@@ -1,0 +1,161 @@
+#include "collector/metrics/collector_metrics.h"
+
+namespace citywatch::collector {
+
+namespace {
+constexpr const char* kKindNames[] = {
+    "", "flow", "interface_sample", "device_status", "snmp_trap", "packet_event"};
+}
+
+std::string protocol_label(int protocol) {
+  switch (protocol) {
+    case 1:
+      return "icmp";
+    case 2:
+      return "igmp";
+    case 6:
+      return "tcp";
+    case 17:
+      return "udp";
+    case 41:
+      return "ipv6";
+    case 47:
+      return "gre";
+    case 50:
+      return "esp";
+    case 51:
+      return "ah";
+    case 58:
+      return "icmpv6";
+    case 89:
+      return "ospf";
+    case 103:
+      return "pim";
+    case 112:
+      return "vrrp";
+    case 132:
+      return "sctp";
+    default:
+      return std::to_string(protocol);
+  }
+}
+
+CollectorMetrics::CollectorMetrics(prometheus::Registry& r)
+    : flows_(prometheus::BuildCounter()
+                 .Name("citywatch_flows_total")
+                 .Help("Flow records received, by segment, agent and IP protocol")
+                 .Register(r)),
+      packets_(prometheus::BuildCounter()
+                   .Name("citywatch_flow_packets_total")
+                   .Help("Packets carried by received flow records (sampling-scaled)")
+                   .Register(r)),
+      bytes_(prometheus::BuildCounter()
+                 .Name("citywatch_flow_bytes_total")
+                 .Help("Bytes (from the IP header on) carried by received flow records")
+                 .Register(r)),
+      batches_(prometheus::BuildCounter()
+                   .Name("citywatch_collector_batches_received_total")
+                   .Help("Batches accepted from each agent (durable across restarts)")
+                   .Register(r)),
+      duplicates_(prometheus::BuildCounter()
+                      .Name("citywatch_collector_batches_duplicate_total")
+                      .Help("Batches received again after a reconnect and not counted twice")
+                      .Register(r)),
+      records_(prometheus::BuildCounter()
+                   .Name("citywatch_collector_records_received_total")
+                   .Help("Records accepted, by agent and record kind")
+                   .Register(r)),
+      unknown_records_(prometheus::BuildCounter()
+                           .Name("citywatch_collector_records_unknown_kind_total")
+                           .Help("Records of a kind this collector does not know, skipped")
+                           .Register(r)),
+      frames_rejected_(prometheus::BuildCounter()
+                           .Name("citywatch_collector_frames_rejected_total")
+                           .Help("Frames refused by the wire decoder, by reason")
+                           .Register(r)),
+      connections_rejected_(prometheus::BuildCounter()
+                                .Name("citywatch_collector_connections_rejected_total")
+                                .Help("Agent connections refused, by reason")
+                                .Register(r)),
+      connections_(prometheus::BuildCounter()
+                       .Name("citywatch_collector_connections_total")
+                       .Help("Agent sessions established")
+                       .Register(r)),
+      last_seen_(prometheus::BuildGauge()
+                     .Name("citywatch_collector_agent_last_seen_timestamp_seconds")
+                     .Help("When each agent last sent a frame, Unix time")
+                     .Register(r)),
+      connected_(prometheus::BuildGauge()
+                     .Name("citywatch_collector_agents_connected")
+                     .Help("Agents with an established session")
+                     .Register(r)
+                     .Add({})) {
+  // Expose the reasons at zero from the start, so alerts on increase() see the first one.
+  for (const char* reason :
+       {"bad_magic", "bad_version", "bad_type", "too_large", "bad_checksum", "truncated",
+        "trailing_bytes", "bad_record", "too_many_records", "bad_string", "unexpected_frame"})
+    frames_rejected_.Add({{"reason", reason}});
+  for (const char* reason : {"no_client_certificate", "certificate_verify_failed", "tls_handshake",
+                             "unknown_agent", "agent_id_mismatch", "protocol"})
+    connections_rejected_.Add({{"reason", reason}});
+}
+
+CollectorMetrics::FlowCounters& CollectorMetrics::flow_counters(const std::string& segment,
+                                                                const std::string& agent,
+                                                                int protocol) {
+  auto key = std::make_tuple(segment, agent, protocol);
+  auto it = flow_cache_.find(key);
+  if (it != flow_cache_.end()) return it->second;
+  const prometheus::Labels labels{
+      {"segment", segment}, {"agent", agent}, {"protocol", protocol_label(protocol)}};
+  FlowCounters c{&flows_.Add(labels), &packets_.Add(labels), &bytes_.Add(labels)};
+  return flow_cache_.emplace(std::move(key), c).first->second;
+}
+
+void CollectorMetrics::apply_flow_totals(const std::string& segment, const std::string& agent,
+                                         int protocol, const FlowTotals& t) {
+  FlowCounters& c = flow_counters(segment, agent, protocol);
+  c.flows->Increment(static_cast<double>(t.flows));
+  c.packets->Increment(static_cast<double>(t.packets));
+  c.bytes->Increment(static_cast<double>(t.bytes));
+}
+
+void CollectorMetrics::apply_agent_totals(const std::string& agent, std::uint64_t batches,
+                                          const std::array<std::uint64_t, 6>& records) {
+  batches_.Add({{"agent", agent}}).Increment(static_cast<double>(batches));
+  for (std::size_t k = 1; k < records.size(); ++k)
+    records_.Add({{"agent", agent}, {"kind", kKindNames[k]}})
+        .Increment(static_cast<double>(records[k]));
+}
+
+void CollectorMetrics::apply_batch(const BatchSummary& b) {
+  for (int p = 0; p < 256; ++p) {
+    const FlowTotals& t = b.flows_by_protocol[static_cast<std::size_t>(p)];
+    if (t.flows) apply_flow_totals(b.segment, b.agent, p, t);
+  }
+  apply_agent_totals(b.agent, 1, b.records_by_kind);
+}
+
+void CollectorMetrics::on_duplicate_batch(const std::string& agent) {
+  duplicates_.Add({{"agent", agent}}).Increment();
+}
+void CollectorMetrics::on_frame_rejected(const char* reason) {
+  frames_rejected_.Add({{"reason", reason}}).Increment();
+}
+void CollectorMetrics::on_connection_rejected(const char* reason) {
+  connections_rejected_.Add({{"reason", reason}}).Increment();
+}
+void CollectorMetrics::on_agent_connected(const std::string& agent, double now) {
+  connected_.Increment();
+  connections_.Add({{"agent", agent}}).Increment();
+  last_seen_.Add({{"agent", agent}}).Set(now);
+}
+void CollectorMetrics::on_agent_disconnected() { connected_.Decrement(); }
+void CollectorMetrics::on_agent_seen(const std::string& agent, double now) {
+  last_seen_.Add({{"agent", agent}}).Set(now);
+}
+void CollectorMetrics::on_unknown_records(const std::string& agent, std::uint64_t n) {
+  unknown_records_.Add({{"agent", agent}}).Increment(static_cast<double>(n));
+}
+
+}  // namespace citywatch::collector
