@@ -1,0 +1,156 @@
+#include "agent/app/agent_config.h"
+
+#include <regex>
+
+#include "common/config_reader.h"
+#include "common/record.h"
+
+namespace citywatch::agent {
+
+const char* const kDefaultAgentConfig = R"yaml(# citywatch-agent embedded default (demo)
+agent:
+  id: demo-agent              # must equal the CN of the agent's certificate
+  segment: demo
+collectors:                   # tried in order; the agent sticks to one and fails over
+  - address: 127.0.0.1:7443
+    server_name: localhost    # must appear in the collector's certificate
+tls:
+  ca: demo-pki/ca.pem
+  cert: demo-pki/demo-agent.pem
+  key: demo-pki/demo-agent.key
+capture:
+  - interface: lo             # the demo watches loopback, minus its own TLS stream
+    filter: not tcp port 7443
+    snaplen: 262144
+    promiscuous: false
+    buffer_size: 32MiB
+    immediate: true
+flow_meter:
+  idle_timeout: 15s
+  active_timeout: 60s
+  max_flows: 262144
+batch:
+  max_records: 1000
+  max_delay: 1s
+spool:
+  dir: agent-spool
+  max_size: 1GiB
+  segment_size: 16MiB
+reconnect:
+  initial_backoff: 500ms
+  max_backoff: 30s
+metrics:
+  listen: 127.0.0.1:9465      # the agent's own health metrics
+)yaml";
+
+namespace {
+
+Status read(ConfigReader& reader, AgentConfig& out) {
+  ConfigMap root = reader.root();
+
+  ConfigMap agent = root.map("agent", true);
+  agent.get("id", out.agent_id, true);
+  agent.get("segment", out.segment, true);
+  static const std::regex kName("[A-Za-z0-9._-]+");
+  if (!out.agent_id.empty() &&
+      (out.agent_id.size() > ShortName::kCapacity || !std::regex_match(out.agent_id, kName)))
+    agent.error("id", "expected letters, digits, '.', '_' or '-', at most 47 characters");
+  if (!out.segment.empty() &&
+      (out.segment.size() > ShortName::kCapacity || !std::regex_match(out.segment, kName)))
+    agent.error("segment", "expected letters, digits, '.', '_' or '-', at most 47 characters");
+  agent.done();
+
+  for (ConfigMap& c : root.list("collectors", true)) {
+    CollectorEndpoint ep;
+    c.get_endpoint("address", ep.host, ep.port, true);
+    c.get("server_name", ep.server_name);
+    c.done();
+    out.collectors.push_back(ep);
+  }
+  if (root.has("collectors") && out.collectors.empty())
+    root.error("collectors", "at least one collector is needed");
+
+  ConfigMap tls = root.map("tls", true);
+  tls.get_path("ca", out.tls.ca_file, true, true);
+  tls.get_path("cert", out.tls.cert_file, true, true);
+  tls.get_path("key", out.tls.key_file, true, true);
+  tls.done();
+
+  for (ConfigMap& c : root.list("capture")) {
+    CaptureOptions cap;
+    c.get("interface", cap.interface);
+    c.get_path("file", cap.file, false, true);
+    if (cap.interface.empty() == cap.file.empty())
+      c.error(nullptr, "set exactly one of 'interface' (live) or 'file' (offline)");
+    c.get("filter", cap.bpf_filter);
+    std::int64_t snaplen = cap.snaplen;
+    c.get("snaplen", snaplen, 64, 262144);
+    cap.snaplen = static_cast<int>(snaplen);
+    c.get("promiscuous", cap.promiscuous);
+    std::uint64_t buffer = static_cast<std::uint64_t>(cap.buffer_bytes);
+    c.get_size("buffer_size", buffer);
+    if (buffer > (1ull << 31)) c.error("buffer_size", "at most 2GiB");
+    cap.buffer_bytes = static_cast<int>(std::min<std::uint64_t>(buffer, 1ull << 31) - 1);
+    c.get("immediate", cap.immediate);
+    c.done();
+    out.captures.push_back(cap);
+  }
+
+  ConfigMap meter = root.map("flow_meter");
+  std::chrono::nanoseconds idle(out.flow_meter.idle_timeout_ns);
+  std::chrono::nanoseconds active(out.flow_meter.active_timeout_ns);
+  meter.get_duration("idle_timeout", idle);
+  meter.get_duration("active_timeout", active);
+  out.flow_meter.idle_timeout_ns = idle.count();
+  out.flow_meter.active_timeout_ns = active.count();
+  std::int64_t max_flows = static_cast<std::int64_t>(out.flow_meter.max_flows);
+  meter.get("max_flows", max_flows, 1024, 1 << 26);
+  out.flow_meter.max_flows = static_cast<std::size_t>(max_flows);
+  meter.done();
+
+  ConfigMap batch = root.map("batch");
+  std::int64_t max_records = out.batch.max_records;
+  batch.get("max_records", max_records, 1, 100000);
+  out.batch.max_records = static_cast<std::uint32_t>(max_records);
+  batch.get_duration("max_delay", out.batch.max_delay);
+  batch.done();
+
+  ConfigMap spool = root.map("spool");
+  std::string dir = "agent-spool";
+  spool.get_path("dir", dir);
+  out.spool.dir = dir;
+  spool.get_size("max_size", out.spool.max_bytes);
+  spool.get_size("segment_size", out.spool.segment_bytes);
+  if (out.spool.segment_bytes < (64u << 10) || out.spool.segment_bytes > out.spool.max_bytes)
+    spool.error("segment_size", "expected at least 64KiB and no more than max_size");
+  spool.done();
+
+  ConfigMap reconnect = root.map("reconnect");
+  reconnect.get_duration("initial_backoff", out.initial_backoff);
+  reconnect.get_duration("max_backoff", out.max_backoff);
+  reconnect.done();
+
+  ConfigMap metrics = root.map("metrics");
+  metrics.get_endpoint("listen", out.metrics_host, out.metrics_port);
+  metrics.done();
+
+  root.done();
+  return reader.status();
+}
+
+}  // namespace
+
+Status load_agent_config(const std::string& file, AgentConfig& out) {
+  ConfigReader reader = ConfigReader::from_file(file);
+  if (auto s = reader.status(); !s) return s;
+  return read(reader, out);
+}
+
+Status parse_agent_config(const std::string& text, const std::string& name,
+                          const std::string& base_dir, AgentConfig& out) {
+  ConfigReader reader = ConfigReader::from_string(text, name, base_dir);
+  if (auto s = reader.status(); !s) return s;
+  return read(reader, out);
+}
+
+}  // namespace citywatch::agent

@@ -1,0 +1,49 @@
+// AgentConfig: the agent's YAML configuration (docs/configuration.md), validated in full at
+// start and by --check-config. Relative paths resolve against the config file's directory
+// (the working directory for the embedded default).
+//
+// Thread-safety: a plain value, built once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/capture/flow_meter.h"
+#include "agent/capture/packet_source.h"
+#include "agent/forward/forwarder.h"
+#include "agent/spool/spool.h"
+#include "common/status.h"
+#include "common/tls.h"
+
+namespace citywatch::agent {
+
+struct BatchOptions {
+  std::uint32_t max_records = 1000;
+  std::uint64_t max_bytes = 1u << 20;
+  std::chrono::nanoseconds max_delay = std::chrono::seconds(1);
+};
+
+struct AgentConfig {
+  std::string agent_id;
+  std::string segment;
+  std::vector<CollectorEndpoint> collectors;
+  TlsFiles tls;
+  std::vector<CaptureOptions> captures;
+  FlowMeterConfig flow_meter;
+  BatchOptions batch;
+  SpoolOptions spool;
+  std::chrono::nanoseconds initial_backoff = std::chrono::milliseconds(500);
+  std::chrono::nanoseconds max_backoff = std::chrono::seconds(30);
+  std::string metrics_host;  // empty: the agent exports no /metrics
+  std::uint16_t metrics_port = 0;
+};
+
+extern const char* const kDefaultAgentConfig;
+
+Status load_agent_config(const std::string& file, AgentConfig& out);
+Status parse_agent_config(const std::string& text, const std::string& name,
+                          const std::string& base_dir, AgentConfig& out);
+
+}  // namespace citywatch::agent

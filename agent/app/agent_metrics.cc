@@ -1,0 +1,124 @@
+#include "agent/app/agent_metrics.h"
+
+namespace citywatch::agent {
+
+namespace {
+
+prometheus::Counter& counter(prometheus::Registry& r, const char* name, const char* help,
+                             const prometheus::Labels& labels = {}) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add(labels);
+}
+prometheus::Gauge& gauge(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
+}
+
+}  // namespace
+
+AgentMetrics::AgentMetrics(const std::string& agent, const std::string& segment)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      packets_(prometheus::BuildCounter()
+                   .Name("citywatch_agent_packets_total")
+                   .Help("Packets read from each capture source")
+                   .Register(*registry_)),
+      drops_(prometheus::BuildCounter()
+                 .Name("citywatch_agent_packets_dropped_total")
+                 .Help("Packets lost before the agent saw them (pcap_stats), by where")
+                 .Register(*registry_)) {
+  auto& r = *registry_;
+  prometheus::BuildGauge()
+      .Name("citywatch_agent_info")
+      .Help("This agent's identity; value is always 1")
+      .Register(r)
+      .Add({{"agent", agent}, {"segment", segment}})
+      .Set(1);
+  auto& decode = prometheus::BuildCounter()
+                     .Name("citywatch_agent_packets_decoded_total")
+                     .Help("Packets by decode result: ok, not_ip, or the reason they were dropped")
+                     .Register(r);
+  for (std::size_t i = 0; i < kDecodeResultCount; ++i)
+    decode_[i] = CounterMirror(decode.Add({{"result", to_string(static_cast<DecodeResult>(i))}}));
+  auto& flows = prometheus::BuildCounter()
+                    .Name("citywatch_agent_flows_total")
+                    .Help("Flows the meter finished, by why they ended")
+                    .Register(r);
+  flows_idle_ = CounterMirror(flows.Add({{"end", "idle_timeout"}}));
+  flows_active_ = CounterMirror(flows.Add({{"end", "active_timeout"}}));
+  flows_tcp_ = CounterMirror(flows.Add({{"end", "tcp_fin_rst"}}));
+  flows_evicted_ = CounterMirror(flows.Add({{"end", "evicted_table_full"}}));
+  flows_flushed_ = CounterMirror(flows.Add({{"end", "flushed"}}));
+  active_flows_ = &gauge(r, "citywatch_agent_active_flows", "Flows in the meter's table");
+  records_ = CounterMirror(counter(r, "citywatch_agent_records_total", "Records produced"));
+  batches_appended_ = CounterMirror(
+      counter(r, "citywatch_agent_spool_batches_appended_total", "Batches written to the spool"));
+  batches_dropped_ =
+      CounterMirror(counter(r, "citywatch_agent_spool_batches_dropped_total",
+                            "Unsent batches deleted because the spool reached its size limit"));
+  corrupt_recovered_ =
+      CounterMirror(counter(r, "citywatch_agent_spool_corrupt_records_total",
+                            "Spool records found torn or corrupt at start-up and skipped"));
+  spool_bytes_ = &gauge(r, "citywatch_agent_spool_bytes", "Bytes of spool on disk");
+  spool_pending_ =
+      &gauge(r, "citywatch_agent_spool_batches_pending", "Batches spooled and not yet acked");
+  sent_ = CounterMirror(counter(r, "citywatch_agent_batches_sent_total",
+                                "Batches sent to the collector (resends included)"));
+  bytes_sent_ = CounterMirror(
+      counter(r, "citywatch_agent_sent_bytes_total", "Frame bytes sent to the collector"));
+  acks_ = CounterMirror(counter(r, "citywatch_agent_acks_total", "Acks from the collector"));
+  connect_attempts_ = CounterMirror(
+      counter(r, "citywatch_agent_connect_attempts_total", "Connection attempts to collectors"));
+  connect_failures_ = CounterMirror(
+      counter(r, "citywatch_agent_connect_failures_total", "Connection attempts that failed"));
+  refusals_ = CounterMirror(counter(r, "citywatch_agent_collector_refusals_total",
+                                    "Sessions the collector refused (ERROR frames)"));
+  connected_ = &gauge(r, "citywatch_agent_collector_connected",
+                      "1 while a session with a collector is established");
+}
+
+Status AgentMetrics::listen(const std::string& host, std::uint16_t& port) {
+  const std::string bind =
+      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(bind, 1);
+  } catch (const std::exception& e) {
+    return Status::error("metrics: cannot listen on " + bind + ": " + e.what());
+  }
+  exposer_->RegisterCollectable(registry_);
+  const auto ports = exposer_->GetListeningPorts();
+  if (!ports.empty()) port = static_cast<std::uint16_t>(ports.front());
+  return Status::ok();
+}
+
+AgentMetrics::SourceMetrics& AgentMetrics::add_source(const std::string& name) {
+  SourceMetrics& m = sources_.emplace_back();
+  m.packets = CounterMirror(packets_.Add({{"source", name}}));
+  m.kernel_dropped = CounterMirror(drops_.Add({{"source", name}, {"where", "kernel"}}));
+  m.interface_dropped = CounterMirror(drops_.Add({{"source", name}, {"where", "interface"}}));
+  return m;
+}
+
+void AgentMetrics::update(const DecodeCounters& decode, const FlowMeterStats& meter,
+                          const SpoolStats& spool, const ForwarderStats& forward,
+                          std::uint64_t records) {
+  for (std::size_t i = 0; i < kDecodeResultCount; ++i) decode_[i].set(decode.by_result[i]);
+  flows_idle_.set(meter.flows_expired_idle);
+  flows_active_.set(meter.flows_expired_active);
+  flows_tcp_.set(meter.flows_ended_tcp);
+  flows_evicted_.set(meter.flows_evicted);
+  flows_flushed_.set(meter.flows_flushed);
+  active_flows_->Set(static_cast<double>(meter.active_flows));
+  records_.set(records);
+  batches_appended_.set(spool.batches_appended);
+  batches_dropped_.set(spool.batches_dropped_full);
+  corrupt_recovered_.set(spool.corrupt_records_recovered);
+  spool_bytes_->Set(static_cast<double>(spool.bytes));
+  spool_pending_->Set(static_cast<double>(spool.batches_pending));
+  sent_.set(forward.batches_sent);
+  bytes_sent_.set(forward.bytes_sent);
+  acks_.set(forward.acks);
+  connect_attempts_.set(forward.connect_attempts);
+  connect_failures_.set(forward.connect_failures);
+  refusals_.set(forward.refusals);
+  connected_->Set(forward.connected ? 1 : 0);
+}
+
+}  // namespace citywatch::agent

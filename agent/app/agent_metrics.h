@@ -1,0 +1,79 @@
+// AgentMetrics: the agent's own health metrics on its /metrics endpoint (docs/metrics.md).
+//
+// The data path keeps plain integer counters (no atomics, no locks per packet); once a
+// second the runtime hands them here and the Prometheus counters are advanced by the
+// difference. Operators see capture drops, decode errors, spool depth and the collector link
+// without the hot path paying for it.
+//
+// Thread-safety: update calls come from the agent's io thread; prometheus-cpp metrics are
+// atomic, so the exposer's threads may read concurrently.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <list>
+#include <memory>
+#include <string>
+
+#include "agent/capture/flow_meter.h"
+#include "agent/capture/packet_decoder.h"
+#include "agent/capture/packet_source.h"
+#include "agent/forward/forwarder.h"
+#include "agent/spool/spool.h"
+#include "common/status.h"
+
+namespace citywatch::agent {
+
+// A Prometheus counter fed from a cumulative integer kept elsewhere.
+class CounterMirror {
+ public:
+  CounterMirror() = default;
+  explicit CounterMirror(prometheus::Counter& c) : counter_(&c) {}
+  void set(std::uint64_t total) {
+    if (counter_ && total > last_) counter_->Increment(static_cast<double>(total - last_));
+    last_ = total;
+  }
+
+ private:
+  prometheus::Counter* counter_ = nullptr;
+  std::uint64_t last_ = 0;
+};
+
+class AgentMetrics {
+ public:
+  struct SourceMetrics {
+    CounterMirror packets;
+    CounterMirror kernel_dropped;
+    CounterMirror interface_dropped;
+  };
+
+  AgentMetrics(const std::string& agent, const std::string& segment);
+
+  // Starts the HTTP endpoint; port 0 picks any. Returns the bound port in port.
+  Status listen(const std::string& host, std::uint16_t& port);
+
+  SourceMetrics& add_source(const std::string& name);
+  void update(const DecodeCounters& decode, const FlowMeterStats& meter, const SpoolStats& spool,
+              const ForwarderStats& forward, std::uint64_t records);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  prometheus::Family<prometheus::Counter>& packets_;
+  prometheus::Family<prometheus::Counter>& drops_;
+  std::list<SourceMetrics> sources_;  // stable addresses
+  std::array<CounterMirror, kDecodeResultCount> decode_;
+  CounterMirror flows_idle_, flows_active_, flows_tcp_, flows_evicted_, flows_flushed_;
+  prometheus::Gauge* active_flows_;
+  CounterMirror records_, batches_appended_, batches_dropped_, corrupt_recovered_;
+  prometheus::Gauge* spool_bytes_;
+  prometheus::Gauge* spool_pending_;
+  CounterMirror sent_, bytes_sent_, acks_, connect_attempts_, connect_failures_, refusals_;
+  prometheus::Gauge* connected_;
+};
+
+}  // namespace citywatch::agent

@@ -1,0 +1,265 @@
+#include "agent/app/agent_runtime.h"
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+
+#include "common/log.h"
+#include "common/version.h"
+
+namespace citywatch::agent {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr int kFileSlice = 4096;  // packets per slice of file reading
+constexpr int kLiveSlice = 1024;  // packets per readable event
+constexpr std::int64_t kAdvanceEveryNs = 1'000'000'000;
+
+std::int64_t wall_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+AgentRuntime::AgentRuntime(AgentConfig config)
+    : config_(std::move(config)),
+      meter_(config_.flow_meter, [this](const FlowRecord& f) { on_flow(f); }),
+      batch_timer_(io_),
+      tick_timer_(io_),
+      signals_(io_, SIGINT, SIGTERM) {
+  record_.agent.assign(config_.agent_id);
+  record_.segment.assign(config_.segment);
+}
+
+AgentRuntime::~AgentRuntime() {
+  // The descriptors belong to libpcap: hand them back before pcap_close() closes them.
+  for (Source& s : sources_)
+    if (s.fd) s.fd->release();
+}
+
+Status AgentRuntime::init() {
+  if (auto s = Spool::open(config_.spool, spool_); !s) return s;
+  // Continue numbering after everything this agent ever spooled.
+  next_seq_ = spool_->last_seq() + 1;
+  if (auto s = make_tls_context(TlsRole::kClient, config_.tls, tls_); !s) return s;
+
+  metrics_ = std::make_unique<AgentMetrics>(config_.agent_id, config_.segment);
+  if (!config_.metrics_host.empty()) {
+    std::uint16_t port = config_.metrics_port;
+    if (auto s = metrics_->listen(config_.metrics_host, port); !s) return s;
+    log::info("agent: metrics at http://" + config_.metrics_host + ":" + std::to_string(port) +
+              "/metrics");
+  }
+
+  if (config_.captures.empty()) return Status::error("agent: no capture source configured");
+  offline_ = true;
+  for (const CaptureOptions& opts : config_.captures) {
+    Status err;
+    auto src = PacketSource::open(opts, err);
+    if (!src) return err;
+    Source s;
+    s.metrics = &metrics_->add_source(src->name());
+    if (!src->is_file()) {
+      offline_ = false;
+      s.fd = std::make_unique<asio::posix::stream_descriptor>(io_, src->selectable_fd());
+    }
+    s.pcap = std::move(src);
+    sources_.push_back(std::move(s));
+  }
+
+  ForwarderOptions fo;
+  fo.collectors = config_.collectors;
+  fo.hello.agent_id.assign(config_.agent_id);
+  fo.hello.segment.assign(config_.segment);
+  fo.hello.software.assign("citywatch-agent " + std::string(kVersion));
+  fo.initial_backoff = config_.initial_backoff;
+  fo.max_backoff = config_.max_backoff;
+  forwarder_ = std::make_unique<Forwarder>(io_, *tls_, *spool_, fo);
+  forwarder_->on_drained([this] { maybe_finish(); });
+  forwarder_->on_collector_ahead([this](std::uint64_t seq) {
+    log::warning("agent: the collector already holds batch " + std::to_string(seq) +
+                 " from this agent, beyond the local spool; numbering continues above it");
+    next_seq_ = std::max(next_seq_, seq + 1);
+  });
+  return Status::ok();
+}
+
+int AgentRuntime::run() {
+  log::info("agent '" + config_.agent_id + "' (segment '" + config_.segment +
+            "'): " + std::to_string(sources_.size()) + " capture source(s), spool " +
+            config_.spool.dir.string() + " (" + std::to_string(spool_->stats().batches_pending) +
+            " batches pending)");
+  signals_.async_wait([this](boost::system::error_code ec, int sig) {
+    if (!ec) shutdown(sig == SIGINT ? "interrupted" : "terminated");
+  });
+  forwarder_->start();
+  encoder_.begin();
+  for (Source& s : sources_) {
+    if (s.fd)
+      wait_live(s);
+    else
+      asio::post(io_, [this, &s] { read_file(s); });
+  }
+  tick();
+  io_.run();
+  update_metrics();
+  return exit_code_;
+}
+
+void AgentRuntime::on_frame(Source& s, std::int64_t ts_ns, std::span<const std::byte> frame) {
+  const DecodeResult r = decode_packet(s.pcap->linktype(), frame, packet_);
+  decode_counters_.count(r);
+  if (r != DecodeResult::kOk) return;
+  meter_.add(packet_, ts_ns);
+  // Offline, time is the packets' time: expire flows as the file's clock moves on, so a
+  // replayed capture yields the same flows as the traffic seen live.
+  if (s.pcap->is_file() && ts_ns - s.last_advance_ns >= kAdvanceEveryNs) {
+    s.last_advance_ns = ts_ns;
+    meter_.advance(ts_ns);
+  }
+}
+
+void AgentRuntime::on_flow(const FlowRecord& flow) {
+  record_.event_time_ns = flow.end_ns;
+  record_.body = flow;
+  add_record(record_);
+}
+
+void AgentRuntime::add_record(const Record& r) {
+  if (encoder_.count() == 0) {
+    // A new batch: it is sealed when full, or by the timer at max_delay.
+    batch_timer_.expires_after(config_.batch.max_delay);
+    batch_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) seal_batch();
+    });
+  }
+  encoder_.add(r);
+  ++records_;
+  if (encoder_.count() >= config_.batch.max_records || encoder_.size() >= config_.batch.max_bytes)
+    seal_batch();
+}
+
+void AgentRuntime::seal_batch() {
+  if (encoder_.count() == 0) return;
+  batch_timer_.cancel();
+  const auto payload = encoder_.finish(next_seq_);
+  if (auto s = spool_->append(next_seq_, payload); !s) {
+    // The disk refused (full, read-only): the batch cannot be kept, so it is counted as
+    // dropped rather than silently lost.
+    log::error("agent: " + s.message() + "; batch of " + std::to_string(encoder_.count()) +
+               " records dropped");
+  } else {
+    ++next_seq_;
+    forwarder_->notify();
+  }
+  encoder_.begin();
+}
+
+void AgentRuntime::read_file(Source& s) {
+  if (s.done || finishing_) return;
+  Status err;
+  const auto res = s.pcap->dispatch(
+      kFileSlice,
+      [this, &s](std::int64_t ts, std::span<const std::byte> frame, std::uint32_t) {
+        on_frame(s, ts, frame);
+      },
+      err);
+  if (res == PacketSource::ReadResult::kError) {
+    log::error("agent: " + s.pcap->name() + ": " + err.message());
+    exit_code_ = 1;
+  }
+  if (res == PacketSource::ReadResult::kEnd || res == PacketSource::ReadResult::kError) {
+    s.done = true;
+    log::info("agent: finished reading " + s.pcap->name());
+    maybe_finish();
+    return;
+  }
+  asio::post(io_, [this, &s] { read_file(s); });
+}
+
+void AgentRuntime::wait_live(Source& s) {
+  s.fd->async_wait(asio::posix::stream_descriptor::wait_read,
+                   [this, &s](boost::system::error_code ec) {
+                     if (ec || finishing_) return;
+                     Status err;
+                     auto res = PacketSource::ReadResult::kPackets;
+                     // Drain what is there, a slice at a time, then wait again.
+                     for (int i = 0; i < 16 && res == PacketSource::ReadResult::kPackets; ++i)
+                       res = s.pcap->dispatch(
+                           kLiveSlice,
+                           [this, &s](std::int64_t ts, std::span<const std::byte> frame,
+                                      std::uint32_t) { on_frame(s, ts, frame); },
+                           err);
+                     if (res == PacketSource::ReadResult::kError) {
+                       log::error("agent: " + s.pcap->name() + ": " + err.message());
+                       shutdown("capture failed");
+                       exit_code_ = 1;
+                       return;
+                     }
+                     wait_live(s);
+                   });
+}
+
+void AgentRuntime::tick() {
+  if (!offline_) meter_.advance(wall_ns());
+  update_metrics();
+  if (auto s = spool_->sync(); !s) log::error("spool: " + s.message());
+  tick_timer_.expires_after(std::chrono::seconds(1));
+  tick_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) tick();
+  });
+}
+
+void AgentRuntime::update_metrics() {
+  for (Source& s : sources_) {
+    PacketSource::Stats st;
+    if (s.pcap->stats(st)) {
+      s.metrics->packets.set(st.received);
+      s.metrics->kernel_dropped.set(st.kernel_dropped);
+      s.metrics->interface_dropped.set(st.interface_dropped);
+    }
+  }
+  metrics_->update(decode_counters_, meter_.stats(), spool_->stats(), forwarder_->stats(),
+                   records_);
+}
+
+void AgentRuntime::maybe_finish() {
+  if (!offline_) return;
+  for (const Source& s : sources_)
+    if (!s.done) return;
+  if (!finishing_) {
+    finishing_ = true;
+    meter_.flush();
+    seal_batch();
+    log::info("agent: all files read (" + std::to_string(records_) + " records); waiting for " +
+              "the collector to ack " + std::to_string(spool_->last_seq() - spool_->acked_seq()) +
+              " batch(es)");
+  }
+  if (forwarder_->drained()) {
+    log::info("agent: every batch acked by the collector; done");
+    shutdown("done");
+  }
+}
+
+void AgentRuntime::shutdown(const char* why) {
+  if (!finishing_) {
+    // Flows still in the meter are flushed into the spool: they go out at the next start.
+    finishing_ = true;
+    meter_.flush();
+    seal_batch();
+  }
+  if (auto s = spool_->sync(); !s) log::error("spool: " + s.message());
+  log::info(std::string("agent: stopping (") + why + ")");
+  forwarder_->stop();
+  batch_timer_.cancel();
+  tick_timer_.cancel();
+  signals_.cancel();
+  for (Source& s : sources_)
+    if (s.fd) s.fd->cancel();
+  io_.stop();
+}
+
+}  // namespace citywatch::agent

@@ -1,0 +1,88 @@
+// AgentRuntime: one running agent, wired from its configuration.
+//
+// Packets from each capture source are decoded and metered into flow records; records are
+// packed into batches, each batch is numbered and written to the spool, and the forwarder
+// ships the spool to the collector. Live sources are read when their descriptor is readable;
+// files are read in slices of a few thousand packets so timers and the forwarder keep
+// running. When every source is a file, the runtime ends by itself once all files are read,
+// every flow is flushed and the collector has acked every batch.
+//
+// Thread-safety: none. Everything, spool included, runs on one io_context thread; this is
+// what lets the data path go without locks.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <vector>
+
+#include "agent/app/agent_config.h"
+#include "agent/app/agent_metrics.h"
+#include "agent/capture/flow_meter.h"
+#include "agent/capture/packet_decoder.h"
+#include "agent/capture/packet_source.h"
+#include "agent/forward/forwarder.h"
+#include "agent/spool/spool.h"
+#include "common/record.h"
+#include "common/status.h"
+#include "common/wire_codec.h"
+
+namespace citywatch::agent {
+
+class AgentRuntime {
+ public:
+  explicit AgentRuntime(AgentConfig config);
+  ~AgentRuntime();
+
+  // Opens the spool, the TLS context, the capture sources and the metrics endpoint.
+  Status init();
+  // Runs until a signal, or until every file source is done and drained. Returns the exit
+  // code.
+  int run();
+
+ private:
+  struct Source {
+    std::unique_ptr<PacketSource> pcap;
+    std::unique_ptr<boost::asio::posix::stream_descriptor> fd;  // live sources only
+    std::int64_t last_advance_ns = 0;
+    bool done = false;
+    AgentMetrics::SourceMetrics* metrics = nullptr;
+  };
+
+  void on_frame(Source& s, std::int64_t ts_ns, std::span<const std::byte> frame);
+  void on_flow(const FlowRecord& flow);
+  void add_record(const Record& r);
+  void seal_batch();
+  void read_file(Source& s);
+  void wait_live(Source& s);
+  void tick();
+  void maybe_finish();
+  void shutdown(const char* why);
+  void update_metrics();
+
+  AgentConfig config_;
+  boost::asio::io_context io_{1};
+  std::unique_ptr<boost::asio::ssl::context> tls_;
+  std::unique_ptr<Spool> spool_;
+  std::unique_ptr<Forwarder> forwarder_;
+  std::unique_ptr<AgentMetrics> metrics_;
+  std::vector<Source> sources_;
+  FlowMeter meter_;
+  DecodeCounters decode_counters_;
+  DecodedPacket packet_;
+  wire::BatchEncoder encoder_;
+  Record record_;
+  std::uint64_t next_seq_ = 1;
+  std::uint64_t records_ = 0;
+  boost::asio::steady_timer batch_timer_;
+  boost::asio::steady_timer tick_timer_;
+  boost::asio::signal_set signals_;
+  bool offline_ = false;
+  bool finishing_ = false;
+  int exit_code_ = 0;
+};
+
+}  // namespace citywatch::agent

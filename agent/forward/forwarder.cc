@@ -1,0 +1,263 @@
+#include "agent/forward/forwarder.h"
+
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "common/byte_io.h"
+#include "common/log.h"
+
+namespace citywatch::agent {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+
+// One TLS session's state. Shared by the writer coroutine, the reader coroutine and the
+// forwarder (which only pokes `wake` and `stream`), so whichever ends last frees it.
+struct Forwarder::Shared {
+  Shared(asio::io_context& io, asio::ssl::context& tls) : stream(io, tls), wake(io), deadline(io) {}
+  asio::ssl::stream<tcp::socket> stream;
+  asio::steady_timer wake;              // cancelled to wake the writer (new batch, ack, end)
+  asio::steady_timer deadline;          // connect/handshake timeout
+  std::deque<std::uint64_t> in_flight;  // sent, not yet acked, in order
+  bool closed = false;
+  std::string peer;
+
+  void close() {
+    if (closed) return;
+    closed = true;
+    boost::system::error_code ignored;
+    stream.lowest_layer().close(ignored);
+    wake.cancel();
+    deadline.cancel();
+  }
+};
+
+namespace {
+
+// Waits on a timer used as a signal: returns when it is cancelled or expires.
+awaitable<void> wait_for(asio::steady_timer& t, std::chrono::nanoseconds d) {
+  boost::system::error_code ec;
+  t.expires_after(d);
+  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+// Reads one frame; false on I/O error or a frame that does not verify.
+awaitable<bool> read_frame(asio::ssl::stream<tcp::socket>& s, wire::FrameHeader& h,
+                           std::vector<std::byte>& payload) {
+  boost::system::error_code ec;
+  std::array<std::byte, wire::kHeaderSize> head;
+  co_await asio::async_read(s, asio::buffer(head), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || wire::decode_header(head, h) != wire::DecodeError::kOk) co_return false;
+  payload.resize(h.length);
+  co_await asio::async_read(s, asio::buffer(payload),
+                            asio::redirect_error(asio::use_awaitable, ec));
+  co_return !ec && wire::verify_payload(h, payload) == wire::DecodeError::kOk;
+}
+
+std::string error_text(std::span<const std::byte> payload) {
+  ByteReader r(payload);
+  const std::uint16_t code = r.u16();
+  const std::uint8_t len = r.u8();
+  std::string text(len, '\0');
+  r.bytes(text.data(), len);
+  return r.ok() ? "code " + std::to_string(code) + ": " + text : "malformed ERROR frame";
+}
+
+}  // namespace
+
+Forwarder::Forwarder(asio::io_context& io, asio::ssl::context& tls, Spool& spool,
+                     ForwarderOptions options)
+    : io_(io),
+      tls_(tls),
+      spool_(spool),
+      options_(std::move(options)),
+      retry_timer_(io),
+      backoff_(options_.initial_backoff),
+      rng_(std::random_device{}()) {}
+
+Forwarder::~Forwarder() { stop(); }
+
+void Forwarder::start() { connect(); }
+
+void Forwarder::notify() {
+  if (session_) session_->wake.cancel();
+}
+
+void Forwarder::stop() {
+  stopped_ = true;
+  retry_timer_.cancel();
+  if (session_) session_->close();
+}
+
+void Forwarder::schedule_reconnect() {
+  if (stopped_) return;
+  // Full jitter (a uniform wait up to the backoff) keeps a fleet of agents from reconnecting
+  // in lock-step when a collector comes back.
+  std::uniform_int_distribution<std::int64_t> dist(backoff_.count() / 2, backoff_.count());
+  const auto wait = std::chrono::nanoseconds(dist(rng_));
+  backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+  retry_timer_.expires_after(wait);
+  retry_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec && !stopped_) connect();
+  });
+}
+
+void Forwarder::connect() {
+  if (options_.collectors.empty()) return;
+  const CollectorEndpoint ep = options_.collectors[collector_index_ % options_.collectors.size()];
+  auto s = std::make_shared<Shared>(io_, tls_);
+  session_ = s;
+  s->peer = ep.host + ":" + std::to_string(ep.port);
+  ++stats_.connect_attempts;
+
+  asio::co_spawn(
+      io_,
+      [this, s, ep]() -> awaitable<void> {
+        boost::system::error_code ec;
+        bool established = false;
+        const char* failure = "connect";
+        // One deadline covers resolve, connect, handshake and HELLO: a black-holed collector
+        // costs connect_timeout, not the kernel's minutes.
+        s->deadline.expires_after(options_.connect_timeout);
+        s->deadline.async_wait([s](boost::system::error_code e) {
+          if (!e) s->close();
+        });
+        tcp::resolver resolver(io_);
+        auto endpoints = co_await resolver.async_resolve(
+            ep.host, std::to_string(ep.port), asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec)
+          co_await asio::async_connect(s->stream.lowest_layer(), endpoints,
+                                       asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec) {
+          failure = "TLS handshake";
+          s->stream.lowest_layer().set_option(tcp::no_delay(true), ec);
+          const std::string name = ep.server_name.empty() ? ep.host : ep.server_name;
+          s->stream.set_verify_callback(asio::ssl::host_name_verification(name));
+          SSL_set_tlsext_host_name(s->stream.native_handle(), name.c_str());
+          co_await s->stream.async_handshake(asio::ssl::stream_base::client,
+                                             asio::redirect_error(asio::use_awaitable, ec));
+        }
+        std::vector<std::byte> payload, frame;
+        wire::FrameHeader h;
+        if (!ec) {
+          failure = "HELLO";
+          wire::encode_hello(options_.hello, payload);
+          wire::encode_frame(wire::FrameType::kHello, payload, frame);
+          co_await asio::async_write(s->stream, asio::buffer(frame),
+                                     asio::redirect_error(asio::use_awaitable, ec));
+        }
+        std::uint64_t collector_has = 0;
+        if (!ec && co_await read_frame(s->stream, h, payload)) {
+          if (h.type == wire::FrameType::kHelloAck &&
+              wire::decode_sequence(payload, collector_has) == wire::DecodeError::kOk) {
+            established = true;
+          } else if (h.type == wire::FrameType::kError) {
+            ++stats_.refusals;
+            failure = "collector refused the agent";
+            log::error("forward: " + s->peer + " refused this agent: " + error_text(payload));
+          }
+        }
+        s->deadline.cancel();
+
+        if (!established) {
+          ++stats_.connect_failures;
+          if (!s->closed)
+            log::warning("forward: " + s->peer + ": " + failure + " failed" +
+                         (ec ? ": " + ec.message() : ""));
+          else
+            log::warning("forward: " + s->peer + ": " + failure + " timed out or was closed");
+          s->close();
+          if (session_ == s) session_.reset();
+          ++collector_index_;  // fail over to the next collector, if there is one
+          schedule_reconnect();
+          co_return;
+        }
+
+        ++stats_.sessions;
+        stats_.connected = true;
+        backoff_ = options_.initial_backoff;
+        log::info("forward: connected to " + s->peer + "; collector holds up to batch " +
+                  std::to_string(collector_has) + ", spool has " +
+                  std::to_string(spool_.acked_seq()) + " acked of " +
+                  std::to_string(spool_.last_seq()));
+        if (collector_has > spool_.last_seq()) {
+          // The collector knows later batches than this agent ever wrote: the agent's state
+          // was lost. Continue above it, or new batches would be taken for duplicates.
+          if (on_ahead_) on_ahead_(collector_has);
+        }
+        if (collector_has > spool_.acked_seq()) {
+          (void)spool_.ack(std::min(collector_has, spool_.last_seq()));
+        }
+
+        // Reader: applies acks as they come.
+        asio::co_spawn(
+            io_,
+            [this, s]() -> awaitable<void> {
+              std::vector<std::byte> in;
+              wire::FrameHeader rh;
+              while (co_await read_frame(s->stream, rh, in)) {
+                std::uint64_t acked = 0;
+                if (rh.type != wire::FrameType::kAck ||
+                    wire::decode_sequence(in, acked) != wire::DecodeError::kOk)
+                  break;
+                ++stats_.acks;
+                while (!s->in_flight.empty() && s->in_flight.front() <= acked)
+                  s->in_flight.pop_front();
+                if (acked > spool_.acked_seq() && acked <= spool_.last_seq()) {
+                  if (auto st = spool_.ack(acked); !st) log::error("spool: " + st.message());
+                  if (drained() && on_drained_) on_drained_();
+                }
+                s->wake.cancel();
+              }
+              s->close();
+            },
+            asio::detached);
+
+        // Writer: streams spooled batches after the acked cursor, max_in_flight at a time.
+        std::uint64_t sent_upto = spool_.acked_seq();
+        std::uint64_t seq = 0;
+        if (drained() && on_drained_) on_drained_();
+        while (!s->closed) {
+          if (s->in_flight.size() < options_.max_in_flight &&
+              spool_.read_next(sent_upto, payload, seq)) {
+            if (seq > synced_upto_) {
+              // Only batches on disk are sent: after a power loss the spool cannot come back
+              // with fewer batches than the collector has seen, so sequences never repeat.
+              if (auto st = spool_.sync(); !st) log::error("spool: " + st.message());
+              synced_upto_ = spool_.last_seq();
+            }
+            frame.clear();
+            wire::encode_frame(wire::FrameType::kBatch, payload, frame);
+            co_await asio::async_write(s->stream, asio::buffer(frame),
+                                       asio::redirect_error(asio::use_awaitable, ec));
+            if (ec) break;
+            s->in_flight.push_back(seq);
+            sent_upto = seq;
+            ++stats_.batches_sent;
+            stats_.bytes_sent += frame.size();
+            continue;
+          }
+          co_await wait_for(s->wake, std::chrono::seconds(5));
+        }
+        s->close();
+        stats_.connected = false;
+        if (session_ == s) session_.reset();
+        if (!stopped_) {
+          log::warning("forward: lost the session with " + s->peer + "; reconnecting");
+          schedule_reconnect();
+        }
+      },
+      asio::detached);
+}
+
+}  // namespace citywatch::agent
