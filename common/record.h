@@ -27,7 +27,7 @@ class InlineString {
   explicit InlineString(std::string_view s) { assign(s); }
   void assign(std::string_view s) {
     len_ = static_cast<std::uint8_t>(s.size() < N ? s.size() : N);
-    std::memcpy(data_.data(), s.data(), len_);
+    if (len_) std::memcpy(data_.data(), s.data(), len_);  // s.data() may be null when empty
   }
   std::string_view view() const { return {data_.data(), len_}; }
   std::size_t size() const { return len_; }

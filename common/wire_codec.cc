@@ -247,6 +247,7 @@ void encode_hello(const Hello& hello, std::vector<std::byte>& payload) {
   w.str8(hello.agent_id.view());
   w.str8(hello.segment.view());
   w.str8(hello.software.view());
+  w.u64(hello.stream_id);
 }
 
 DecodeError decode_hello(std::span<const std::byte> payload, Hello& out) {
@@ -254,6 +255,7 @@ DecodeError decode_hello(std::span<const std::byte> payload, Hello& out) {
   r.str(out.agent_id);
   r.str(out.segment);
   r.str(out.software);
+  r.u64(out.stream_id);
   if (!r.ok()) return r.error();
   if (r.remaining() != 0) return DecodeError::kTrailingBytes;
   if (out.agent_id.empty()) return DecodeError::kBadString;

@@ -67,10 +67,14 @@ DecodeError verify_payload(const FrameHeader& header, std::span<const std::byte>
 void encode_frame(FrameType type, std::span<const std::byte> payload, std::vector<std::byte>& out);
 
 // HELLO: who the agent says it is. The collector checks agent_id against the certificate.
+// stream_id names the agent's spool: it is drawn at random when a spool is created, so an
+// agent whose spool was lost (a reinstall, a wiped disk) starts a new sequence space
+// instead of having its new batches taken for ones the collector already holds.
 struct Hello {
   ShortName agent_id;
   ShortName segment;
   ShortName software;
+  std::uint64_t stream_id = 0;
 };
 void encode_hello(const Hello& hello, std::vector<std::byte>& payload);
 DecodeError decode_hello(std::span<const std::byte> payload, Hello& out);

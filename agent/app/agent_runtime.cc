@@ -75,6 +75,7 @@ Status AgentRuntime::init() {
   fo.hello.agent_id.assign(config_.agent_id);
   fo.hello.segment.assign(config_.segment);
   fo.hello.software.assign("citywatch-agent " + std::string(kVersion));
+  fo.hello.stream_id = spool_->stream_id();
   fo.initial_backoff = config_.initial_backoff;
   fo.max_backoff = config_.max_backoff;
   forwarder_ = std::make_unique<Forwarder>(io_, *tls_, *spool_, fo);

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <random>
 #include <string>
 #include <system_error>
 
@@ -25,7 +26,8 @@ constexpr std::size_t kSegmentDigits = 20;  // enough for any uint64, so names s
 constexpr const char* kCursorName = "acked";
 constexpr const char* kCursorTmpName = "acked.tmp";
 constexpr std::uint32_t kCursorVersion = 1;
-constexpr std::size_t kCursorBytes = 24;  // u32 crc32c, u32 version, u64 acked, u64 last_seq
+// u32 crc32c, u32 version, u64 acked, u64 last_seq, u64 stream id
+constexpr std::size_t kCursorBytes = 32;
 
 void put_le32(std::byte* p, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
@@ -213,6 +215,13 @@ Status Spool::recover() {
   }
 
   if (Status s = load_cursor(); !s) return s;
+  if (stream_id_ == 0) {
+    // A new spool (or one whose cursor was lost) is a new stream of sequence numbers for the
+    // collector. The id is made durable before any batch can be sent under it.
+    std::random_device rd;
+    while (stream_id_ == 0) stream_id_ = (std::uint64_t{rd()} << 32) | rd();
+    if (Status s = persist_cursor(); !s) return s;
+  }
   std::uint64_t max_seen = stats_.last_seq;  // from the cursor
   const std::uint64_t scanned_last = segments_.empty() ? 0 : segments_.rbegin()->first;
 
@@ -341,7 +350,7 @@ Status Spool::load_cursor() {
   const auto path = opts_.dir / kCursorName;
   const int fd = ::openat(dir_fd_, kCursorName, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return Status::ok();  // fresh spool
+    if (errno == ENOENT) return Status::ok();  // fresh spool: recover() draws a stream id
     return io_error("cannot open ack cursor", path, errno);
   }
   std::array<std::byte, kCursorBytes + 1> buf{};
@@ -361,6 +370,7 @@ Status Spool::load_cursor() {
   }
   stats_.acked_seq = get_le64(buf.data() + 8);
   stats_.last_seq = get_le64(buf.data() + 16);
+  stream_id_ = get_le64(buf.data() + 24);
   if (stats_.last_seq < stats_.acked_seq) stats_.last_seq = stats_.acked_seq;
   return Status::ok();
 }
@@ -370,6 +380,7 @@ Status Spool::persist_cursor() {
   put_le32(buf.data() + 4, kCursorVersion);
   put_le64(buf.data() + 8, stats_.acked_seq);
   put_le64(buf.data() + 16, stats_.last_seq);
+  put_le64(buf.data() + 24, stream_id_);
   put_le32(buf.data(), crc32c({buf.data() + 4, kCursorBytes - 4}));
 
   const auto tmp_path = opts_.dir / kCursorTmpName;

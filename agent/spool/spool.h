@@ -99,6 +99,9 @@ class Spool {
   // deleted, so the owner never reuses a sequence the collector has already seen.
   std::uint64_t last_seq() const { return stats_.last_seq; }
   std::uint64_t acked_seq() const { return stats_.acked_seq; }
+  // Random, fixed for the life of this spool directory: the collector keys sequence numbers
+  // by (agent, stream), so a recreated spool cannot collide with what it already holds.
+  std::uint64_t stream_id() const { return stream_id_; }
   const SpoolStats& stats() const { return stats_; }
 
  private:
@@ -129,6 +132,7 @@ class Spool {
 
   SpoolOptions opts_;
   SpoolStats stats_;
+  std::uint64_t stream_id_ = 0;
   int dir_fd_ = -1;
   std::map<std::uint64_t, Segment> segments_;  // by first_seq; the last one may be active
   std::map<std::uint64_t, Location> pending_;  // unacked batches by seq

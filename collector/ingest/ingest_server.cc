@@ -106,6 +106,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
       co_return;
     }
     segment_ = std::string(hello.segment.view());
+    stream_id_ = hello.stream_id;
     agent_name_.assign(agent_);
     segment_name_.assign(segment_);
     server_.metrics_.on_agent_connected(agent_, now_seconds());
@@ -113,7 +114,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     log::info("ingest: agent '" + agent_ + "' (segment '" + segment_ + "', " +
               std::string(hello.software.view()) + ") connected from " + peer_);
 
-    const std::uint64_t last = server_.ledger_.last_seq(agent_);
+    const std::uint64_t last = server_.ledger_.last_seq(agent_, stream_id_);
     if (!co_await send_sequence(wire::FrameType::kHelloAck, last)) co_return;
 
     while (co_await read_frame(header)) {
@@ -182,7 +183,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
       reject("truncated", "batch too short");
       return false;
     }
-    const std::uint64_t last = server_.ledger_.last_seq(agent_);
+    const std::uint64_t last = server_.ledger_.last_seq(agent_, stream_id_);
     if (seq <= last) {
       // Sent again after a reconnect: already counted; ack so the agent can delete it.
       server_.metrics_.on_duplicate_batch(agent_);
@@ -194,6 +195,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     summary_.clear();
     summary_.agent = agent_;
     summary_.segment = segment_;
+    summary_.stream = stream_id_;
     summary_.seq = seq;
     const auto e = wire::decode_batch(payload_, agent_name_, segment_name_, seq, records_, unknown);
     if (e != wire::DecodeError::kOk) {
@@ -247,6 +249,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
   std::string peer_;
   std::string agent_;
   std::string segment_;
+  std::uint64_t stream_id_ = 0;
   ShortName agent_name_;
   ShortName segment_name_;
   bool connected_ = false;

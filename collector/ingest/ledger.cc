@@ -16,9 +16,11 @@ void BatchSummary::add(const Record& r) {
 
 namespace {
 
+constexpr int kSchemaVersion = 1;
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS agents (
   agent TEXT PRIMARY KEY,
+  stream INTEGER NOT NULL,
   last_seq INTEGER NOT NULL,
   batches INTEGER NOT NULL DEFAULT 0,
   flow_records INTEGER NOT NULL DEFAULT 0,
@@ -55,15 +57,36 @@ Status IngestLedger::open(const std::filesystem::path& file, std::unique_ptr<Ing
   // WAL + synchronous=NORMAL: a committed batch survives the process being killed; only a
   // power loss can take back the last commits, and then the agent's spool resends them.
   if (auto s = l->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"); !s) return s;
+  // user_version names the schema; a ledger from another version is refused, not guessed at.
+  sqlite3_stmt* v = nullptr;
+  int version = -1;
+  if (sqlite3_prepare_v2(l->db_, "PRAGMA user_version", -1, &v, nullptr) == SQLITE_OK &&
+      sqlite3_step(v) == SQLITE_ROW)
+    version = sqlite3_column_int(v, 0);
+  sqlite3_finalize(v);
+  sqlite3_stmt* t = nullptr;
+  bool empty = true;
+  if (sqlite3_prepare_v2(l->db_, "SELECT 1 FROM sqlite_master LIMIT 1", -1, &t, nullptr) ==
+          SQLITE_OK &&
+      sqlite3_step(t) == SQLITE_ROW)
+    empty = false;
+  sqlite3_finalize(t);
+  if (!empty && version != kSchemaVersion)
+    return Status::error(file.string() + ": ledger schema version " + std::to_string(version) +
+                         ", this collector needs " + std::to_string(kSchemaVersion) +
+                         "; move the file aside to start a new ledger");
   if (auto s = l->exec(kSchema); !s) return s;
+  if (auto s = l->exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str()); !s)
+    return s;
   const char* upsert_flow =
       "INSERT INTO flow_totals(segment, agent, protocol, flows, packets, bytes) "
       "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(segment, agent, protocol) DO UPDATE SET "
       "flows = flows + ?4, packets = packets + ?5, bytes = bytes + ?6";
   const char* upsert_agent =
       "INSERT INTO agents(agent, last_seq, batches, flow_records, interface_records, "
-      "device_records, trap_records, event_records) VALUES(?1, ?2, 1, ?3, ?4, ?5, ?6, ?7) "
-      "ON CONFLICT(agent) DO UPDATE SET last_seq = ?2, batches = batches + 1, "
+      "device_records, trap_records, event_records, stream) "
+      "VALUES(?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8) "
+      "ON CONFLICT(agent) DO UPDATE SET last_seq = ?2, stream = ?8, batches = batches + 1, "
       "flow_records = flow_records + ?3, interface_records = interface_records + ?4, "
       "device_records = device_records + ?5, trap_records = trap_records + ?6, "
       "event_records = event_records + ?7";
@@ -72,10 +95,10 @@ Status IngestLedger::open(const std::filesystem::path& file, std::unique_ptr<Ing
     return Status::error(file.string() + ": " + sqlite3_errmsg(l->db_));
 
   sqlite3_stmt* q = nullptr;
-  sqlite3_prepare_v2(l->db_, "SELECT agent, last_seq FROM agents", -1, &q, nullptr);
+  sqlite3_prepare_v2(l->db_, "SELECT agent, stream, last_seq FROM agents", -1, &q, nullptr);
   while (sqlite3_step(q) == SQLITE_ROW)
-    l->last_seq_[reinterpret_cast<const char*>(sqlite3_column_text(q, 0))] =
-        from_db(sqlite3_column_int64(q, 1));
+    l->positions_[reinterpret_cast<const char*>(sqlite3_column_text(q, 0))] = {
+        from_db(sqlite3_column_int64(q, 1)), from_db(sqlite3_column_int64(q, 2))};
   sqlite3_finalize(q);
   out = std::move(l);
   return Status::ok();
@@ -97,9 +120,9 @@ Status IngestLedger::exec(const char* sql) {
   return Status::ok();
 }
 
-std::uint64_t IngestLedger::last_seq(const std::string& agent) const {
-  auto it = last_seq_.find(agent);
-  return it == last_seq_.end() ? 0 : it->second;
+std::uint64_t IngestLedger::last_seq(const std::string& agent, std::uint64_t stream) const {
+  auto it = positions_.find(agent);
+  return it == positions_.end() || it->second.stream != stream ? 0 : it->second.seq;
 }
 
 Status IngestLedger::commit(const BatchSummary& b) {
@@ -121,6 +144,7 @@ Status IngestLedger::commit(const BatchSummary& b) {
     sqlite3_reset(upsert_agent_);
     sqlite3_bind_text(upsert_agent_, 1, b.agent.c_str(), -1, SQLITE_STATIC);
     sqlite3_bind_int64(upsert_agent_, 2, to_db(b.seq));
+    sqlite3_bind_int64(upsert_agent_, 8, to_db(b.stream));
     for (int k = 1; k <= 5; ++k)
       sqlite3_bind_int64(upsert_agent_, k + 2,
                          to_db(b.records_by_kind[static_cast<std::size_t>(k)]));
@@ -135,7 +159,7 @@ Status IngestLedger::commit(const BatchSummary& b) {
     (void)exec("ROLLBACK");
     return s;
   }
-  last_seq_[b.agent] = b.seq;
+  positions_[b.agent] = {b.stream, b.seq};
   return Status::ok();
 }
 

@@ -1,12 +1,12 @@
 // IngestLedger: the collector's durable record of what it has accepted from each agent.
 //
-// It is what makes delivery exactly-once. For every agent it keeps the highest batch
-// sequence accepted, and it keeps the flow totals (flows, packets, bytes by segment, agent
-// and IP protocol) and record counts. A batch's effect and its sequence are committed in one
-// SQLite transaction (WAL) before the batch is acked, so a collector killed at any moment
-// either has the whole batch or none of it; the agent resends what was not acked, and a
-// resent batch at or below the stored sequence is recognised as a duplicate and not counted
-// again. On start the totals are read back, so the exported counters continue where they
+// It is what makes delivery exactly-once. For every agent it keeps the spool stream it is
+// receiving and the highest batch sequence accepted in it, and it keeps the flow totals (flows,
+// packets, bytes by segment, agent and IP protocol) and record counts. A batch's effect and its
+// sequence are committed in one SQLite transaction (WAL) before the batch is acked, so a collector
+// killed at any moment either has the whole batch or none of it; the agent resends what was not
+// acked, and a resent batch at or below the stored sequence is recognised as a duplicate and not
+// counted again. On start the totals are read back, so the exported counters continue where they
 // stopped instead of resetting.
 //
 // Thread-safety: none. One owner (the ingest server's I/O thread).
@@ -39,6 +39,7 @@ struct FlowTotals {
 struct BatchSummary {
   std::string agent;
   std::string segment;
+  std::uint64_t stream = 0;
   std::uint64_t seq = 0;
   std::array<std::uint64_t, 6> records_by_kind{};  // indexed by RecordKind
   std::array<FlowTotals, 256> flows_by_protocol{};
@@ -53,8 +54,9 @@ class IngestLedger {
   IngestLedger(const IngestLedger&) = delete;
   IngestLedger& operator=(const IngestLedger&) = delete;
 
-  // Highest sequence accepted from this agent (0 if none).
-  std::uint64_t last_seq(const std::string& agent) const;
+  // Highest sequence accepted from this agent's stream (0 if none, or if the agent has
+  // started a new stream: its spool was recreated).
+  std::uint64_t last_seq(const std::string& agent, std::uint64_t stream) const;
 
   // Durably records the batch's effect and sequence. On failure nothing is recorded and the
   // batch must not be acked.
@@ -75,7 +77,11 @@ class IngestLedger {
   sqlite3* db_ = nullptr;
   sqlite3_stmt* upsert_flow_ = nullptr;
   sqlite3_stmt* upsert_agent_ = nullptr;
-  std::map<std::string, std::uint64_t, std::less<>> last_seq_;
+  struct Position {
+    std::uint64_t stream = 0;
+    std::uint64_t seq = 0;
+  };
+  std::map<std::string, Position, std::less<>> positions_;
 };
 
 }  // namespace citywatch::collector

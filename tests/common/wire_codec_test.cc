@@ -160,6 +160,7 @@ TEST(WireCodec, FrameRoundTrip) {
   h.agent_id.assign("a1");
   h.segment.assign("water-plant");
   h.software.assign("citywatch-agent 0.1.0");
+  h.stream_id = 0x0123456789abcdefull;
   encode_hello(h, payload);
   std::vector<std::byte> frame;
   encode_frame(FrameType::kHello, payload, frame);
@@ -175,6 +176,7 @@ TEST(WireCodec, FrameRoundTrip) {
   EXPECT_EQ(back.agent_id.view(), "a1");
   EXPECT_EQ(back.segment.view(), "water-plant");
   EXPECT_EQ(back.software.view(), "citywatch-agent 0.1.0");
+  EXPECT_EQ(back.stream_id, 0x0123456789abcdefull);
 
   std::vector<std::byte> seqp;
   encode_sequence(0xfedcba9876543210ull, seqp);
