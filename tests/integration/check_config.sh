@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# --check-config of both daemons: a good configuration prints "configuration OK" and exits 0
+# (creating nothing); an unknown key, a wrong type, a missing TLS file, a YAML syntax error
+# and a missing configuration file exit 2 with FILE:LINE and the key named on stderr.
+# Configurations use paths relative to their own directory and are checked from another cwd.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cw_init "$@"
+
+cw_certs "$WORK/pki" demo-agent
+CHECKS=0
+
+# run_check BIN CONFIG: runs --check-config from / ; sets RC, OUT, ERR.
+run_check() {
+  (cd / && "$1" --config "$2" --check-config >"$WORK/out" 2>"$WORK/err")
+  RC=$?
+  OUT=$(cat "$WORK/out")
+  ERR=$(cat "$WORK/err")
+}
+
+# line_of FILE PATTERN: the 1-based line of the first match.
+line_of() { grep -n -m1 -- "$2" "$1" | cut -d: -f1; }
+
+# expect_ok WHAT BIN CONFIG
+expect_ok() {
+  run_check "$2" "$3"
+  ((RC == 0)) || fail "$1: exit $RC, expected 0; stderr: $ERR"
+  [[ "$OUT" == "$3: configuration OK" ]] || fail "$1: stdout '$OUT', expected '$3: configuration OK'"
+  CHECKS=$((CHECKS + 1))
+}
+
+# expect_error WHAT BIN CONFIG EXPECTED_SUBSTRING...
+expect_error() {
+  local what=$1 bin=$2 cfg=$3 s
+  shift 3
+  run_check "$bin" "$cfg"
+  ((RC == 2)) || fail "$what: exit $RC, expected 2; stdout: $OUT; stderr: $ERR"
+  [[ -z "$OUT" ]] || fail "$what: unexpected stdout: $OUT"
+  for s in "$@"; do
+    [[ "$ERR" == *"$s"* ]] || fail "$what: stderr does not contain '$s': $ERR"
+  done
+  CHECKS=$((CHECKS + 1))
+  cw_log "$what -> $ERR"
+}
+
+mkdir -p "$WORK/etc"
+ln -s ../pki "$WORK/etc/pki"
+E=$WORK/etc
+
+# ---- agent ----------------------------------------------------------------------------------
+cat >"$E/agent.yaml" <<'YAML'
+agent:
+  id: demo-agent
+  segment: seg-test
+collectors:
+  - address: 127.0.0.1:7443
+    server_name: localhost
+tls:
+  ca: pki/ca.pem
+  cert: pki/demo-agent.pem
+  key: pki/demo-agent.key
+capture:
+  - interface: lo
+    filter: not tcp port 7443
+batch:
+  max_records: 500
+  max_delay: 1s
+spool:
+  dir: agent-spool
+reconnect:
+  initial_backoff: 100ms
+  max_backoff: 1s
+metrics:
+  listen: 127.0.0.1:0
+YAML
+expect_ok "agent: good config" "$AGENT_BIN" "$E/agent.yaml"
+[[ ! -e "$E/agent-spool" && ! -e /agent-spool ]] || fail "agent --check-config created the spool directory"
+
+sed 's/^  max_delay: 1s/  max_delay: 1s\n  max_recordz: 5/' "$E/agent.yaml" >"$E/agent-unknown.yaml"
+expect_error "agent: unknown key" "$AGENT_BIN" "$E/agent-unknown.yaml" \
+  "$E/agent-unknown.yaml:$(line_of "$E/agent-unknown.yaml" max_recordz):" "batch.max_recordz" "unknown key"
+
+sed 's/max_records: 500/max_records: lots/' "$E/agent.yaml" >"$E/agent-type.yaml"
+expect_error "agent: wrong type" "$AGENT_BIN" "$E/agent-type.yaml" \
+  "$E/agent-type.yaml:$(line_of "$E/agent-type.yaml" 'max_records: lots'):" "batch.max_records" "expected an integer" "lots"
+
+sed 's/initial_backoff: 100ms/initial_backoff: soon/' "$E/agent.yaml" >"$E/agent-duration.yaml"
+expect_error "agent: bad duration" "$AGENT_BIN" "$E/agent-duration.yaml" \
+  "$E/agent-duration.yaml:$(line_of "$E/agent-duration.yaml" 'initial_backoff: soon'):" "reconnect.initial_backoff" "soon"
+
+sed 's#key: pki/demo-agent.key#key: pki/missing.key#' "$E/agent.yaml" >"$E/agent-nofile.yaml"
+expect_error "agent: missing tls file" "$AGENT_BIN" "$E/agent-nofile.yaml" \
+  "$E/agent-nofile.yaml:$(line_of "$E/agent-nofile.yaml" 'missing.key'):" "tls.key" "no such file" "missing.key"
+
+printf 'agent: [\n  id: x\n' >"$E/agent-syntax.yaml"
+expect_error "agent: YAML syntax error" "$AGENT_BIN" "$E/agent-syntax.yaml" "$E/agent-syntax.yaml:" "YAML syntax error"
+
+expect_error "agent: missing config file" "$AGENT_BIN" "$E/no-such-agent.yaml" \
+  "$E/no-such-agent.yaml" "cannot open configuration file"
+
+# ---- collector ------------------------------------------------------------------------------
+cat >"$E/collector.yaml" <<'YAML'
+listen:
+  ingest: 127.0.0.1:7443
+  metrics: 127.0.0.1:9464
+tls:
+  ca: pki/ca.pem
+  cert: pki/collector.pem
+  key: pki/collector.key
+agents:
+  allowed: [demo-agent]
+state_dir: collector-state
+YAML
+expect_ok "collector: good config" "$COLLECTOR_BIN" "$E/collector.yaml"
+[[ ! -e "$E/collector-state" && ! -e /collector-state ]] || fail "collector --check-config created the state directory"
+
+sed 's/^state_dir:/stat_dir:/' "$E/collector.yaml" >"$E/collector-unknown.yaml"
+expect_error "collector: unknown key" "$COLLECTOR_BIN" "$E/collector-unknown.yaml" \
+  "$E/collector-unknown.yaml:$(line_of "$E/collector-unknown.yaml" stat_dir):" "stat_dir" "unknown key"
+
+sed 's/allowed: \[demo-agent\]/allowed: 5/' "$E/collector.yaml" >"$E/collector-type.yaml"
+expect_error "collector: wrong type" "$COLLECTOR_BIN" "$E/collector-type.yaml" \
+  "$E/collector-type.yaml:$(line_of "$E/collector-type.yaml" 'allowed: 5'):" "agents.allowed" "expected a list"
+
+sed 's/metrics: 127.0.0.1:9464/metrics: nowhere/' "$E/collector.yaml" >"$E/collector-endpoint.yaml"
+expect_error "collector: bad endpoint" "$COLLECTOR_BIN" "$E/collector-endpoint.yaml" \
+  "$E/collector-endpoint.yaml:$(line_of "$E/collector-endpoint.yaml" 'metrics: nowhere'):" "listen.metrics" "nowhere"
+
+sed 's#cert: pki/collector.pem#cert: pki/missing.pem#' "$E/collector.yaml" >"$E/collector-nofile.yaml"
+expect_error "collector: missing tls file" "$COLLECTOR_BIN" "$E/collector-nofile.yaml" \
+  "$E/collector-nofile.yaml:$(line_of "$E/collector-nofile.yaml" 'missing.pem'):" "tls.cert" "no such file" "missing.pem"
+
+printf 'listen: {ingest: [\n' >"$E/collector-syntax.yaml"
+expect_error "collector: YAML syntax error" "$COLLECTOR_BIN" "$E/collector-syntax.yaml" \
+  "$E/collector-syntax.yaml:" "YAML syntax error"
+
+expect_error "collector: missing config file" "$COLLECTOR_BIN" "$E/no-such-collector.yaml" \
+  "$E/no-such-collector.yaml" "cannot open configuration file"
+
+echo "PASS: --check-config: $CHECKS cases (agent and collector: good config -> 'configuration OK' exit 0 and nothing created; unknown key, wrong type, bad duration/endpoint, missing TLS file, YAML syntax error, missing file -> exit 2 with FILE:LINE and the key on stderr; relative paths resolved against the config's directory)"

@@ -1,0 +1,259 @@
+# Shared helpers for the CityWatch end-to-end tests. Sourced, never run.
+#
+#   source "$(dirname "$0")/lib.sh"
+#   cw_init "$@"          # AGENT_BIN COLLECTOR_BIN SOURCE_DIR
+#
+# Every test gets a private temp dir ($WORK), removed at exit together with every process the
+# test started (cw_spawn records them). Ports are chosen by the kernel (127.0.0.1:0) and read
+# back from the collector's --ready-file. Every wait is a bounded poll: no fixed sleeps are
+# used for synchronisation.
+
+set -uo pipefail
+
+CW_PIDS=()          # every background process the test started
+CW_LOGS=()          # daemon logs printed on failure
+CW_POLL=0.1         # seconds between polls
+CW_TEST=$(basename "${0%.sh}")
+
+cw_log() { echo "[$CW_TEST] $*" >&2; }
+
+cw_init() {
+  if (($# < 3)); then
+    echo "usage: $0 AGENT_BIN COLLECTOR_BIN SOURCE_DIR" >&2
+    exit 2
+  fi
+  AGENT_BIN=$(readlink -f "$1")
+  COLLECTOR_BIN=$(readlink -f "$2")
+  SRC_DIR=$(readlink -f "$3")
+  [[ -x "$AGENT_BIN" ]] || { echo "FAIL: agent binary $AGENT_BIN is not executable" >&2; exit 1; }
+  [[ -x "$COLLECTOR_BIN" ]] || { echo "FAIL: collector binary $COLLECTOR_BIN is not executable" >&2; exit 1; }
+  MAKE_CERTS="$SRC_DIR/scripts/make-certs.sh"
+  SEGMENT_A="$SRC_DIR/../shared/testdata/captures/segment-a.pcap"
+  for tool in curl openssl awk; do
+    command -v "$tool" >/dev/null || { echo "SKIP: $tool not found" >&2; exit 77; }
+  done
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/citywatch-$CW_TEST.XXXXXX")
+  CW_FAILED=0
+  trap cw_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+# Kills (bounded: TERM, then KILL) every process the test started and removes $WORK.
+cw_cleanup() {
+  local rc=$?
+  local pid i
+  for pid in "${CW_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null
+  done
+  for pid in "${CW_PIDS[@]}"; do
+    for ((i = 0; i < 30; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep "$CW_POLL"
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  if ((rc != 0 && rc != 77)) && ((CW_FAILED == 0)); then cw_dump_logs; fi
+  [[ -n "${WORK:-}" && -d "$WORK" ]] && rm -rf "$WORK"
+  exit "$rc"
+}
+
+cw_dump_logs() {
+  local f
+  for f in "${CW_LOGS[@]}"; do
+    [[ -f "$f" ]] || continue
+    echo "----- $(basename "$f") (last 60 lines) -----" >&2
+    tail -n 60 "$f" >&2
+  done
+  echo "----- end of logs -----" >&2
+}
+
+# fail MESSAGE: prints the daemons' logs and exits 1.
+fail() {
+  echo "FAIL: $*" >&2
+  cw_dump_logs
+  CW_FAILED=1
+  exit 1
+}
+
+# Skips (exit 77) when the shared segment-a capture is absent.
+cw_need_segment_a() {
+  if [[ ! -f "$SEGMENT_A" ]]; then
+    echo "SKIP: $SEGMENT_A not found (needs ../shared/testdata next to the source tree)" >&2
+    exit 77
+  fi
+}
+
+# cw_spawn LOG CMD...: runs CMD in the background, stdout+stderr to LOG; sets CW_LAST_PID.
+cw_spawn() {
+  local log=$1
+  shift
+  "$@" >"$log" 2>&1 &
+  CW_LAST_PID=$!
+  CW_PIDS+=("$CW_LAST_PID")
+  CW_LOGS+=("$log")
+}
+
+# cw_wait_until TRIES DESCRIPTION CMD...: polls CMD every 0.1 s, at most TRIES times.
+cw_wait_until() {
+  local tries=$1 what=$2 i
+  shift 2
+  for ((i = 0; i < tries; i++)); do
+    "$@" && return 0
+    sleep "$CW_POLL"
+  done
+  fail "timed out after $(awk -v n="$tries" -v p="$CW_POLL" 'BEGIN{print n*p}') s waiting for: $what"
+}
+
+# cw_wait_exit PID TRIES: waits (bounded) for a background process to exit; its exit code is
+# left in CW_EXIT. Fails the test if it is still running after TRIES polls.
+cw_wait_exit() {
+  local pid=$1 tries=$2 i
+  for ((i = 0; i < tries; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep "$CW_POLL"
+  done
+  kill -0 "$pid" 2>/dev/null && fail "process $pid still running after $(awk -v n="$tries" -v p="$CW_POLL" 'BEGIN{print n*p}') s"
+  wait "$pid" 2>/dev/null
+  CW_EXIT=$?
+}
+
+# cw_certs DIR [AGENT_ID...]: a CA, a collector certificate and agent certificates.
+cw_certs() {
+  bash "$MAKE_CERTS" "$@" >/dev/null || fail "make-certs.sh $* failed"
+}
+
+# cw_collector_config FILE PKI_DIR STATE_DIR [EXTRA_YAML]
+cw_collector_config() {
+  local file=$1 pki=$2 state=$3 extra=${4:-}
+  cat >"$file" <<EOF
+listen:
+  ingest: 127.0.0.1:0
+  metrics: 127.0.0.1:0
+tls:
+  ca: $pki/ca.pem
+  cert: $pki/collector.pem
+  key: $pki/collector.key
+state_dir: $state
+$extra
+EOF
+}
+
+# cw_agent_config FILE PKI_DIR AGENT_ID INGEST_PORT SPOOL_DIR [EXTRA_YAML] [CERT_NAME]
+# No capture section: the tests pass -r FILE, or add one in EXTRA_YAML.
+cw_agent_config() {
+  local file=$1 pki=$2 id=$3 port=$4 spool=$5 extra=${6:-} cert=${7:-$3}
+  cat >"$file" <<EOF
+agent:
+  id: $id
+  segment: seg-test
+collectors:
+  - address: 127.0.0.1:$port
+    server_name: localhost
+tls:
+  ca: $pki/ca.pem
+  cert: $pki/$cert.pem
+  key: $pki/$cert.key
+spool:
+  dir: $spool
+reconnect:
+  initial_backoff: 100ms
+  max_backoff: 1s
+$extra
+EOF
+}
+
+# cw_start_collector NAME CONFIG [ARGS...]: starts the collector, waits for its ready file and
+# sets COL_PID, INGEST_PORT and METRICS_PORT. The log is $WORK/NAME.log.
+cw_start_collector() {
+  local name=$1 config=$2
+  shift 2
+  local ready="$WORK/$name.ready"
+  rm -f "$ready"
+  cw_spawn "$WORK/$name.log" "$COLLECTOR_BIN" --config "$config" --ready-file "$ready" "$@"
+  COL_PID=$CW_LAST_PID
+  local i
+  for ((i = 0; i < 300; i++)); do
+    [[ -s "$ready" ]] && break
+    kill -0 "$COL_PID" 2>/dev/null || fail "collector '$name' exited before it was ready"
+    sleep "$CW_POLL"
+  done
+  [[ -s "$ready" ]] || fail "collector '$name' wrote no ready file within 30 s"
+  INGEST_PORT=$(sed -n 's/.*"ingest_port":\([0-9]*\).*/\1/p' "$ready")
+  METRICS_PORT=$(sed -n 's/.*"metrics_port":\([0-9]*\).*/\1/p' "$ready")
+  [[ "$INGEST_PORT" =~ ^[1-9][0-9]*$ && "$METRICS_PORT" =~ ^[1-9][0-9]*$ ]] ||
+    fail "bad ready file: $(cat "$ready")"
+  cw_log "collector '$name' pid $COL_PID: ingest 127.0.0.1:$INGEST_PORT, metrics 127.0.0.1:$METRICS_PORT"
+}
+
+# cw_stop PID: SIGTERM and a bounded wait; CW_EXIT holds the exit code.
+cw_stop() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null
+  cw_wait_exit "$pid" 100
+}
+
+# cw_scrape PORT: the /metrics text (fails the test if the endpoint does not answer).
+cw_scrape() {
+  curl -sf --max-time 5 "http://127.0.0.1:$1/metrics" || fail "cannot scrape http://127.0.0.1:$1/metrics"
+}
+
+# cw_sum NAME [LABEL_FILTER...] < exposition: sums the samples of metric NAME whose labels
+# contain every filter (e.g. 'protocol="tcp"'). Prints an integer when the sum is one; 0 when
+# no sample matches.
+cw_sum() {
+  awk -v name="$1" -v filters="${*:2}" '
+    BEGIN { n = split(filters, f, " ") }
+    /^#/ || NF < 2 { next }
+    {
+      series = $1
+      metric = series; labels = ""
+      brace = index(series, "{")
+      if (brace) { metric = substr(series, 1, brace - 1); labels = substr(series, brace) }
+      if (metric != name) next
+      for (i = 1; i <= n; i++) if (index(labels, f[i]) == 0) next
+      sum += $2
+    }
+    END {
+      if (sum == int(sum)) printf "%.0f\n", sum; else print sum
+    }'
+}
+
+# cw_metric PORT NAME [LABEL_FILTER...]: scrape and sum.
+cw_metric() {
+  local port=$1
+  shift
+  local text
+  text=$(cw_scrape "$port") || exit 1
+  cw_sum "$@" <<<"$text"
+}
+
+# cw_expect DESCRIPTION ACTUAL EXPECTED
+cw_expect() {
+  [[ "$2" == "$3" ]] || fail "$1: got $2, expected $3"
+}
+
+# cw_make_small_pcap FILE: a deterministic capture (Ethernet) with a few TCP, UDP and ICMP
+# packets, written with scapy. Skips the test when scapy is not available.
+cw_make_small_pcap() {
+  local out=$1
+  /usr/bin/python3 - "$out" <<'EOF' 2>"$WORK/scapy.err" || { cat "$WORK/scapy.err" >&2; echo "SKIP: python3-scapy not found (needed to generate a capture)" >&2; exit 77; }
+import sys
+from scapy.all import Ether, IP, TCP, UDP, ICMP, Raw, wrpcap
+pkts = []
+t = 1700000000.0
+for i in range(20):
+    p = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=40000 + i % 4, dport=443, flags="A") / Raw(b"x" * 100)
+    p.time = t + i * 0.01
+    pkts.append(p)
+for i in range(10):
+    p = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.3") / UDP(sport=5353, dport=53) / Raw(b"q" * 40)
+    p.time = t + 0.5 + i * 0.01
+    pkts.append(p)
+for i in range(5):
+    p = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.4") / ICMP(id=7, seq=i)
+    p.time = t + 1.0 + i * 0.01
+    pkts.append(p)
+wrpcap(sys.argv[1], pkts)
+EOF
+}
