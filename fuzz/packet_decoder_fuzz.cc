@@ -1,0 +1,32 @@
+// libFuzzer target: the agent's packet decoder and flow meter on hostile frames.
+// The first byte picks the link type; the rest is the frame as libpcap would hand it over.
+#include <pcap/dlt.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "agent/capture/flow_meter.h"
+#include "agent/capture/packet_decoder.h"
+
+using namespace citywatch;
+using namespace citywatch::agent;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static constexpr int kLinktypes[] = {DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_RAW,
+                                       DLT_NULL,   DLT_LOOP,      DLT_IPV4,       DLT_IPV6};
+  static FlowMeter meter(FlowMeterConfig{1'000'000'000, 5'000'000'000, 1024},
+                         [](const FlowRecord&) {});
+  static std::int64_t now = 0;
+  if (size < 1) return 0;
+  const int linktype = kLinktypes[data[0] % (sizeof kLinktypes / sizeof kLinktypes[0])];
+  DecodedPacket p;
+  const auto frame =
+      std::span<const std::byte>(reinterpret_cast<const std::byte*>(data) + 1, size - 1);
+  if (decode_packet(linktype, frame, p) == DecodeResult::kOk) {
+    now += 1'000'000;
+    meter.add(p, now);
+    meter.advance(now);
+  }
+  return 0;
+}

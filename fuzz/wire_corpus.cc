@@ -1,0 +1,66 @@
+// Writes a seed corpus for wire_codec_fuzz: a valid frame, batch, HELLO and ACK, each
+// prefixed with the byte that selects its decoder.
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "common/wire_codec.h"
+
+using namespace citywatch;
+
+namespace {
+void put(const std::string& dir, const std::string& name, std::uint8_t selector,
+         const std::vector<std::byte>& body) {
+  std::ofstream f(dir + "/" + name, std::ios::binary);
+  f.put(static_cast<char>(selector));
+  f.write(reinterpret_cast<const char*>(body.data()), static_cast<std::streamsize>(body.size()));
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: wire_corpus OUTDIR\n");
+    return 2;
+  }
+  const std::string dir = argv[1];
+  Record r;
+  r.event_time_ns = 1'700'000'000'000'000'000;
+  FlowRecord f;
+  const std::uint8_t a[4] = {10, 0, 0, 1};
+  f.src = IpAddr::v4(a);
+  f.packets = 3;
+  f.bytes = 180;
+  f.protocol = 6;
+  r.body = f;
+  wire::BatchEncoder enc;
+  enc.begin();
+  enc.add(r);
+  r.body = InterfaceSample{};
+  enc.add(r);
+  r.body = DeviceStatus{};
+  enc.add(r);
+  r.body = SnmpTrap{};
+  enc.add(r);
+  PacketEvent pe;
+  pe.name.assign("example.city");
+  r.body = pe;
+  enc.add(r);
+  const auto batch = enc.finish(42);
+  std::vector<std::byte> b(batch.begin(), batch.end());
+  put(dir, "batch", 1, b);
+  std::vector<std::byte> frame;
+  wire::encode_frame(wire::FrameType::kBatch, b, frame);
+  put(dir, "frame", 0, frame);
+  std::vector<std::byte> hello;
+  wire::Hello h;
+  h.agent_id.assign("agent");
+  h.segment.assign("segment");
+  wire::encode_hello(h, hello);
+  put(dir, "hello", 2, hello);
+  std::vector<std::byte> seq;
+  wire::encode_sequence(7, seq);
+  put(dir, "ack", 3, seq);
+  std::printf("4 seeds in %s\n", dir.c_str());
+  return 0;
+}
