@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang and runs each for a bounded time.
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [BUILD_DIR]
+# Seeds come from the project's own encoder and, when ../shared/testdata is present, from
+# the real captures. A crash leaves its input in BUILD_DIR/fuzz-artifacts and fails the run.
+set -euo pipefail
+secs=${1:-60}
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${2:-$root/build-fuzz}
+shared=$root/../shared/testdata
+
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCITYWATCH_FUZZ=ON \
+  -DBUILD_TESTING=OFF -DCITYWATCH_BENCH=OFF >/dev/null
+cmake --build "$build" -j2 --target wire_codec_fuzz packet_decoder_fuzz pcap_to_corpus wire_corpus
+
+corpus=$build/fuzz-corpus
+artifacts=$build/fuzz-artifacts
+mkdir -p "$corpus/wire" "$corpus/packet" "$artifacts"
+"$build/fuzz/wire_corpus" "$corpus/wire"
+if [[ -d "$shared" ]]; then
+  "$build/fuzz/pcap_to_corpus" "$corpus/packet" 2000 "$shared/captures/segment-a.pcap" \
+    "$shared"/vendor/akvorado/packet/*.pcap "$shared"/flows/*.pcap
+else
+  echo "fuzz: $shared not found; the packet decoder starts from an empty corpus"
+fi
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+for target in wire_codec_fuzz:wire packet_decoder_fuzz:packet; do
+  bin=${target%%:*}
+  dir=${target##*:}
+  echo "fuzz: $bin for ${secs}s"
+  "$build/fuzz/$bin" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
+    -artifact_prefix="$artifacts/$bin-" "$corpus/$dir" 2>&1 | grep -E "^(stat::number_of_executed_units|stat::new_units_added|==|SUMMARY|INFO: Running)|Done" || true
+  if ls "$artifacts/$bin-"* >/dev/null 2>&1; then
+    echo "fuzz: $bin found a failing input:" "$artifacts/$bin-"*
+    exit 1
+  fi
+done
+echo "fuzz: no crashes"
