@@ -30,7 +30,7 @@ bool parse_int(const std::string& s, std::int64_t& out) {
   if (s.empty()) return false;
   errno = 0;
   char* end = nullptr;
-  const long long v = std::strtoll(s.c_str(), &end, 0);
+  const long long v = std::strtoll(s.c_str(), &end, 10);  // "010" is ten, not eight
   if (errno != 0 || *end != '\0') return false;
   out = v;
   return true;

@@ -18,9 +18,11 @@ inline void write(Level level, std::string_view msg) {
   // Under systemd (JOURNAL_STREAM set) the "<N>" prefix carries the priority; on a terminal
   // it would only be noise.
   static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
-  if (journal) std::fprintf(stderr, "<%d>", static_cast<int>(level));
-  std::fprintf(stderr, "%s: %.*s\n", kNames[static_cast<int>(level)], static_cast<int>(msg.size()),
-               msg.data());
+  const int n = static_cast<int>(level);
+  if (journal)
+    std::fprintf(stderr, "<%d>%s: %.*s\n", n, kNames[n], static_cast<int>(msg.size()), msg.data());
+  else
+    std::fprintf(stderr, "%s: %.*s\n", kNames[n], static_cast<int>(msg.size()), msg.data());
 }
 inline void error(std::string_view m) { write(Level::kError, m); }
 inline void warning(std::string_view m) { write(Level::kWarning, m); }

@@ -68,6 +68,21 @@ void encode_frame(FrameType type, std::span<const std::byte> payload, std::vecto
 
 namespace {
 
+// Enumerations with gaps or no zero value: a byte that names nothing is a bad record.
+bool valid(FlowDirection) { return true; }
+bool valid(FlowSource s) {
+  switch (s) {
+    case FlowSource::kPacketMeter:
+    case FlowSource::kNetflowV5:
+    case FlowSource::kNetflowV9:
+    case FlowSource::kIpfix:
+    case FlowSource::kSflow:
+      return true;
+  }
+  return false;
+}
+bool valid(PacketEventKind k) { return static_cast<std::uint8_t>(k) != 0; }
+
 // Each record kind's fields are listed once, in fields(); the writer and the reader below
 // walk the same list, so encoder and decoder cannot drift apart.
 class Writer {
@@ -119,8 +134,8 @@ class Reader {
   template <typename E>
   void e8(E& v, E max) {
     const std::uint8_t raw = r_.u8();
-    if (raw > static_cast<std::uint8_t>(max)) error_ = DecodeError::kBadRecord;
     v = static_cast<E>(raw);
+    if (raw > static_cast<std::uint8_t>(max) || !valid(v)) error_ = DecodeError::kBadRecord;
   }
   void ip(IpAddr& a) {
     const std::uint8_t family = r_.u8();

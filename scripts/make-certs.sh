@@ -39,6 +39,7 @@ extendedKeyUsage=serverAuth
 subjectAltName=DNS:localhost,DNS:citywatch-collector,IP:127.0.0.1,IP:::1"
 for a in "${agents[@]}"; do
   [[ "$a" =~ ^[A-Za-z0-9._-]{1,47}$ ]] || { echo "make-certs: bad agent id '$a' (letters, digits, . _ -; at most 47)" >&2; exit 2; }
+  [[ "$a" != collector && "$a" != ca ]] || { echo "make-certs: '$a' is reserved for the collector's and the CA's own files" >&2; exit 2; }
   issue "$a" "basicConstraints=CA:FALSE
 keyUsage=digitalSignature
 extendedKeyUsage=clientAuth"

@@ -63,6 +63,7 @@ Status read(ConfigReader& reader, AgentConfig& out) {
   for (ConfigMap& c : root.list("collectors", true)) {
     CollectorEndpoint ep;
     c.get_endpoint("address", ep.host, ep.port, true);
+    if (ep.port == 0 && c.has("address")) c.error("address", "the collector's port cannot be 0");
     c.get("server_name", ep.server_name);
     c.done();
     out.collectors.push_back(ep);
@@ -89,8 +90,10 @@ Status read(ConfigReader& reader, AgentConfig& out) {
     c.get("promiscuous", cap.promiscuous);
     std::uint64_t buffer = static_cast<std::uint64_t>(cap.buffer_bytes);
     c.get_size("buffer_size", buffer);
-    if (buffer > (1ull << 31)) c.error("buffer_size", "at most 2GiB");
-    cap.buffer_bytes = static_cast<int>(std::min<std::uint64_t>(buffer, 1ull << 31) - 1);
+    if (buffer < (64u << 10) || buffer > (1ull << 30))
+      c.error("buffer_size", "expected from 64KiB to 1GiB");
+    else
+      cap.buffer_bytes = static_cast<int>(buffer);
     c.get("immediate", cap.immediate);
     c.done();
     out.captures.push_back(cap);
@@ -101,6 +104,8 @@ Status read(ConfigReader& reader, AgentConfig& out) {
   std::chrono::nanoseconds active(out.flow_meter.active_timeout_ns);
   meter.get_duration("idle_timeout", idle);
   meter.get_duration("active_timeout", active);
+  if (idle.count() <= 0) meter.error("idle_timeout", "must be more than 0");
+  if (active.count() <= 0) meter.error("active_timeout", "must be more than 0");
   out.flow_meter.idle_timeout_ns = idle.count();
   out.flow_meter.active_timeout_ns = active.count();
   std::int64_t max_flows = static_cast<std::int64_t>(out.flow_meter.max_flows);
@@ -113,6 +118,7 @@ Status read(ConfigReader& reader, AgentConfig& out) {
   batch.get("max_records", max_records, 1, 100000);
   out.batch.max_records = static_cast<std::uint32_t>(max_records);
   batch.get_duration("max_delay", out.batch.max_delay);
+  if (out.batch.max_delay.count() <= 0) batch.error("max_delay", "must be more than 0");
   batch.done();
 
   ConfigMap spool = root.map("spool");
@@ -128,6 +134,9 @@ Status read(ConfigReader& reader, AgentConfig& out) {
   ConfigMap reconnect = root.map("reconnect");
   reconnect.get_duration("initial_backoff", out.initial_backoff);
   reconnect.get_duration("max_backoff", out.max_backoff);
+  if (out.initial_backoff.count() <= 0) reconnect.error("initial_backoff", "must be more than 0");
+  if (out.max_backoff < out.initial_backoff)
+    reconnect.error("max_backoff", "must be at least initial_backoff");
   reconnect.done();
 
   ConfigMap metrics = root.map("metrics");

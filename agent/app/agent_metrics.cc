@@ -1,5 +1,7 @@
 #include "agent/app/agent_metrics.h"
 
+#include "common/version.h"
+
 namespace citywatch::agent {
 
 namespace {
@@ -26,6 +28,12 @@ AgentMetrics::AgentMetrics(const std::string& agent, const std::string& segment)
                  .Register(*registry_)) {
   auto& r = *registry_;
   prometheus::BuildGauge()
+      .Name("citywatch_build_info")
+      .Help("Build of the running program; value is always 1")
+      .Register(r)
+      .Add({{"version", std::string(kVersion)}, {"component", "agent"}})
+      .Set(1);
+  prometheus::BuildGauge()
       .Name("citywatch_agent_info")
       .Help("This agent's identity; value is always 1")
       .Register(r)
@@ -48,6 +56,12 @@ AgentMetrics::AgentMetrics(const std::string& agent, const std::string& segment)
   flows_flushed_ = CounterMirror(flows.Add({{"end", "flushed"}}));
   active_flows_ = &gauge(r, "citywatch_agent_active_flows", "Flows in the meter's table");
   records_ = CounterMirror(counter(r, "citywatch_agent_records_total", "Records produced"));
+  records_lost_ = CounterMirror(
+      counter(r, "citywatch_agent_records_dropped_total",
+              "Records lost because the spool could not store their batch (disk full, I/O error)"));
+  spool_read_errors_ = CounterMirror(
+      counter(r, "citywatch_agent_spool_read_errors_total",
+              "Spooled batches skipped because they failed their checksum when read back"));
   batches_appended_ = CounterMirror(
       counter(r, "citywatch_agent_spool_batches_appended_total", "Batches written to the spool"));
   batches_dropped_ =
@@ -98,7 +112,7 @@ AgentMetrics::SourceMetrics& AgentMetrics::add_source(const std::string& name) {
 
 void AgentMetrics::update(const DecodeCounters& decode, const FlowMeterStats& meter,
                           const SpoolStats& spool, const ForwarderStats& forward,
-                          std::uint64_t records) {
+                          std::uint64_t records, std::uint64_t records_lost) {
   for (std::size_t i = 0; i < kDecodeResultCount; ++i) decode_[i].set(decode.by_result[i]);
   flows_idle_.set(meter.flows_expired_idle);
   flows_active_.set(meter.flows_expired_active);
@@ -107,6 +121,8 @@ void AgentMetrics::update(const DecodeCounters& decode, const FlowMeterStats& me
   flows_flushed_.set(meter.flows_flushed);
   active_flows_->Set(static_cast<double>(meter.active_flows));
   records_.set(records);
+  records_lost_.set(records_lost);
+  spool_read_errors_.set(spool.read_errors);
   batches_appended_.set(spool.batches_appended);
   batches_dropped_.set(spool.batches_dropped_full);
   corrupt_recovered_.set(spool.corrupt_records_recovered);

@@ -58,7 +58,7 @@ class AgentMetrics {
 
   SourceMetrics& add_source(const std::string& name);
   void update(const DecodeCounters& decode, const FlowMeterStats& meter, const SpoolStats& spool,
-              const ForwarderStats& forward, std::uint64_t records);
+              const ForwarderStats& forward, std::uint64_t records, std::uint64_t records_lost);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -69,7 +69,8 @@ class AgentMetrics {
   std::array<CounterMirror, kDecodeResultCount> decode_;
   CounterMirror flows_idle_, flows_active_, flows_tcp_, flows_evicted_, flows_flushed_;
   prometheus::Gauge* active_flows_;
-  CounterMirror records_, batches_appended_, batches_dropped_, corrupt_recovered_;
+  CounterMirror records_, records_lost_, spool_read_errors_, batches_appended_, batches_dropped_,
+      corrupt_recovered_;
   prometheus::Gauge* spool_bytes_;
   prometheus::Gauge* spool_pending_;
   CounterMirror sent_, bytes_sent_, acks_, connect_attempts_, connect_failures_, refusals_;

@@ -26,7 +26,6 @@ std::int64_t wall_ns() {
 
 AgentRuntime::AgentRuntime(AgentConfig config)
     : config_(std::move(config)),
-      meter_(config_.flow_meter, [this](const FlowRecord& f) { on_flow(f); }),
       batch_timer_(io_),
       tick_timer_(io_),
       signals_(io_, SIGINT, SIGTERM) {
@@ -62,6 +61,8 @@ Status AgentRuntime::init() {
     if (!src) return err;
     Source s;
     s.metrics = &metrics_->add_source(src->name());
+    s.meter = std::make_unique<FlowMeter>(config_.flow_meter,
+                                          [this](const FlowRecord& f) { on_flow(f); });
     if (!src->is_file()) {
       offline_ = false;
       s.fd = std::make_unique<asio::posix::stream_descriptor>(io_, src->selectable_fd());
@@ -114,12 +115,12 @@ void AgentRuntime::on_frame(Source& s, std::int64_t ts_ns, std::span<const std::
   const DecodeResult r = decode_packet(s.pcap->linktype(), frame, packet_);
   decode_counters_.count(r);
   if (r != DecodeResult::kOk) return;
-  meter_.add(packet_, ts_ns);
+  s.meter->add(packet_, ts_ns);
   // Offline, time is the packets' time: expire flows as the file's clock moves on, so a
   // replayed capture yields the same flows as the traffic seen live.
   if (s.pcap->is_file() && ts_ns - s.last_advance_ns >= kAdvanceEveryNs) {
     s.last_advance_ns = ts_ns;
-    meter_.advance(ts_ns);
+    s.meter->advance(ts_ns);
   }
 }
 
@@ -150,6 +151,7 @@ void AgentRuntime::seal_batch() {
   if (auto s = spool_->append(next_seq_, payload); !s) {
     // The disk refused (full, read-only): the batch cannot be kept, so it is counted as
     // dropped rather than silently lost.
+    records_lost_ += encoder_.count();
     log::error("agent: " + s.message() + "; batch of " + std::to_string(encoder_.count()) +
                " records dropped");
   } else {
@@ -205,7 +207,9 @@ void AgentRuntime::wait_live(Source& s) {
 }
 
 void AgentRuntime::tick() {
-  if (!offline_) meter_.advance(wall_ns());
+  const std::int64_t now = wall_ns();
+  for (Source& s : sources_)
+    if (!s.pcap->is_file()) s.meter->advance(now);
   update_metrics();
   if (auto s = spool_->sync(); !s) log::error("spool: " + s.message());
   tick_timer_.expires_after(std::chrono::seconds(1));
@@ -223,8 +227,21 @@ void AgentRuntime::update_metrics() {
       s.metrics->interface_dropped.set(st.interface_dropped);
     }
   }
-  metrics_->update(decode_counters_, meter_.stats(), spool_->stats(), forwarder_->stats(),
-                   records_);
+  FlowMeterStats meters;
+  for (const Source& s : sources_) {
+    const FlowMeterStats& m = s.meter->stats();
+    meters.packets += m.packets;
+    meters.bytes += m.bytes;
+    meters.flows_created += m.flows_created;
+    meters.flows_expired_idle += m.flows_expired_idle;
+    meters.flows_expired_active += m.flows_expired_active;
+    meters.flows_ended_tcp += m.flows_ended_tcp;
+    meters.flows_evicted += m.flows_evicted;
+    meters.flows_flushed += m.flows_flushed;
+    meters.active_flows += m.active_flows;
+  }
+  metrics_->update(decode_counters_, meters, spool_->stats(), forwarder_->stats(), records_,
+                   records_lost_);
 }
 
 void AgentRuntime::maybe_finish() {
@@ -233,7 +250,7 @@ void AgentRuntime::maybe_finish() {
     if (!s.done) return;
   if (!finishing_) {
     finishing_ = true;
-    meter_.flush();
+    flush_meters();
     seal_batch();
     log::info("agent: all files read (" + std::to_string(records_) + " records); waiting for " +
               "the collector to ack " + std::to_string(spool_->last_seq() - spool_->acked_seq()) +
@@ -245,11 +262,15 @@ void AgentRuntime::maybe_finish() {
   }
 }
 
+void AgentRuntime::flush_meters() {
+  for (Source& s : sources_) s.meter->flush();
+}
+
 void AgentRuntime::shutdown(const char* why) {
   if (!finishing_) {
     // Flows still in the meter are flushed into the spool: they go out at the next start.
     finishing_ = true;
-    meter_.flush();
+    flush_meters();
     seal_batch();
   }
   if (auto s = spool_->sync(); !s) log::error("spool: " + s.message());

@@ -44,8 +44,11 @@ class AgentRuntime {
   int run();
 
  private:
+  // Each source has its own flow meter: a file runs on its packets' clock, a live interface
+  // on the wall clock, and one meter cannot follow two clocks.
   struct Source {
     std::unique_ptr<PacketSource> pcap;
+    std::unique_ptr<FlowMeter> meter;
     std::unique_ptr<boost::asio::posix::stream_descriptor> fd;  // live sources only
     std::int64_t last_advance_ns = 0;
     bool done = false;
@@ -62,6 +65,7 @@ class AgentRuntime {
   void maybe_finish();
   void shutdown(const char* why);
   void update_metrics();
+  void flush_meters();
 
   AgentConfig config_;
   boost::asio::io_context io_{1};
@@ -70,13 +74,13 @@ class AgentRuntime {
   std::unique_ptr<Forwarder> forwarder_;
   std::unique_ptr<AgentMetrics> metrics_;
   std::vector<Source> sources_;
-  FlowMeter meter_;
   DecodeCounters decode_counters_;
   DecodedPacket packet_;
   wire::BatchEncoder encoder_;
   Record record_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t records_ = 0;
+  std::uint64_t records_lost_ = 0;  // batches the spool refused to store (disk full, I/O error)
   boost::asio::steady_timer batch_timer_;
   boost::asio::steady_timer tick_timer_;
   boost::asio::signal_set signals_;

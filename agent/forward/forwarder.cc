@@ -101,8 +101,8 @@ void Forwarder::stop() {
 
 void Forwarder::schedule_reconnect() {
   if (stopped_) return;
-  // Full jitter (a uniform wait up to the backoff) keeps a fleet of agents from reconnecting
-  // in lock-step when a collector comes back.
+  // Jitter (a uniform wait between half the backoff and all of it) keeps a fleet of agents
+  // from reconnecting in lock-step when a collector comes back.
   std::uniform_int_distribution<std::int64_t> dist(backoff_.count() / 2, backoff_.count());
   const auto wait = std::chrono::nanoseconds(dist(rng_));
   backoff_ = std::min(backoff_ * 2, options_.max_backoff);
@@ -233,7 +233,11 @@ void Forwarder::connect() {
             if (seq > synced_upto_) {
               // Only batches on disk are sent: after a power loss the spool cannot come back
               // with fewer batches than the collector has seen, so sequences never repeat.
-              if (auto st = spool_.sync(); !st) log::error("spool: " + st.message());
+              if (auto st = spool_.sync(); !st) {
+                log::error("spool: " + st.message() + "; holding batches until it syncs");
+                co_await wait_for(s->wake, std::chrono::seconds(1));
+                continue;
+              }
               synced_upto_ = spool_.last_seq();
             }
             frame.clear();

@@ -6,8 +6,9 @@
 // collector's HELLO_ACK says which sequence it already holds durably; everything after it is
 // streamed from the spool with up to max_in_flight batches unacked. A lost session is retried
 // with exponential backoff and full jitter; after a failed attempt the next configured
-// collector is tried (fail-over). Nothing is lost while the collector is away: batches wait
-// in the spool until its size limit.
+// collector is tried (fail-over). Exactly-once holds per collector: each keeps its own
+// ledger, so a batch one collector committed but did not ack is counted again by the next. Nothing
+// is lost while the collector is away: batches wait in the spool until its size limit.
 //
 // Thread-safety: none. Everything runs on the agent's single io_context thread, which also
 // owns the spool.

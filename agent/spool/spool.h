@@ -17,7 +17,7 @@
 // data; it fails only when the directory itself cannot be used.
 //
 // Durability: with sync_every_append a batch is on disk when append() returns. Otherwise the
-// owner calls sync() from a timer (fdatasync at most every sync_interval_ms) and the spool also
+// owner calls sync() from a timer (the agent: once a second, and before sending) and the spool also
 // syncs a segment when it rolls to the next one; an unsynced tail may be lost on power loss.
 //
 // Ownership and thread-safety: NOT thread-safe. One owner, the agent's forwarder, calls every

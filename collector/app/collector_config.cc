@@ -1,5 +1,7 @@
 #include "collector/app/collector_config.h"
 
+#include <boost/asio/ip/address.hpp>
+
 #include "common/config_reader.h"
 
 namespace citywatch::collector {
@@ -24,6 +26,10 @@ Status read(ConfigReader& reader, CollectorConfig& out) {
   ConfigMap listen = root.map("listen");
   listen.get_endpoint("ingest", out.ingest_host, out.ingest_port);
   listen.get_endpoint("metrics", out.metrics_host, out.metrics_port);
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(out.ingest_host, ec);
+  if (ec)
+    listen.error("ingest", "expected an IP address to listen on, got '" + out.ingest_host + "'");
   listen.done();
   ConfigMap tls = root.map("tls", true);
   tls.get_path("ca", out.tls.ca_file, true, true);

@@ -13,7 +13,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cctype>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "common/log.h"
@@ -46,6 +48,15 @@ const char* handshake_reason(const boost::system::error_code& ec) {
     }
   }
   return "tls_handshake";
+}
+
+// Segment names become label values and log text: the same alphabet as agent ids.
+bool valid_name(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
+      return false;
+  return true;
 }
 
 }  // namespace
@@ -85,7 +96,10 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     }
 
     wire::FrameHeader header;
-    if (!co_await read_frame(header)) co_return;
+    if (!co_await read_frame(header)) {
+      server_.metrics_.on_connection_rejected("protocol");
+      co_return;
+    }
     wire::Hello hello;
     if (header.type != wire::FrameType::kHello) {
       reject("unexpected_frame", "first frame is not HELLO");
@@ -95,6 +109,13 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     if (auto e = wire::decode_hello(payload_, hello); e != wire::DecodeError::kOk) {
       reject(wire::to_string(e), "bad HELLO");
       server_.metrics_.on_connection_rejected("protocol");
+      co_return;
+    }
+    if (!valid_name(hello.segment.view())) {
+      server_.metrics_.on_connection_rejected("protocol");
+      log::warning("ingest: refused " + peer_ + " (" + agent_ + "): segment name '" +
+                   std::string(hello.segment.view()) + "' is not letters, digits, '.', '_', '-'");
+      co_await send_error(wire::ErrorCode::kProtocol, "bad segment name");
       co_return;
     }
     if (hello.agent_id.view() != agent_) {

@@ -54,9 +54,9 @@ Status IngestLedger::open(const std::filesystem::path& file, std::unique_ptr<Ing
     return Status::error(file.string() + ": cannot open ledger: " +
                          (l->db_ ? sqlite3_errmsg(l->db_) : "out of memory"));
   sqlite3_busy_timeout(l->db_, 5000);
-  // WAL + synchronous=NORMAL: a committed batch survives the process being killed; only a
-  // power loss can take back the last commits, and then the agent's spool resends them.
-  if (auto s = l->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"); !s) return s;
+  // WAL + synchronous=FULL: a commit is on disk before the batch is acked, so neither a kill
+  // nor a power loss can take back a batch the agent has already deleted from its spool.
+  if (auto s = l->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !s) return s;
   // user_version names the schema; a ledger from another version is refused, not guessed at.
   sqlite3_stmt* v = nullptr;
   int version = -1;

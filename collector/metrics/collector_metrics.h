@@ -1,8 +1,9 @@
 // CollectorMetrics: every Prometheus metric the collector exports, registered once.
 //
 // Names follow Prometheus conventions (citywatch_ prefix, base units, _total counters);
-// docs/metrics.md lists them. Labels are bounded: segment and agent come from certificates
-// the city issued, protocol is one of 256 values; there are no per-address labels. Label
+// docs/metrics.md lists them. Labels are bounded: agent is the CN of a certificate the city
+// issued, segment is what that agent declares (one per agent, checked for its alphabet),
+// protocol is one of 256 values; there are no per-address labels. Label
 // sets are resolved on first use and cached, so applying a batch costs a few map look-ups,
 // not a registry walk.
 //
