@@ -1,8 +1,12 @@
 #!/bin/bash
-# Side-by-side CPU cost of flow metering: softflowd vs the CityWatch packet meter, on one
-# >= 1M-packet file built by repeating segment-a.pcap (time-shifted with editcap -t, joined
-# with mergecap -a; cached under the build dir). Builds nothing; reports CPU seconds
-# (user+sys from /usr/bin/time) and the ratio, measured in this one run.
+# Side-by-side CPU cost of turning a capture into exported flows, on one >= 1M-packet file
+# built by repeating segment-a.pcap (time-shifted with editcap -t, joined with mergecap -a;
+# cached under the build dir). Three runs, in this one invocation:
+#   softflowd -r FILE             decode, meter, export NetFlow v9 over UDP
+#   citywatch-agent -r FILE       decode, meter, batch, spool to disk, mutual TLS to a real
+#                                 collector started here, wait for every ack
+#   citywatch_offline_meter FILE  decode + meter only (the kernel the agent shares)
+# Builds nothing; reports CPU seconds (user+sys from /usr/bin/time) and the ratios.
 # usage: bench/vs_softflowd.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,14 +15,17 @@ shared="$here/../../shared"
 src="$shared/testdata/captures/segment-a.pcap"
 [[ -f $src ]] || { echo "missing $src (shared test data)" >&2; exit 1; }
 
-# The CityWatch side; becomes the agent's offline mode (--once) when that exists.
-AGENT_CMD=("$build/bench/citywatch_offline_meter")
+METER_CMD=("$build/bench/citywatch_offline_meter")
+AGENT_BIN="$build/agent/app/citywatch-agent"
+COLLECTOR_BIN="$build/collector/app/citywatch-collector"
 # softflowd with the timeouts shared/tools/gen-flows.sh used; exports NetFlow v9 to a
 # loopback port nobody listens on (the ICMP port-unreachables cost it nothing measurable).
 SOFTFLOWD_CMD=(softflowd -d -v 9 -t maxlife=60 -n 127.0.0.1:29999)
 COPIES=${COPIES:-35}  # 35 x 29,331 frames = 1.03M
 
-[[ -x ${AGENT_CMD[0]} ]] || { echo "build ${AGENT_CMD[0]} first (target citywatch_offline_meter)" >&2; exit 1; }
+for b in "${METER_CMD[0]}" "$AGENT_BIN" "$COLLECTOR_BIN"; do
+  [[ -x $b ]] || { echo "build $b first (cmake --build $build)" >&2; exit 1; }
+done
 command -v softflowd >/dev/null || { echo "softflowd not installed" >&2; exit 1; }
 
 cache="$build/bench-data"
@@ -46,16 +53,41 @@ cpu() {  # cpu OUTFILE COMMAND... -> prints user+sys seconds
   /usr/bin/time -f '%U %S' -o "$out.time" "$@" >"$out" 2>&1 || true
   awk '{printf "%.3f", $1 + $2}' "$out.time"
 }
-log=$(mktemp -d); trap 'rm -rf "$log"' EXIT
+log=$(mktemp -d)
+col_pid=""
+trap '[[ -n $col_pid ]] && kill $col_pid 2>/dev/null; rm -rf "$log"' EXIT
+
+# A collector for the agent to stream to, on ports chosen at run time.
+bash "$here/../scripts/make-certs.sh" "$log/pki" bench-agent >/dev/null
+cat >"$log/collector.yaml" <<EOF
+listen: {ingest: 127.0.0.1:0, metrics: 127.0.0.1:0}
+tls: {ca: pki/ca.pem, cert: pki/collector.pem, key: pki/collector.key}
+state_dir: collector-state
+EOF
+"$COLLECTOR_BIN" --config "$log/collector.yaml" --ready-file "$log/ready" >"$log/collector.log" 2>&1 &
+col_pid=$!
+for _ in $(seq 100); do [[ -f $log/ready ]] && break; sleep 0.1; done
+ingest=$(sed -E 's/.*"ingest_port":([0-9]+).*/\1/' "$log/ready")
+cat >"$log/agent.yaml" <<EOF
+agent: {id: bench-agent, segment: bench}
+collectors: [{address: 127.0.0.1:$ingest, server_name: localhost}]
+tls: {ca: pki/ca.pem, cert: pki/bench-agent.pem, key: pki/bench-agent.key}
+flow_meter: {idle_timeout: 3600s, active_timeout: 60s}
+spool: {dir: agent-spool}
+EOF
+
 sf=$(cpu "$log/softflowd" "${SOFTFLOWD_CMD[@]}" -r "$big")
-cw=$(cpu "$log/citywatch" "${AGENT_CMD[@]}" "$big")
-echo "--- softflowd (last lines)"
-tail -n 3 "$log/softflowd"
+ag=$(cpu "$log/agent" "$AGENT_BIN" --config "$log/agent.yaml" -r "$big")
+mt=$(cpu "$log/meter" "${METER_CMD[@]}" "$big")
+echo "--- citywatch-agent (last lines)"
+tail -n 2 "$log/agent"
 echo "--- citywatch_offline_meter"
-cat "$log/citywatch"
+cat "$log/meter"
 echo "---"
-awk -v sf="$sf" -v cw="$cw" -v n="$packets" 'BEGIN {
-  printf "softflowd  CPU seconds: %8.3f  (%.0f packets/s)\n", sf, (sf > 0 ? n / sf : 0)
-  printf "citywatch  CPU seconds: %8.3f  (%.0f packets/s)\n", cw, (cw > 0 ? n / cw : 0)
-  printf "ratio softflowd/citywatch: %.2f\n", (cw > 0 ? sf / cw : 0)
+awk -v sf="$sf" -v ag="$ag" -v mt="$mt" -v n="$packets" 'BEGIN {
+  printf "softflowd -r            CPU seconds: %7.3f  (%.2fM packets/s)\n", sf, (sf > 0 ? n / sf / 1e6 : 0)
+  printf "citywatch-agent -r      CPU seconds: %7.3f  (%.2fM packets/s)\n", ag, (ag > 0 ? n / ag / 1e6 : 0)
+  printf "decode+meter kernel     CPU seconds: %7.3f  (%.2fM packets/s)\n", mt, (mt > 0 ? n / mt / 1e6 : 0)
+  printf "ratio softflowd/agent:  %.2f\n", (ag > 0 ? sf / ag : 0)
+  printf "ratio softflowd/kernel: %.2f\n", (mt > 0 ? sf / mt : 0)
 }'
