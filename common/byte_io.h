@@ -9,6 +9,7 @@
 // Thread-safety: plain values over caller-owned memory.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -95,7 +96,14 @@ class ByteWriter {
 
  private:
   void put(std::uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) out_.push_back(static_cast<std::byte>((v >> (8 * i)) & 0xff));
+    const std::size_t at = out_.size();
+    out_.resize(at + static_cast<std::size_t>(n));
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(out_.data() + at, &v, static_cast<std::size_t>(n));
+    } else {
+      for (int i = 0; i < n; ++i)
+        out_[at + static_cast<std::size_t>(i)] = static_cast<std::byte>((v >> (8 * i)) & 0xff);
+    }
   }
   void patch(std::size_t at, std::uint64_t v, int n) {
     for (int i = 0; i < n; ++i)

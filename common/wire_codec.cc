@@ -1,5 +1,9 @@
 #include "common/wire_codec.h"
 
+#include <bit>
+#include <cassert>
+#include <cstring>
+
 #include "common/byte_io.h"
 #include "common/crc32c.h"
 
@@ -85,39 +89,59 @@ bool valid(PacketEventKind k) { return static_cast<std::uint8_t>(k) != 0; }
 
 // Each record kind's fields are listed once, in fields(); the writer and the reader below
 // walk the same list, so encoder and decoder cannot drift apart.
+// Writes at a raw cursor: the encoder has made room for the largest record beforehand, so
+// each field is one store, with no capacity check or size update per byte.
 class Writer {
  public:
-  explicit Writer(std::vector<std::byte>& out) : w_(out) {}
-  void u8(const std::uint8_t& v) { w_.u8(v); }
-  void u16(const std::uint16_t& v) { w_.u16(v); }
-  void u32(const std::uint32_t& v) { w_.u32(v); }
-  void u64(const std::uint64_t& v) { w_.u64(v); }
-  void i64(const std::int64_t& v) { w_.i64(v); }
+  explicit Writer(std::byte* p) : p_(p) {}
+  std::byte* position() const { return p_; }
+  void u8(const std::uint8_t& v) { put(v, 1); }
+  void u16(const std::uint16_t& v) { put(v, 2); }
+  void u32(const std::uint32_t& v) { put(v, 4); }
+  void u64(const std::uint64_t& v) { put(v, 8); }
+  void i64(const std::int64_t& v) { put(static_cast<std::uint64_t>(v), 8); }
   template <typename E>
   void e8(const E& v, E /*max*/) {
-    w_.u8(static_cast<std::uint8_t>(v));
+    put(static_cast<std::uint8_t>(v), 1);
   }
   void ip(const IpAddr& a) {
-    w_.u8(static_cast<std::uint8_t>(a.family));
-    if (a.family == IpAddr::Family::kV4) w_.bytes(a.bytes.data(), 4);
-    if (a.family == IpAddr::Family::kV6) w_.bytes(a.bytes.data(), 16);
+    put(static_cast<std::uint8_t>(a.family), 1);
+    if (a.family == IpAddr::Family::kV4) bytes(a.bytes.data(), 4);
+    if (a.family == IpAddr::Family::kV6) bytes(a.bytes.data(), 16);
   }
   template <std::size_t N>
   void str(const InlineString<N>& s) {
-    w_.str8(s.view());
+    put(s.size(), 1);
+    bytes(s.view().data(), s.size());
   }
   template <std::size_t N>
   void array(const std::array<std::uint8_t, N>& a) {
-    w_.bytes(a.data(), N);
+    bytes(a.data(), N);
   }
   void oid(const std::array<std::uint32_t, 16>& a, const std::uint8_t& len) {
-    w_.u8(len);
-    for (std::uint8_t i = 0; i < len && i < a.size(); ++i) w_.u32(a[i]);
+    put(len, 1);
+    for (std::uint8_t i = 0; i < len && i < a.size(); ++i) put(a[i], 4);
   }
 
  private:
-  ByteWriter w_;
+  void bytes(const void* src, std::size_t n) {
+    if (n) std::memcpy(p_, src, n);
+    p_ += n;
+  }
+  void put(std::uint64_t v, int n) {
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(p_, &v, static_cast<std::size_t>(n));
+    } else {
+      for (int i = 0; i < n; ++i) p_[i] = static_cast<std::byte>((v >> (8 * i)) & 0xff);
+    }
+    p_ += n;
+  }
+  std::byte* p_;
 };
+
+// The largest encoded record: kind, length, time and the widest body (an InterfaceSample or
+// a PacketEvent), with room to spare. Checked per record below.
+constexpr std::size_t kMaxEncodedRecord = 512;
 
 class Reader {
  public:
@@ -298,33 +322,35 @@ void encode_error(ErrorCode code, std::string_view text, std::vector<std::byte>&
 // BATCH payload: u64 sequence, u32 record count, then per record u8 kind, u16 body length,
 // body (i64 event time, then the kind's fields).
 void BatchEncoder::begin() {
-  buf_.clear();
+  if (buf_.size() < 12 + kMaxEncodedRecord) buf_.resize(64 * kMaxEncodedRecord);
+  std::memset(buf_.data(), 0, 12);  // sequence and count, filled in by finish()
+  used_ = 12;
   count_ = 0;
-  ByteWriter w(buf_);
-  w.u64(0);
-  w.u32(0);
 }
 
 void BatchEncoder::add(const Record& record) {
-  ByteWriter w(buf_);
+  if (buf_.size() - used_ < kMaxEncodedRecord) buf_.resize(buf_.size() * 2);
+  std::byte* const start = buf_.data() + used_;
+  Writer w(start);
   w.u8(static_cast<std::uint8_t>(record.kind()));
-  const std::size_t len_at = w.size();
-  w.u16(0);
-  Writer fw(buf_);
-  fw.i64(record.event_time_ns);
-  std::visit(
-      [&fw](const auto& body) { fields(fw, const_cast<std::decay_t<decltype(body)>&>(body)); },
-      record.body);
-  w.patch_u16(len_at, static_cast<std::uint16_t>(w.size() - len_at - 2));
+  w.u16(0);  // body length, patched below
+  w.i64(record.event_time_ns);
+  std::visit([&w](const auto& body) { fields(w, const_cast<std::decay_t<decltype(body)>&>(body)); },
+             record.body);
+  const std::size_t len = static_cast<std::size_t>(w.position() - start);
+  assert(len <= kMaxEncodedRecord);
+  const auto body_len = static_cast<std::uint16_t>(len - 3);
+  start[1] = static_cast<std::byte>(body_len & 0xff);
+  start[2] = static_cast<std::byte>(body_len >> 8);
+  used_ += len;
   ++count_;
 }
 
 std::span<const std::byte> BatchEncoder::finish(std::uint64_t seq) {
-  ByteWriter w(buf_);
-  w.patch_u32(0, static_cast<std::uint32_t>(seq));
-  w.patch_u32(4, static_cast<std::uint32_t>(seq >> 32));
-  w.patch_u32(8, count_);
-  return buf_;
+  Writer w(buf_.data());
+  w.u64(seq);
+  w.u32(count_);
+  return {buf_.data(), used_};
 }
 
 DecodeError peek_batch_sequence(std::span<const std::byte> payload, std::uint64_t& seq) {

@@ -98,12 +98,13 @@ class BatchEncoder {
   void begin();
   void add(const Record& record);
   std::uint32_t count() const { return count_; }
-  std::size_t size() const { return buf_.size(); }
+  std::size_t size() const { return used_; }
   // The finished payload; valid until the next begin().
   std::span<const std::byte> finish(std::uint64_t seq);
 
  private:
-  std::vector<std::byte> buf_;
+  std::vector<std::byte> buf_;  // capacity; only the first used_ bytes are the batch
+  std::size_t used_ = 0;
   std::uint32_t count_ = 0;
 };
 

@@ -127,10 +127,15 @@ void AgentRuntime::on_frame(Source& s, std::int64_t ts_ns, std::span<const std::
 void AgentRuntime::on_flow(const FlowRecord& flow) {
   record_.event_time_ns = flow.end_ns;
   record_.body = flow;
-  add_record(record_);
+  add(record_);
 }
 
-void AgentRuntime::add_record(const Record& r) {
+void AgentRuntime::add(const Record& in) {
+  // Producers fill time and body; who and where is this agent's to say.
+  Record& r = stamped_;
+  r = in;
+  r.agent = record_.agent;
+  r.segment = record_.segment;
   if (encoder_.count() == 0) {
     // A new batch: it is sealed when full, or by the timer at max_delay.
     batch_timer_.expires_after(config_.batch.max_delay);

@@ -27,12 +27,13 @@
 #include "agent/forward/forwarder.h"
 #include "agent/spool/spool.h"
 #include "common/record.h"
+#include "common/record_sink.h"
 #include "common/status.h"
 #include "common/wire_codec.h"
 
 namespace citywatch::agent {
 
-class AgentRuntime {
+class AgentRuntime : public RecordSink {
  public:
   explicit AgentRuntime(AgentConfig config);
   ~AgentRuntime();
@@ -42,6 +43,9 @@ class AgentRuntime {
   // Runs until a signal, or until every file source is done and drained. Returns the exit
   // code.
   int run();
+
+  // RecordSink: producers hand their records here.
+  void add(const Record& r) override;
 
  private:
   // Each source has its own flow meter: a file runs on its packets' clock, a live interface
@@ -57,7 +61,6 @@ class AgentRuntime {
 
   void on_frame(Source& s, std::int64_t ts_ns, std::span<const std::byte> frame);
   void on_flow(const FlowRecord& flow);
-  void add_record(const Record& r);
   void seal_batch();
   void read_file(Source& s);
   void wait_live(Source& s);
@@ -77,7 +80,8 @@ class AgentRuntime {
   DecodeCounters decode_counters_;
   DecodedPacket packet_;
   wire::BatchEncoder encoder_;
-  Record record_;
+  Record record_;   // the packet meter's record, reused
+  Record stamped_;  // add()'s copy with agent and segment set
   std::uint64_t next_seq_ = 1;
   std::uint64_t records_ = 0;
   std::uint64_t records_lost_ = 0;  // batches the spool refused to store (disk full, I/O error)

@@ -34,6 +34,12 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // Names a failed handshake for the connections_rejected metric and the log.
 const char* handshake_reason(const boost::system::error_code& ec) {
   if (ec.category() == asio::error::get_ssl_category()) {
@@ -132,6 +138,8 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     segment_name_.assign(segment_);
     server_.metrics_.on_agent_connected(agent_, now_seconds());
     connected_ = true;
+    for (RecordConsumer* c : server_.consumers_)
+      c->on_agent_session(agent_, segment_, true, now_ns());
     log::info("ingest: agent '" + agent_ + "' (segment '" + segment_ + "', " +
               std::string(hello.software.view()) + ") connected from " + peer_);
 
@@ -152,6 +160,8 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
   ~Session() {
     if (connected_) {
       server_.metrics_.on_agent_disconnected();
+      for (RecordConsumer* c : server_.consumers_)
+        c->on_agent_session(agent_, segment_, false, now_ns());
       log::info("ingest: agent '" + agent_ + "' disconnected");
     }
   }
@@ -238,6 +248,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
       _exit(70);
     }
     server_.metrics_.apply_batch(summary_);
+    for (RecordConsumer* c : server_.consumers_) c->consume(records_);
     if (unknown) server_.metrics_.on_unknown_records(agent_, unknown);
     ack = seq;
     return true;

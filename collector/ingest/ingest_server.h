@@ -18,8 +18,10 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "collector/ingest/ledger.h"
+#include "collector/ingest/record_consumer.h"
 #include "collector/metrics/collector_metrics.h"
 #include "common/status.h"
 
@@ -45,6 +47,9 @@ class IngestServer {
   std::uint16_t port() const { return bound_port_; }
   void stop();
 
+  // Components fed with every accepted record; not owned, must outlive the server.
+  void add_consumer(RecordConsumer* consumer) { consumers_.push_back(consumer); }
+
  private:
   class Session;
   void accept_next();
@@ -57,6 +62,7 @@ class IngestServer {
   boost::asio::ip::tcp::acceptor acceptor_;
   std::uint16_t bound_port_ = 0;
   std::uint64_t commits_ = 0;
+  std::vector<RecordConsumer*> consumers_;
 };
 
 }  // namespace citywatch::collector
