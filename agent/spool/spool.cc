@@ -52,6 +52,19 @@ Status io_error(const std::string& what, const std::filesystem::path& path, int 
   return Status::error("spool: " + what + " " + path.string() + ": " + errno_text(err));
 }
 
+// Moves past n bytes already transferred: drops whole iovecs, trims the first partial one.
+void advance_iov(iovec*& iov, int& iovcnt, std::size_t n) {
+  while (iovcnt > 0 && n >= iov->iov_len) {
+    n -= iov->iov_len;
+    ++iov;
+    --iovcnt;
+  }
+  if (iovcnt > 0) {
+    iov->iov_base = static_cast<char*>(iov->iov_base) + n;
+    iov->iov_len -= n;
+  }
+}
+
 // Writes every byte of the iovecs at `offset`, resuming after short writes and EINTR.
 // Returns 0 or an errno.
 int pwritev_all(int fd, iovec* iov, int iovcnt, std::uint64_t offset) {
@@ -62,16 +75,7 @@ int pwritev_all(int fd, iovec* iov, int iovcnt, std::uint64_t offset) {
       return errno;
     }
     offset += static_cast<std::uint64_t>(n);
-    std::size_t left = static_cast<std::size_t>(n);
-    while (iovcnt > 0 && left >= iov->iov_len) {
-      left -= iov->iov_len;
-      ++iov;
-      --iovcnt;
-    }
-    if (iovcnt > 0) {
-      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
-      iov->iov_len -= left;
-    }
+    advance_iov(iov, iovcnt, static_cast<std::size_t>(n));
   }
   return 0;
 }
@@ -89,16 +93,7 @@ ssize_t preadv_all(int fd, iovec* iov, int iovcnt, std::uint64_t offset) {
     if (n == 0) break;
     total += n;
     offset += static_cast<std::uint64_t>(n);
-    std::size_t left = static_cast<std::size_t>(n);
-    while (iovcnt > 0 && left >= iov->iov_len) {
-      left -= iov->iov_len;
-      ++iov;
-      --iovcnt;
-    }
-    if (iovcnt > 0) {
-      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
-      iov->iov_len -= left;
-    }
+    advance_iov(iov, iovcnt, static_cast<std::size_t>(n));
   }
   return total;
 }
