@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is needed, builds, and runs the whole suite:
-#   1. the libFuzzer targets for a bounded time (FUZZ_SECONDS each, default 60),
+#   1. the libFuzzer targets for a bounded time (FUZZ_SECONDS each, default 30),
 #   2. the suite on an AddressSanitizer + UndefinedBehaviorSanitizer build,
 #   3. the suite on the release build (warnings are errors), whose ctest summary ends the run.
 set -euo pipefail
@@ -9,8 +9,8 @@ cd "$root"
 
 bash scripts/install-deps.sh
 
-echo "== fuzzing (${FUZZ_SECONDS:-60}s per target)"
-bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}" "$root/build-fuzz"
+echo "== fuzzing (${FUZZ_SECONDS:-30}s per target)"
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}" "$root/build-fuzz"
 
 echo "== sanitizer build (ASan + UBSan)"
 bash scripts/build.sh "$root/build-asan" -DCITYWATCH_SANITIZE=ON -DCITYWATCH_WERROR=ON \
