@@ -1,5 +1,6 @@
-// citywatch_offline_meter: reads a pcap file, decodes, meters into flows and flushes, then
-// prints packets, flows and CPU seconds. It stands in for the agent's offline mode in
+// citywatch_offline_meter: reads a pcap file, decodes, meters into flows, extracts packet
+// events (with the agent's default budgets) and flushes, then prints packets, flows, events
+// and CPU seconds. It stands in for the agent's offline mode in
 // bench/vs_softflowd.sh until the agent grows `--once`.
 //
 // usage: citywatch_offline_meter FILE.pcap [idle_s [active_s]]
@@ -14,6 +15,7 @@
 
 #include "agent/capture/flow_meter.h"
 #include "agent/capture/packet_decoder.h"
+#include "agent/capture/packet_events.h"
 #include "agent/capture/packet_source.h"
 
 namespace {
@@ -50,6 +52,9 @@ int main(int argc, char** argv) {
   std::uint64_t flows = 0;
   std::uint64_t frames = 0;
   FlowMeter meter(cfg, [&](const FlowRecord&) { ++flows; });
+  std::uint64_t events = 0;
+  PacketEventExtractor extractor(PacketEventConfig{},
+                                 [&](const PacketEvent&, std::int64_t) { ++events; });
   DecodeCounters counters;
   DecodedPacket pkt;
   std::int64_t next_advance = 0;
@@ -60,6 +65,7 @@ int main(int argc, char** argv) {
     const DecodeResult r = decode_packet(linktype, frame, pkt);
     counters.count(r);
     if (r == DecodeResult::kOk) meter.add(pkt, ts);
+    extractor.add(r, pkt, frame, ts);
     if (ts >= next_advance) {  // expiry once a second of packet time, like softflowd's expint
       meter.advance(ts);
       next_advance = ts + 1'000'000'000;
@@ -83,6 +89,15 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(st.flows_ended_tcp),
               static_cast<unsigned long long>(st.flows_expired_idle),
               static_cast<unsigned long long>(st.flows_expired_active));
+  std::printf("events %llu\n", static_cast<unsigned long long>(events));
+  const auto& es = extractor.stats();
+  for (std::size_t k = 1; k < kPacketEventKinds; ++k) {
+    std::printf("events_%s %llu (suppressed: budget %llu, rate %llu)\n",
+                to_string(static_cast<PacketEventKind>(k)),
+                static_cast<unsigned long long>(es.emitted[k]),
+                static_cast<unsigned long long>(es.suppressed_budget[k]),
+                static_cast<unsigned long long>(es.suppressed_rate[k]));
+  }
   for (std::size_t i = 1; i < kDecodeResultCount; ++i) {
     if (counters.by_result[i] != 0) {
       std::printf("dropped_%s %llu\n", to_string(static_cast<DecodeResult>(i)),

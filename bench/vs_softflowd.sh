@@ -5,7 +5,8 @@
 #   softflowd -r FILE             decode, meter, export NetFlow v9 over UDP
 #   citywatch-agent -r FILE       decode, meter, batch, spool to disk, mutual TLS to a real
 #                                 collector started here, wait for every ack
-#   citywatch_offline_meter FILE  decode + meter only (the kernel the agent shares)
+#   citywatch_offline_meter FILE  decode + meter + packet events (the agent's packet path,
+#                                 without batching, spool and TLS)
 # Builds nothing; reports CPU seconds (user+sys from /usr/bin/time) and the ratios.
 # usage: bench/vs_softflowd.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
@@ -87,7 +88,7 @@ echo "---"
 awk -v sf="$sf" -v ag="$ag" -v mt="$mt" -v n="$packets" 'BEGIN {
   printf "softflowd -r            CPU seconds: %7.3f  (%.2fM packets/s)\n", sf, (sf > 0 ? n / sf / 1e6 : 0)
   printf "citywatch-agent -r      CPU seconds: %7.3f  (%.2fM packets/s)\n", ag, (ag > 0 ? n / ag / 1e6 : 0)
-  printf "decode+meter kernel     CPU seconds: %7.3f  (%.2fM packets/s)\n", mt, (mt > 0 ? n / mt / 1e6 : 0)
+  printf "decode+meter+events     CPU seconds: %7.3f  (%.2fM packets/s)\n", mt, (mt > 0 ? n / mt / 1e6 : 0)
   printf "ratio softflowd/agent:  %.2f\n", (ag > 0 ? sf / ag : 0)
   printf "ratio softflowd/kernel: %.2f\n", (mt > 0 ? sf / mt : 0)
 }'

@@ -1,13 +1,17 @@
-// libFuzzer target: the agent's packet decoder and flow meter on hostile frames.
+// libFuzzer target: the agent's packet decoder, flow meter, packet-event extractor (ARP,
+// DNS with compression pointers, ICMP quotes, TCP) and DNS decoder on hostile frames.
 // The first byte picks the link type; the rest is the frame as libpcap would hand it over.
+// The frame is also fed to decode_dns() whole, so DNS parsing sees arbitrary messages.
 #include <pcap/dlt.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
+#include "agent/capture/dns_decoder.h"
 #include "agent/capture/flow_meter.h"
 #include "agent/capture/packet_decoder.h"
+#include "agent/capture/packet_events.h"
 
 using namespace citywatch;
 using namespace citywatch::agent;
@@ -17,16 +21,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                        DLT_NULL,   DLT_LOOP,      DLT_IPV4,       DLT_IPV6};
   static FlowMeter meter(FlowMeterConfig{1'000'000'000, 5'000'000'000, 1024},
                          [](const FlowRecord&) {});
+  static PacketEventExtractor events(
+      [] {
+        PacketEventConfig c;
+        c.key_slots = 1024;
+        c.arp_table = 64;  // small tables: resets get exercised too
+        c.mac_table = 64;
+        return c;
+      }(),
+      [](const PacketEvent&, std::int64_t) {});
   static std::int64_t now = 0;
   if (size < 1) return 0;
   const int linktype = kLinktypes[data[0] % (sizeof kLinktypes / sizeof kLinktypes[0])];
   DecodedPacket p;
   const auto frame =
       std::span<const std::byte>(reinterpret_cast<const std::byte*>(data) + 1, size - 1);
-  if (decode_packet(linktype, frame, p) == DecodeResult::kOk) {
-    now += 1'000'000;
+  const DecodeResult r = decode_packet(linktype, frame, p);
+  now += 1'000'000;
+  events.add(r, p, frame, now);
+  if (r == DecodeResult::kOk) {
     meter.add(p, now);
     meter.advance(now);
   }
+  DnsMessage dns;
+  (void)decode_dns(frame, dns);
   return 0;
 }

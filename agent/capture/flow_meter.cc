@@ -60,6 +60,8 @@ FlowMeter::FlowMeter(FlowMeterConfig cfg, Emit emit) : cfg_(cfg), emit_(std::mov
   while (cap < 2 * cfg_.max_flows) cap <<= 1;
   slots_.assign(cap, 0);
   mask_ = cap - 1;
+  while ((std::size_t{1} << index_bits_) <= cfg_.max_flows) ++index_bits_;  // holds index + 1
+  index_mask_ = static_cast<std::uint32_t>((std::uint64_t{1} << index_bits_) - 1);
   entries_.resize(cfg_.max_flows);
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     entries_[i].lru_next = i + 1 < entries_.size() ? static_cast<std::uint32_t>(i + 1) : kNil;
@@ -77,9 +79,10 @@ std::size_t FlowMeter::find_slot(const Key& key, std::uint32_t hash, std::uint32
       index = kNil;
       return i;
     }
-    const Entry& e = entries_[s - 1];
-    if (e.hash == hash && std::memcmp(&e.key, &key, sizeof key) == 0) {
-      index = s - 1;
+    if (((s ^ hash) & ~index_mask_) != 0) continue;  // tags differ: another key
+    const std::uint32_t candidate = (s & index_mask_) - 1;
+    if (std::memcmp(&entries_[candidate].key, &key, sizeof key) == 0) {
+      index = candidate;
       return i;
     }
   }
@@ -120,7 +123,7 @@ void FlowMeter::add(const DecodedPacket& p, std::int64_t ts_ns) {
     e.packets = 0;
     e.bytes = 0;
     e.tcp_flags = 0;
-    slots_[slot] = index + 1;
+    slots_[slot] = (hash & ~index_mask_) | (index + 1);
     lru_append(index);
     age_append(index);
     ++stats_.flows_created;
@@ -201,10 +204,10 @@ void FlowMeter::end_flow(std::uint32_t index, EndReason why) {
 // probe runs stay short however long the meter runs.
 void FlowMeter::unlink_table(std::uint32_t index) {
   std::size_t i = entries_[index].hash & mask_;
-  while (slots_[i] != index + 1) i = (i + 1) & mask_;
+  while ((slots_[i] & index_mask_) != index + 1) i = (i + 1) & mask_;
   slots_[i] = 0;
   for (std::size_t j = (i + 1) & mask_; slots_[j] != 0; j = (j + 1) & mask_) {
-    const std::size_t home = entries_[slots_[j] - 1].hash & mask_;
+    const std::size_t home = entries_[(slots_[j] & index_mask_) - 1].hash & mask_;
     // Move j into the hole at i unless its home lies cyclically in (i, j].
     if (((j - home) & mask_) >= ((j - i) & mask_)) {
       slots_[i] = slots_[j];

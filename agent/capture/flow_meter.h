@@ -4,7 +4,8 @@
 // when the table is full, or flush() at end of input.
 //
 // Memory is fixed at construction: an open-addressing hash table (power of two, at least
-// twice max_flows, linear probing with backward-shift deletion) indexing a pool of
+// twice max_flows, linear probing with backward-shift deletion; each 4-byte slot holds the
+// entry index and a tag from the key's hash) indexing a pool of
 // max_flows entries, which sit on two intrusive lists: by last packet (idle expiry and
 // eviction) and by first packet (active expiry). add() and advance() never allocate and cost
 // O(1) per packet and per expired flow. Time is whatever the caller passes (packet time
@@ -64,7 +65,7 @@ class FlowMeter {
   const FlowMeterStats& stats() const { return stats_; }
   const FlowMeterConfig& config() const { return cfg_; }
 
-  // Memory per active flow (pool entry); the hash table adds 8 bytes or more per flow.
+  // Memory per active flow (pool entry); the hash table adds 8 to 16 bytes per flow.
   static std::size_t entry_size();
 
   // 40 bytes, no padding, so keys compare and hash as raw bytes.
@@ -107,8 +108,13 @@ class FlowMeter {
   FlowMeterConfig cfg_;
   Emit emit_;
   FlowMeterStats stats_;
-  std::vector<Entry> entries_;        // the pool, max_flows entries
-  std::vector<std::uint32_t> slots_;  // index + 1 into entries_; 0 = empty
+  std::vector<Entry> entries_;  // the pool, max_flows entries
+  // Per 4-byte slot: the low index_bits_ hold index + 1 into entries_ (0 = empty), the
+  // bits above a tag from the key's hash, so a probe rejects most other keys without
+  // touching their (cold) pool entries, and the index stays half the size of 8-byte slots.
+  std::vector<std::uint32_t> slots_;
+  int index_bits_ = 0;
+  std::uint32_t index_mask_ = 0;
   std::size_t mask_ = 0;
   std::uint32_t free_head_;
   List lru_;

@@ -14,6 +14,9 @@ constexpr std::uint16_t kEthVlan = 0x8100;        // IEEE 802.1Q
 constexpr std::uint16_t kEthQinQ = 0x88a8;        // IEEE 802.1ad service tag
 constexpr std::uint16_t kEthQinQLegacy = 0x9100;  // pre-802.1ad vendor QinQ
 constexpr std::uint16_t kEthMinType = 0x0600;     // below this the field is an 802.3 length
+constexpr std::uint16_t kEthArp = 0x0806;
+constexpr std::uint16_t kEthMpls = 0x8847;       // RFC 3032 section 5
+constexpr std::uint16_t kEthMplsMulti = 0x8848;  // RFC 5332 section 4
 
 constexpr std::size_t kEthHeader = 14;
 constexpr std::size_t kSllHeader = 16;  // https://www.tcpdump.org/linktypes/LINKTYPE_LINUX_SLL.html
@@ -102,12 +105,18 @@ DecodeResult decode_ipv4(const Frame& f, std::size_t off, DecodedPacket& out) {
   const std::size_t ihl = std::size_t{f.u8(off) & 0x0fu} * 4;
   if (ihl < kIpv4MinHeader) return DecodeResult::kBadIpHeaderLength;
   if (!f.has(off, ihl)) return DecodeResult::kTruncatedIp;
-  const std::uint16_t total = f.u16(off + 2);
+  std::size_t total = f.u16(off + 2);
+  if (total == 0) {
+    // A GSO/TSO super-frame (Linux captures before segmentation) may carry 0 when it is
+    // larger than 64 KiB: what was captured is the datagram.
+    total = f.size() - off;
+    out.ip_length_from_capture = true;
+  }
   if (total < ihl) return DecodeResult::kBadIpTotalLength;
   const std::uint16_t frag = f.u16(off + 6);
   out.ip_version = 4;
   out.l3_offset = static_cast<std::uint32_t>(off);
-  out.ip_bytes = total;
+  out.ip_bytes = static_cast<std::uint32_t>(total);
   out.ttl = f.u8(off + 8);
   out.protocol = f.u8(off + 9);
   out.src = IpAddr::v4(f.at(off + 12));
@@ -128,6 +137,10 @@ DecodeResult decode_ipv6(const Frame& f, std::size_t off, DecodedPacket& out) {
   out.ip_version = 6;
   out.l3_offset = static_cast<std::uint32_t>(off);
   out.ip_bytes = std::uint32_t{plen} + kIpv6Header;
+  if (plen == 0) {  // jumbogram or GSO super-frame: the capture is the datagram
+    out.ip_bytes = static_cast<std::uint32_t>(f.size() - off);
+    out.ip_length_from_capture = true;
+  }
   out.ttl = f.u8(off + 7);
   out.src = IpAddr::v6(f.at(off + 8));
   out.dst = IpAddr::v6(f.at(off + 24));
@@ -183,6 +196,41 @@ DecodeResult decode_ip_by_version(const Frame& f, std::size_t off, DecodedPacket
   }
 }
 
+DecodeResult decode_ethertype(const Frame& f, std::size_t off, std::uint16_t type,
+                              DecodedPacket& out);
+
+// RFC 3032 section 2.1: 4-byte label stack entries down to the one with S set. The payload
+// type is not on the wire; the first nibble tells IPv4 (4), IPv6 (6) or a pseudowire
+// control word (0, RFC 4385 section 3) ahead of an Ethernet frame (RFC 4448).
+DecodeResult decode_mpls(const Frame& f, std::size_t off, DecodedPacket& out) {
+  for (int n = 0;; ++n) {
+    if (n >= kMaxMplsLabels) return DecodeResult::kTooManyMplsLabels;
+    if (!f.has(off, 4)) return DecodeResult::kTruncatedMpls;
+    const bool bottom = (f.u8(off + 2) & 0x01) != 0;
+    off += 4;
+    ++out.mpls_labels;
+    if (bottom) break;
+  }
+  if (!f.has(off, 1)) return DecodeResult::kTruncatedMpls;
+  switch (f.u8(off) >> 4) {
+    case 4:
+      out.ethertype = kEthIpv4;
+      return decode_ipv4(f, off, out);
+    case 6:
+      out.ethertype = kEthIpv6;
+      return decode_ipv6(f, off, out);
+    case 0: {  // control word, then the customer's Ethernet frame
+      if (!f.has(off, 4 + kEthHeader)) return DecodeResult::kTruncatedMpls;
+      off += 4;
+      return decode_ethertype(f, off + kEthHeader, f.u16(off + 12), out);
+    }
+    default:
+      out.ethertype = 0;
+      out.l3_offset = static_cast<std::uint32_t>(off);
+      return DecodeResult::kNotIp;
+  }
+}
+
 // Follows stacked VLAN tags from `off` (where `type` was read from just before) to IP.
 DecodeResult decode_ethertype(const Frame& f, std::size_t off, std::uint16_t type,
                               DecodedPacket& out) {
@@ -199,7 +247,12 @@ DecodeResult decode_ethertype(const Frame& f, std::size_t off, std::uint16_t typ
       return decode_ipv4(f, off, out);
     case kEthIpv6:
       return decode_ipv6(f, off, out);
+    case kEthMpls:
+    case kEthMplsMulti:
+      if (out.mpls_labels != 0) return DecodeResult::kTooManyMplsLabels;  // MPLS in EoMPLS
+      return decode_mpls(f, off, out);
     default:
+      out.l3_offset = static_cast<std::uint32_t>(off);
       return DecodeResult::kNotIp;
   }
 }
@@ -277,6 +330,10 @@ const char* to_string(DecodeResult r) {
       return "too_many_ipv6_ext_headers";
     case DecodeResult::kTruncatedTransport:
       return "truncated_transport";
+    case DecodeResult::kTruncatedMpls:
+      return "truncated_mpls";
+    case DecodeResult::kTooManyMplsLabels:
+      return "too_many_mpls_labels";
     case DecodeResult::kCount:
       break;
   }
@@ -307,6 +364,22 @@ DecodeResult decode_packet(int linktype, std::span<const std::byte> frame, Decod
     default:
       return DecodeResult::kUnsupportedLinktype;
   }
+}
+
+bool decode_arp(std::span<const std::byte> frame, const DecodedPacket& p, ArpPacket& out) {
+  // RFC 826: htype 1 (Ethernet), ptype 0x0800, hlen 6, plen 4, then op and the addresses.
+  constexpr std::size_t kArpLength = 28;
+  const Frame f(frame);
+  const std::size_t off = p.l3_offset;
+  if (p.ethertype != kEthArp || off == 0 || !f.has(off, kArpLength)) return false;
+  if (f.u16(off) != 1 || f.u16(off + 2) != kEthIpv4 || f.u8(off + 4) != 6 || f.u8(off + 5) != 4)
+    return false;
+  out.op = f.u16(off + 6);
+  std::copy_n(f.at(off + 8), 6, out.sender_mac.begin());
+  std::copy_n(f.at(off + 14), 4, out.sender_ip.begin());
+  std::copy_n(f.at(off + 18), 6, out.target_mac.begin());
+  std::copy_n(f.at(off + 24), 4, out.target_ip.begin());
+  return true;
 }
 
 }  // namespace citywatch::agent

@@ -35,12 +35,15 @@ enum class DecodeResult : std::uint8_t {
   kTruncatedIpv6ExtHeader,  // an IPv6 extension header cut short
   kTooManyIpv6ExtHeaders,   // extension chain longer than kMaxIpv6ExtHeaders
   kTruncatedTransport,      // TCP/UDP/ICMP header cut short (non-fragment or first fragment)
+  kTruncatedMpls,           // an MPLS label stack entry or pseudowire control word cut short
+  kTooManyMplsLabels,       // more stacked labels than kMaxMplsLabels
   kCount,                   // number of codes; not a result
 };
 
 inline constexpr std::size_t kDecodeResultCount = static_cast<std::size_t>(DecodeResult::kCount);
 inline constexpr int kMaxVlanTags = 4;
 inline constexpr int kMaxIpv6ExtHeaders = 8;
+inline constexpr int kMaxMplsLabels = 8;
 
 // Stable snake_case name for metrics labels and logs ("truncated_ip", ...).
 const char* to_string(DecodeResult r);
@@ -65,10 +68,30 @@ struct DecodedPacket {
   std::uint8_t ttl = 0;               // IPv4 TTL / IPv6 hop limit
   // Offsets into the frame, for extractors that read further (DNS, ARP): start of the IP
   // header, of the transport header, and of the transport payload (0 when not reached).
+  // For non-IP frames (kNotIp) l3_offset is where the innermost ethertype's payload starts
+  // (ARP is read from there).
   std::uint32_t l3_offset = 0;
   std::uint32_t l4_offset = 0;
   std::uint32_t payload_offset = 0;
+  std::uint8_t mpls_labels = 0;  // MPLS label stack entries crossed on the way to IP
+  // The IP header's length field was 0 (a GSO/TSO super-frame captured on a Linux host
+  // before segmentation, or an IPv6 payload without a jumbo option): ip_bytes is then the
+  // captured length from the IP header on.
+  bool ip_length_from_capture = false;
 };
+
+// The fields of an Ethernet/IPv4 ARP packet (RFC 826), read from a frame decode_packet()
+// returned kNotIp for with ethertype 0x0806.
+struct ArpPacket {
+  std::uint16_t op = 0;  // 1 request, 2 reply
+  std::array<std::uint8_t, 6> sender_mac{};
+  std::array<std::uint8_t, 4> sender_ip{};
+  std::array<std::uint8_t, 6> target_mac{};
+  std::array<std::uint8_t, 4> target_ip{};
+};
+
+// Reads the ARP packet at p.l3_offset; false when it is not Ethernet/IPv4 ARP or is cut short.
+bool decode_arp(std::span<const std::byte> frame, const DecodedPacket& p, ArpPacket& out);
 
 // Decodes `frame` captured with libpcap link type `linktype` (DLT_EN10MB, DLT_LINUX_SLL,
 // DLT_LINUX_SLL2, DLT_RAW, DLT_IPV4, DLT_IPV6, DLT_NULL, DLT_LOOP). `out` is reset first.

@@ -65,8 +65,12 @@ class PacketSource {
   // with err set.
   ReadResult dispatch(int max_packets, const FrameFn& fn, Status& err);
 
-  // pcap_stats for live sources; false for files or on failure.
+  // pcap_stats for live sources, widened to 64 bits across 32-bit wraps; false for files or
+  // on failure.
   bool stats(Stats& out) const;
+
+  // True when a file is read through the mmap fast path (for tests and logs).
+  bool mapped() const { return map_ != nullptr; }
 
   // The interface or file name, for logs and metric labels.
   const std::string& name() const { return name_; }
@@ -74,6 +78,18 @@ class PacketSource {
  private:
   PacketSource(pcap* handle, std::string name, bool is_file);
   static void on_packet(unsigned char* user, const ::pcap_pkthdr* h, const unsigned char* bytes);
+  bool try_map(const std::string& path);
+  ReadResult dispatch_mapped(int max_packets, const FrameFn& fn, Status& err);
+
+  // A 32-bit pcap_stats counter widened to 64 bits: each read adds the (wrapping) difference.
+  struct Widened {
+    std::uint32_t last = 0;
+    std::uint64_t total = 0;
+    void update(std::uint32_t now) {
+      total += static_cast<std::uint32_t>(now - last);
+      last = now;
+    }
+  };
 
   pcap* handle_;
   std::string name_;
@@ -82,6 +98,13 @@ class PacketSource {
   int fd_ = -1;
   std::int64_t ts_scale_ = 1000;  // tv_usec units to ns: 1 when nanosecond precision
   const FrameFn* fn_ = nullptr;   // set only during dispatch()
+  // mmap fast path (classic pcap, no filter): the whole file, the read offset, byte order.
+  const std::uint8_t* map_ = nullptr;
+  std::size_t map_size_ = 0;
+  std::size_t map_off_ = 0;
+  bool map_swapped_ = false;
+  std::uint32_t map_max_caplen_ = 0;
+  mutable Widened recv_, drop_, ifdrop_;
 };
 
 }  // namespace citywatch::agent

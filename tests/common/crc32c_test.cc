@@ -67,3 +67,26 @@ TEST(Crc32cTest, ExtendEqualsWhole) {
 
 }  // namespace
 }  // namespace citywatch
+
+namespace citywatch {
+namespace {
+
+// The hardware path (when the CPU has SSE4.2) and the table must agree everywhere.
+TEST(Crc32cTest, PortablePathMatchesDispatchedPath) {
+  std::vector<std::byte> buf(300);
+  std::uint32_t x = 777;
+  for (auto& b : buf) {
+    x = x * 1103515245u + 12345u;
+    b = static_cast<std::byte>(x >> 16);
+  }
+  for (std::size_t start = 0; start < 8; ++start) {
+    for (std::size_t len = 0; start + len <= buf.size(); len += 5) {
+      const std::byte* p = buf.data() + start;
+      ASSERT_EQ(crc32c_extend(0x1234u, p, len), crc32c_extend_portable(0x1234u, p, len))
+          << "start " << start << " len " << len;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace citywatch

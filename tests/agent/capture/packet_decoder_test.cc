@@ -463,5 +463,74 @@ TEST(PacketDecoder, RandomCorruptionNeverCrashes) {
   EXPECT_GT(ok, 0);
 }
 
+// RFC 3032: two labels, the second with S set, then IPv4; and IPv6 under explicit null.
+TEST(PacketDecoder, MplsLabelStack) {
+  DecodedPacket p;
+  Bytes f = eth(0x8847).u32(100 << 12 | 0x40).u32(200 << 12 | 0x100 | 0x40);
+  f.append(ipv4(kUdp, 8)).append(udp(1000, 53));
+  ASSERT_EQ(decode(DLT_EN10MB, f, p), DecodeResult::kOk);
+  EXPECT_EQ(p.mpls_labels, 2);
+  EXPECT_EQ(p.dst_port, 53);
+  EXPECT_EQ(p.l3_offset, 22u);
+
+  Bytes g = eth(0x8847).u32(2 << 12 | 0x100 | 0x40);
+  g.append(ipv6(kTcp, 20)).append(tcp(1, 2, 0x02));
+  ASSERT_EQ(decode(DLT_EN10MB, g, p), DecodeResult::kOk);
+  EXPECT_EQ(p.ip_version, 6);
+
+  // Pseudowire control word, then the customer's Ethernet frame (RFC 4448).
+  Bytes eo = eth(0x8847).u32(300 << 12 | 0x100 | 0x40).u32(0);
+  eo.append(eth(0x0800)).append(ipv4(kTcp, 20)).append(tcp(5, 6, 0x10));
+  ASSERT_EQ(decode(DLT_EN10MB, eo, p), DecodeResult::kOk);
+  EXPECT_EQ(p.src_port, 5);
+
+  Bytes odd = eth(0x8847).u32(300 << 12 | 0x100 | 0x40).u8(0x90).zeros(20);
+  EXPECT_EQ(decode(DLT_EN10MB, odd, p), DecodeResult::kNotIp);
+
+  Bytes cut = eth(0x8847).u16(1);
+  EXPECT_EQ(decode(DLT_EN10MB, cut, p), DecodeResult::kTruncatedMpls);
+  Bytes deep = eth(0x8847);
+  for (int i = 0; i <= kMaxMplsLabels; ++i) deep.u32(7 << 12);
+  deep.append(ipv4(kUdp, 8)).append(udp(1, 2));
+  EXPECT_EQ(decode(DLT_EN10MB, deep, p), DecodeResult::kTooManyMplsLabels);
+}
+
+// Linux hands GSO/TSO super-frames to the capture before segmentation; above 64 KiB the
+// IPv4 total length reads 0. The captured length is then the datagram's length.
+TEST(PacketDecoder, GsoSuperFrameCountsCapturedLength) {
+  Bytes f = eth(0x0800).append(ipv4(kTcp, 20)).append(tcp(1, 2, 0x10));
+  f.zeros(70000);
+  std::vector<std::byte> raw = f.vec();
+  raw[16] = raw[17] = std::byte{0};  // IPv4 total length 0
+  DecodedPacket p;
+  ASSERT_EQ(decode_packet(DLT_EN10MB, raw, p), DecodeResult::kOk);
+  EXPECT_TRUE(p.ip_length_from_capture);
+  EXPECT_EQ(p.ip_bytes, 20u + 20u + 70000u);
+
+  Bytes g = eth(0x86dd).append(ipv6(kTcp, 0)).append(tcp(1, 2, 0x10));
+  g.zeros(100);
+  ASSERT_EQ(decode(DLT_EN10MB, g, p), DecodeResult::kOk);
+  EXPECT_TRUE(p.ip_length_from_capture);
+  EXPECT_EQ(p.ip_bytes, 40u + 20u + 100u);
+}
+
+TEST(PacketDecoder, ArpBehindVlan) {
+  Bytes f = eth(0x8100).append(vlan_tag(42, 0x0806));
+  f.u16(1).u16(0x0800).u8(6).u8(4).u16(2);
+  f.raw({0x02, 0, 0, 0, 0, 0x0a}).raw({10, 0, 0, 10});
+  f.raw({0x02, 0, 0, 0, 0, 0x14}).raw({10, 0, 0, 20});
+  DecodedPacket p;
+  ASSERT_EQ(decode(DLT_EN10MB, f, p), DecodeResult::kNotIp);
+  EXPECT_EQ(p.vlan, 42);
+  EXPECT_EQ(p.l3_offset, 18u);
+  ArpPacket a;
+  ASSERT_TRUE(decode_arp(f.span(), p, a));
+  EXPECT_EQ(a.op, 2);
+  EXPECT_EQ(a.sender_ip, (std::array<std::uint8_t, 4>{10, 0, 0, 10}));
+  EXPECT_EQ(a.target_mac, (std::array<std::uint8_t, 6>{2, 0, 0, 0, 0, 0x14}));
+  // Every truncation is refused.
+  for (std::size_t n = 0; n < f.size(); ++n) EXPECT_FALSE(decode_arp(f.span().first(n), p, a)) << n;
+}
+
 }  // namespace
 }  // namespace citywatch::agent

@@ -1,0 +1,352 @@
+#include "agent/capture/packet_events.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+namespace citywatch::agent {
+namespace {
+
+constexpr std::uint8_t kProtoIcmp = 1;
+constexpr std::uint8_t kProtoTcp = 6;
+constexpr std::uint8_t kProtoUdp = 17;
+constexpr std::uint8_t kProtoIcmpv6 = 58;
+constexpr std::uint16_t kEthArp = 0x0806;
+// RFC 9293 section 3.1.
+constexpr std::uint8_t kTcpSyn = 0x02;
+constexpr std::uint8_t kTcpRst = 0x04;
+constexpr std::uint8_t kTcpAck = 0x10;
+constexpr std::uint8_t kIcmpUnreachable = 3;    // RFC 792
+constexpr std::uint8_t kIcmpv6Unreachable = 1;  // RFC 4443 section 3.1
+constexpr std::size_t kIcmpHeader = 8;          // type, code, checksum, 4 unused: then the quote
+
+// splitmix64's finaliser: cheap and well mixed, for combining key parts.
+std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
+  std::uint64_t z = h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+std::uint64_t mix_addr(std::uint64_t h, const IpAddr& a) {
+  std::uint64_t lo, hi;
+  std::memcpy(&lo, a.bytes.data(), 8);
+  std::memcpy(&hi, a.bytes.data() + 8, 8);
+  return mix(mix(h, lo), hi);
+}
+
+std::uint64_t mac48(const std::array<std::uint8_t, 6>& m) {
+  std::uint64_t v = 0;
+  for (std::uint8_t b : m) v = v << 8 | b;
+  return v;
+}
+
+std::uint64_t nonzero(std::uint64_t k) { return k == 0 ? 1 : k; }
+
+std::size_t pow2_at_least(std::size_t n) {
+  std::size_t c = 2;
+  while (c < n) c <<= 1;
+  return c;
+}
+
+}  // namespace
+
+void add_packet_event_stats(PacketEventStats& into, const PacketEventStats& from) {
+  for (std::size_t k = 0; k < kPacketEventKinds; ++k) {
+    into.emitted[k] += from.emitted[k];
+    into.suppressed_budget[k] += from.suppressed_budget[k];
+    into.suppressed_rate[k] += from.suppressed_rate[k];
+  }
+  for (std::size_t i = 0; i < kDnsResultCount; ++i) into.dns[i] += from.dns[i];
+  into.arp_malformed += from.arp_malformed;
+  into.icmp_quote_truncated += from.icmp_quote_truncated;
+  into.key_evictions += from.key_evictions;
+  into.arp_table_resets += from.arp_table_resets;
+  into.mac_table_resets += from.mac_table_resets;
+}
+
+const char* to_string(PacketEventKind k) {
+  switch (k) {
+    case PacketEventKind::kTcpSyn:
+      return "tcp_syn";
+    case PacketEventKind::kTcpSynAck:
+      return "tcp_syn_ack";
+    case PacketEventKind::kTcpRst:
+      return "tcp_rst";
+    case PacketEventKind::kDnsQuery:
+      return "dns_query";
+    case PacketEventKind::kDnsResponse:
+      return "dns_response";
+    case PacketEventKind::kArpBinding:
+      return "arp_binding";
+    case PacketEventKind::kIcmpUnreachable:
+      return "icmp_unreachable";
+    case PacketEventKind::kNewMac:
+      return "new_mac";
+  }
+  return "unknown";
+}
+
+PacketEventExtractor::KeySet::KeySet(std::size_t max_entries)
+    : slots_(pow2_at_least(2 * std::max<std::size_t>(max_entries, 1))),
+      mask_(slots_.size() - 1),
+      max_(std::max<std::size_t>(max_entries, 1)) {}
+
+bool PacketEventExtractor::KeySet::insert(std::uint64_t key, std::uint64_t value,
+                                          std::uint64_t* old_value, bool* reset) {
+  *reset = false;
+  for (int pass = 0; pass < 2; ++pass) {
+    // At most half full, so an empty slot ends every probe run.
+    for (std::size_t i = key & mask_;; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (s.key == key) {
+        *old_value = s.value;
+        s.value = value;
+        return false;
+      }
+      if (s.key != 0) continue;
+      if (count_ >= max_) break;  // full: clear and insert into the empty set
+      s = {key, value};
+      ++count_;
+      return true;
+    }
+    std::fill(slots_.begin(), slots_.end(), Slot{0, 0});
+    count_ = 0;
+    *reset = true;
+  }
+  return true;  // not reached: the second pass always inserts
+}
+
+PacketEventExtractor::PacketEventExtractor(PacketEventConfig cfg, Emit emit)
+    : cfg_(cfg),
+      emit_(std::move(emit)),
+      budgets_(pow2_at_least(std::max<std::size_t>(cfg.key_slots, 2))),
+      budget_mask_(budgets_.size() - 1),
+      arp_(cfg.arp_table),
+      macs_(cfg.mac_table) {}
+
+void PacketEventExtractor::add(DecodeResult r, const DecodedPacket& p,
+                               std::span<const std::byte> frame, std::int64_t ts) {
+  if (!cfg_.enabled) return;
+  if (r != DecodeResult::kOk && r != DecodeResult::kNotIp) return;
+  new_mac(p, ts);
+  if (r == DecodeResult::kNotIp) {
+    if (p.ethertype == kEthArp) arp(p, frame, ts);
+    return;
+  }
+  if (p.fragment_offset != 0) return;  // later fragments carry no transport header
+  switch (p.protocol) {
+    case kProtoTcp:
+      if (p.tcp_flags & (kTcpSyn | kTcpRst)) tcp(p, ts);
+      if (p.payload_offset != 0 && (p.src_port == cfg_.dns_port || p.dst_port == cfg_.dns_port))
+        dns(p, frame, ts);
+      break;
+    case kProtoUdp:
+      if (p.payload_offset != 0 && (p.src_port == cfg_.dns_port || p.dst_port == cfg_.dns_port))
+        dns(p, frame, ts);
+      break;
+    case kProtoIcmp:
+      if (p.payload_offset != 0 && p.dst_port >> 8 == kIcmpUnreachable)
+        icmp_unreachable(p, frame, ts);
+      break;
+    case kProtoIcmpv6:
+      if (p.payload_offset != 0 && p.dst_port >> 8 == kIcmpv6Unreachable)
+        icmp_unreachable(p, frame, ts);
+      break;
+    default:
+      break;
+  }
+}
+
+void PacketEventExtractor::start(PacketEventKind kind, const DecodedPacket& p) {
+  ev_ = PacketEvent{};
+  ev_.kind = kind;
+  ev_.src = p.src;
+  ev_.dst = p.dst;
+  ev_.src_port = p.src_port;
+  ev_.dst_port = p.dst_port;
+  ev_.vlan = p.vlan;
+  ev_.protocol = p.protocol;
+  ev_.mac = p.src_mac;
+}
+
+bool PacketEventExtractor::admit(PacketEventKind kind, std::uint64_t key, std::int64_t ts) {
+  const auto k = static_cast<std::size_t>(kind);
+  Budget& b = budgets_[key & budget_mask_];
+  if (b.key != key) {
+    if (b.count != 0 && ts - b.window_start < cfg_.window_ns) ++stats_.key_evictions;
+    b = {key, ts, 0};
+  } else if (ts - b.window_start >= cfg_.window_ns) {
+    b.window_start = ts;
+    b.count = 0;
+  }
+  if (b.count >= cfg_.per_key_budget) {
+    ++stats_.suppressed_budget[k];
+    return false;
+  }
+  Bucket& t = buckets_[k];
+  if (!t.primed) {
+    t = {static_cast<double>(cfg_.burst), ts, true};
+  } else if (ts > t.last_ns) {
+    t.tokens = std::min(static_cast<double>(cfg_.burst),
+                        t.tokens + static_cast<double>(ts - t.last_ns) * 1e-9 * cfg_.rate);
+    t.last_ns = ts;
+  }
+  if (t.tokens < 1) {
+    ++stats_.suppressed_rate[k];
+    return false;
+  }
+  t.tokens -= 1;
+  ++b.count;
+  ++stats_.emitted[k];
+  return true;
+}
+
+void PacketEventExtractor::emit(std::int64_t ts) {
+  if (emit_) emit_(ev_, ts);
+}
+
+void PacketEventExtractor::tcp(const DecodedPacket& p, std::int64_t ts) {
+  PacketEventKind kind;
+  std::uint16_t service_port;
+  // Answers are budgeted per service. A SYN-ACK comes from the service (its source port). A
+  // RST with ACK set answers a segment (RFC 9293 section 3.10.7.1: a closed port refusing a
+  // SYN), so its source port is the service; a RST without ACK aborts towards the peer's
+  // port (e.g. a host resetting a flood's unexpected SYN-ACKs), so its destination port is.
+  if ((p.tcp_flags & kTcpRst) != 0) {
+    kind = PacketEventKind::kTcpRst;
+    service_port = (p.tcp_flags & kTcpAck) != 0 ? p.src_port : p.dst_port;
+  } else if ((p.tcp_flags & kTcpAck) != 0) {
+    kind = PacketEventKind::kTcpSynAck;
+    service_port = p.src_port;
+  } else {
+    kind = PacketEventKind::kTcpSyn;
+    service_port = p.dst_port;
+  }
+  const std::uint64_t key =
+      mix(static_cast<std::uint64_t>(kind), service_port | std::uint64_t{p.vlan} << 16);
+  if (!admit(kind, mix_addr(mix_addr(key, p.src), p.dst), ts)) return;
+  start(kind, p);
+  emit(ts);
+}
+
+void PacketEventExtractor::dns(const DecodedPacket& p, std::span<const std::byte> frame,
+                               std::int64_t ts) {
+  std::span<const std::byte> msg = frame.subspan(p.payload_offset);
+  if (p.protocol == kProtoTcp) {
+    if (msg.size() < 2) return;  // a segment without data (handshake, ACK)
+    msg = msg.subspan(2);        // RFC 1035 section 4.2.2: 2-byte length prefix
+  }
+  const DnsResult r = decode_dns(msg, dns_);
+  ++stats_.dns[static_cast<std::size_t>(r)];
+  if (r != DnsResult::kOk) return;
+  if (dns_.response && dns_.rcode == 0) return;  // answers that succeeded are not events
+  const auto kind = dns_.response ? PacketEventKind::kDnsResponse : PacketEventKind::kDnsQuery;
+  std::uint64_t key = mix(static_cast<std::uint64_t>(kind), dns_.qtype);
+  for (char c : dns_.name()) key = key * 131 + static_cast<unsigned char>(c);
+  if (!admit(kind, mix_addr(mix_addr(mix(key, dns_.name_len), p.src), p.dst), ts)) return;
+  start(kind, p);
+  ev_.name.assign(dns_.name());
+  ev_.dns_qtype = dns_.qtype;
+  ev_.dns_rcode = dns_.rcode;
+  emit(ts);
+}
+
+void PacketEventExtractor::arp(const DecodedPacket& p, std::span<const std::byte> frame,
+                               std::int64_t ts) {
+  ArpPacket a;
+  if (!decode_arp(frame, p, a)) {
+    ++stats_.arp_malformed;
+    return;
+  }
+  std::uint32_t ip;
+  std::memcpy(&ip, a.sender_ip.data(), 4);
+  if (ip == 0) return;  // an ARP probe (RFC 5227): the sender claims no address yet
+  const bool gratuitous = a.sender_ip == a.target_ip;
+  const std::uint64_t mac = mac48(a.sender_mac);
+  std::uint64_t old = 0;
+  bool reset = false;
+  const bool fresh = arp_.insert(nonzero(mix(p.vlan, ip)), mac, &old, &reset);
+  if (reset) ++stats_.arp_table_resets;
+  std::uint8_t flags = 0;
+  if (fresh) flags |= packet_event_flags::kArpNew;
+  if (!fresh && old != mac) flags |= packet_event_flags::kArpChanged;
+  if (gratuitous) flags |= packet_event_flags::kArpGratuitous;
+  if (flags == 0) return;  // a binding already known, unchanged
+  if (a.op == 2) flags |= packet_event_flags::kArpReply;
+  if (!admit(
+          PacketEventKind::kArpBinding,
+          mix(mix(mix(static_cast<std::uint64_t>(PacketEventKind::kArpBinding), ip), mac), flags),
+          ts))
+    return;
+  start(PacketEventKind::kArpBinding, p);
+  ev_.src = IpAddr::v4(a.sender_ip.data());
+  ev_.dst = IpAddr::v4(a.target_ip.data());
+  ev_.protocol = 0;
+  ev_.mac = a.sender_mac;
+  ev_.flags = flags;
+  if (flags & packet_event_flags::kArpChanged) {
+    for (int i = 5; i >= 0; --i, old >>= 8) ev_.prev_mac[static_cast<std::size_t>(i)] = old & 0xff;
+  }
+  emit(ts);
+}
+
+void PacketEventExtractor::icmp_unreachable(const DecodedPacket& p,
+                                            std::span<const std::byte> frame, std::int64_t ts) {
+  start(PacketEventKind::kIcmpUnreachable, p);
+  ev_.icmp_code = static_cast<std::uint8_t>(p.dst_port & 0xff);
+  ev_.protocol = 0;
+  ev_.src_port = ev_.dst_port = 0;
+  ev_.mac = p.src_mac;
+  // The quoted packet: its IP header and at least 8 bytes of what followed (RFC 792;
+  // RFC 4443 section 3.1 quotes as much as fits). Stop at the outer datagram's end.
+  const std::size_t end = std::min<std::size_t>(frame.size(), p.l3_offset + p.ip_bytes);
+  const std::size_t q = p.l4_offset + kIcmpHeader;
+  const auto* b = reinterpret_cast<const std::uint8_t*>(frame.data());
+  std::size_t ports_at = 0;
+  if (q < end && end - q >= 20 && b[q] >> 4 == 4) {
+    const std::size_t ihl = std::size_t{b[q] & 0x0fu} * 4;
+    ev_.protocol = b[q + 9];
+    if (ihl >= 20) ports_at = q + ihl;
+  } else if (q < end && end - q >= 40 && b[q] >> 4 == 6) {
+    ev_.protocol = b[q + 6];  // the extension chain is not walked: TCP/UDP follow directly
+    ports_at = q + 40;
+  } else {
+    ++stats_.icmp_quote_truncated;
+  }
+  if (ports_at != 0 && (ev_.protocol == kProtoTcp || ev_.protocol == kProtoUdp) && ports_at < end &&
+      end - ports_at >= 4) {
+    ev_.src_port = static_cast<std::uint16_t>(b[ports_at] << 8 | b[ports_at + 1]);
+    ev_.dst_port = static_cast<std::uint16_t>(b[ports_at + 2] << 8 | b[ports_at + 3]);
+  }
+  const std::uint64_t key =
+      mix(static_cast<std::uint64_t>(ev_.kind),
+          ev_.dst_port | std::uint64_t{ev_.protocol} << 16 | std::uint64_t{ev_.icmp_code} << 24);
+  if (admit(ev_.kind, mix_addr(mix_addr(key, p.src), p.dst), ts)) emit(ts);
+}
+
+void PacketEventExtractor::new_mac(const DecodedPacket& p, std::int64_t ts) {
+  // Zero: the link layer has no MAC (raw IP, loopback). Group bit: not a station address.
+  if ((p.src_mac[0] & 0x01) != 0) return;
+  const std::uint64_t mac = mac48(p.src_mac);
+  if (mac == 0) return;
+  const std::uint64_t tagged = mac | std::uint64_t{p.vlan} << 48;
+  if (tagged == recent_macs_[0] || tagged == recent_macs_[1]) return;
+  recent_macs_[1] = recent_macs_[0];
+  recent_macs_[0] = tagged;
+  std::uint64_t old = 0;
+  bool reset = false;
+  const bool fresh = macs_.insert(nonzero(mix(0x4d4143, tagged)), 0, &old, &reset);
+  if (reset) ++stats_.mac_table_resets;
+  if (!fresh) return;
+  if (!admit(PacketEventKind::kNewMac,
+             mix(static_cast<std::uint64_t>(PacketEventKind::kNewMac), tagged), ts))
+    return;
+  start(PacketEventKind::kNewMac, p);
+  ev_.dst = IpAddr{};
+  ev_.src_port = ev_.dst_port = 0;
+  ev_.protocol = 0;
+  emit(ts);
+}
+
+}  // namespace citywatch::agent

@@ -1,0 +1,145 @@
+// Packet events: turns decoded frames into the packet-level observations the collector's
+// security rules need (docs/packet-capture.md):
+//   - TCP connection attempts (SYN without ACK) and their answers (SYN-ACK, RST);
+//   - DNS queries, and DNS responses whose code is an error (NXDOMAIN, SERVFAIL, ...);
+//   - ARP bindings: an IPv4 address seen with a MAC for the first time, moved to another
+//     MAC, or announced gratuitously;
+//   - ICMP / ICMPv6 destination unreachable, with the protocol and ports of the quoted packet;
+//   - a source MAC address seen on the segment for the first time.
+//
+// Bounded by design, so a flood or a scan cannot turn into a record flood:
+//   1. Per-key budget: at most `per_key_budget` events per key in each `window` (keys:
+//      SYN (src, dst, dst port); SYN-ACK (src, dst, src port); RST (src, dst, the service
+//      port: src port when ACK is set, else dst port);
+//      DNS (src, dst, kind, name); ARP/new MAC (address); ICMP (src, dst, quoted port)).
+//      A scan of N ports is N keys and passes whole; 8,000 SYNs to one port from one host
+//      yield `per_key_budget`. The key table is direct-mapped and fixed in size: a key that
+//      displaces a live one is counted (key_evictions) and starts a fresh budget.
+//   2. Per-kind token bucket: `rate` events per second sustained, `burst` at once, so even
+//      a flood with random sources (a new key each packet) stays bounded.
+// Both are counted per kind (suppressed_budget, suppressed_rate). Time is the packets'
+// timestamp, so a replayed capture yields the same events as the traffic seen live.
+//
+// The ARP and MAC tables are fixed-size open-addressing sets. When one is full it is
+// cleared and starts over (counted in *_table_resets): bindings seen before then may be
+// reported again, which the collector's first-seen rules absorb.
+//
+// Nothing here allocates after construction or throws. Ownership: one per capture source,
+// owned by the agent runtime. Thread-safety: none; one thread, like the flow meter. The Emit
+// callback must not call back into the extractor.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "agent/capture/dns_decoder.h"
+#include "agent/capture/packet_decoder.h"
+#include "common/record.h"
+
+namespace citywatch::agent {
+
+struct PacketEventConfig {
+  bool enabled = true;
+  std::int64_t window_ns = 10'000'000'000;  // per-key budget window
+  std::uint32_t per_key_budget = 32;        // events per key per window
+  std::uint32_t rate = 2000;                // per kind, events per second sustained
+  std::uint32_t burst = 10000;              // per kind, events at once
+  std::size_t key_slots = 65536;            // per-key budget table (rounded up to 2^n)
+  std::size_t arp_table = 4096;             // IPv4 → MAC bindings remembered
+  std::size_t mac_table = 16384;            // source MACs remembered
+  std::uint16_t dns_port = 53;              // UDP/TCP port whose payload is DNS
+};
+
+inline constexpr std::size_t kPacketEventKinds = 9;  // index = PacketEventKind value (1..8)
+
+struct PacketEventStats {
+  std::array<std::uint64_t, kPacketEventKinds> emitted{};
+  std::array<std::uint64_t, kPacketEventKinds> suppressed_budget{};
+  std::array<std::uint64_t, kPacketEventKinds> suppressed_rate{};
+  std::array<std::uint64_t, kDnsResultCount> dns{};  // DNS payloads by decode result
+  std::uint64_t arp_malformed = 0;                   // ethertype ARP, not Ethernet/IPv4 ARP
+  std::uint64_t icmp_quote_truncated = 0;            // unreachable without a usable quote
+  std::uint64_t key_evictions = 0;
+  std::uint64_t arp_table_resets = 0;
+  std::uint64_t mac_table_resets = 0;
+};
+
+// Adds `from` into `into` (several capture sources export one set of counters).
+void add_packet_event_stats(PacketEventStats& into, const PacketEventStats& from);
+
+// Stable snake_case name of a kind for metric labels ("tcp_syn", "dns_query", ...).
+const char* to_string(PacketEventKind k);
+
+class PacketEventExtractor {
+ public:
+  using Emit = std::function<void(const PacketEvent&, std::int64_t ts_ns)>;
+
+  PacketEventExtractor(PacketEventConfig cfg, Emit emit);
+  PacketEventExtractor(const PacketEventExtractor&) = delete;
+  PacketEventExtractor& operator=(const PacketEventExtractor&) = delete;
+
+  // One frame, after decode_packet() returned `r` for it (kOk and kNotIp are looked at;
+  // anything else is ignored).
+  void add(DecodeResult r, const DecodedPacket& p, std::span<const std::byte> frame,
+           std::int64_t ts_ns);
+
+  const PacketEventStats& stats() const { return stats_; }
+  const PacketEventConfig& config() const { return cfg_; }
+
+ private:
+  // Fixed-size set of 64-bit keys (open addressing, no deletion, cleared when full).
+  class KeySet {
+   public:
+    explicit KeySet(std::size_t max_entries);
+    // Inserts key; true if it was new. *reset set when the set had to be cleared first.
+    bool insert(std::uint64_t key, std::uint64_t value, std::uint64_t* old_value, bool* reset);
+
+   private:
+    struct Slot {
+      std::uint64_t key;  // 0 = empty (keys are hashed and forced non-zero)
+      std::uint64_t value;
+    };
+    std::vector<Slot> slots_;
+    std::size_t mask_ = 0;
+    std::size_t count_ = 0;
+    std::size_t max_ = 0;
+  };
+  struct Budget {
+    std::uint64_t key = 0;
+    std::int64_t window_start = 0;
+    std::uint32_t count = 0;
+  };
+  struct Bucket {
+    double tokens = 0;
+    std::int64_t last_ns = 0;
+    bool primed = false;
+  };
+
+  void tcp(const DecodedPacket& p, std::int64_t ts);
+  void dns(const DecodedPacket& p, std::span<const std::byte> frame, std::int64_t ts);
+  void arp(const DecodedPacket& p, std::span<const std::byte> frame, std::int64_t ts);
+  void icmp_unreachable(const DecodedPacket& p, std::span<const std::byte> frame, std::int64_t ts);
+  void new_mac(const DecodedPacket& p, std::int64_t ts);
+  // Applies the key's budget and the kind's rate limit; true (and counted) when both allow.
+  bool admit(PacketEventKind kind, std::uint64_t key, std::int64_t ts);
+  void emit(std::int64_t ts);
+  void start(PacketEventKind kind, const DecodedPacket& p);
+
+  PacketEventConfig cfg_;
+  Emit emit_;
+  PacketEventStats stats_;
+  std::vector<Budget> budgets_;
+  std::size_t budget_mask_ = 0;
+  std::array<Bucket, kPacketEventKinds> buckets_{};
+  KeySet arp_;
+  KeySet macs_;
+  std::array<std::uint64_t, 2> recent_macs_{};  // the last source MACs seen: the common case
+  DnsMessage dns_;
+  PacketEvent ev_;
+};
+
+}  // namespace citywatch::agent

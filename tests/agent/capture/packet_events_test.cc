@@ -1,0 +1,288 @@
+#include "agent/capture/packet_events.h"
+
+#include <gtest/gtest.h>
+#include <pcap/dlt.h>
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/wire_codec.h"
+
+namespace citywatch::agent {
+namespace {
+
+constexpr std::int64_t kSec = 1'000'000'000;
+
+// Frames in wire order, byte by byte.
+struct Bytes {
+  std::vector<std::byte> b;
+  Bytes& u8(int v) {
+    b.push_back(static_cast<std::byte>(v));
+    return *this;
+  }
+  Bytes& u16(int v) { return u8(v >> 8 & 0xff).u8(v & 0xff); }
+  Bytes& u32(std::uint32_t v) { return u16(static_cast<int>(v >> 16)).u16(v & 0xffff); }
+  Bytes& raw(std::initializer_list<int> v) {
+    for (int x : v) u8(x);
+    return *this;
+  }
+  Bytes& append(const Bytes& o) {
+    b.insert(b.end(), o.b.begin(), o.b.end());
+    return *this;
+  }
+};
+
+Bytes eth(int src_last, int type) {
+  return Bytes().raw({2, 0, 0, 0, 0, 0xee}).raw({2, 0, 0, 0, 0, src_last}).u16(type);
+}
+Bytes ipv4(int proto, int l4_len, int src_last = 10, int dst_last = 20) {
+  return Bytes()
+      .u8(0x45)
+      .u8(0)
+      .u16(20 + l4_len)
+      .u16(1)
+      .u16(0)
+      .u8(64)
+      .u8(proto)
+      .u16(0)
+      .raw({10, 99, 1, src_last})
+      .raw({10, 99, 1, dst_last});
+}
+Bytes tcp_frame(int sport, int dport, int flags, int src_last = 10, int dst_last = 20) {
+  Bytes t = Bytes().u16(sport).u16(dport).u32(1).u32(0).u8(0x50).u8(flags).u16(1024).u16(0).u16(0);
+  return eth(src_last, 0x0800).append(ipv4(6, 20, src_last, dst_last)).append(t);
+}
+Bytes dns_frame(bool response, int rcode, const std::string& name, int sport, int dport) {
+  Bytes m;
+  m.u16(0x4242)
+      .u8(response ? 0x81 : 0x01)
+      .u8(response ? 0x80 | rcode : 0)
+      .u16(1)
+      .u16(0)
+      .u16(0)
+      .u16(0);
+  std::size_t start = 0;
+  while (start < name.size()) {
+    std::size_t dot = name.find('.', start);
+    if (dot == std::string::npos) dot = name.size();
+    m.u8(static_cast<int>(dot - start));
+    for (std::size_t i = start; i < dot; ++i) m.u8(name[i]);
+    start = dot + 1;
+  }
+  m.u8(0).u16(16).u16(1);
+  const int l4 = 8 + static_cast<int>(m.b.size());
+  Bytes u = Bytes().u16(sport).u16(dport).u16(l4).u16(0).append(m);
+  return eth(10, 0x0800).append(ipv4(17, l4)).append(u);
+}
+Bytes arp_frame(int op, int mac_last, std::initializer_list<int> sip,
+                std::initializer_list<int> tip) {
+  return eth(mac_last, 0x0806)
+      .u16(1)
+      .u16(0x0800)
+      .u8(6)
+      .u8(4)
+      .u16(op)
+      .raw({2, 0, 0, 0, 0, mac_last})
+      .raw(sip)
+      .raw({0, 0, 0, 0, 0, 0})
+      .raw(tip);
+}
+
+class Harness {
+ public:
+  explicit Harness(PacketEventConfig cfg = {})
+      : x(cfg, [this](const PacketEvent& e, std::int64_t) { events.push_back(e); }) {}
+  void feed(const Bytes& f, std::int64_t ts) {
+    DecodedPacket p;
+    const DecodeResult r = decode_packet(DLT_EN10MB, f.b, p);
+    x.add(r, p, f.b, ts);
+  }
+  std::size_t count(PacketEventKind k) const {
+    std::size_t n = 0;
+    for (const auto& e : events) n += e.kind == k;
+    return n;
+  }
+  std::vector<PacketEvent> events;
+  PacketEventExtractor x;
+};
+
+TEST(PacketEvents, ScanPassesWholeFloodIsBudgetedPerService) {
+  Harness h;
+  for (int port = 1; port <= 1024; ++port) h.feed(tcp_frame(40000, port, 0x02), kSec);
+  EXPECT_EQ(h.count(PacketEventKind::kTcpSyn), 1024u);
+  std::set<int> ports;
+  for (const auto& e : h.events)
+    if (e.kind == PacketEventKind::kTcpSyn) ports.insert(e.dst_port);
+  EXPECT_EQ(ports.size(), 1024u);
+
+  h.events.clear();
+  for (int i = 0; i < 1000; ++i) h.feed(tcp_frame(1024 + i, 8080, 0x02), 2 * kSec);
+  EXPECT_EQ(h.count(PacketEventKind::kTcpSyn), 32u);
+  const auto k = static_cast<std::size_t>(PacketEventKind::kTcpSyn);
+  EXPECT_EQ(h.x.stats().suppressed_budget[k], 968u);
+  // A new window gives the key a fresh budget.
+  h.events.clear();
+  h.feed(tcp_frame(3000, 8080, 0x02), 13 * kSec);
+  EXPECT_EQ(h.count(PacketEventKind::kTcpSyn), 1u);
+}
+
+TEST(PacketEvents, AnswersAreKeyedByService) {
+  Harness h;
+  // Closed ports answer a scan with RST+ACK from each probed port: one event per port.
+  for (int port = 1; port <= 100; ++port) h.feed(tcp_frame(port, 40000, 0x14, 20, 10), kSec);
+  EXPECT_EQ(h.count(PacketEventKind::kTcpRst), 100u);
+  // A host resetting a flood's SYN-ACKs (RST without ACK) towards one service: budgeted.
+  for (int i = 0; i < 100; ++i) h.feed(tcp_frame(2000 + i, 8080, 0x04), kSec);
+  EXPECT_EQ(h.count(PacketEventKind::kTcpRst), 132u);
+  for (int i = 0; i < 100; ++i) h.feed(tcp_frame(8080, 2000 + i, 0x12, 20, 10), kSec);
+  EXPECT_EQ(h.count(PacketEventKind::kTcpSynAck), 32u);
+  h.feed(tcp_frame(40000, 80, 0x10), kSec);  // plain ACK: no event
+  EXPECT_EQ(h.events.size(), 164u + 2u);     // + the two hosts' new-MAC events
+}
+
+TEST(PacketEvents, RateLimitBoundsFloodsWithManyKeys) {
+  PacketEventConfig cfg;
+  cfg.rate = 10;
+  cfg.burst = 5;
+  Harness h(cfg);
+  for (int i = 0; i < 100; ++i) h.feed(tcp_frame(40000, i + 1, 0x02), kSec);
+  EXPECT_EQ(h.count(PacketEventKind::kTcpSyn), 5u);
+  const auto k = static_cast<std::size_t>(PacketEventKind::kTcpSyn);
+  EXPECT_EQ(h.x.stats().suppressed_rate[k], 95u);
+  // Half a second later: 5 tokens back (10/s), capped at the burst.
+  for (int i = 0; i < 100; ++i) h.feed(tcp_frame(40000, 200 + i, 0x02), kSec + kSec / 2);
+  EXPECT_EQ(h.count(PacketEventKind::kTcpSyn), 10u);
+}
+
+TEST(PacketEvents, DnsQueriesAndErrorAnswers) {
+  Harness h;
+  h.feed(dns_frame(false, 0, "aGVsbG8.city.example", 40001, 53), kSec);
+  h.feed(dns_frame(true, 0, "aGVsbG8.city.example", 53, 40001), kSec);  // NOERROR: no event
+  h.feed(dns_frame(true, 3, "nope.city.example", 53, 40002), kSec);
+  h.feed(dns_frame(false, 0, "not-dns.example", 40003, 5353), kSec);  // another port
+  ASSERT_EQ(h.count(PacketEventKind::kDnsQuery), 1u);
+  ASSERT_EQ(h.count(PacketEventKind::kDnsResponse), 1u);
+  for (const auto& e : h.events) {
+    if (e.kind == PacketEventKind::kDnsQuery) {
+      EXPECT_EQ(e.name.view(), "aGVsbG8.city.example");
+      EXPECT_EQ(e.dns_qtype, 16);
+      EXPECT_EQ(e.dst_port, 53);
+    }
+    if (e.kind == PacketEventKind::kDnsResponse) {
+      EXPECT_EQ(e.name.view(), "nope.city.example");
+      EXPECT_EQ(e.dns_rcode, 3);
+    }
+  }
+  EXPECT_EQ(h.x.stats().dns[static_cast<std::size_t>(DnsResult::kOk)], 3u);
+}
+
+TEST(PacketEvents, ArpBindingsNewChangedGratuitous) {
+  Harness h;
+  h.feed(arp_frame(1, 0x0a, {10, 99, 1, 10}, {10, 99, 1, 20}), kSec);  // who-has .20, tell .10
+  h.feed(arp_frame(2, 0x14, {10, 99, 1, 20}, {10, 99, 1, 10}), kSec);  // .20 is-at ...:14
+  h.feed(arp_frame(2, 0x14, {10, 99, 1, 20}, {10, 99, 1, 10}), kSec);  // known: nothing
+  ASSERT_EQ(h.count(PacketEventKind::kArpBinding), 2u);
+  h.feed(arp_frame(1, 0x33, {10, 99, 1, 20}, {10, 99, 1, 20}), 2 * kSec);  // moved, gratuitous
+  h.feed(arp_frame(1, 0x0a, {0, 0, 0, 0}, {10, 99, 1, 77}), 2 * kSec);     // probe: no binding
+  ASSERT_EQ(h.count(PacketEventKind::kArpBinding), 3u);
+  std::vector<PacketEvent> arp;
+  for (const auto& e : h.events)
+    if (e.kind == PacketEventKind::kArpBinding) arp.push_back(e);
+  EXPECT_EQ(arp[0].flags, packet_event_flags::kArpNew);
+  EXPECT_EQ(arp[1].flags, packet_event_flags::kArpNew | packet_event_flags::kArpReply);
+  EXPECT_EQ(arp[1].mac, (std::array<std::uint8_t, 6>{2, 0, 0, 0, 0, 0x14}));
+  const std::uint8_t ip20[4] = {10, 99, 1, 20};
+  EXPECT_EQ(arp[1].src, IpAddr::v4(ip20));
+  EXPECT_EQ(arp[2].flags, packet_event_flags::kArpChanged | packet_event_flags::kArpGratuitous);
+  EXPECT_EQ(arp[2].prev_mac, (std::array<std::uint8_t, 6>{2, 0, 0, 0, 0, 0x14}));
+  EXPECT_EQ(arp[2].mac, (std::array<std::uint8_t, 6>{2, 0, 0, 0, 0, 0x33}));
+}
+
+TEST(PacketEvents, NewMacOncePerAddressAndTableResetIsCounted) {
+  PacketEventConfig cfg;
+  cfg.mac_table = 16;
+  Harness h(cfg);
+  for (int i = 0; i < 3; ++i) h.feed(tcp_frame(1, 2, 0x10, 10, 20), kSec);
+  EXPECT_EQ(h.count(PacketEventKind::kNewMac), 1u);
+  for (int m = 100; m < 120; ++m) h.feed(tcp_frame(1, 2, 0x10, m, 20), kSec);
+  EXPECT_EQ(h.count(PacketEventKind::kNewMac), 21u);
+  EXPECT_EQ(h.x.stats().mac_table_resets, 1u);
+}
+
+TEST(PacketEvents, IcmpUnreachableNamesTheQuotedPacket) {
+  // Port unreachable from .20 to .10 quoting UDP 10.99.1.10:40000 -> 10.99.1.20:5353.
+  Bytes quote = ipv4(17, 8, 10, 20).u16(40000).u16(5353).u16(8).u16(0);
+  Bytes icmp = Bytes().u8(3).u8(3).u16(0).u32(0).append(quote);
+  Bytes f = eth(20, 0x0800).append(ipv4(1, static_cast<int>(icmp.b.size()), 20, 10)).append(icmp);
+  Harness h;
+  h.feed(f, kSec);
+  ASSERT_EQ(h.count(PacketEventKind::kIcmpUnreachable), 1u);
+  for (const auto& e : h.events) {
+    if (e.kind != PacketEventKind::kIcmpUnreachable) continue;
+    EXPECT_EQ(e.icmp_code, 3);
+    EXPECT_EQ(e.protocol, 17);
+    EXPECT_EQ(e.src_port, 40000);
+    EXPECT_EQ(e.dst_port, 5353);
+  }
+  // Cut inside the quote: still an event, counted as truncated.
+  Bytes cut = Bytes().u8(3).u8(1).u16(0).u32(0).u8(0x45);
+  Bytes g = eth(20, 0x0800).append(ipv4(1, static_cast<int>(cut.b.size()), 20, 11)).append(cut);
+  h.feed(g, kSec);
+  EXPECT_EQ(h.count(PacketEventKind::kIcmpUnreachable), 2u);
+  EXPECT_EQ(h.x.stats().icmp_quote_truncated, 1u);
+}
+
+TEST(PacketEvents, DisabledProducesNothing) {
+  PacketEventConfig cfg;
+  cfg.enabled = false;
+  Harness h(cfg);
+  h.feed(tcp_frame(1, 22, 0x02), kSec);
+  EXPECT_TRUE(h.events.empty());
+}
+
+TEST(PacketEvents, EveryKindHasAName) {
+  std::set<std::string> names;
+  for (std::size_t k = 1; k < kPacketEventKinds; ++k)
+    names.insert(to_string(static_cast<PacketEventKind>(k)));
+  EXPECT_EQ(names.size(), kPacketEventKinds - 1);
+  EXPECT_EQ(names.count("unknown"), 0u);
+}
+
+// The fields added for ARP and ICMP travel over the wire.
+TEST(PacketEvents, WireRoundTripKeepsEveryField) {
+  PacketEvent e;
+  e.kind = PacketEventKind::kArpBinding;
+  const std::uint8_t ip[4] = {10, 99, 1, 20};
+  e.src = IpAddr::v4(ip);
+  e.mac = {2, 0, 0, 0, 0, 0x33};
+  e.prev_mac = {2, 0, 0, 0, 0, 0x14};
+  e.flags = packet_event_flags::kArpChanged;
+  e.icmp_code = 9;
+  e.name.assign("x.example");
+  Record r;
+  r.event_time_ns = 5 * kSec;
+  r.body = e;
+  wire::BatchEncoder enc;
+  enc.begin();
+  enc.add(r);
+  const auto payload = enc.finish(1);
+  std::vector<Record> out;
+  std::uint64_t seq = 0;
+  std::uint32_t unknown = 0;
+  ASSERT_EQ(wire::decode_batch(payload, ShortName("a"), ShortName("s"), seq, out, unknown),
+            wire::DecodeError::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  const auto& d = std::get<PacketEvent>(out[0].body);
+  EXPECT_EQ(d.kind, e.kind);
+  EXPECT_EQ(d.src, e.src);
+  EXPECT_EQ(d.mac, e.mac);
+  EXPECT_EQ(d.prev_mac, e.prev_mac);
+  EXPECT_EQ(d.flags, e.flags);
+  EXPECT_EQ(d.icmp_code, e.icmp_code);
+  EXPECT_EQ(d.name, e.name);
+}
+
+}  // namespace
+}  // namespace citywatch::agent
