@@ -1,0 +1,350 @@
+// NetFlow v9 / IPFIX: templates, options (several samplers), data before its template held
+// and released, withdrawal and redefinition, variable-length and enterprise fields,
+// reduced-size counters, every timestamp kind, persistence across a restart, and malformed
+// sets dropped by reason.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "agent/flow/flow_decoder.h"
+#include "tests/agent/flow/test_sink.h"
+
+namespace citywatch::agent::flow {
+namespace {
+
+const IpAddr kExporter = ip4(192, 0, 2, 1);
+constexpr std::int64_t kSec = 1'000'000'000;
+
+// An IPFIX message: header, then sets appended by the caller; finish() fixes the length.
+struct Ipfix : Bytes {
+  explicit Ipfix(std::uint32_t domain = 1, std::uint32_t export_secs = 1700000000) {
+    u16(10).u16(0).u32(export_secs).u32(0).u32(domain);
+  }
+  std::size_t open_set(std::uint16_t id) {
+    const std::size_t at = size();
+    u16(id).u16(0);
+    return at;
+  }
+  void close_set(std::size_t at) { patch16(at + 2, size() - at); }
+  std::vector<std::byte> finish() {
+    patch16(2, size());
+    return data;
+  }
+};
+
+struct V9 : Bytes {
+  explicit V9(std::uint32_t uptime_ms = 100'000, std::uint32_t source_id = 0) {
+    u16(9).u16(1).u32(uptime_ms).u32(1700000000).u32(0).u32(source_id);
+  }
+  std::size_t open_set(std::uint16_t id) {
+    const std::size_t at = size();
+    u16(id).u16(0);
+    return at;
+  }
+  void close_set(std::size_t at) { patch16(at + 2, size() - at); }
+};
+
+// Template 256: src v4, dst v4, protocol, packets (reduced to 2 bytes), octets (4 bytes),
+// flowStartMilliseconds, flowEndMilliseconds, an enterprise field of 3 bytes, and a
+// variable-length enterprise field.
+void add_ipfix_template(Ipfix& m, std::uint16_t id = 256) {
+  const auto s = m.open_set(2);
+  m.u16(id).u16(9);
+  m.u16(8).u16(4).u16(12).u16(4).u16(4).u16(1).u16(2).u16(2).u16(1).u16(4);
+  m.u16(152).u16(8).u16(153).u16(8);
+  m.u16(0x8000 | 100).u16(3).u32(29305);
+  m.u16(0x8000 | 101).u16(65535).u32(9);
+  m.close_set(s);
+}
+
+void add_ipfix_data(Ipfix& m, std::uint16_t id = 256, std::uint16_t packets = 3,
+                    std::size_t var_len = 5) {
+  const auto s = m.open_set(id);
+  m.ip4({10, 1, 0, 1}).ip4({10, 1, 0, 2}).u8(17).u16(packets).u32(packets * 100u);
+  m.u64(1700000000'000ull - 2000).u64(1700000000'000ull - 1000);
+  m.u8(1).u8(2).u8(3);
+  if (var_len < 255) {
+    m.u8(var_len);
+  } else {
+    m.u8(255).u16(var_len);
+  }
+  for (std::size_t i = 0; i < var_len; ++i) m.u8(0xaa);
+  m.close_set(s);
+}
+
+TEST(Ipfix, TemplateThenDataWithVariableAndEnterpriseFields) {
+  VectorSink sink;
+  FlowDecoder d({}, sink);
+  for (std::size_t var : {std::size_t{0}, std::size_t{5}, std::size_t{300}}) {
+    Ipfix m;
+    add_ipfix_template(m);
+    add_ipfix_data(m, 256, 3, var);
+    EXPECT_EQ(d.decode(m.finish(), kExporter, 0), FlowError::kOk);
+  }
+  const auto flows = sink.flows();
+  ASSERT_EQ(flows.size(), 3u);
+  for (const FlowRecord& f : flows) {
+    EXPECT_EQ(f.source, FlowSource::kIpfix);
+    EXPECT_EQ(f.src, ip4(10, 1, 0, 1));
+    EXPECT_EQ(f.dst, ip4(10, 1, 0, 2));
+    EXPECT_EQ(f.protocol, 17);
+    EXPECT_EQ(f.packets, 3u);
+    EXPECT_EQ(f.bytes, 300u);
+    EXPECT_EQ(f.observation_domain, 1u);
+    EXPECT_EQ(f.start_ns, 1700000000 * kSec - 2 * kSec);
+    EXPECT_EQ(f.end_ns, 1700000000 * kSec - kSec);
+  }
+  EXPECT_EQ(d.templates().size(), 1u);
+  EXPECT_EQ(d.totals().errors, (std::array<std::uint64_t, kFlowErrorCount>{}));
+}
+
+TEST(Ipfix, DataBeforeTemplateIsHeldThenDecoded) {
+  VectorSink sink;
+  FlowDecoder d({}, sink);
+  Ipfix data;
+  add_ipfix_data(data);
+  EXPECT_EQ(d.decode(data.finish(), kExporter, 1 * kSec), FlowError::kOk);
+  EXPECT_TRUE(sink.records.empty());
+  EXPECT_EQ(d.held(), 1u);
+  Ipfix tmpl;
+  add_ipfix_template(tmpl);
+  EXPECT_EQ(d.decode(tmpl.finish(), kExporter, 2 * kSec), FlowError::kOk);
+  EXPECT_EQ(sink.flows().size(), 1u);
+  EXPECT_EQ(d.held(), 0u);
+  EXPECT_EQ(d.totals().released, 1u);
+}
+
+TEST(Ipfix, HeldDataExpiresAndIsCounted) {
+  VectorSink sink;
+  FlowDecoderOptions o;
+  o.hold.hold_ns = 10 * kSec;
+  o.hold.max_sets = 2;
+  FlowDecoder d(o, sink);
+  for (int i = 0; i < 3; ++i) {  // the third evicts the first
+    Ipfix data;
+    add_ipfix_data(data);
+    d.decode(data.finish(), kExporter, i * kSec);
+  }
+  EXPECT_EQ(d.held(), 2u);
+  d.expire(30 * kSec);
+  EXPECT_EQ(d.held(), 0u);
+  EXPECT_EQ(d.totals().errors[static_cast<std::size_t>(FlowError::kTemplateMissing)], 3u);
+  EXPECT_TRUE(sink.records.empty());
+}
+
+TEST(Ipfix, WithdrawalAndRedefinition) {
+  VectorSink sink;
+  FlowDecoder d({}, sink);
+  Ipfix m;
+  add_ipfix_template(m);
+  d.decode(m.finish(), kExporter, 0);
+  ASSERT_EQ(d.templates().size(), 1u);
+  Ipfix w;  // withdraw template 256 (field count 0)
+  auto s = w.open_set(2);
+  w.u16(256).u16(0);
+  w.close_set(s);
+  d.decode(w.finish(), kExporter, 0);
+  EXPECT_EQ(d.templates().size(), 0u);
+  // Redefined with one 8-byte octet counter only.
+  Ipfix r;
+  s = r.open_set(2);
+  r.u16(256).u16(1).u16(1).u16(8);
+  r.close_set(s);
+  s = r.open_set(256);
+  r.u64(12345);
+  r.close_set(s);
+  d.decode(r.finish(), kExporter, 0);
+  ASSERT_EQ(sink.flows().size(), 1u);
+  EXPECT_EQ(sink.flows()[0].bytes, 12345u);
+}
+
+TEST(Ipfix, TemplatesAreKeyedByObservationDomain) {
+  VectorSink sink;
+  FlowDecoder d({}, sink);
+  Ipfix m(1);
+  add_ipfix_template(m);
+  d.decode(m.finish(), kExporter, 0);
+  Ipfix other(2);  // same exporter, another domain: no template yet
+  add_ipfix_data(other);
+  d.decode(other.finish(), kExporter, 0);
+  EXPECT_TRUE(sink.records.empty());
+  EXPECT_EQ(d.held(), 1u);
+}
+
+TEST(Ipfix, OptionsGiveSamplerRates) {
+  VectorSink sink;
+  FlowDecoder d({}, sink);
+  Ipfix m;
+  // Options template 300: scope selectorId (302), samplingPacketInterval, samplingPacketSpace.
+  auto s = m.open_set(3);
+  m.u16(300).u16(3).u16(1).u16(302).u16(2).u16(305).u16(4).u16(306).u16(4);
+  m.close_set(s);
+  // Data template 257: octets, packets, selectorId.
+  s = m.open_set(2);
+  m.u16(257).u16(3).u16(1).u16(4).u16(2).u16(4).u16(302).u16(2);
+  m.close_set(s);
+  s = m.open_set(300);
+  m.u16(1).u32(1).u32(99);   // selector 1: 1 in 100
+  m.u16(2).u32(1).u32(999);  // selector 2: 1 in 1000
+  m.close_set(s);
+  s = m.open_set(257);
+  m.u32(100).u32(2).u16(1);
+  m.u32(100).u32(2).u16(2);
+  m.u32(100).u32(2).u16(3);  // unknown selector: unsampled
+  m.close_set(s);
+  ASSERT_EQ(d.decode(m.finish(), kExporter, 0), FlowError::kOk);
+  const auto f = sink.flows();
+  ASSERT_EQ(f.size(), 3u);
+  EXPECT_EQ(f[0].sampling_rate, 100u);
+  EXPECT_EQ(f[0].packets, 200u);
+  EXPECT_EQ(f[0].bytes, 10000u);
+  EXPECT_EQ(f[1].sampling_rate, 1000u);
+  EXPECT_EQ(f[2].sampling_rate, 1u);
+}
+
+TEST(Ipfix, MicroAndNanosecondTimesAndDeltas) {
+  VectorSink sink;
+  FlowDecoder d({}, sink);
+  Ipfix m;
+  auto s = m.open_set(2);
+  m.u16(256).u16(3).u16(1).u16(4).u16(154).u16(8).u16(159).u16(4);
+  m.close_set(s);
+  s = m.open_set(256);
+  // NTP seconds for 1700000000 + half a second, and an end 1.5 s before export.
+  const std::uint64_t ntp = (1700000000ull + 2208988800ull) << 32 | 0x80000000ull;
+  m.u32(1).u64(ntp).u32(1'500'000);
+  m.close_set(s);
+  ASSERT_EQ(d.decode(m.finish(), kExporter, 0), FlowError::kOk);
+  const FlowRecord f = sink.flows().at(0);
+  EXPECT_EQ(f.start_ns, 1700000000 * kSec + kSec / 2);
+  EXPECT_EQ(f.end_ns, 1700000000 * kSec - kSec - kSec / 2);
+}
+
+TEST(NetflowV9, SysUptimeRelativeTimesAcrossWrap) {
+  VectorSink sink;
+  FlowDecoder d({}, sink);
+  V9 m(2'000);  // uptime wrapped: now 2 s, the flow started 3 s before the wrap
+  auto s = m.open_set(0);
+  m.u16(260).u16(4).u16(1).u16(4).u16(2).u16(4).u16(22).u16(4).u16(21).u16(4);
+  m.close_set(s);
+  s = m.open_set(260);
+  m.u32(1000).u32(10).u32(0xffffffffu - 2'999).u32(1'000);
+  m.close_set(s);
+  ASSERT_EQ(d.decode(m.data, kExporter, 0), FlowError::kOk);
+  const FlowRecord f = sink.flows().at(0);
+  EXPECT_EQ(f.source, FlowSource::kNetflowV9);
+  EXPECT_EQ(f.start_ns, 1700000000 * kSec - 5 * kSec);
+  EXPECT_EQ(f.end_ns, 1700000000 * kSec - kSec);
+}
+
+TEST(NetflowV9, OptionsTemplateSeveralSamplers) {
+  VectorSink sink;
+  FlowDecoder d({}, sink);
+  V9 m(1000, 7);
+  // Options template 257 (RFC 3954 §6.1): scope System(4), FLOW_SAMPLER_ID(2),
+  // FLOW_SAMPLER_RANDOM_INTERVAL(4); 2 bytes of padding.
+  auto s = m.open_set(1);
+  m.u16(257).u16(4).u16(8).u16(1).u16(4).u16(48).u16(2).u16(50).u16(4).u16(0);
+  m.close_set(s);
+  s = m.open_set(0);
+  m.u16(258).u16(3).u16(2).u16(4).u16(1).u16(4).u16(48).u16(1);
+  m.close_set(s);
+  s = m.open_set(257);
+  m.u32(0).u16(5).u32(64);
+  m.u32(0).u16(6).u32(512);
+  m.u16(0);  // padding
+  m.close_set(s);
+  s = m.open_set(258);
+  m.u32(1).u32(100).u8(5);
+  m.u32(1).u32(100).u8(6);
+  m.u8(0).u8(0).u8(0);  // padding shorter than a record
+  m.close_set(s);
+  ASSERT_EQ(d.decode(m.data, kExporter, 0), FlowError::kOk);
+  const auto f = sink.flows();
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].sampling_rate, 64u);
+  EXPECT_EQ(f[0].bytes, 6400u);
+  EXPECT_EQ(f[1].sampling_rate, 512u);
+  EXPECT_EQ(f[0].observation_domain, 7u);
+  EXPECT_EQ(d.totals().errors, (std::array<std::uint64_t, kFlowErrorCount>{}));
+}
+
+TEST(Ipfix, TemplatesSurviveRestart) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("cw-flow-state-" + std::to_string(::getpid()));
+  const auto file = dir / "flow-templates.state";
+  {
+    VectorSink sink;
+    FlowDecoder d({}, sink);
+    Ipfix m;
+    add_ipfix_template(m);
+    d.decode(m.finish(), kExporter, 0);
+    ASSERT_TRUE(d.save_if_dirty(file).is_ok());
+  }
+  VectorSink sink;
+  FlowDecoder d({}, sink);
+  std::size_t loaded = 0, skipped = 0;
+  ASSERT_TRUE(d.load(file, loaded, skipped).is_ok());
+  EXPECT_EQ(loaded, 1u);
+  EXPECT_EQ(skipped, 0u);
+  Ipfix data;
+  add_ipfix_data(data, 256, 3, 300);
+  d.decode(data.finish(), kExporter, 0);
+  ASSERT_EQ(sink.flows().size(), 1u);
+  EXPECT_EQ(sink.flows()[0].packets, 3u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Ipfix, MalformedSetsDroppedByReason) {
+  VectorSink sink;
+  FlowDecoder d({}, sink);
+  Ipfix m;
+  add_ipfix_template(m);
+  auto bytes = m.finish();
+  bytes[2] = std::byte{0xff};  // message length beyond the datagram
+  EXPECT_EQ(d.decode(bytes, kExporter, 0), FlowError::kBadMessageLength);
+
+  Ipfix bad_set;
+  auto s = bad_set.open_set(256);
+  bad_set.u32(0);
+  bad_set.patch16(s + 2, 2);  // set length < 4
+  EXPECT_EQ(d.decode(bad_set.finish(), kExporter, 0), FlowError::kOk);
+
+  Ipfix bad_tmpl;  // template ID below 256
+  s = bad_tmpl.open_set(2);
+  bad_tmpl.u16(5).u16(1).u16(1).u16(4);
+  bad_tmpl.close_set(s);
+  d.decode(bad_tmpl.finish(), kExporter, 0);
+
+  Ipfix cut;  // variable-length field longer than the set
+  add_ipfix_template(cut);
+  s = cut.open_set(256);
+  cut.ip4({1, 1, 1, 1}).ip4({2, 2, 2, 2}).u8(6).u16(1).u32(1).u64(0).u64(0).u8(0).u8(0).u8(0);
+  cut.u8(200).u8(1);
+  cut.close_set(s);
+  d.decode(cut.finish(), kExporter, 0);
+
+  const ExporterStats t = d.totals();
+  EXPECT_EQ(t.errors[static_cast<std::size_t>(FlowError::kBadMessageLength)], 1u);
+  EXPECT_EQ(t.errors[static_cast<std::size_t>(FlowError::kBadSetLength)], 1u);
+  EXPECT_EQ(t.errors[static_cast<std::size_t>(FlowError::kBadTemplate)], 1u);
+  EXPECT_EQ(t.errors[static_cast<std::size_t>(FlowError::kTruncatedRecord)], 1u);
+  EXPECT_TRUE(sink.records.empty());
+}
+
+TEST(Ipfix, TemplateCacheIsBounded) {
+  VectorSink sink;
+  FlowDecoderOptions o;
+  o.max_templates = 2;
+  FlowDecoder d(o, sink);
+  for (std::uint16_t id = 256; id < 260; ++id) {
+    Ipfix m;
+    add_ipfix_template(m, id);
+    d.decode(m.finish(), kExporter, 0);
+  }
+  EXPECT_EQ(d.templates().size(), 2u);
+  EXPECT_EQ(d.totals().errors[static_cast<std::size_t>(FlowError::kTemplateLimit)], 2u);
+}
+
+}  // namespace
+}  // namespace citywatch::agent::flow
