@@ -1,0 +1,320 @@
+#include "agent/snmp/trap_receiver.h"
+
+#include <arpa/inet.h>
+#include <net-snmp/library/large_fd_set.h>
+#include <net-snmp/library/snmpUDPBaseDomain.h>
+#include <net-snmp/net-snmp-config.h>
+#include <net-snmp/net-snmp-includes.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "agent/snmp/snmp_library.h"
+#include "common/log.h"
+
+namespace citywatch::agent {
+
+namespace asio = boost::asio;
+
+struct TrapReceiverFdSet {
+  netsnmp_large_fd_set set;
+  TrapReceiverFdSet() { netsnmp_large_fd_set_init(&set, FD_SETSIZE); }
+  ~TrapReceiverFdSet() { netsnmp_large_fd_set_cleanup(&set); }
+};
+
+namespace {
+
+// SNMPv2-MIB (RFC 3418): sysUpTime.0, snmpTrapOID.0, and the snmpTraps prefix.
+const oid kSysUpTime0[] = {1, 3, 6, 1, 2, 1, 1, 3, 0};
+const oid kSnmpTrapOid0[] = {1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0};
+const oid kSnmpTraps[] = {1, 3, 6, 1, 6, 3, 1, 1, 5};
+// IF-MIB ifEntry columns carried by linkDown/linkUp (RFC 2863 section 6).
+const oid kIfEntry[] = {1, 3, 6, 1, 2, 1, 2, 2, 1};
+
+bool prefix(const oid* name, std::size_t len, const oid* p, std::size_t plen) {
+  return len >= plen && std::equal(p, p + plen, name);
+}
+
+std::uint64_t as_number(const netsnmp_variable_list* v) {
+  switch (v->type) {
+    case ASN_INTEGER:
+    case ASN_COUNTER:
+    case ASN_GAUGE:
+    case ASN_TIMETICKS:
+      return v->val.integer ? static_cast<std::uint64_t>(*v->val.integer) & 0xffffffffu : 0;
+    case ASN_COUNTER64:
+      return v->val.counter64 ? (static_cast<std::uint64_t>(v->val.counter64->high) << 32) |
+                                    (v->val.counter64->low & 0xffffffffu)
+                              : 0;
+    default:
+      return 0;
+  }
+}
+
+void copy_oid(const oid* o, std::size_t len, std::array<std::uint32_t, 16>& out,
+              std::uint8_t& out_len) {
+  const std::size_t n = std::min<std::size_t>(len, out.size());
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint32_t>(o[i]);
+  out_len = static_cast<std::uint8_t>(n);
+}
+
+void render(const netsnmp_variable_list* v, InlineString<31>& out) {
+  char buf[96];
+  int n = 0;
+  switch (v->type) {
+    case ASN_INTEGER:
+      n = std::snprintf(buf, sizeof buf, "%ld", v->val.integer ? *v->val.integer : 0L);
+      break;
+    case ASN_COUNTER:
+    case ASN_GAUGE:
+    case ASN_TIMETICKS:
+    case ASN_COUNTER64:
+      n = std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(as_number(v)));
+      break;
+    case ASN_IPADDRESS:
+      if (v->val_len == 4)
+        n = std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", v->val.string[0], v->val.string[1],
+                          v->val.string[2], v->val.string[3]);
+      break;
+    case ASN_OBJECT_ID: {
+      const std::size_t count = v->val_len / sizeof(oid);
+      for (std::size_t i = 0; i < count && n < static_cast<int>(sizeof buf) - 12; ++i)
+        n += std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), i ? ".%lu" : "%lu",
+                           static_cast<unsigned long>(v->val.objid[i]));
+      break;
+    }
+    case ASN_OCTET_STR: {
+      bool printable = true;
+      for (std::size_t i = 0; i < v->val_len; ++i)
+        printable = printable && v->val.string[i] >= 0x20 && v->val.string[i] < 0x7f;
+      if (printable) {
+        out.assign({reinterpret_cast<const char*>(v->val.string), v->val_len});
+        return;
+      }
+      for (std::size_t i = 0; i < v->val_len && n < static_cast<int>(sizeof buf) - 3; ++i)
+        n += std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), "%02x",
+                           v->val.string[i]);
+      break;
+    }
+    default:
+      break;
+  }
+  out.assign({buf, static_cast<std::size_t>(std::clamp(n, 0, static_cast<int>(sizeof buf) - 1))});
+}
+
+}  // namespace
+
+TrapReceiver::TrapReceiver(asio::io_context& io, const SnmpConfig& config, RecordSink& sink)
+    : io_(io), config_(config), sink_(sink), fds_(std::make_unique<TrapReceiverFdSet>()) {}
+
+TrapReceiver::~TrapReceiver() { stop(); }
+
+Status TrapReceiver::open() {
+  for (const SnmpTarget& t : config_.targets) {
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, t.address.c_str(), buf) == 1)
+      names_.emplace_back(IpAddr::v4(buf), t.name);
+    else if (inet_pton(AF_INET6, t.address.c_str(), buf) == 1)
+      names_.emplace_back(IpAddr::v6(buf), t.name);
+  }
+  for (const SnmpV3Credentials& u : config_.trap_users) {
+    std::string err;
+    if (!add_trap_user(u, err)) return Status::error("snmp traps: user '" + u.user + "': " + err);
+  }
+  const bool v6 = config_.trap_host.find(':') != std::string::npos;
+  const std::string spec = (v6 ? "udp6:[" + config_.trap_host + "]" : "udp:" + config_.trap_host) +
+                           ":" + std::to_string(config_.trap_port);
+  netsnmp_transport* tr = netsnmp_transport_open_server("snmptrap", spec.c_str());
+  if (!tr) return Status::error("snmp traps: cannot listen on " + spec);
+  netsnmp_session s;
+  snmp_sess_init(&s);
+  s.peername = SNMP_DEFAULT_PEERNAME;
+  s.version = SNMP_DEFAULT_VERSION;
+  s.community_len = SNMP_DEFAULT_COMMUNITY_LEN;
+  s.retries = SNMP_DEFAULT_RETRIES;
+  s.timeout = SNMP_DEFAULT_TIMEOUT;
+  s.callback = &TrapReceiver::on_pdu;
+  s.callback_magic = this;
+  s.isAuthoritative = SNMP_SESS_UNKNOWNAUTH;
+  sess_ = snmp_sess_add(&s, tr, nullptr, nullptr);
+  if (!sess_) return Status::error("snmp traps: cannot open a session on " + spec);
+  fd_ = tr->sock;
+  sockaddr_storage ss{};
+  socklen_t sl = sizeof ss;
+  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &sl) == 0)
+    port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                           : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  sock_ = std::make_unique<asio::posix::stream_descriptor>(io_, fd_);
+  log::info("snmp: receiving traps and informs on " + config_.trap_host + ":" +
+            std::to_string(port_));
+  return Status::ok();
+}
+
+void TrapReceiver::start() {
+  if (sock_) wait_readable();
+}
+
+void TrapReceiver::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  if (sock_) {
+    sock_->cancel();
+    sock_->release();  // net-snmp closes it
+  }
+  if (sess_) snmp_sess_close(sess_);
+  sess_ = nullptr;
+}
+
+void TrapReceiver::wait_readable() {
+  sock_->async_wait(asio::posix::stream_descriptor::wait_read,
+                    [this](boost::system::error_code ec) {
+                      if (ec || stopping_ || !sess_) return;
+                      NETSNMP_LARGE_FD_SET(fd_, &fds_->set);
+                      snmp_sess_read2(sess_, &fds_->set);
+                      NETSNMP_LARGE_FD_CLR(fd_, &fds_->set);
+                      if (!stopping_) wait_readable();
+                    });
+}
+
+int TrapReceiver::on_pdu(int op, snmp_session* /*session*/, int /*reqid*/, snmp_pdu* pdu,
+                         void* magic) {
+  auto* self = static_cast<TrapReceiver*>(magic);
+  if (op == NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE && pdu && !self->stopping_) self->handle(pdu);
+  return 1;
+}
+
+bool TrapReceiver::decode(const snmp_pdu* pdu, SnmpTrap& t) {
+  t = SnmpTrap{};
+  const netsnmp_variable_list* v = pdu->variables;
+  if (pdu->command == SNMP_MSG_TRAP) {
+    // SNMPv1 (RFC 3584 section 3.1): generic traps map onto snmpTraps.(generic + 1).
+    t.version = 1;
+    t.uptime_cs = static_cast<std::uint64_t>(pdu->time);
+    if (pdu->trap_type != SNMP_TRAP_ENTERPRISESPECIFIC) {
+      oid o[OID_LENGTH(kSnmpTraps) + 1];
+      std::copy(std::begin(kSnmpTraps), std::end(kSnmpTraps), o);
+      o[OID_LENGTH(kSnmpTraps)] = static_cast<oid>(pdu->trap_type + 1);
+      copy_oid(o, OID_LENGTH(o), t.trap_oid, t.trap_oid_len);
+    } else if (pdu->enterprise) {
+      oid o[MAX_OID_LEN];
+      const std::size_t n = std::min<std::size_t>(pdu->enterprise_length, MAX_OID_LEN - 2);
+      std::copy(pdu->enterprise, pdu->enterprise + n, o);
+      o[n] = 0;
+      o[n + 1] = static_cast<oid>(pdu->specific_type);
+      copy_oid(o, n + 2, t.trap_oid, t.trap_oid_len);
+    }
+  } else if (pdu->command == SNMP_MSG_TRAP2 || pdu->command == SNMP_MSG_INFORM) {
+    // RFC 3416 section 4.2.6: sysUpTime.0 then snmpTrapOID.0 come first.
+    t.version = pdu->version == SNMP_VERSION_3 ? 3 : 2;
+    t.inform = pdu->command == SNMP_MSG_INFORM;
+    if (v && snmp_oid_compare(v->name, v->name_length, kSysUpTime0, OID_LENGTH(kSysUpTime0)) == 0) {
+      t.uptime_cs = as_number(v);
+      v = v->next_variable;
+    }
+    if (!v ||
+        snmp_oid_compare(v->name, v->name_length, kSnmpTrapOid0, OID_LENGTH(kSnmpTrapOid0)) != 0 ||
+        v->type != ASN_OBJECT_ID)
+      return false;
+    copy_oid(v->val.objid, v->val_len / sizeof(oid), t.trap_oid, t.trap_oid_len);
+    v = v->next_variable;
+  } else {
+    return false;
+  }
+  if (t.trap_oid_len == OID_LENGTH(kSnmpTraps) + 1 &&
+      std::equal(std::begin(kSnmpTraps), std::end(kSnmpTraps), t.trap_oid.begin())) {
+    switch (t.trap_oid[OID_LENGTH(kSnmpTraps)]) {
+      case 1:
+        t.kind = SnmpTrapKind::kColdStart;
+        break;
+      case 2:
+        t.kind = SnmpTrapKind::kWarmStart;
+        break;
+      case 3:
+        t.kind = SnmpTrapKind::kLinkDown;
+        break;
+      case 4:
+        t.kind = SnmpTrapKind::kLinkUp;
+        break;
+      case 5:
+        t.kind = SnmpTrapKind::kAuthenticationFailure;
+        break;
+      default:
+        break;
+    }
+  }
+  for (; v; v = v->next_variable) {
+    if (t.varbind_count < 255) ++t.varbind_count;
+    if (prefix(v->name, v->name_length, kIfEntry, OID_LENGTH(kIfEntry)) &&
+        v->name_length == OID_LENGTH(kIfEntry) + 2) {
+      const oid column = v->name[OID_LENGTH(kIfEntry)];
+      const std::uint64_t value = as_number(v);
+      if (column == 1) t.if_index = static_cast<std::uint32_t>(value);
+      if (column == 7)
+        t.admin_status = static_cast<std::uint8_t>(std::min<std::uint64_t>(value, 255));
+      if (column == 8)
+        t.oper_status = static_cast<std::uint8_t>(std::min<std::uint64_t>(value, 255));
+      // Without an ifIndex varbind, the instance of any ifEntry column names the interface.
+      if (t.if_index == 0) t.if_index = static_cast<std::uint32_t>(v->name[v->name_length - 1]);
+    }
+    if (t.varbinds_len < SnmpTrap::kMaxVarbinds) {
+      SnmpVarbind& b = t.varbinds[t.varbinds_len++];
+      copy_oid(v->name, v->name_length, b.oid, b.oid_len);
+      b.type = v->type;
+      render(v, b.value);
+    }
+  }
+  return true;
+}
+
+void TrapReceiver::handle(snmp_pdu* pdu) {
+  ++stats_.received;
+  if (pdu->version != SNMP_VERSION_3 && !config_.trap_communities.empty()) {
+    const std::string_view c(reinterpret_cast<const char*>(pdu->community), pdu->community_len);
+    if (std::find(config_.trap_communities.begin(), config_.trap_communities.end(), c) ==
+        config_.trap_communities.end()) {
+      ++stats_.bad_community;
+      return;
+    }
+  }
+  SnmpTrap& t = record_.body.emplace<SnmpTrap>();
+  if (!decode(pdu, t)) {
+    ++stats_.malformed;
+    return;
+  }
+  // The sender: for v1 the agent-addr field, otherwise the datagram's source.
+  if (pdu->command == SNMP_MSG_TRAP &&
+      pdu->agent_addr[0] | pdu->agent_addr[1] | pdu->agent_addr[2] | pdu->agent_addr[3]) {
+    t.device = IpAddr::v4(pdu->agent_addr);
+  } else if (pdu->transport_data &&
+             pdu->transport_data_length >= static_cast<int>(sizeof(netsnmp_indexed_addr_pair))) {
+    const auto* ap = static_cast<const netsnmp_indexed_addr_pair*>(pdu->transport_data);
+    if (ap->remote_addr.sa.sa_family == AF_INET)
+      t.device = IpAddr::v4(reinterpret_cast<const std::uint8_t*>(&ap->remote_addr.sin.sin_addr));
+    else if (ap->remote_addr.sa.sa_family == AF_INET6)
+      t.device = IpAddr::v6(reinterpret_cast<const std::uint8_t*>(&ap->remote_addr.sin6.sin6_addr));
+  }
+  for (const auto& [addr, name] : names_)
+    if (addr == t.device) {
+      t.target.assign(name);
+      break;
+    }
+  record_.event_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+  sink_.add(record_);
+
+  if (pdu->command == SNMP_MSG_INFORM) {
+    // RFC 3416 section 4.2.7: an inform is acknowledged with a Response carrying its varbinds.
+    ++stats_.informs;
+    netsnmp_pdu* reply = snmp_clone_pdu(pdu);
+    if (reply) {
+      reply->command = SNMP_MSG_RESPONSE;
+      reply->errstat = 0;
+      reply->errindex = 0;
+      if (!snmp_sess_send(sess_, reply)) snmp_free_pdu(reply);
+    }
+  }
+}
+
+}  // namespace citywatch::agent

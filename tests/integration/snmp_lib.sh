@@ -1,0 +1,142 @@
+# SNMP helpers for the integration tests (sourced after lib.sh). Peers are the real snmpd
+# and snmpsimd, started on loopback on ports chosen at run time.
+
+# cw_free_udp_port: a UDP port free right now on 127.0.0.1 (the kernel picks it).
+cw_free_udp_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+cw_need_snmp_tools() {
+  local tool
+  for tool in snmpd snmpsimd snmpbulkwalk snmpget snmptrap; do
+    command -v "$tool" >/dev/null || { echo "SKIP: $tool not found (install snmpd, snmp, snmpsim)" >&2; exit 77; }
+  done
+}
+
+# cw_start_snmpd PORT: snmpd on 127.0.0.1:PORT with community cwtest and the v3 authPriv
+# user cwv3 (SHA/AES), its own config and persistent dir. Sets SNMPD_PID.
+cw_start_snmpd() {
+  local port=$1
+  mkdir -p "$WORK/snmpd-state"
+  cat >"$WORK/snmpd.conf" <<CONF
+agentaddress udp:127.0.0.1:$port
+rocommunity cwtest 127.0.0.1
+createUser cwv3 SHA "cw-auth-pass" AES "cw-priv-pass"
+rouser cwv3 priv
+CONF
+  SNMP_PERSISTENT_DIR="$WORK/snmpd-state" MIBS="" cw_spawn "$WORK/snmpd.log" \
+    snmpd -f -Lo -C -c "$WORK/snmpd.conf" -p "$WORK/snmpd.pid"
+  SNMPD_PID=$CW_LAST_PID
+  snmpd_ready() { snmpget -v2c -c cwtest -r 0 -t 0.5 "127.0.0.1:$port" 1.3.6.1.2.1.1.3.0 >/dev/null 2>&1; }
+  cw_wait_until 100 "snmpd answering on 127.0.0.1:$port" snmpd_ready
+}
+
+# cw_start_snmpsim PORT DATA_DIR [NAME]: snmpsimd serving DATA_DIR. Sets SIM_PID.
+cw_start_snmpsim() {
+  local port=$1 data=$2 name=${3:-snmpsim}
+  mkdir -p "$WORK/$name-cache"
+  chown nobody "$WORK/$name-cache" 2>/dev/null
+  chmod 755 "$WORK"
+  cw_spawn "$WORK/$name.log" snmpsimd --data-dir="$data" --agent-udpv4-endpoint="127.0.0.1:$port" \
+    --process-user=nobody --process-group=nogroup --cache-dir="$WORK/$name-cache" \
+    --logging-method=stderr
+  SIM_PID=$CW_LAST_PID
+}
+
+# cw_wait_snmp PORT COMMUNITY: bounded wait until the agent at PORT answers for COMMUNITY.
+cw_wait_snmp() {
+  local port=$1 community=$2
+  sim_ready() { snmpget -v2c -c "$community" -r 0 -t 1 "127.0.0.1:$port" 1.3.6.1.2.1.1.3.0 2>/dev/null | grep -q Timeticks; }
+  cw_wait_until 300 "SNMP agent on 127.0.0.1:$port answering community $community" sim_ready
+}
+
+# cw_shipped_recordings DIR: gunzips snmpsim's shipped recordings cisco_16_switch and
+# recorded/linux-full-walk into DIR; skips the test when they are absent.
+cw_shipped_recordings() {
+  local dir=$1 ex=/usr/share/doc/snmpsim/examples/data
+  [[ -f $ex/cisco_16_switch.snmprec.gz && -f $ex/recorded/linux-full-walk.snmprec.gz ]] ||
+    { echo "SKIP: snmpsim's example recordings not found under $ex" >&2; exit 77; }
+  mkdir -p "$dir/recorded"
+  zcat "$ex/cisco_16_switch.snmprec.gz" >"$dir/cisco_16_switch.snmprec"
+  zcat "$ex/recorded/linux-full-walk.snmprec.gz" >"$dir/recorded/linux-full-walk.snmprec"
+  chmod -R a+rX "$dir"
+}
+
+# cw_snmp_exporter_module FILE COMMUNITY: snmp.yml with one module, if_mib, in the format of
+# snmp_exporter 0.21 (Debian 12; `auth:` inside the module, `auths:` came in 0.23). Numeric
+# OIDs only (no MIB is needed); every column is indexed by ifIndex, and ifName, ifAlias and
+# ifDescr are lookups (labels) on it, like upstream's generated if_mib.
+cw_snmp_exporter_module() {
+  local file=$1 community=$2 spec name oid type
+  {
+    cat <<EOF
+if_mib:
+  walk:
+  - 1.3.6.1.2.1.2.2.1
+  - 1.3.6.1.2.1.31.1.1.1
+  version: 2
+  max_repetitions: 25
+  retries: 1
+  timeout: 5s
+  auth:
+    community: $community
+  metrics:
+EOF
+    for spec in ifType:1.3.6.1.2.1.2.2.1.3:gauge ifSpeed:1.3.6.1.2.1.2.2.1.5:gauge \
+      ifAdminStatus:1.3.6.1.2.1.2.2.1.7:gauge ifOperStatus:1.3.6.1.2.1.2.2.1.8:gauge \
+      ifInOctets:1.3.6.1.2.1.2.2.1.10:counter ifInUcastPkts:1.3.6.1.2.1.2.2.1.11:counter \
+      ifInDiscards:1.3.6.1.2.1.2.2.1.13:counter ifInErrors:1.3.6.1.2.1.2.2.1.14:counter \
+      ifOutOctets:1.3.6.1.2.1.2.2.1.16:counter ifOutUcastPkts:1.3.6.1.2.1.2.2.1.17:counter \
+      ifOutDiscards:1.3.6.1.2.1.2.2.1.19:counter ifOutErrors:1.3.6.1.2.1.2.2.1.20:counter \
+      ifInMulticastPkts:1.3.6.1.2.1.31.1.1.1.2:counter ifInBroadcastPkts:1.3.6.1.2.1.31.1.1.1.3:counter \
+      ifOutMulticastPkts:1.3.6.1.2.1.31.1.1.1.4:counter ifOutBroadcastPkts:1.3.6.1.2.1.31.1.1.1.5:counter \
+      ifHCInOctets:1.3.6.1.2.1.31.1.1.1.6:counter ifHCInUcastPkts:1.3.6.1.2.1.31.1.1.1.7:counter \
+      ifHCInMulticastPkts:1.3.6.1.2.1.31.1.1.1.8:counter ifHCInBroadcastPkts:1.3.6.1.2.1.31.1.1.1.9:counter \
+      ifHCOutOctets:1.3.6.1.2.1.31.1.1.1.10:counter ifHCOutUcastPkts:1.3.6.1.2.1.31.1.1.1.11:counter \
+      ifHCOutMulticastPkts:1.3.6.1.2.1.31.1.1.1.12:counter ifHCOutBroadcastPkts:1.3.6.1.2.1.31.1.1.1.13:counter \
+      ifHighSpeed:1.3.6.1.2.1.31.1.1.1.15:gauge; do
+      IFS=: read -r name oid type <<<"$spec"
+      cat <<EOF
+  - name: $name
+    oid: $oid
+    type: $type
+    help: $name ($oid)
+    indexes:
+    - labelname: ifIndex
+      type: gauge
+    lookups:
+    - labels: [ifIndex]
+      labelname: ifName
+      oid: 1.3.6.1.2.1.31.1.1.1.1
+      type: DisplayString
+    - labels: [ifIndex]
+      labelname: ifAlias
+      oid: 1.3.6.1.2.1.31.1.1.1.18
+      type: DisplayString
+    - labels: [ifIndex]
+      labelname: ifDescr
+      oid: 1.3.6.1.2.1.2.2.1.2
+      type: DisplayString
+EOF
+    done
+  } >"$file"
+}
+
+# cw_free_tcp_port: a TCP port free right now on 127.0.0.1 (the kernel picks it).
+cw_free_tcp_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# cw_start_snmp_exporter CONFIG: prometheus-snmp-exporter with CONFIG (checked first with
+# --dry-run) on a run-time port of 127.0.0.1. Sets EXPORTER_PORT and EXPORTER_PID.
+cw_start_snmp_exporter() {
+  local config=$1
+  prometheus-snmp-exporter --dry-run --config.file="$config" >"$WORK/snmp_exporter-dry-run.log" 2>&1 ||
+    fail "snmp_exporter rejects $config: $(cat "$WORK/snmp_exporter-dry-run.log")"
+  EXPORTER_PORT=$(cw_free_tcp_port)
+  cw_spawn "$WORK/snmp_exporter.log" prometheus-snmp-exporter --config.file="$config" \
+    --web.listen-address="127.0.0.1:$EXPORTER_PORT"
+  EXPORTER_PID=$CW_LAST_PID
+  exporter_ready() { curl -sf --max-time 2 "http://127.0.0.1:$EXPORTER_PORT/metrics" >/dev/null; }
+  cw_wait_until 100 "snmp_exporter listening on 127.0.0.1:$EXPORTER_PORT" exporter_ready
+}
