@@ -1,0 +1,77 @@
+// Alert: what the rules engine reports and the sinks deliver.
+//
+// A rule that matches hands an AlertSignal (rule, group key, evidence) to the AlertLifecycle,
+// which turns repeated signals for the same rule + key into one Alert that is firing until it
+// resolves. RuleInfo is the rule's immutable description, shared by the compiled rule and by
+// every alert it raised (so an alert outlives a reload that removed its rule).
+//
+// Thread-safety: plain values; RuleInfo is immutable once built.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace citywatch::collector {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+struct RuleInfo {
+  std::string name;
+  std::string kind;
+  std::string severity = "warning";  // critical | warning | info
+  std::string description;
+  std::string runbook;
+  std::string summary;  // template: {src}, {value}, {threshold}, {window}, {examples}, ...
+  Labels labels;
+  std::chrono::nanoseconds hold_down = std::chrono::minutes(2);  // quiet time before resolved
+  std::chrono::nanoseconds resend = std::chrono::minutes(1);     // re-sent while firing
+  std::chrono::nanoseconds suppress_for{0};  // after resolving, ignore the same key this long
+  bool explicit_resolve = false;             // state rules: resolved by a record, not by time
+  std::string file;
+  int line = 0;
+};
+
+struct AlertSignal {
+  std::shared_ptr<const RuleInfo> rule;
+  std::string key;    // canonical "src=10.0.0.1,dst=10.0.0.2"; "" when the rule has no group_by
+  Labels key_labels;  // the same, as labels
+  double value = 0;
+  double threshold = 0;
+  std::int64_t window_ns = 0;
+  std::vector<std::string> examples;  // ports, hosts, names that made the value
+  std::int64_t event_time_ns = 0;
+};
+
+enum class AlertEvent : std::uint8_t { kFiring, kResend, kResolved };
+const char* to_string(AlertEvent e);
+
+struct Alert {
+  std::shared_ptr<const RuleInfo> rule;
+  std::string key;
+  Labels key_labels;
+  double value = 0;
+  double threshold = 0;
+  std::int64_t window_ns = 0;
+  std::vector<std::string> examples;
+  std::int64_t first_event_ns = 0;  // event time of the first signal
+  std::int64_t last_event_ns = 0;   // event time of the latest signal
+  std::int64_t starts_wall_ns = 0;  // collector clock when it began firing
+  std::int64_t ends_wall_ns = 0;    // 0 while firing
+  std::int64_t last_sent_wall_ns = 0;
+  std::uint64_t signals = 0;
+
+  // The summary template with {name} replaced by key labels and evidence.
+  std::string summary() const;
+};
+
+// "1m30s"-style text for a window.
+std::string format_duration(std::int64_t ns);
+// RFC 3339 UTC with milliseconds.
+std::string format_time(std::int64_t ns);
+std::string format_number(double v);
+
+}  // namespace citywatch::collector

@@ -1,0 +1,168 @@
+#include "collector/alerts/syslog_sink.h"
+
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "common/log.h"
+
+namespace citywatch::collector {
+
+namespace asio = boost::asio;
+
+namespace {
+// RFC 5424 section 6.3.3: '"', '\' and ']' are escaped with '\' inside PARAM-VALUE.
+std::string sd_escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '"' || c == '\\' || c == ']') out += '\\';
+    out += c;
+  }
+  return out;
+}
+int severity_code(const std::string& s) {
+  if (s == "critical") return 2;
+  if (s == "warning") return 4;
+  return 6;
+}
+}  // namespace
+
+std::string syslog_message(const Alert& a, AlertEvent e, std::int64_t wall_ns, int facility,
+                           const std::string& hostname, int pid) {
+  std::string sd = "[citywatch@32473 rule=\"" + sd_escape(a.rule->name) + "\" severity=\"" +
+                   sd_escape(a.rule->severity) + "\"";
+  for (const auto& [k, v] : a.key_labels) sd += " " + k + "=\"" + sd_escape(v) + "\"";
+  sd +=
+      " value=\"" + format_number(a.value) + "\" threshold=\"" + format_number(a.threshold) + "\"";
+  if (a.window_ns) sd += " window=\"" + format_duration(a.window_ns) + "\"";
+  if (!a.examples.empty()) {
+    std::string ex;
+    for (std::size_t i = 0; i < a.examples.size(); ++i) ex += (i ? "," : "") + a.examples[i];
+    sd += " examples=\"" + sd_escape(ex) + "\"";
+  }
+  sd += "]";
+  const int pri = facility * 8 + (e == AlertEvent::kResolved ? 5 : severity_code(a.rule->severity));
+  return "<" + std::to_string(pri) + ">1 " + format_time(wall_ns) + " " +
+         (hostname.empty() ? "-" : hostname) + " citywatch-collector " + std::to_string(pid) + " " +
+         to_string(e) + " " + sd + " " + a.summary();
+}
+
+struct SyslogSink::TcpState {
+  explicit TcpState(asio::io_context& io) : socket(io), wake(io) {}
+  asio::ip::tcp::socket socket;
+  asio::steady_timer wake;
+  std::deque<std::string> queue;
+  bool stopping = false;
+  bool idle = false;
+};
+
+SyslogSink::SyslogSink(asio::io_context& io, SyslogOptions options, AlertMetrics& metrics)
+    : io_(io),
+      options_(std::move(options)),
+      counters_(metrics.sink(options_.tcp ? "syslog_tcp" : "syslog_udp")),
+      udp_(io) {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0) hostname_ = host;
+}
+
+SyslogSink::~SyslogSink() { stop(); }
+
+Status SyslogSink::start() {
+  boost::system::error_code err;
+  const auto addr = asio::ip::make_address(options_.host, err);
+  if (err) return Status::error("syslog host '" + options_.host + "': expected an IP address");
+  if (!options_.tcp) {
+    udp_target_ = {addr, options_.port};
+    udp_.open(udp_target_.protocol(), err);
+    if (err) return Status::error("syslog: cannot open a UDP socket: " + err.message());
+    udp_.non_blocking(true, err);
+    return Status::ok();
+  }
+  tcp_ = std::make_shared<TcpState>(io_);
+  auto st = tcp_;
+  const asio::ip::tcp::endpoint target{addr, options_.port};
+  asio::co_spawn(
+      io_,
+      [this, st, target]() -> asio::awaitable<void> {
+        auto backoff = std::chrono::milliseconds(500);
+        while (!st->stopping) {
+          boost::system::error_code ec;
+          if (st->queue.empty()) {
+            st->wake.expires_after(std::chrono::hours(24));
+            st->idle = true;
+            co_await st->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            st->idle = false;
+            continue;
+          }
+          if (!st->socket.is_open()) {
+            co_await st->socket.async_connect(target,
+                                              asio::redirect_error(asio::use_awaitable, ec));
+            if (ec) {
+              st->socket.close(ec);
+              counters_.failures->Increment();
+              st->wake.expires_after(backoff);
+              co_await st->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+              backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+              continue;
+            }
+            backoff = std::chrono::milliseconds(500);
+          }
+          // RFC 6587 section 3.4.1: MSG-LEN SP SYSLOG-MSG.
+          const std::string frame =
+              std::to_string(st->queue.front().size()) + " " + st->queue.front();
+          co_await asio::async_write(st->socket, asio::buffer(frame),
+                                     asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) {
+            counters_.failures->Increment();
+            st->socket.close(ec);
+            continue;
+          }
+          st->queue.pop_front();
+          counters_.sent->Increment();
+          counters_.queued->Set(static_cast<double>(st->queue.size()));
+        }
+      },
+      asio::detached);
+  return Status::ok();
+}
+
+void SyslogSink::stop() {
+  if (tcp_) {
+    tcp_->stopping = true;
+    tcp_->wake.cancel();
+    boost::system::error_code ec;
+    tcp_->socket.close(ec);
+  }
+}
+
+void SyslogSink::deliver(const Alert& alert, AlertEvent event, std::int64_t wall_ns) {
+  if (event == AlertEvent::kResend) return;
+  std::string msg = syslog_message(alert, event, wall_ns, options_.facility, hostname_,
+                                   static_cast<int>(getpid()));
+  if (!tcp_) {
+    boost::system::error_code ec;
+    udp_.send_to(asio::buffer(msg), udp_target_, 0, ec);
+    if (ec) {
+      counters_.failures->Increment();
+      counters_.dropped->Increment();
+    } else {
+      counters_.sent->Increment();
+    }
+    return;
+  }
+  if (tcp_->queue.size() >= options_.max_queue) {
+    tcp_->queue.pop_front();
+    counters_.dropped->Increment();
+  }
+  tcp_->queue.push_back(std::move(msg));
+  counters_.queued->Set(static_cast<double>(tcp_->queue.size()));
+  if (tcp_->idle) tcp_->wake.cancel();
+}
+
+}  // namespace citywatch::collector

@@ -1,0 +1,119 @@
+// RulesEngine: evaluates the loaded RuleSet against every committed record and signals the
+// AlertLifecycle when a rule's condition is met.
+//
+// Windows run on event time (each record's event_time_ns), so a replayed capture raises the
+// same alerts as the same traffic live. Per rule, per group key, the engine keeps a sliding
+// window of 10 buckets (threshold, rate), a bounded set of (value hash, last seen) pairs
+// (distinct), or the last value (state, change, new_value). Keys per rule are bounded by
+// max_keys and distinct values per key by max_distinct; when full, expired entries are purged
+// and then the oldest is evicted, counted in citywatch_rule_state_evictions_total. Memory is
+// only taken when a new key appears, never per record. A key that meets its threshold
+// signals at most once per second of event time (the lifecycle keeps the alert firing).
+//
+// load() swaps in a new RuleSet (SIGHUP); rule state starts empty, firing alerts stay with
+// the lifecycle and resolve as usual.
+//
+// Thread-safety: the collector's io thread only (RecordConsumer contract). Owned by
+// collector/app; registered with IngestServer::add_consumer.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "collector/alerts/alert_lifecycle.h"
+#include "collector/ingest/record_consumer.h"
+#include "collector/rules_engine/rule_set.h"
+
+namespace citywatch::collector {
+
+class RulesEngine : public RecordConsumer {
+ public:
+  using Clock = std::function<std::int64_t()>;  // wall clock, ns since the epoch
+
+  RulesEngine(AlertLifecycle& alerts, prometheus::Registry& registry, Clock clock = {});
+  ~RulesEngine() override;
+
+  void load(std::shared_ptr<const RuleSet> rules);
+  const RuleSet* rules() const { return rules_.get(); }
+  // Stops evaluating: later records and session events are ignored (shutdown).
+  void detach() {
+    rules_.reset();
+    states_.clear();
+    for (auto& v : by_source_) v.clear();
+  }
+  // Counts a rejected reload (the running rules stay).
+  void on_reload_failed() { reload_failed_.Increment(); }
+
+  void consume(std::span<const Record> records) override;
+  void on_agent_session(const std::string& agent, const std::string& segment, bool connected,
+                        std::int64_t time_ns) override;
+
+  // Evaluates one input (tests and the benchmark call this directly).
+  void evaluate(const EvalInput& in, std::int64_t wall_ns);
+
+  std::uint64_t evictions() const;
+  std::size_t keys() const;
+
+ private:
+  struct Example {
+    Value value;
+    InlineString<63> text;  // the bytes a kStr value points at
+  };
+  struct KeyState {
+    std::int64_t last_ns = 0;
+    std::int64_t last_signal_ns = 0;
+    std::int64_t bucket_start_ns = 0;
+    std::array<double, 10> buckets{};
+    std::uint8_t current = 0;
+    bool bad = false;
+    bool have_prev = false;
+    double prev = 0;
+    std::int64_t prev_ns = 0;
+    std::uint64_t prev_hash = 0;
+    std::int64_t last_prune_ns = 0;
+    std::vector<std::pair<std::uint64_t, std::int64_t>> distinct;  // value hash, last seen
+    std::vector<Example> examples;
+  };
+  struct RuleState {
+    const Rule* rule = nullptr;
+    std::unordered_map<std::uint64_t, KeyState> keys;
+    std::int64_t first_seen_ns = 0;  // new_value learning starts here
+    std::int64_t last_purge_ns = 0;
+    prometheus::Counter* matches = nullptr;
+    prometheus::Counter* evictions = nullptr;
+    prometheus::Gauge* key_gauge = nullptr;
+  };
+
+  void eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wall_ns);
+  KeyState* key_state(RuleState& rs, std::uint64_t key, std::int64_t t);
+  void fire(RuleState& rs, KeyState& ks, const EvalInput& in, double value, std::int64_t wall_ns,
+            const Example* extra = nullptr);
+  std::uint64_t key_hash(const Rule& r, const EvalInput& in) const;
+
+  AlertLifecycle& alerts_;
+  Clock clock_;
+  std::shared_ptr<const RuleSet> rules_;
+  std::vector<RuleState> states_;
+  std::array<std::vector<std::size_t>, 6> by_source_;  // rule indexes per RuleSource
+
+  prometheus::Counter& records_;
+  prometheus::Counter& seconds_;
+  prometheus::Family<prometheus::Counter>& matches_;
+  prometheus::Family<prometheus::Counter>& evictions_;
+  prometheus::Family<prometheus::Gauge>& keys_;
+  prometheus::Gauge& loaded_;
+  prometheus::Family<prometheus::Gauge>& info_;
+  prometheus::Gauge& load_time_;
+  prometheus::Counter& reload_ok_;
+  prometheus::Counter& reload_failed_;
+  prometheus::Gauge* info_gauge_ = nullptr;
+};
+
+}  // namespace citywatch::collector

@@ -1,0 +1,260 @@
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+#include <nlohmann/json.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "collector/alerts/alert_json.h"
+#include "collector/alerts/alert_lifecycle.h"
+#include "collector/alerts/alertmanager_sink.h"
+#include "collector/alerts/jsonl_sink.h"
+#include "collector/alerts/syslog_sink.h"
+
+namespace citywatch::collector {
+namespace {
+
+constexpr std::int64_t kSec = 1000000000;
+constexpr std::int64_t kT0 = 1795301438 * kSec;
+
+class Sink : public AlertSink {
+ public:
+  explicit Sink(bool resend = false) : resend_(resend) {}
+  void deliver(const Alert& a, AlertEvent e, std::int64_t) override {
+    events.push_back(std::string(to_string(e)) + " " + a.key);
+  }
+  bool wants_resend() const override { return resend_; }
+  std::vector<std::string> events;
+
+ private:
+  bool resend_;
+};
+
+std::shared_ptr<RuleInfo> rule(std::int64_t suppress_s = 0) {
+  auto r = std::make_shared<RuleInfo>();
+  r->name = "ssh_password_guessing";
+  r->severity = "warning";
+  r->summary = "{src} opened {value} SSH connections to {dst} within {window} ({examples}) {nope}";
+  r->labels = {{"category", "brute_force"}};
+  r->hold_down = std::chrono::seconds(60);
+  r->resend = std::chrono::seconds(30);
+  r->suppress_for = std::chrono::seconds(suppress_s);
+  return r;
+}
+
+AlertSignal signal(std::shared_ptr<RuleInfo> r, std::int64_t t, double value = 12,
+                   const std::string& src = "10.99.1.10") {
+  AlertSignal s;
+  s.rule = std::move(r);
+  s.key = "src=" + src + ",dst=10.99.1.20";
+  s.key_labels = {{"src", src}, {"dst", "10.99.1.20"}};
+  s.value = value;
+  s.threshold = 5;
+  s.window_ns = 120 * kSec;
+  s.examples = {"22"};
+  s.event_time_ns = t;
+  return s;
+}
+
+struct Fixture {
+  Fixture() : metrics(registry), lifecycle(metrics, 3) {
+    lifecycle.add_sink(&plain);
+    lifecycle.add_sink(&resender);
+  }
+  prometheus::Registry registry;
+  AlertMetrics metrics;
+  AlertLifecycle lifecycle;
+  Sink plain, resender{true};
+};
+
+TEST(AlertLifecycle, FiringRefreshResendResolve) {
+  Fixture f;
+  auto r = rule();
+  f.lifecycle.observe(kT0, kT0);
+  f.lifecycle.signal(signal(r, kT0), kT0);
+  f.lifecycle.signal(signal(r, kT0 + 10 * kSec, 20), kT0 + 10 * kSec);
+  ASSERT_EQ(f.plain.events.size(), 1u);
+  EXPECT_EQ(f.lifecycle.find(r->name, "src=10.99.1.10,dst=10.99.1.20")->value, 20);
+  f.lifecycle.tick(kT0 + 31 * kSec);  // resend interval passed: only the resend sink hears it
+  EXPECT_EQ(f.plain.events.size(), 1u);
+  EXPECT_EQ(f.resender.events.back(), "resend src=10.99.1.10,dst=10.99.1.20");
+  f.lifecycle.tick(kT0 + 69 * kSec);  // last signal at +10 s; hold-down 60 s not over yet
+  EXPECT_EQ(f.lifecycle.firing(), 1u);
+  f.lifecycle.tick(kT0 + 71 * kSec);
+  EXPECT_EQ(f.lifecycle.firing(), 0u);
+  EXPECT_EQ(f.plain.events.back(), "resolved src=10.99.1.10,dst=10.99.1.20");
+}
+
+TEST(AlertLifecycle, SuppressionAfterResolve) {
+  Fixture f;
+  auto r = rule(600);
+  f.lifecycle.signal(signal(r, kT0), kT0);
+  f.lifecycle.clear(r->name, "src=10.99.1.10,dst=10.99.1.20", kT0 + kSec, kT0 + kSec);
+  f.lifecycle.signal(signal(r, kT0 + 100 * kSec), kT0 + 100 * kSec);  // within 10 min: dropped
+  EXPECT_EQ(f.plain.events.size(), 2u);
+  f.lifecycle.signal(signal(r, kT0 + 700 * kSec), kT0 + 700 * kSec);
+  EXPECT_EQ(f.plain.events.size(), 3u);
+  EXPECT_EQ(f.plain.events.back(), "firing src=10.99.1.10,dst=10.99.1.20");
+}
+
+TEST(AlertLifecycle, BoundedNumberOfAlerts) {
+  Fixture f;  // max_active 3
+  auto r = rule();
+  for (int i = 0; i < 5; ++i)
+    f.lifecycle.signal(signal(r, kT0 + i * kSec, 10, "10.0.0." + std::to_string(i)), kT0);
+  EXPECT_EQ(f.lifecycle.firing(), 3u);
+  EXPECT_EQ(f.lifecycle.find(r->name, "src=10.0.0.0,dst=10.99.1.20"), nullptr);  // oldest went
+  EXPECT_NE(f.lifecycle.find(r->name, "src=10.0.0.4,dst=10.99.1.20"), nullptr);
+}
+
+Alert sample_alert() {
+  Alert a;
+  a.rule = rule();
+  a.key = "src=10.99.1.10,dst=10.99.1.20";
+  a.key_labels = {{"src", "10.99.1.10"}, {"dst", "10.99.1.20"}};
+  a.value = 12;
+  a.threshold = 5;
+  a.window_ns = 120 * kSec;
+  a.examples = {"22", "2222"};
+  a.first_event_ns = a.last_event_ns = kT0;
+  a.starts_wall_ns = kT0;
+  return a;
+}
+
+TEST(AlertRendering, SummaryTemplate) {
+  EXPECT_EQ(sample_alert().summary(),
+            "10.99.1.10 opened 12 SSH connections to 10.99.1.20 within 2m (22, 2222) {nope}");
+}
+
+TEST(AlertRendering, AlertmanagerPostableAlert) {
+  const auto j = nlohmann::json::parse(
+      alertmanager_json(sample_alert(), AlertEvent::kFiring, kT0, 240 * kSec));
+  EXPECT_EQ(j["labels"]["alertname"], "ssh_password_guessing");
+  EXPECT_EQ(j["labels"]["src"], "10.99.1.10");
+  EXPECT_EQ(j["labels"]["category"], "brute_force");
+  EXPECT_EQ(j["annotations"]["value"], "12");
+  EXPECT_EQ(j["annotations"]["threshold"], "5");
+  EXPECT_EQ(j["annotations"]["examples"], "22, 2222");
+  EXPECT_EQ(j["startsAt"], "2026-11-21T22:50:38.000Z");
+  EXPECT_EQ(j["endsAt"], "2026-11-21T22:54:38.000Z");
+  const auto resolved = nlohmann::json::parse(
+      alertmanager_json(sample_alert(), AlertEvent::kResolved, kT0 + 5 * kSec, 240 * kSec));
+  EXPECT_EQ(resolved["endsAt"], "2026-11-21T22:50:43.000Z");
+}
+
+TEST(AlertRendering, Rfc5424Message) {
+  Alert a = sample_alert();
+  a.examples = {"a\"b]c"};
+  const std::string m = syslog_message(a, AlertEvent::kFiring, kT0, 16, "host1", 42);
+  // <PRI> = 16 * 8 + 4 (warning); VERSION 1; TIMESTAMP; HOSTNAME; APP-NAME; PROCID; MSGID.
+  EXPECT_EQ(m.rfind("<132>1 2026-11-21T22:50:38.000Z host1 citywatch-collector 42 firing "
+                    "[citywatch@32473 rule=\"ssh_password_guessing\"",
+                    0),
+            0u)
+      << m;
+  EXPECT_NE(m.find("examples=\"a\\\"b\\]c\""), std::string::npos) << m;  // section 6.3.3 escapes
+  EXPECT_NE(m.find("] 10.99.1.10 opened 12"), std::string::npos) << m;
+}
+
+TEST(JsonlSink, OneLinePerStateChange) {
+  prometheus::Registry registry;
+  AlertMetrics metrics(registry);
+  const auto path =
+      std::filesystem::temp_directory_path() / ("alerts-" + std::to_string(getpid()) + ".jsonl");
+  std::filesystem::remove(path);
+  {
+    JsonlSink sink(path.string(), metrics);
+    ASSERT_TRUE(sink.open().is_ok());
+    sink.deliver(sample_alert(), AlertEvent::kFiring, kT0);
+    sink.deliver(sample_alert(), AlertEvent::kResend, kT0);
+    sink.deliver(sample_alert(), AlertEvent::kResolved, kT0 + kSec);
+  }
+  std::ifstream in(path);
+  std::string line;
+  std::vector<nlohmann::json> lines;
+  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
+  std::filesystem::remove(path);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["state"], "firing");
+  EXPECT_EQ(lines[0]["labels"]["dst"], "10.99.1.20");
+  EXPECT_EQ(lines[0]["window_seconds"], 120);
+  EXPECT_EQ(lines[1]["state"], "resolved");
+}
+
+// A one-shot HTTP server: the first connection is answered 500, the second 200; the sink
+// must retry and deliver the same alert.
+TEST(AlertmanagerSink, RetriesUntilAccepted) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = acceptor.local_endpoint().port();
+  std::vector<std::string> bodies;
+  int answered = 0;
+  std::function<void()> serve = [&] {
+    auto sock = std::make_shared<asio::ip::tcp::socket>(io);
+    acceptor.async_accept(*sock, [&, sock](boost::system::error_code ec) {
+      if (ec) return;
+      auto buf = std::make_shared<asio::streambuf>();
+      asio::async_read_until(
+          *sock, *buf, "\r\n\r\n", [&, sock, buf](boost::system::error_code e2, std::size_t n) {
+            if (e2) return;
+            std::string head(asio::buffers_begin(buf->data()),
+                             asio::buffers_begin(buf->data()) + static_cast<long>(n));
+            buf->consume(n);
+            const auto cl = head.find("Content-Length: ");
+            const std::size_t len = std::stoul(head.substr(cl + 16));
+            auto finish = [&, sock, buf, len]() {
+              std::string body(asio::buffers_begin(buf->data()),
+                               asio::buffers_begin(buf->data()) + static_cast<long>(len));
+              bodies.push_back(body);
+              const bool ok = ++answered > 1;
+              auto resp = std::make_shared<std::string>(
+                  ok ? "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                     : "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n");
+              asio::async_write(*sock, asio::buffer(*resp),
+                                [sock, resp](boost::system::error_code, std::size_t) {});
+              serve();
+            };
+            if (buf->size() >= len) return finish();
+            asio::async_read(*sock, *buf, asio::transfer_exactly(len - buf->size()),
+                             [finish](boost::system::error_code, std::size_t) { finish(); });
+          });
+    });
+  };
+  serve();
+  prometheus::Registry registry;
+  AlertMetrics metrics(registry);
+  AlertmanagerOptions o;
+  o.urls = {"http://127.0.0.1:" + std::to_string(port)};
+  o.initial_backoff = std::chrono::milliseconds(10);
+  AlertmanagerSink sink(io, o, metrics);
+  ASSERT_TRUE(sink.start().is_ok());
+  sink.deliver(sample_alert(), AlertEvent::kFiring, kT0);
+  for (int i = 0; i < 2000 && (answered < 2 || sink.queued() > 0); ++i)
+    io.run_for(std::chrono::milliseconds(5));
+  sink.stop();
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(bodies[0], bodies[1]);
+  const auto j = nlohmann::json::parse(bodies[1]);
+  ASSERT_TRUE(j.is_array());
+  EXPECT_EQ(j[0]["labels"]["alertname"], "ssh_password_guessing");
+  EXPECT_EQ(sink.queued(), 0u);
+}
+
+TEST(AlertmanagerSink, ParsesUrls) {
+  std::string h, p, path;
+  ASSERT_TRUE(parse_http_url("http://127.0.0.1:9093", h, p, path));
+  EXPECT_EQ(h + " " + p + " " + path, "127.0.0.1 9093 /api/v2/alerts");
+  ASSERT_TRUE(parse_http_url("http://[::1]:9093/am/", h, p, path));
+  EXPECT_EQ(h + " " + p + " " + path, "::1 9093 /am/api/v2/alerts");
+  EXPECT_FALSE(parse_http_url("https://x:1", h, p, path));
+}
+
+}  // namespace
+}  // namespace citywatch::collector

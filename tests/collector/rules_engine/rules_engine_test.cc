@@ -1,0 +1,251 @@
+#include "collector/rules_engine/rules_engine.h"
+
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+
+#include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "collector/rules_engine/rules_service.h"
+#include "tests/collector/rules_engine/test_records.h"
+
+namespace citywatch::collector {
+namespace {
+
+using namespace citywatch::collector::testing;
+
+class Sink : public AlertSink {
+ public:
+  void deliver(const Alert& a, AlertEvent e, std::int64_t) override {
+    events.push_back(std::string(to_string(e)) + " " + a.rule->name + " " + a.key + " " +
+                     format_number(a.value));
+  }
+  std::vector<std::string> events;
+};
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = std::filesystem::temp_directory_path() /
+            ("rules-test-" + std::to_string(getpid()) + "-" + std::to_string(counter_++));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string write(const std::string& name, const std::string& text) const {
+    const auto p = path_ / name;
+    std::ofstream(p) << text;
+    return p.string();
+  }
+  std::string path() const { return path_.string(); }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+struct Fixture {
+  explicit Fixture(const std::string& yaml)
+      : metrics(registry),
+        lifecycle(metrics),
+        engine(lifecycle, registry, [this] { return wall; }) {
+    lifecycle.add_sink(&sink);
+    const std::string f = dir.write("rules.yaml", yaml);
+    auto set = std::make_shared<RuleSet>();
+    status = load_rule_set({f}, *set);
+    if (status.is_ok()) engine.load(set);
+  }
+  void feed(const Record& r) { engine.consume(std::span<const Record>(&r, 1)); }
+  TempDir dir;
+  std::int64_t wall = kT0;
+  prometheus::Registry registry;
+  AlertMetrics metrics;
+  AlertLifecycle lifecycle;
+  RulesEngine engine;
+  Sink sink;
+  Status status;
+};
+
+const char* kScanRule = R"(rules:
+  - name: scan
+    kind: distinct
+    description: d
+    runbook: r
+    where: syn_only
+    except: src in [10.9.9.9]
+    group_by: [src, dst]
+    field: dst_port
+    threshold: 10
+    window: 10s
+    hold_down: 30s
+)";
+
+TEST(RulesEngine, DistinctCountsOnEventTimeWindows) {
+  Fixture f(kScanRule);
+  ASSERT_TRUE(f.status.is_ok()) << f.status.message();
+  // 9 ports, then 9 more 60 s later: never 10 within 10 s of event time.
+  for (int p = 0; p < 9; ++p)
+    f.feed(flow(kT0 + p * kMs, "10.0.0.1", "10.0.0.2", 1, 100 + p, 6, kSyn, 1, 40));
+  for (int p = 0; p < 9; ++p)
+    f.feed(flow(kT0 + 60 * kSec + p * kMs, "10.0.0.1", "10.0.0.2", 1, 200 + p, 6, kSyn, 1, 40));
+  EXPECT_TRUE(f.sink.events.empty());
+  // One more within the second burst's window: 10 ports.
+  f.feed(flow(kT0 + 61 * kSec, "10.0.0.1", "10.0.0.2", 1, 300, 6, kSyn, 1, 40));
+  ASSERT_EQ(f.sink.events.size(), 1u);
+  EXPECT_EQ(f.sink.events[0], "firing scan src=10.0.0.1,dst=10.0.0.2 10");
+  // An allowlisted source never counts.
+  for (int p = 0; p < 50; ++p)
+    f.feed(flow(kT0 + p * kMs, "10.9.9.9", "10.0.0.2", 1, p, 6, kSyn, 1, 40));
+  EXPECT_EQ(f.sink.events.size(), 1u);
+}
+
+TEST(RulesEngine, AlertFiresOnceRefreshesAndResolvesAfterHoldDown) {
+  Fixture f(kScanRule);
+  for (int p = 0; p < 500; ++p)
+    f.feed(flow(kT0 + p * 10 * kMs, "10.0.0.1", "10.0.0.2", 1, p, 6, kSyn, 1, 40));
+  ASSERT_EQ(f.sink.events.size(), 1u);
+  const Alert* a = f.lifecycle.find("scan", "src=10.0.0.1,dst=10.0.0.2");
+  ASSERT_NE(a, nullptr);
+  EXPECT_GE(a->value, 100);  // refreshed with the larger count
+  EXPECT_EQ(a->examples.size(), 5u);
+  // The event clock is at kT0 + 5 s; wall time passes with no traffic: resolved after 30 s.
+  f.lifecycle.tick(kT0 + 20 * kSec);
+  EXPECT_EQ(f.lifecycle.firing(), 1u);
+  f.lifecycle.tick(kT0 + 36 * kSec);
+  EXPECT_EQ(f.lifecycle.firing(), 0u);
+  EXPECT_EQ(f.sink.events.back().rfind("resolved scan", 0), 0u);
+}
+
+TEST(RulesEngine, ReplayIsIndependentOfArrivalTime) {
+  std::vector<std::string> runs[2];
+  for (int run = 0; run < 2; ++run) {
+    Fixture f(kScanRule);
+    f.wall = run == 0 ? kT0 : kT0 + 1000 * kSec;  // live vs replayed much later
+    for (int p = 0; p < 40; ++p)
+      f.feed(flow(kT0 + p * kSec, "10.0.0.1", "10.0.0.2", 1, p, 6, kSyn, 1, 40));
+    runs[run] = f.sink.events;
+  }
+  EXPECT_EQ(runs[0], runs[1]);
+  EXPECT_FALSE(runs[0].empty());
+}
+
+TEST(RulesEngine, StateIsBoundedAndEvictionsCounted) {
+  Fixture f(R"(rules:
+  - name: m
+    kind: threshold
+    description: d
+    runbook: r
+    group_by: [src]
+    threshold: 1000
+    window: 1h
+    max_keys: 100
+)");
+  ASSERT_TRUE(f.status.is_ok()) << f.status.message();
+  for (int i = 0; i < 1000; ++i)
+    f.feed(flow(kT0 + i, "10.1." + std::to_string(i / 256) + "." + std::to_string(i % 256),
+                "10.0.0.2", 1, 80));
+  EXPECT_LE(f.engine.keys(), 100u);
+  EXPECT_EQ(f.engine.evictions(), 900u);
+}
+
+TEST(RulesEngine, ExpressionLanguage) {
+  Fixture f(R"(lists:
+  - name: nets
+    file: nets.txt
+rules:
+  - name: m
+    kind: match
+    description: d
+    runbook: r
+    where: "(dst in @nets or dst in 192.168.0.0/16) and not dst_port in [22, 23] and bytes >= 100 && protocol != udp"
+    group_by: [dst]
+)");
+  // nets.txt is written after the fixture's first load attempt; load again with it present.
+  f.dir.write("nets.txt", "10.0.0.0/8\n");
+  auto set = std::make_shared<RuleSet>();
+  ASSERT_TRUE(load_rule_set({f.dir.path() + "/rules.yaml"}, *set).is_ok());
+  f.engine.load(set);
+  f.feed(flow(kT0, "1.1.1.1", "10.0.0.1", 1, 80, 6, kAck, 1, 100));      // fires
+  f.feed(flow(kT0, "1.1.1.1", "192.168.1.1", 1, 443, 6, kAck, 1, 500));  // fires
+  f.feed(flow(kT0, "1.1.1.1", "10.0.0.3", 1, 22, 6, kAck, 1, 500));      // port excluded
+  f.feed(flow(kT0, "1.1.1.1", "10.0.0.4", 1, 80, 6, kAck, 1, 99));       // too small
+  f.feed(flow(kT0, "1.1.1.1", "10.0.0.5", 1, 80, 17, 0, 1, 500));        // udp
+  f.feed(flow(kT0, "1.1.1.1", "172.16.0.1", 1, 80, 6, kAck, 1, 500));    // not in the sets
+  ASSERT_EQ(f.sink.events.size(), 2u);
+  EXPECT_EQ(f.sink.events[0], "firing m dst=10.0.0.1 1");
+  EXPECT_EQ(f.sink.events[1], "firing m dst=192.168.1.1 1");
+}
+
+TEST(RulesEngine, ErrorsNameFileLineAndKey) {
+  Fixture f(R"(rules:
+  - name: m
+    kind: threshold
+    description: d
+    runbook: r
+    where: dst_port >= 'x'
+    group_by: [srcip]
+    threshold: 5
+    window: 1m
+    list: nope
+  - name: m
+    kind: sometimes
+    description: d
+    runbook: r
+)");
+  ASSERT_FALSE(f.status.is_ok());
+  const std::string& m = f.status.message();
+  const std::string file = f.dir.path() + "/rules.yaml";
+  EXPECT_NE(m.find(file + ":6:"), std::string::npos) << m;  // where: bad constant
+  EXPECT_NE(m.find(file + ":7:"), std::string::npos) << m;  // unknown group_by field
+  EXPECT_NE(m.find("unknown field 'srcip'"), std::string::npos) << m;
+  EXPECT_NE(m.find("defined twice"), std::string::npos) << m;
+  EXPECT_NE(m.find("expected match, threshold"), std::string::npos) << m;
+  EXPECT_NE(m.find("list: and fields: are for kind: list"), std::string::npos) << m;
+}
+
+TEST(RulesService, BrokenReloadKeepsTheRunningRules) {
+  TempDir dir;
+  dir.write("scan.yaml", kScanRule);
+  boost::asio::io_context io;
+  prometheus::Registry registry;
+  RulesConfig rc;
+  rc.files = {dir.path()};
+  RulesService service(io, registry, rc, AlertsConfig{});
+  ASSERT_TRUE(service.start().is_ok());
+  const std::string version = service.engine().rules()->version;
+  dir.write("scan.yaml", std::string(kScanRule) + "    bogus_key: 1\n");
+  EXPECT_FALSE(service.reload());
+  ASSERT_NE(service.engine().rules(), nullptr);
+  EXPECT_EQ(service.engine().rules()->version, version);
+  // The old rules still work.
+  for (int p = 0; p < 20; ++p) {
+    const Record r = flow(kT0 + p * kMs, "10.0.0.1", "10.0.0.2", 1, p, 6, kSyn, 1, 40);
+    service.engine().consume(std::span<const Record>(&r, 1));
+  }
+  EXPECT_EQ(service.alerts().firing(), 1u);
+  // A good file is taken.
+  dir.write("scan.yaml", std::string(kScanRule) + "    max_keys: 50\n");
+  EXPECT_TRUE(service.reload());
+  EXPECT_NE(service.engine().rules()->version, version);
+  service.stop();
+}
+
+TEST(Fields, DnsDerivedFields) {
+  const Record r =
+      packet(kT0, PacketEventKind::kDnsQuery, "10.0.0.1", "10.0.0.2",
+             "q1.exfil-0001aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.city.example");
+  const EvalInput in{&r, nullptr};
+  EXPECT_EQ(find_field(RuleSource::kPacket, "dns.domain")->get(in).str, "city.example");
+  EXPECT_EQ(find_field(RuleSource::kPacket, "dns.subdomain")->get(in).str,
+            "q1.exfil-0001aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  EXPECT_EQ(find_field(RuleSource::kPacket, "dns.max_label_len")->get(in).num, 56);
+  EXPECT_EQ(find_field(RuleSource::kPacket, "dns.labels")->get(in).num, 4);
+  const Record w =
+      packet(kT0, PacketEventKind::kDnsQuery, "10.0.0.1", "10.0.0.2", "www.city.example");
+  const EvalInput win{&w, nullptr};
+  EXPECT_LT(find_field(RuleSource::kPacket, "dns.entropy")->get(win).num, 2.0);
+  EXPECT_EQ(format_value(find_field(RuleSource::kPacket, "mac")->get(win)), "02:00:00:00:00:01");
+}
+
+}  // namespace
+}  // namespace citywatch::collector

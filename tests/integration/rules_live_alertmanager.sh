@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Acceptance, live: in two network namespaces this test creates (attacker, victim, joined by
+# a bridge whose victim-side port the agent captures on), a real nmap SYN scan, an SSH
+# password-guessing run against a real sshd and a bounded hping3 SYN burst each reach a real
+# prometheus-alertmanager on loopback (its API v2 lists them), and each resolves after the
+# traffic stops. The rule pack is the shipped one with hold_down shortened to 5 s so the test
+# sees resolution quickly. Latencies (end of traffic -> listed by Alertmanager) are printed.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cw_init "$@"
+[[ $(id -u) == 0 ]] || { echo "SKIP: needs root (network namespaces)" >&2; exit 77; }
+for t in ip nmap hping3 jq prometheus-alertmanager ssh ssh-keygen; do
+  command -v "$t" >/dev/null || { echo "SKIP: $t not found" >&2; exit 77; }
+done
+[[ -x /usr/sbin/sshd ]] || { echo "SKIP: /usr/sbin/sshd not found (openssh-server)" >&2; exit 77; }
+
+# Unique names and a subnet per run, so parallel runs do not collide.
+id=$(( ($$ % 200) + 20 ))
+NS_A="cwatk$$"; NS_V="cwvic$$"; BR="cwbr$$"; VA="cwa$$"; VV="cwv$$"
+NET="10.231.$id"; ATK="$NET.1"; VIC="$NET.2"
+netns_cleanup() {
+  ip netns pids "$NS_V" 2>/dev/null | xargs -r kill 2>/dev/null
+  ip netns pids "$NS_A" 2>/dev/null | xargs -r kill 2>/dev/null
+  ip netns del "$NS_A" 2>/dev/null; ip netns del "$NS_V" 2>/dev/null
+  ip link del "$BR" 2>/dev/null; ip link del "${VA}h" 2>/dev/null; ip link del "${VV}h" 2>/dev/null
+}
+trap 'rc=$?; netns_cleanup; (exit $rc); cw_cleanup' EXIT
+ip netns add "$NS_A" && ip netns add "$NS_V" || fail "cannot create network namespaces"
+ip link add "$BR" type bridge && ip link set "$BR" up
+for pair in "$VA:$NS_A:$ATK" "$VV:$NS_V:$VIC"; do
+  IFS=: read -r dev ns addr <<<"$pair"
+  ip link add "$dev" type veth peer name "${dev}h" || fail "veth $dev"
+  ip link set "$dev" netns "$ns"
+  ip link set "${dev}h" master "$BR" up
+  ip -n "$ns" addr add "$addr/24" dev "$dev"
+  ip -n "$ns" link set "$dev" up
+  ip -n "$ns" link set lo up
+done
+
+# The victim's sshd (password guessing target).
+mkdir -p "$WORK/sshd"
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/sshd/host_key"
+cat >"$WORK/sshd/sshd_config" <<EOF2
+ListenAddress $VIC
+Port 22
+HostKey $WORK/sshd/host_key
+PidFile $WORK/sshd/sshd.pid
+UsePAM no
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+MaxAuthTries 1
+LoginGraceTime 5
+EOF2
+mkdir -p /run/sshd
+cw_spawn "$WORK/sshd.log" ip netns exec "$NS_V" /usr/sbin/sshd -D -e -f "$WORK/sshd/sshd_config"
+ssh_reachable() { ip netns exec "$NS_A" timeout 2 bash -c "exec 3<>/dev/tcp/$VIC/22" 2>/dev/null; }
+cw_wait_until 100 "attacker reaches the victim's sshd" ssh_reachable
+
+# Alertmanager on loopback, clustering off.
+AM_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$WORK/am.yml" <<'EOF2'
+route:
+  receiver: none
+  group_wait: 1s
+receivers:
+  - name: none
+EOF2
+cw_spawn "$WORK/alertmanager.log" prometheus-alertmanager --config.file="$WORK/am.yml" \
+  --storage.path="$WORK/am-data" --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address=
+am_up() { curl -sf "http://127.0.0.1:$AM_PORT/-/ready" >/dev/null; }
+cw_wait_until 300 "alertmanager ready" am_up
+
+# The pack, with every hold_down at 5 s.
+mkdir -p "$WORK/rules"
+cp -r "$SRC_DIR/rules/." "$WORK/rules/"
+sed -i '/^    hold_down:/d; s/^    kind: \(.*\)$/    kind: \1\n    hold_down: 5s/' "$WORK"/rules/*.yaml
+cw_certs "$WORK/pki" live-agent
+cw_collector_config "$WORK/collector.yaml" "$WORK/pki" "$WORK/state" "rules:
+  files: [$WORK/rules]
+alerts:
+  jsonl: $WORK/alerts.jsonl
+  alertmanager:
+    urls: [http://127.0.0.1:$AM_PORT]"
+cw_start_collector collector "$WORK/collector.yaml"
+cw_agent_config "$WORK/agent.yaml" "$WORK/pki" live-agent "$INGEST_PORT" "$WORK/spool" "capture:
+  - interface: ${VV}h
+    immediate: true
+flow_meter:
+  idle_timeout: 1s
+  active_timeout: 5s
+batch:
+  max_delay: 200ms"
+cw_spawn "$WORK/agent.log" "$AGENT_BIN" --config "$WORK/agent.yaml"
+agent_up() { [[ "$(cw_metric "$METRICS_PORT" citywatch_collector_agents_connected)" == 1 ]]; }
+cw_wait_until 300 "agent connected" agent_up
+
+am_has() {  # RULE JQ_FILTER
+  curl -sf "http://127.0.0.1:$AM_PORT/api/v2/alerts" |
+    jq -e --arg r "$1" "[.[] | select(.labels.alertname==\$r and .status.state==\"active\") | select($2)] | length > 0" >/dev/null
+}
+now() { date +%s.%N; }
+latency() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+report=""
+expect_alert() {  # RULE JQ_FILTER START_TIME
+  local i
+  for ((i = 0; i < 300; i++)); do
+    am_has "$1" "$2" && { report+=" $1 $(latency "$3")s;"; return 0; }
+    sleep 0.1
+  done
+  fail "$1 not listed by alertmanager within 30 s: $(curl -s "http://127.0.0.1:$AM_PORT/api/v2/alerts")"
+}
+
+# 1. nmap SYN scan of 200 ports.
+ip netns exec "$NS_A" nmap -n -Pn -sS -p 1-200 -T4 --max-retries 0 "$VIC" >"$WORK/nmap.log" 2>&1 || fail "nmap failed"
+t_scan=$(now)
+expect_alert port_scan_vertical ".labels.src==\"$ATK\" and .labels.dst==\"$VIC\"" "$t_scan"
+
+# 2. SSH password guessing: 8 logins with a wrong password (each one connection, refused).
+cat >"$WORK/askpass" <<'EOF2'
+#!/bin/sh
+echo wrong-password
+EOF2
+chmod +x "$WORK/askpass"
+for i in 1 2 3 4 5 6 7 8; do
+  SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force timeout 10 ip netns exec "$NS_A" \
+    ssh -n -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=3 \
+    -o PreferredAuthentications=password -o NumberOfPasswordPrompts=1 "admin$i@$VIC" true \
+    >>"$WORK/ssh.log" 2>&1 && fail "ssh login $i succeeded"
+done
+failed=$(grep -c "Failed password for" "$WORK/sshd.log")
+((failed == 8)) || fail "sshd logged $failed failed passwords, expected 8: $(tail -3 "$WORK/ssh.log")"
+t_ssh=$(now)
+expect_alert ssh_password_guessing ".labels.src==\"$ATK\" and .labels.dst==\"$VIC\"" "$t_ssh"
+
+# 3. hping3: a bounded burst of 3000 SYNs to port 8080.
+ip netns exec "$NS_A" hping3 -q -S -p 8080 -c 3000 -i u300 "$VIC" >"$WORK/hping.log" 2>&1
+t_flood=$(now)
+expect_alert syn_flood ".labels.dst==\"$VIC\" and .labels.dst_port==\"8080\"" "$t_flood"
+
+# Traffic has stopped: each resolves (hold_down 5 s) and leaves Alertmanager's active list.
+t_stop=$(now)
+resolved_all() {  # Alertmanager answered, and lists none of the three as active
+  local body
+  body=$(curl -sf "http://127.0.0.1:$AM_PORT/api/v2/alerts") || return 1
+  jq -e '[.[] | select(.status.state=="active" and (.labels.alertname | IN("port_scan_vertical", "ssh_password_guessing", "syn_flood")))] | length == 0' <<<"$body" >/dev/null
+}
+cw_wait_until 600 "the three alerts resolved in alertmanager" resolved_all
+for r in port_scan_vertical ssh_password_guessing syn_flood; do
+  jq -s -e --arg r "$r" 'any(.[]; .rule==$r and .state=="resolved")' "$WORK/alerts.jsonl" >/dev/null ||
+    fail "$r: no resolved line in the JSON lines log: $(jq -c '[.rule, .state, .time]' "$WORK/alerts.jsonl" | tr '\n' ' ')"
+done
+sent=$(cw_metric "$METRICS_PORT" citywatch_alert_sink_sent_total 'sink="alertmanager"')
+failed=$(cw_metric "$METRICS_PORT" citywatch_alert_sink_failures_total 'sink="alertmanager"')
+echo "PASS: live netns: end of traffic -> listed by alertmanager:$report all resolved $(latency "$t_stop")s after the flood; alertmanager sink sent $sent, failures $failed"
