@@ -1,0 +1,187 @@
+#include "collector/report/report_builder.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "collector/uptime/clock.h"
+
+namespace citywatch::collector::report {
+
+using uptime::CivilTime;
+using uptime::EntityKind;
+using uptime::Figures;
+using uptime::kNsPerSecond;
+
+bool parse_period(const std::string& text, Period& out) {
+  Period p;
+  p.label = text;
+  int y = 0, m = 0, q = 0, n = 0;
+  const auto whole = [&] { return static_cast<std::size_t>(n) == text.size(); };
+  if (const auto dots = text.find(".."); dots != std::string::npos) {
+    if (!uptime::parse_civil(text.substr(0, dots), p.from) ||
+        !uptime::parse_civil(text.substr(dots + 2), p.to))
+      return false;
+    if (uptime::days_from_civil(p.to.year, p.to.month, p.to.day) <=
+        uptime::days_from_civil(p.from.year, p.from.month, p.from.day))
+      return false;
+    p.from.hour = p.from.minute = p.from.second = 0;
+    p.to.hour = p.to.minute = p.to.second = 0;
+  } else if (std::sscanf(text.c_str(), "%4d-Q%1d%n", &y, &q, &n) == 2 && whole() && q >= 1 &&
+             q <= 4) {
+    p.from = {y, 3 * q - 2, 1, 0, 0, 0};
+    p.to = q == 4 ? CivilTime{y + 1, 1, 1, 0, 0, 0} : CivilTime{y, 3 * q + 1, 1, 0, 0, 0};
+  } else if (std::sscanf(text.c_str(), "%4d-%2d%n", &y, &m, &n) == 2 && whole() && m >= 1 &&
+             m <= 12) {
+    p.from = {y, m, 1, 0, 0, 0};
+    p.to = m == 12 ? CivilTime{y + 1, 1, 1, 0, 0, 0} : CivilTime{y, m + 1, 1, 0, 0, 0};
+  } else if (std::sscanf(text.c_str(), "%4d%n", &y, &n) == 1 && whole() && y > 1970) {
+    p.from = {y, 1, 1, 0, 0, 0};
+    p.to = {y + 1, 1, 1, 0, 0, 0};
+  } else {
+    return false;
+  }
+  out = p;
+  return true;
+}
+
+Period year_before(const Period& p) {
+  Period b = p;
+  b.from.year -= 1;
+  b.to.year -= 1;
+  // 29 February has no counterpart a year before: use 1 March.
+  for (CivilTime* c : {&b.from, &b.to})
+    if (c->month == 2 && c->day == 29 && uptime::days_in_month(c->year, 2) == 28) {
+      c->month = 3;
+      c->day = 1;
+    }
+  char buf[64];
+  if (p.label.size() == 7 && p.label[4] == '-' && p.label[5] != 'Q')
+    std::snprintf(buf, sizeof buf, "%04d-%02d", b.from.year, b.from.month);
+  else if (p.label.size() == 4)
+    std::snprintf(buf, sizeof buf, "%04d", b.from.year);
+  else if (p.label.size() == 7 && p.label[5] == 'Q')
+    std::snprintf(buf, sizeof buf, "%04d-Q%c", b.from.year, p.label[6]);
+  else
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d..%04d-%02d-%02d", b.from.year, b.from.month,
+                  b.from.day, b.to.year, b.to.month, b.to.day);
+  b.label = buf;
+  return b;
+}
+
+double minutes(std::int64_t ns) { return static_cast<double>(ns) / (60.0 * kNsPerSecond); }
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+}  // namespace
+
+std::string fmt_availability(const Figures& f) { return fmt("%.4f", 100.0 * f.availability()); }
+std::string fmt_minutes(double m) { return fmt("%.1f", m); }
+std::string fmt_mttr(const Figures& f) { return fmt("%.1f", f.mttr_s() / 60.0); }
+std::string fmt_mtbf(const Figures& f) { return fmt("%.1f", f.mtbf_s() / 3600.0); }
+
+double budget_left_minutes(const Figures& f, double slo_percent) {
+  return (1.0 - slo_percent / 100.0) * minutes(f.monitored_ns) - minutes(f.down_ns);
+}
+
+std::string fmt_budget(const Figures& f, double slo_percent) {
+  const double allowed = (1.0 - slo_percent / 100.0) * minutes(f.monitored_ns);
+  const double left = budget_left_minutes(f, slo_percent);
+  return fmt_minutes(left) + " min (" + fmt("%.1f", allowed > 0 ? 100.0 * left / allowed : 0.0) +
+         " %)";
+}
+
+Status build_report(const uptime::OutageStore& store, const uptime::MaintenanceCalendar& calendar,
+                    const ReportOptions& o, Report& r) {
+  r = Report{};
+  r.options = o;
+  const auto ns = [&](const CivilTime& c) { return o.tz.to_utc(c) * kNsPerSecond; };
+  r.from_ns = ns(o.period.from);
+  r.to_ns = ns(o.period.to);
+  r.base_from_ns = ns(o.baseline.from);
+  r.base_to_ns = ns(o.baseline.to);
+  std::vector<uptime::EntityRow> all;
+  if (auto s = store.load_entities(all); !s) return s;
+  std::vector<uptime::OutageRow> cur_outages, base_outages;
+  if (auto s = store.load_outages(r.from_ns, r.to_ns, cur_outages); !s) return s;
+  if (auto s = store.load_outages(r.base_from_ns, r.base_to_ns, base_outages); !s) return s;
+  std::vector<Figures> cur, base;
+  uptime::compute_figures(all, cur_outages, calendar, r.from_ns, r.to_ns, o.now_ns, cur);
+  uptime::compute_figures(all, base_outages, calendar, r.base_from_ns, r.base_to_ns, o.now_ns,
+                          base);
+
+  std::map<std::string, Line> sites, segments;
+  r.city.name = "all sites";
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const uptime::EntityRow& e = all[i];
+    if (e.first_seen_ns >= r.to_ns && e.first_seen_ns >= r.base_to_ns) continue;
+    if (e.kind == EntityKind::kInterface) {
+      if (e.first_seen_ns < r.to_ns) ++r.interfaces;
+    } else {
+      for (Line* l : {&r.city, &sites[e.site], &segments[e.site + "\x1f" + e.segment]}) {
+        l->cur.add(cur[i]);
+        l->base.add(base[i]);
+      }
+      sites[e.site].name = e.site;
+      Line& seg = segments[e.site + "\x1f" + e.segment];
+      seg.name = e.segment;
+      seg.site = e.site;
+      if (e.kind == EntityKind::kDevice && e.first_seen_ns < r.to_ns)
+        r.devices.push_back({e.device_name, "device", e.site, e.segment, cur[i], base[i]});
+    }
+    if (cur[i].down_ns > 0 && e.first_seen_ns < r.to_ns) {
+      std::string name = e.kind == EntityKind::kInterface ? e.device_name + " " + e.interface
+                         : e.kind == EntityKind::kSegment ? e.segment + " (agent " + e.agent + ")"
+                                                          : e.device_name;
+      r.offenders.push_back({name, uptime::to_string(e.kind), e.site, e.segment, cur[i], base[i]});
+    }
+  }
+  for (auto& [k, l] : sites) r.sites.push_back(std::move(l));
+  for (auto& [k, l] : segments) r.segments.push_back(std::move(l));
+  std::sort(r.devices.begin(), r.devices.end(), [](const Line& a, const Line& b) {
+    return std::tie(a.site, a.segment, a.name) < std::tie(b.site, b.segment, b.name);
+  });
+  std::sort(r.offenders.begin(), r.offenders.end(), [](const Line& a, const Line& b) {
+    return a.cur.down_ns != b.cur.down_ns ? a.cur.down_ns > b.cur.down_ns : a.name < b.name;
+  });
+  if (r.offenders.size() > o.offenders) r.offenders.resize(o.offenders);
+
+  r.target_minutes = minutes(r.city.base.down_ns) * (1.0 - o.target_reduction_percent / 100.0);
+  r.target_met = minutes(r.city.cur.down_ns) <= r.target_minutes + 1e-9;
+
+  // Weeks start on Monday 00:00 local; the first and last are clipped to the period.
+  std::int64_t day =
+      uptime::days_from_civil(o.period.from.year, o.period.from.month, o.period.from.day);
+  const std::int64_t end_day =
+      uptime::days_from_civil(o.period.to.year, o.period.to.month, o.period.to.day);
+  std::vector<uptime::EntityRow> headline;
+  for (const auto& e : all)
+    if (e.kind != EntityKind::kInterface) headline.push_back(e);
+  const double period_len = static_cast<double>(r.to_ns - r.from_ns);
+  while (day < end_day) {
+    std::int64_t next = day + 1;
+    while (next < end_day && uptime::weekday_from_days(next) != 0) ++next;
+    CivilTime a = uptime::civil_from_days(day), b = uptime::civil_from_days(next);
+    Week w;
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", a.year, a.month, a.day);
+    w.label = buf;
+    w.from_ns = ns(a);
+    w.to_ns = ns(b);
+    std::vector<Figures> f;
+    uptime::compute_figures(headline, cur_outages, calendar, w.from_ns, w.to_ns, o.now_ns, f);
+    for (const Figures& x : f) w.down_ns += x.down_ns;
+    w.target_minutes = r.target_minutes * static_cast<double>(w.to_ns - w.from_ns) / period_len;
+    r.weeks.push_back(w);
+    day = next;
+  }
+  return Status::ok();
+}
+
+}  // namespace citywatch::collector::report

@@ -1,0 +1,91 @@
+// ReportBuilder: the figures behind `citywatch report` (docs/uptime.md, "Reports").
+//
+// For a calendar period in a chosen time zone it computes, per city, site, segment and
+// device: availability, outage count, outage minutes, MTTR, MTBF and the error budget left
+// against the SLO, the same for a baseline period, the reduction target ("25 % fewer outage
+// minutes than the baseline") with whether it is met and by how much, the worst offenders
+// and the outage minutes per week. Headline figures (city, site, segment) cover devices and
+// segments (agent lost); interfaces appear among the worst offenders. All arithmetic is
+// uptime::compute_figures, the same the collector's availability gauges use.
+//
+// Thread-safety: none; a one-shot computation on the CLI's thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "collector/uptime/availability.h"
+#include "collector/uptime/maintenance.h"
+#include "collector/uptime/outage_store.h"
+#include "collector/uptime/time_zone.h"
+#include "common/status.h"
+
+namespace citywatch::collector::report {
+
+// A calendar period: [from, to) in local civil dates.
+struct Period {
+  std::string label;  // "2025-03", "2025-Q1", "2025", "2025-03-01..2025-03-15"
+  uptime::CivilTime from;
+  uptime::CivilTime to;  // exclusive
+};
+// Parses "YYYY-MM", "YYYY-Qn", "YYYY" or "YYYY-MM-DD..YYYY-MM-DD" (end exclusive).
+bool parse_period(const std::string& text, Period& out);
+// The same period one year earlier.
+Period year_before(const Period& p);
+
+struct ReportOptions {
+  Period period;
+  Period baseline;
+  uptime::TimeZone tz;
+  double slo_percent = 99.9;
+  double target_reduction_percent = 25;  // fewer outage minutes than the baseline
+  std::int64_t now_ns = 0;               // open outages run until here
+  std::size_t offenders = 10;
+};
+
+struct Line {
+  std::string name;
+  std::string kind;  // for offenders: segment, device, interface
+  std::string site;
+  std::string segment;
+  uptime::Figures cur;
+  uptime::Figures base;
+};
+
+struct Week {
+  std::string label;  // local date of its first day
+  std::int64_t from_ns = 0;
+  std::int64_t to_ns = 0;
+  std::int64_t down_ns = 0;
+  double target_minutes = 0;  // the period's target, pro rata
+};
+
+struct Report {
+  ReportOptions options;
+  std::int64_t from_ns = 0, to_ns = 0, base_from_ns = 0, base_to_ns = 0;
+  Line city;
+  std::vector<Line> sites;
+  std::vector<Line> segments;
+  std::vector<Line> devices;
+  std::vector<Line> offenders;
+  std::vector<Week> weeks;
+  std::int64_t interfaces = 0;
+  // Target: outage minutes at most baseline × (1 - reduction).
+  double target_minutes = 0;
+  bool target_met = false;
+};
+
+Status build_report(const uptime::OutageStore& store, const uptime::MaintenanceCalendar& calendar,
+                    const ReportOptions& options, Report& out);
+
+// Shared number formats, so HTML, CSV and Markdown print identical figures.
+double minutes(std::int64_t ns);
+std::string fmt_availability(const uptime::Figures& f);  // percent, 4 decimals
+std::string fmt_minutes(double m);                       // 1 decimal
+std::string fmt_mttr(const uptime::Figures& f);          // minutes
+std::string fmt_mtbf(const uptime::Figures& f);          // hours
+double budget_left_minutes(const uptime::Figures& f, double slo_percent);
+std::string fmt_budget(const uptime::Figures& f, double slo_percent);  // "12.3 min (45.6 %)"
+
+}  // namespace citywatch::collector::report

@@ -1,0 +1,100 @@
+// OutageStore: the durable outage record (STATE_DIR/uptime.sqlite, SQLite in WAL mode).
+//
+// Three tables: `entities` (every monitored segment, device and interface with its current
+// state), `outages` (one row per outage: entity, cause, start, end or NULL while open,
+// detection uncertainty, flap flag, maintenance time inside it) and `state_changes` (the
+// timeline). An outage's row is written when it starts, so a collector restart finds it
+// open and continues it instead of opening a second one: (entity, start) is unique and at
+// most one outage per entity can be open, both enforced by the schema. Each transition is
+// one transaction (synchronous=FULL), so a crash leaves the transition whole or absent.
+// The `outage_view` view joins outages with their entity for ad-hoc SQL and reports.
+//
+// Thread-safety: none. One owner: the tracker on the ingest thread, or the report CLI.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+struct sqlite3;
+
+namespace citywatch::collector::uptime {
+
+enum class EntityKind : std::uint8_t { kSegment = 0, kDevice = 1, kInterface = 2 };
+enum class EntityState : std::uint8_t { kUnknown = 0, kUp = 1, kDown = 2, kUnmonitored = 3 };
+const char* to_string(EntityKind k);
+const char* to_string(EntityState s);
+bool parse_kind(const std::string& s, EntityKind& out);
+
+struct EntityRow {
+  std::int64_t id = 0;
+  EntityKind kind = EntityKind::kDevice;
+  std::string
+      key;  // unique: "segment/AGENT", "device/SEGMENT/ADDR", "interface/SEGMENT/ADDR/IFINDEX"
+  std::string agent;
+  std::string site;
+  std::string segment;
+  std::string device;       // address as text
+  std::string device_name;  // sysName, or the agent id for a segment
+  std::string interface;    // ifName (or "ifIndex N")
+  std::uint32_t if_index = 0;
+  std::int64_t first_seen_ns = 0;
+  EntityState state = EntityState::kUnknown;
+  std::int64_t state_since_ns = 0;
+  std::int64_t last_up_ns = 0;    // last good check
+  std::int64_t last_down_ns = 0;  // last failed check
+};
+
+struct OutageRow {
+  std::int64_t id = 0;
+  std::int64_t entity_id = 0;
+  std::string cause;  // snmp_timeout, unreachable, oper_down, trap, agent_lost
+  std::int64_t start_ns = 0;
+  std::int64_t end_ns = 0;
+  bool open = true;
+  // Between the last good check and the first failed one, and between the last failed
+  // check and the first good one: how much earlier the outage may really have begun/ended.
+  std::int64_t start_uncertainty_ns = 0;
+  std::int64_t end_uncertainty_ns = 0;
+  bool flap = false;                // shorter than uptime.min_outage
+  std::int64_t maintenance_ns = 0;  // time inside maintenance windows (set at the end)
+  std::string end_reason;           // recovered, admin_down, agent_back
+};
+
+class OutageStore {
+ public:
+  static Status open(const std::filesystem::path& file, std::unique_ptr<OutageStore>& out,
+                     bool create = true);
+  ~OutageStore();
+  OutageStore(const OutageStore&) = delete;
+  OutageStore& operator=(const OutageStore&) = delete;
+
+  Status load_entities(std::vector<EntityRow>& out) const;
+  Status load_open_outages(std::vector<OutageRow>& out) const;
+  // Outages that overlap [from, to): start < to and (open or end > from), by start.
+  Status load_outages(std::int64_t from_ns, std::int64_t to_ns, std::vector<OutageRow>& out) const;
+
+  // Inserts the entity or updates it by key; sets e.id.
+  Status save_entity(EntityRow& e);
+  // One transaction: the outage row (o.id is set; an outage already stored for the same
+  // entity and start is reused, not duplicated), the entity's state and a state change.
+  Status start_outage(const EntityRow& e, OutageRow& o);
+  Status end_outage(const EntityRow& e, const OutageRow& o);
+  // A state change with no outage boundary (first seen up, unmonitored, reboot).
+  Status record_state(const EntityRow& e, std::int64_t time_ns, const std::string& detail);
+
+ private:
+  OutageStore() = default;
+  Status exec(const char* sql);
+  Status save_entity_state(const EntityRow& e);
+  Status add_change(const EntityRow& e, std::int64_t time_ns, const std::string& detail);
+
+  sqlite3* db_ = nullptr;
+  std::string file_;
+};
+
+}  // namespace citywatch::collector::uptime

@@ -1,0 +1,111 @@
+// OutageTracker: turns the state the agents report into outages (docs/uptime.md).
+//
+// Monitored entities: each agent's segment (dark while the agent has no session: cause
+// agent_lost), each polled device (DeviceStatus.reachable; cause snmp_timeout and friends),
+// and each administratively up interface (InterfaceSample oper status, cause oper_down; SNMP
+// linkDown/linkUp traps, cause trap). An outage starts at the first failed check or down
+// event and ends at the first good one; the time since the last good check (and until the
+// last failed one) is stored as the detection uncertainty. A down/up shorter than
+// uptime.min_outage is a flap, not an outage. Every transition is written to the
+// OutageStore before the next record is looked at, and load() continues from the store, so
+// a collector restart neither loses, duplicates nor closes an open outage. Agents whose
+// segment was up when the collector stopped get uptime.agent_grace to reconnect before
+// their segment is counted dark (from the collector's start).
+//
+// Time: outage boundaries are the records' event times (agent clock) and the session times
+// the ingest server reports; tick() reads the injected Clock for accounting, the grace
+// period and the availability gauges. Tests use a fake clock and never sleep.
+//
+// Memory: one entry per entity, created the first time it is seen; records for known
+// entities are handled without allocating.
+//
+// Thread-safety: everything runs on the collector's ingest thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "collector/ingest/record_consumer.h"
+#include "collector/uptime/availability.h"
+#include "collector/uptime/clock.h"
+#include "collector/uptime/outage_store.h"
+#include "collector/uptime/uptime_config.h"
+#include "collector/uptime/uptime_metrics.h"
+
+namespace citywatch::collector::uptime {
+
+class OutageTracker final : public RecordConsumer {
+ public:
+  // metrics may be null (tests, tools); store, clock and config must outlive the tracker.
+  OutageTracker(const UptimeConfig& config, OutageStore& store, const Clock& clock,
+                UptimeMetrics* metrics);
+  ~OutageTracker() override;
+
+  // Restores entities and open outages from the store.
+  Status load();
+
+  void consume(std::span<const Record> records) override;
+  void on_agent_session(const std::string& agent, const std::string& segment, bool connected,
+                        std::int64_t time_ns) override;
+
+  // Call about once a second: confirms outages that reached min_outage, accounts outage and
+  // monitored seconds, ends the restart grace period and refreshes availability gauges
+  // (every 60 s).
+  void tick();
+  // The collector is shutting down: session closes from now on are not agent losses.
+  void stop() { stopping_ = true; }
+
+  // For tests and tools.
+  const EntityRow* entity(const std::string& key) const;
+  std::size_t open_outage_count() const;
+  std::uint64_t store_errors() const { return store_errors_; }
+  std::uint64_t late_records() const { return late_records_; }
+
+ private:
+  struct Key {
+    EntityKind kind;
+    ShortName scope;  // agent (segment entities) or segment
+    IpAddr addr;
+    std::uint32_t if_index;
+    friend bool operator==(const Key&, const Key&) = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const;
+  };
+  struct Tracked;
+
+  Tracked* find(const Key& k);
+  Tracked& create(const Key& k, EntityRow row, std::int64_t time_ns);
+  Tracked* device(const Record& r, const IpAddr& addr, std::string_view target,
+                  std::string_view sys_name, std::string_view site, bool create_it);
+  Tracked* interface(const Record& r, const IpAddr& addr, std::uint32_t if_index,
+                     std::string_view if_name, bool create_it);
+  void observe(Tracked& t, bool up, const char* cause, std::int64_t time_ns,
+               const char* end_reason);
+  void unmonitor(Tracked& t, std::int64_t time_ns);
+  void end_outage(Tracked& t, std::int64_t time_ns, const char* reason);
+  void refresh_maintenance(Tracked& t, std::int64_t now_ns);
+  std::int64_t maintenance_between(Tracked& t, std::int64_t a, std::int64_t b);
+  void account(Tracked& t, std::int64_t now_ns);
+  void update_availability(std::int64_t now_ns);
+  void save(Status s);
+
+  const UptimeConfig& config_;
+  OutageStore& store_;
+  const Clock& clock_;
+  UptimeMetrics* metrics_;
+  MaintenanceCalendar calendar_;
+  std::unordered_map<Key, std::unique_ptr<Tracked>, KeyHash> entities_;
+  std::unordered_map<std::string, Tracked*> by_key_;
+  std::int64_t last_tick_ns_ = 0;
+  std::int64_t next_availability_ns_ = 0;
+  bool stopping_ = false;
+  std::uint64_t store_errors_ = 0;
+  std::uint64_t late_records_ = 0;
+};
+
+}  // namespace citywatch::collector::uptime

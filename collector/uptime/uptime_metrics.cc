@@ -1,0 +1,120 @@
+#include "collector/uptime/uptime_metrics.h"
+
+namespace citywatch::collector::uptime {
+
+UptimeMetrics::UptimeMetrics(prometheus::Registry& r, const UptimeConfig& config)
+    : config_(config),
+      device_up_(prometheus::BuildGauge()
+                     .Name("citywatch_uptime_device_up")
+                     .Help("1 when the device answered its last check, 0 while it is in an outage")
+                     .Register(r)),
+      interface_up_(prometheus::BuildGauge()
+                        .Name("citywatch_uptime_interface_up")
+                        .Help("1 when an administratively up interface is operationally up, 0 "
+                              "while it is in an outage")
+                        .Register(r)),
+      agent_up_(prometheus::BuildGauge()
+                    .Name("citywatch_uptime_agent_up")
+                    .Help("1 while the segment's agent has a session with this collector, 0 "
+                          "while the segment is dark")
+                    .Register(r)),
+      device_maintenance_(prometheus::BuildGauge()
+                              .Name("citywatch_uptime_device_in_maintenance")
+                              .Help("1 while a planned maintenance window covers the device")
+                              .Register(r)),
+      outages_(prometheus::BuildCounter()
+                   .Name("citywatch_uptime_outages_total")
+                   .Help("Outages (at least uptime.min_outage long) by site, entity kind and "
+                         "cause; counted once the outage has lasted min_outage")
+                   .Register(r)),
+      flaps_(prometheus::BuildCounter()
+                 .Name("citywatch_uptime_flaps_total")
+                 .Help("Down/up blips shorter than uptime.min_outage (not outages)")
+                 .Register(r)),
+      outage_seconds_(prometheus::BuildCounter()
+                          .Name("citywatch_uptime_outage_seconds_total")
+                          .Help("Entity-seconds of outage outside maintenance windows")
+                          .Register(r)),
+      monitored_seconds_(prometheus::BuildCounter()
+                             .Name("citywatch_uptime_monitored_seconds_total")
+                             .Help("Entity-seconds monitored outside maintenance windows (the "
+                                   "denominator of availability)")
+                             .Register(r)),
+      open_(prometheus::BuildGauge()
+                .Name("citywatch_uptime_open_outages")
+                .Help("Outages in progress")
+                .Register(r)),
+      availability_(prometheus::BuildGauge()
+                        .Name("citywatch_uptime_availability_ratio")
+                        .Help("Availability of the site's devices and segments over the "
+                              "trailing window, from the outage store (maintenance excluded)")
+                        .Register(r)),
+      capped_(prometheus::BuildCounter()
+                  .Name("citywatch_uptime_series_capped_total")
+                  .Help("Entities tracked but not exported one by one (uptime.max_devices, "
+                        "uptime.max_interface_series)")
+                  .Register(r)),
+      store_errors_(&prometheus::BuildCounter()
+                         .Name("citywatch_uptime_store_errors_total")
+                         .Help("Outage store writes that failed (the journal has the reason)")
+                         .Register(r)
+                         .Add({})),
+      late_(&prometheus::BuildCounter()
+                 .Name("citywatch_uptime_late_records_total")
+                 .Help("State records older than the entity's last state change, ignored")
+                 .Register(r)
+                 .Add({})) {}
+
+UptimeMetrics::SiteSeries* UptimeMetrics::site(const std::string& site, EntityKind kind) {
+  auto [it, added] = sites_.try_emplace({site, kind});
+  if (added) {
+    const prometheus::Labels l{{"site", site}, {"kind", to_string(kind)}};
+    it->second.outage_seconds = &outage_seconds_.Add(l);
+    it->second.monitored_seconds = &monitored_seconds_.Add(l);
+    it->second.flaps = &flaps_.Add(l);
+    it->second.open = &open_.Add(l);
+  }
+  return &it->second;
+}
+
+UptimeMetrics::EntitySeries UptimeMetrics::entity(const EntityRow& e) {
+  EntitySeries s;
+  switch (e.kind) {
+    case EntityKind::kSegment:
+      s.up = &agent_up_.Add({{"site", e.site}, {"segment", e.segment}, {"agent", e.agent}});
+      break;
+    case EntityKind::kDevice:
+      if (devices_exported_ >= config_.max_devices) {
+        capped_.Add({{"kind", "device"}}).Increment();
+        break;
+      }
+      ++devices_exported_;
+      s.up = &device_up_.Add({{"site", e.site}, {"segment", e.segment}, {"device", e.device_name}});
+      s.maintenance = &device_maintenance_.Add(
+          {{"site", e.site}, {"segment", e.segment}, {"device", e.device_name}});
+      break;
+    case EntityKind::kInterface:
+      if (interfaces_exported_ >= config_.max_interface_series) {
+        capped_.Add({{"kind", "interface"}}).Increment();
+        break;
+      }
+      ++interfaces_exported_;
+      s.up = &interface_up_.Add({{"site", e.site},
+                                 {"segment", e.segment},
+                                 {"device", e.device_name},
+                                 {"interface", e.interface}});
+      break;
+  }
+  return s;
+}
+
+void UptimeMetrics::outage(const std::string& site, EntityKind kind, const std::string& cause) {
+  outages_.Add({{"site", site}, {"kind", to_string(kind)}, {"cause", cause}}).Increment();
+}
+
+void UptimeMetrics::set_availability(const std::string& site, const std::string& window,
+                                     double ratio) {
+  availability_.Add({{"site", site}, {"window", window}}).Set(ratio);
+}
+
+}  // namespace citywatch::collector::uptime

@@ -1,0 +1,72 @@
+// UptimeMetrics: the uptime tracker's Prometheus metrics (docs/metrics.md, "Uptime").
+//
+// Labels are bounded: site and segment come from configuration and agent certificates, kind
+// and cause are small enums, window is one of at most 8 configured windows. Per-device and
+// per-interface `*_up` series are capped by uptime.max_devices and
+// uptime.max_interface_series; entities past the cap are still tracked and stored, only not
+// exported one by one, and are counted in citywatch_uptime_series_capped_total.
+// Handles are resolved once per entity or site and cached by the caller.
+//
+// Thread-safety: called from the ingest thread only; prometheus-cpp metrics are atomic, so
+// the exposer's threads may collect concurrently.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+
+#include "collector/uptime/outage_store.h"
+#include "collector/uptime/uptime_config.h"
+
+namespace citywatch::collector::uptime {
+
+class UptimeMetrics {
+ public:
+  // Per (site, kind) series.
+  struct SiteSeries {
+    prometheus::Counter* outage_seconds = nullptr;
+    prometheus::Counter* monitored_seconds = nullptr;
+    prometheus::Counter* flaps = nullptr;
+    prometheus::Gauge* open = nullptr;
+  };
+  struct EntitySeries {
+    prometheus::Gauge* up = nullptr;           // null past the cap
+    prometheus::Gauge* maintenance = nullptr;  // devices only
+  };
+
+  UptimeMetrics(prometheus::Registry& registry, const UptimeConfig& config);
+
+  SiteSeries* site(const std::string& site, EntityKind kind);
+  EntitySeries entity(const EntityRow& e);
+  void outage(const std::string& site, EntityKind kind, const std::string& cause);
+  void set_availability(const std::string& site, const std::string& window, double ratio);
+  void store_error() { store_errors_->Increment(); }
+  void late_record() { late_->Increment(); }
+
+ private:
+  const UptimeConfig& config_;
+  prometheus::Family<prometheus::Gauge>& device_up_;
+  prometheus::Family<prometheus::Gauge>& interface_up_;
+  prometheus::Family<prometheus::Gauge>& agent_up_;
+  prometheus::Family<prometheus::Gauge>& device_maintenance_;
+  prometheus::Family<prometheus::Counter>& outages_;
+  prometheus::Family<prometheus::Counter>& flaps_;
+  prometheus::Family<prometheus::Counter>& outage_seconds_;
+  prometheus::Family<prometheus::Counter>& monitored_seconds_;
+  prometheus::Family<prometheus::Gauge>& open_;
+  prometheus::Family<prometheus::Gauge>& availability_;
+  prometheus::Family<prometheus::Counter>& capped_;
+  prometheus::Counter* store_errors_;
+  prometheus::Counter* late_;
+  std::map<std::pair<std::string, EntityKind>, SiteSeries> sites_;
+  std::int64_t devices_exported_ = 0;
+  std::int64_t interfaces_exported_ = 0;
+};
+
+}  // namespace citywatch::collector::uptime
