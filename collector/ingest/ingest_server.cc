@@ -157,6 +157,11 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  void close() {
+    boost::system::error_code ignored;
+    stream_.lowest_layer().close(ignored);
+  }
+
   ~Session() {
     if (connected_) {
       server_.metrics_.on_agent_disconnected();
@@ -171,11 +176,6 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     boost::system::error_code ec;
     const auto ep = stream_.lowest_layer().remote_endpoint(ec);
     return ec ? "unknown peer" : ep.address().to_string() + ":" + std::to_string(ep.port());
-  }
-
-  void close() {
-    boost::system::error_code ignored;
-    stream_.lowest_layer().close(ignored);
   }
 
   void reject(const char* reason, const std::string& what) {
@@ -238,7 +238,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
                    " cannot be decoded (" + wire::to_string(e) + "); dropped and counted");
     }
     for (const Record& r : records_) summary_.add(r);
-    if (auto s = server_.ledger_.commit(summary_); !s) {
+    if (auto s = server_.ledger_.commit(summary_, flow_rows_, interface_rows_); !s) {
       log::error("ingest: " + s.message() + "; closing session without ack");
       return false;
     }
@@ -247,7 +247,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
       log::error("ingest: fault injection: exiting after commit, before ack");
       _exit(70);
     }
-    server_.metrics_.apply_batch(summary_);
+    server_.metrics_.apply_batch(summary_, flow_rows_, interface_rows_);
     for (RecordConsumer* c : server_.consumers_) c->consume(records_);
     if (unknown) server_.metrics_.on_unknown_records(agent_, unknown);
     ack = seq;
@@ -290,6 +290,8 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
   std::vector<std::byte> out_;
   std::vector<Record> records_;
   BatchSummary summary_;
+  std::vector<FlowRow> flow_rows_;
+  std::vector<InterfaceRow> interface_rows_;
 };
 
 IngestServer::IngestServer(asio::io_context& io, asio::ssl::context& tls, IngestLedger& ledger,
@@ -321,6 +323,20 @@ Status IngestServer::start() {
 void IngestServer::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  for (auto& weak : sessions_)
+    if (auto s = weak.lock()) s->close();
+}
+
+void IngestServer::drain() {
+  stop();
+  auto live = [this] {
+    std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
+    return !sessions_.empty();
+  };
+  io_.restart();
+  // Each round lets the closed sessions' coroutines take their next step; a few suffice.
+  for (int round = 0; round < 1000 && live(); ++round) io_.poll();
+  io_.stop();
 }
 
 void IngestServer::accept_next() {
@@ -330,6 +346,8 @@ void IngestServer::accept_next() {
       socket.set_option(asio::socket_base::keep_alive(true), ec);
       socket.set_option(tcp::no_delay(true), ec);
       auto session = std::make_shared<Session>(*this, std::move(socket));
+      std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
+      sessions_.push_back(session);
       asio::co_spawn(
           io_, [session]() { return session->run(); }, asio::detached);
     }

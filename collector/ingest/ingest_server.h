@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -45,7 +46,13 @@ class IngestServer {
   // Binds and starts accepting. The bound port (useful when port 0 asked for any) follows.
   Status start();
   std::uint16_t port() const { return bound_port_; }
+  // Stops accepting and closes every session's socket. The sessions end once their pending
+  // handlers run: call drain() before the server and its consumers are destroyed.
   void stop();
+  // Runs the io_context's ready handlers until every session has ended (bounded). After
+  // io_context::stop(), sessions suspended in I/O would otherwise be destroyed only with the
+  // io_context, after the server they report to.
+  void drain();
 
   // Components fed with every accepted record; not owned, must outlive the server.
   void add_consumer(RecordConsumer* consumer) { consumers_.push_back(consumer); }
@@ -63,6 +70,7 @@ class IngestServer {
   std::uint16_t bound_port_ = 0;
   std::uint64_t commits_ = 0;
   std::vector<RecordConsumer*> consumers_;
+  std::vector<std::weak_ptr<Session>> sessions_;
 };
 
 }  // namespace citywatch::collector

@@ -1,22 +1,52 @@
 #include "collector/ingest/ledger.h"
 
+#include <arpa/inet.h>
 #include <sqlite3.h>
+
+#include <algorithm>
 
 namespace citywatch::collector {
 
+void BatchSummary::clear() {
+  agent.clear();
+  segment.clear();
+  stream = seq = 0;
+  records_by_kind = {};
+  flows.clear();  // keeps capacity: no allocation per batch once warmed up
+  interfaces.clear();
+}
+
 void BatchSummary::add(const Record& r) {
   ++records_by_kind[static_cast<std::size_t>(r.kind())];
-  if (const auto* f = std::get_if<FlowRecord>(&r.body)) {
-    FlowTotals& t = flows_by_protocol[f->protocol];
-    ++t.flows;
-    t.packets += f->packets;
-    t.bytes += f->bytes;
+  const auto* f = std::get_if<FlowRecord>(&r.body);
+  if (!f) return;
+  const bool exported = f->source != FlowSource::kPacketMeter;
+  const IpAddr exporter = exported ? f->exporter : IpAddr{};
+  // A batch holds a handful of groups (one exporter or capture, a few protocols), so a
+  // linear search beats a hash map here.
+  auto g = std::find_if(flows.begin(), flows.end(), [&](const FlowGroup& x) {
+    return x.protocol == f->protocol && x.direction == f->direction && x.exporter == exporter;
+  });
+  if (g == flows.end()) g = flows.insert(flows.end(), {exporter, f->protocol, f->direction, {}});
+  ++g->totals.flows;
+  g->totals.packets += f->packets;
+  g->totals.bytes += f->bytes;
+  if (!exported) return;
+  for (const auto& [if_index, input] : {std::pair{f->input_if, true}, {f->output_if, false}}) {
+    if (if_index == 0) continue;  // not reported by the exporter
+    auto i = std::find_if(interfaces.begin(), interfaces.end(), [&](const InterfaceGroup& x) {
+      return x.if_index == if_index && x.input == input && x.exporter == exporter;
+    });
+    if (i == interfaces.end())
+      i = interfaces.insert(interfaces.end(), {exporter, if_index, input, 0, 0});
+    i->packets += f->packets;
+    i->bytes += f->bytes;
   }
 }
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS agents (
   agent TEXT PRIMARY KEY,
@@ -32,17 +62,53 @@ CREATE TABLE IF NOT EXISTS agents (
 CREATE TABLE IF NOT EXISTS flow_totals (
   segment TEXT NOT NULL,
   agent TEXT NOT NULL,
+  exporter TEXT NOT NULL,
   protocol INTEGER NOT NULL,
+  direction TEXT NOT NULL,
   flows INTEGER NOT NULL,
   packets INTEGER NOT NULL,
   bytes INTEGER NOT NULL,
-  PRIMARY KEY (segment, agent, protocol)
+  PRIMARY KEY (segment, agent, exporter, protocol, direction)
+);
+CREATE TABLE IF NOT EXISTS interface_totals (
+  segment TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  exporter TEXT NOT NULL,
+  if_index TEXT NOT NULL,
+  direction TEXT NOT NULL,
+  packets INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (segment, agent, exporter, if_index, direction)
 );
 )sql";
 
 // SQLite integers are signed 64-bit; counters are stored as their bit pattern.
 sqlite3_int64 to_db(std::uint64_t v) { return static_cast<sqlite3_int64>(v); }
 std::uint64_t from_db(sqlite3_int64 v) { return static_cast<std::uint64_t>(v); }
+
+std::string text(sqlite3_stmt* q, int col) {
+  const auto* p = sqlite3_column_text(q, col);
+  return p ? reinterpret_cast<const char*>(p) : "";
+}
+
+const char* direction_label(FlowDirection d) {
+  switch (d) {
+    case FlowDirection::kIngress:
+      return "ingress";
+    case FlowDirection::kEgress:
+      return "egress";
+    case FlowDirection::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+std::string address_text(const IpAddr& a) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (a.family == IpAddr::Family::kV4) inet_ntop(AF_INET, a.bytes.data(), buf, sizeof buf);
+  if (a.family == IpAddr::Family::kV6) inet_ntop(AF_INET6, a.bytes.data(), buf, sizeof buf);
+  return buf;
+}
 
 }  // namespace
 
@@ -79,9 +145,15 @@ Status IngestLedger::open(const std::filesystem::path& file, std::unique_ptr<Ing
   if (auto s = l->exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str()); !s)
     return s;
   const char* upsert_flow =
-      "INSERT INTO flow_totals(segment, agent, protocol, flows, packets, bytes) "
-      "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(segment, agent, protocol) DO UPDATE SET "
-      "flows = flows + ?4, packets = packets + ?5, bytes = bytes + ?6";
+      "INSERT INTO flow_totals(segment, agent, exporter, protocol, direction, flows, packets, "
+      "bytes) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+      "ON CONFLICT(segment, agent, exporter, protocol, direction) DO UPDATE SET "
+      "flows = flows + ?6, packets = packets + ?7, bytes = bytes + ?8";
+  const char* upsert_interface =
+      "INSERT INTO interface_totals(segment, agent, exporter, if_index, direction, packets, "
+      "bytes) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+      "ON CONFLICT(segment, agent, exporter, if_index, direction) DO UPDATE SET "
+      "packets = packets + ?6, bytes = bytes + ?7";
   const char* upsert_agent =
       "INSERT INTO agents(agent, last_seq, batches, flow_records, interface_records, "
       "device_records, trap_records, event_records, stream) "
@@ -91,7 +163,8 @@ Status IngestLedger::open(const std::filesystem::path& file, std::unique_ptr<Ing
       "device_records = device_records + ?5, trap_records = trap_records + ?6, "
       "event_records = event_records + ?7";
   if (sqlite3_prepare_v2(l->db_, upsert_flow, -1, &l->upsert_flow_, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(l->db_, upsert_agent, -1, &l->upsert_agent_, nullptr) != SQLITE_OK)
+      sqlite3_prepare_v2(l->db_, upsert_agent, -1, &l->upsert_agent_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(l->db_, upsert_interface, -1, &l->upsert_interface_, nullptr) != SQLITE_OK)
     return Status::error(file.string() + ": " + sqlite3_errmsg(l->db_));
 
   sqlite3_stmt* q = nullptr;
@@ -100,6 +173,13 @@ Status IngestLedger::open(const std::filesystem::path& file, std::unique_ptr<Ing
     l->positions_[reinterpret_cast<const char*>(sqlite3_column_text(q, 0))] = {
         from_db(sqlite3_column_int64(q, 1)), from_db(sqlite3_column_int64(q, 2))};
   sqlite3_finalize(q);
+  l->for_each_flow_total([&](const std::string&, const std::string& agent, const FlowRow& r) {
+    l->exporters_[agent].insert(r.exporter);
+  });
+  l->for_each_interface_total(
+      [&](const std::string&, const std::string& agent, const InterfaceRow& r) {
+        l->interfaces_[agent + "/" + r.exporter].insert(r.if_index);
+      });
   out = std::move(l);
   return Status::ok();
 }
@@ -107,6 +187,7 @@ Status IngestLedger::open(const std::filesystem::path& file, std::unique_ptr<Ing
 IngestLedger::~IngestLedger() {
   sqlite3_finalize(upsert_flow_);
   sqlite3_finalize(upsert_agent_);
+  sqlite3_finalize(upsert_interface_);
   sqlite3_close(db_);
 }
 
@@ -125,20 +206,65 @@ std::uint64_t IngestLedger::last_seq(const std::string& agent, std::uint64_t str
   return it == positions_.end() || it->second.stream != stream ? 0 : it->second.seq;
 }
 
-Status IngestLedger::commit(const BatchSummary& b) {
+std::string IngestLedger::exporter_label(const std::string& agent, const IpAddr& exporter) {
+  if (exporter.family == IpAddr::Family::kNone) return "capture";
+  std::string label = address_text(exporter);
+  auto& known = exporters_[agent];
+  if (known.count(label)) return label;
+  if (known.size() >= kMaxExportersPerAgent) return "other";
+  known.insert(label);
+  return label;
+}
+
+std::string IngestLedger::if_index_label(const std::string& agent, const std::string& exporter,
+                                         std::uint32_t if_index) {
+  std::string label = std::to_string(if_index);
+  auto& known = interfaces_[agent + "/" + exporter];
+  if (known.count(label)) return label;
+  if (known.size() >= kMaxInterfacesPerExporter) return "other";
+  known.insert(label);
+  return label;
+}
+
+Status IngestLedger::commit(const BatchSummary& b, std::vector<FlowRow>& flows,
+                            std::vector<InterfaceRow>& interfaces) {
+  flows.clear();
+  interfaces.clear();
+  for (const FlowGroup& g : b.flows)
+    flows.push_back(
+        {exporter_label(b.agent, g.exporter), g.protocol, direction_label(g.direction), g.totals});
+  for (const InterfaceGroup& g : b.interfaces) {
+    std::string exporter = exporter_label(b.agent, g.exporter);
+    std::string if_index = if_index_label(b.agent, exporter, g.if_index);
+    interfaces.push_back(
+        {std::move(exporter), std::move(if_index), g.input ? "in" : "out", g.packets, g.bytes});
+  }
   if (auto s = exec("BEGIN IMMEDIATE"); !s) return s;
   bool ok = true;
-  for (int proto = 0; proto < 256 && ok; ++proto) {
-    const FlowTotals& t = b.flows_by_protocol[static_cast<std::size_t>(proto)];
-    if (t.flows == 0) continue;
+  for (const FlowRow& r : flows) {
+    if (!ok) break;
     sqlite3_reset(upsert_flow_);
     sqlite3_bind_text(upsert_flow_, 1, b.segment.c_str(), -1, SQLITE_STATIC);
     sqlite3_bind_text(upsert_flow_, 2, b.agent.c_str(), -1, SQLITE_STATIC);
-    sqlite3_bind_int(upsert_flow_, 3, proto);
-    sqlite3_bind_int64(upsert_flow_, 4, to_db(t.flows));
-    sqlite3_bind_int64(upsert_flow_, 5, to_db(t.packets));
-    sqlite3_bind_int64(upsert_flow_, 6, to_db(t.bytes));
+    sqlite3_bind_text(upsert_flow_, 3, r.exporter.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_int(upsert_flow_, 4, r.protocol);
+    sqlite3_bind_text(upsert_flow_, 5, r.direction.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(upsert_flow_, 6, to_db(r.totals.flows));
+    sqlite3_bind_int64(upsert_flow_, 7, to_db(r.totals.packets));
+    sqlite3_bind_int64(upsert_flow_, 8, to_db(r.totals.bytes));
     ok = sqlite3_step(upsert_flow_) == SQLITE_DONE;
+  }
+  for (const InterfaceRow& r : interfaces) {
+    if (!ok) break;
+    sqlite3_reset(upsert_interface_);
+    sqlite3_bind_text(upsert_interface_, 1, b.segment.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(upsert_interface_, 2, b.agent.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(upsert_interface_, 3, r.exporter.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(upsert_interface_, 4, r.if_index.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(upsert_interface_, 5, r.direction.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(upsert_interface_, 6, to_db(r.packets));
+    sqlite3_bind_int64(upsert_interface_, 7, to_db(r.bytes));
+    ok = sqlite3_step(upsert_interface_) == SQLITE_DONE;
   }
   if (ok) {
     sqlite3_reset(upsert_agent_);
@@ -164,16 +290,35 @@ Status IngestLedger::commit(const BatchSummary& b) {
 }
 
 void IngestLedger::for_each_flow_total(
-    const std::function<void(const std::string&, const std::string&, int, const FlowTotals&)>& fn)
-    const {
+    const std::function<void(const std::string&, const std::string&, const FlowRow&)>& fn) const {
   sqlite3_stmt* q = nullptr;
-  sqlite3_prepare_v2(db_, "SELECT segment, agent, protocol, flows, packets, bytes FROM flow_totals",
+  sqlite3_prepare_v2(db_,
+                     "SELECT segment, agent, exporter, protocol, direction, flows, packets, bytes "
+                     "FROM flow_totals",
                      -1, &q, nullptr);
   while (sqlite3_step(q) == SQLITE_ROW) {
-    FlowTotals t{from_db(sqlite3_column_int64(q, 3)), from_db(sqlite3_column_int64(q, 4)),
-                 from_db(sqlite3_column_int64(q, 5))};
-    fn(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)),
-       reinterpret_cast<const char*>(sqlite3_column_text(q, 1)), sqlite3_column_int(q, 2), t);
+    FlowRow r{text(q, 2),
+              sqlite3_column_int(q, 3),
+              text(q, 4),
+              {from_db(sqlite3_column_int64(q, 5)), from_db(sqlite3_column_int64(q, 6)),
+               from_db(sqlite3_column_int64(q, 7))}};
+    fn(text(q, 0), text(q, 1), r);
+  }
+  sqlite3_finalize(q);
+}
+
+void IngestLedger::for_each_interface_total(
+    const std::function<void(const std::string&, const std::string&, const InterfaceRow&)>& fn)
+    const {
+  sqlite3_stmt* q = nullptr;
+  sqlite3_prepare_v2(db_,
+                     "SELECT segment, agent, exporter, if_index, direction, packets, bytes "
+                     "FROM interface_totals",
+                     -1, &q, nullptr);
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    InterfaceRow r{text(q, 2), text(q, 3), text(q, 4), from_db(sqlite3_column_int64(q, 5)),
+                   from_db(sqlite3_column_int64(q, 6))};
+    fn(text(q, 0), text(q, 1), r);
   }
   sqlite3_finalize(q);
 }

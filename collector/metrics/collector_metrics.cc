@@ -57,6 +57,15 @@ CollectorMetrics::CollectorMetrics(prometheus::Registry& r)
                    .Name("citywatch_collector_batches_received_total")
                    .Help("Batches accepted from each agent (durable across restarts)")
                    .Register(r)),
+      if_packets_(prometheus::BuildCounter()
+                      .Name("citywatch_flow_interface_packets_total")
+                      .Help("Packets of exported flows by exporter interface (ifIndex) and "
+                            "direction (in: the flow's input interface, out: its output)")
+                      .Register(r)),
+      if_bytes_(prometheus::BuildCounter()
+                    .Name("citywatch_flow_interface_bytes_total")
+                    .Help("Bytes of exported flows by exporter interface and direction")
+                    .Register(r)),
       duplicates_(prometheus::BuildCounter()
                       .Name("citywatch_collector_batches_duplicate_total")
                       .Help("Batches received again after a reconnect and not counted twice")
@@ -102,22 +111,37 @@ CollectorMetrics::CollectorMetrics(prometheus::Registry& r)
 
 CollectorMetrics::FlowCounters& CollectorMetrics::flow_counters(const std::string& segment,
                                                                 const std::string& agent,
-                                                                int protocol) {
-  auto key = std::make_tuple(segment, agent, protocol);
+                                                                const FlowRow& row) {
+  auto key = std::make_tuple(segment, agent, row.exporter, row.protocol, row.direction);
   auto it = flow_cache_.find(key);
   if (it != flow_cache_.end()) return it->second;
-  const prometheus::Labels labels{
-      {"segment", segment}, {"agent", agent}, {"protocol", protocol_label(protocol)}};
+  const prometheus::Labels labels{{"segment", segment},
+                                  {"agent", agent},
+                                  {"exporter", row.exporter},
+                                  {"protocol", protocol_label(row.protocol)},
+                                  {"direction", row.direction}};
   FlowCounters c{&flows_.Add(labels), &packets_.Add(labels), &bytes_.Add(labels)};
   return flow_cache_.emplace(std::move(key), c).first->second;
 }
 
-void CollectorMetrics::apply_flow_totals(const std::string& segment, const std::string& agent,
-                                         int protocol, const FlowTotals& t) {
-  FlowCounters& c = flow_counters(segment, agent, protocol);
-  c.flows->Increment(static_cast<double>(t.flows));
-  c.packets->Increment(static_cast<double>(t.packets));
-  c.bytes->Increment(static_cast<double>(t.bytes));
+void CollectorMetrics::apply_flow_row(const std::string& segment, const std::string& agent,
+                                      const FlowRow& row) {
+  FlowCounters& c = flow_counters(segment, agent, row);
+  c.flows->Increment(static_cast<double>(row.totals.flows));
+  c.packets->Increment(static_cast<double>(row.totals.packets));
+  c.bytes->Increment(static_cast<double>(row.totals.bytes));
+}
+
+void CollectorMetrics::apply_interface_row(const std::string& segment, const std::string& agent,
+                                           const InterfaceRow& row) {
+  // Few exported-flow groups per batch, and the family caches label sets itself.
+  const prometheus::Labels labels{{"segment", segment},
+                                  {"agent", agent},
+                                  {"exporter", row.exporter},
+                                  {"if_index", row.if_index},
+                                  {"direction", row.direction}};
+  if_packets_.Add(labels).Increment(static_cast<double>(row.packets));
+  if_bytes_.Add(labels).Increment(static_cast<double>(row.bytes));
 }
 
 void CollectorMetrics::apply_agent_totals(const std::string& agent, std::uint64_t batches,
@@ -128,11 +152,10 @@ void CollectorMetrics::apply_agent_totals(const std::string& agent, std::uint64_
         .Increment(static_cast<double>(records[k]));
 }
 
-void CollectorMetrics::apply_batch(const BatchSummary& b) {
-  for (int p = 0; p < 256; ++p) {
-    const FlowTotals& t = b.flows_by_protocol[static_cast<std::size_t>(p)];
-    if (t.flows) apply_flow_totals(b.segment, b.agent, p, t);
-  }
+void CollectorMetrics::apply_batch(const BatchSummary& b, const std::vector<FlowRow>& flows,
+                                   const std::vector<InterfaceRow>& interfaces) {
+  for (const FlowRow& r : flows) apply_flow_row(b.segment, b.agent, r);
+  for (const InterfaceRow& r : interfaces) apply_interface_row(b.segment, b.agent, r);
   apply_agent_totals(b.agent, 1, b.records_by_kind);
 }
 

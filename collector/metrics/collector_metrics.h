@@ -1,5 +1,7 @@
 // CollectorMetrics: every Prometheus metric the collector exports, registered once.
 //
+// Flow traffic is labelled by segment, agent, exporter ("capture" for the agent's packet
+// meter), IP protocol and direction; exported flows are also counted per exporter interface.
 // Names follow Prometheus conventions (citywatch_ prefix, base units, _total counters);
 // docs/metrics.md lists them. Labels are bounded: agent is the CN of a certificate the city
 // issued, segment is what that agent declares (one per agent, checked for its alphabet),
@@ -30,11 +32,13 @@ class CollectorMetrics {
   explicit CollectorMetrics(prometheus::Registry& registry);
 
   // Adds a committed batch's totals (and, at start-up, the ledger's stored totals).
-  void apply_flow_totals(const std::string& segment, const std::string& agent, int protocol,
-                         const FlowTotals& t);
+  void apply_flow_row(const std::string& segment, const std::string& agent, const FlowRow& row);
+  void apply_interface_row(const std::string& segment, const std::string& agent,
+                           const InterfaceRow& row);
   void apply_agent_totals(const std::string& agent, std::uint64_t batches,
                           const std::array<std::uint64_t, 6>& records_by_kind);
-  void apply_batch(const BatchSummary& b);
+  void apply_batch(const BatchSummary& b, const std::vector<FlowRow>& flows,
+                   const std::vector<InterfaceRow>& interfaces);
 
   void on_duplicate_batch(const std::string& agent);
   void on_frame_rejected(const char* reason);
@@ -50,12 +54,15 @@ class CollectorMetrics {
     prometheus::Counter* packets;
     prometheus::Counter* bytes;
   };
-  FlowCounters& flow_counters(const std::string& segment, const std::string& agent, int protocol);
+  FlowCounters& flow_counters(const std::string& segment, const std::string& agent,
+                              const FlowRow& row);
 
   prometheus::Family<prometheus::Counter>& flows_;
   prometheus::Family<prometheus::Counter>& packets_;
   prometheus::Family<prometheus::Counter>& bytes_;
   prometheus::Family<prometheus::Counter>& batches_;
+  prometheus::Family<prometheus::Counter>& if_packets_;
+  prometheus::Family<prometheus::Counter>& if_bytes_;
   prometheus::Family<prometheus::Counter>& duplicates_;
   prometheus::Family<prometheus::Counter>& records_;
   prometheus::Family<prometheus::Counter>& unknown_records_;
@@ -64,7 +71,9 @@ class CollectorMetrics {
   prometheus::Family<prometheus::Counter>& connections_;
   prometheus::Family<prometheus::Gauge>& last_seen_;
   prometheus::Gauge& connected_;
-  std::map<std::tuple<std::string, std::string, int>, FlowCounters> flow_cache_;
+  // Label sets are resolved on first use; a batch then costs a map look-up per group.
+  std::map<std::tuple<std::string, std::string, std::string, int, std::string>, FlowCounters>
+      flow_cache_;
 };
 
 // The IANA protocol number as the `protocol` label: a name for the common ones, the number

@@ -39,6 +39,11 @@ class LedgerTest : public ::testing::Test {
     b.add(r);
     return b;
   }
+  static Status commit(IngestLedger& l, const BatchSummary& b) {
+    std::vector<FlowRow> flows;
+    std::vector<InterfaceRow> interfaces;
+    return l.commit(b, flows, interfaces);
+  }
   std::filesystem::path dir_;
 };
 
@@ -46,23 +51,25 @@ TEST_F(LedgerTest, PositionAndTotalsSurviveReopen) {
   {
     auto l = open();
     EXPECT_EQ(l->last_seq("agent-1", 7), 0u);
-    ASSERT_TRUE(l->commit(batch(7, 1, 10)));
-    ASSERT_TRUE(l->commit(batch(7, 2, 5)));
+    ASSERT_TRUE(commit(*l, batch(7, 1, 10)));
+    ASSERT_TRUE(commit(*l, batch(7, 2, 5)));
     EXPECT_EQ(l->last_seq("agent-1", 7), 2u);
   }
   auto l = open();
   EXPECT_EQ(l->last_seq("agent-1", 7), 2u);
   int rows = 0;
-  l->for_each_flow_total(
-      [&](const std::string& seg, const std::string& agent, int proto, const FlowTotals& t) {
-        ++rows;
-        EXPECT_EQ(seg, "library");
-        EXPECT_EQ(agent, "agent-1");
-        EXPECT_EQ(proto, 6);
-        EXPECT_EQ(t.flows, 2u);
-        EXPECT_EQ(t.packets, 15u);
-        EXPECT_EQ(t.bytes, 1500u);
-      });
+  l->for_each_flow_total([&](const std::string& seg, const std::string& agent, const FlowRow& r) {
+    ++rows;
+    const FlowTotals& t = r.totals;
+    EXPECT_EQ(seg, "library");
+    EXPECT_EQ(agent, "agent-1");
+    EXPECT_EQ(r.exporter, "capture");
+    EXPECT_EQ(r.protocol, 6);
+    EXPECT_EQ(r.direction, "unknown");
+    EXPECT_EQ(t.flows, 2u);
+    EXPECT_EQ(t.packets, 15u);
+    EXPECT_EQ(t.bytes, 1500u);
+  });
   EXPECT_EQ(rows, 1);
   l->for_each_agent(
       [&](const std::string&, std::uint64_t batches, const std::array<std::uint64_t, 6>& records) {
@@ -71,12 +78,61 @@ TEST_F(LedgerTest, PositionAndTotalsSurviveReopen) {
       });
 }
 
+TEST_F(LedgerTest, ExportedFlowsAreLabelledByExporterAndInterfaceWithCaps) {
+  auto l = open();
+  BatchSummary b;
+  b.agent = "agent-1";
+  b.segment = "core";
+  b.stream = 1;
+  b.seq = 1;
+  // One more exporter than the cap allows; each flow in on ifIndex 3, out on ifIndex 7.
+  for (std::uint32_t e = 0; e <= kMaxExportersPerAgent; ++e) {
+    Record r;
+    FlowRecord f;
+    const std::uint8_t addr[4] = {192, 0, 2, static_cast<std::uint8_t>(e)};
+    f.exporter = IpAddr::v4(addr);
+    f.source = FlowSource::kIpfix;
+    f.direction = FlowDirection::kIngress;
+    f.protocol = 17;
+    f.packets = 2;
+    f.bytes = 200;
+    f.input_if = 3;
+    f.output_if = 7;
+    r.body = f;
+    b.add(r);
+  }
+  std::vector<FlowRow> flows;
+  std::vector<InterfaceRow> interfaces;
+  ASSERT_TRUE(l->commit(b, flows, interfaces));
+  ASSERT_EQ(flows.size(), kMaxExportersPerAgent + 1);
+  EXPECT_EQ(flows.front().exporter, "192.0.2.0");
+  EXPECT_EQ(flows.front().direction, "ingress");
+  EXPECT_EQ(flows.back().exporter, "other");  // past the cap, still counted
+  EXPECT_EQ(flows.back().totals.bytes, 200u);
+  ASSERT_EQ(interfaces.size(), 2 * (kMaxExportersPerAgent + 1));
+  EXPECT_EQ(interfaces[0].if_index, "3");
+  EXPECT_EQ(interfaces[0].direction, "in");
+  EXPECT_EQ(interfaces[1].if_index, "7");
+  EXPECT_EQ(interfaces[1].direction, "out");
+  // The caps hold across a restart: the stored exporters still fill them.
+  l.reset();
+  l = open();
+  b.seq = 2;
+  ASSERT_TRUE(l->commit(b, flows, interfaces));
+  EXPECT_EQ(flows.back().exporter, "other");
+  std::uint64_t other_bytes = 0;
+  l->for_each_interface_total([&](const std::string&, const std::string&, const InterfaceRow& r) {
+    if (r.exporter == "other") other_bytes += r.bytes;
+  });
+  EXPECT_EQ(other_bytes, 2u * 2 * 200);
+}
+
 TEST_F(LedgerTest, NewStreamStartsAFreshSequenceSpace) {
   auto l = open();
-  ASSERT_TRUE(l->commit(batch(7, 40, 1)));
+  ASSERT_TRUE(commit(*l, batch(7, 40, 1)));
   // The agent's spool was recreated: stream 9 has seen nothing, whatever stream 7 had.
   EXPECT_EQ(l->last_seq("agent-1", 9), 0u);
-  ASSERT_TRUE(l->commit(batch(9, 1, 1)));
+  ASSERT_TRUE(commit(*l, batch(9, 1, 1)));
   EXPECT_EQ(l->last_seq("agent-1", 9), 1u);
   EXPECT_EQ(l->last_seq("agent-1", 7), 0u);
   EXPECT_EQ(l->last_seq("agent-2", 9), 0u);
