@@ -101,15 +101,50 @@ struct FlowRecord {
   FlowSource source = FlowSource::kPacketMeter;
 };
 
-// Interface counters and state from SNMP or sFlow counter samples.
+// SNMP events carried by InterfaceSample and DeviceStatus records (docs/snmp.md is the
+// contract the rules engine and the uptime tracker rely on).
+enum class SnmpEvent : std::uint8_t {
+  kNone = 0,        // a periodic sample or status: no transition
+  kDown = 1,        // DeviceStatus: the device stopped answering (cause says why)
+  kUp = 2,          // DeviceStatus: the first answer after kDown (or the first answer ever)
+  kReboot = 3,      // DeviceStatus: sysUpTime went backwards; counters restarted
+  kOperChange = 4,  // InterfaceSample: ifOperStatus differs from the previous poll
+};
+
+// Why a poll failed (DeviceStatus.cause, the `result` label of the poll metrics).
+enum class SnmpCause : std::uint8_t {
+  kNone = 0,      // the poll succeeded
+  kTimeout = 1,   // no answer after every retry
+  kAuth = 2,      // SNMPv3 report: unknown user, wrong digest, unsupported level, ...
+  kError = 3,     // the device answered with an error-status at max-repetitions 1
+  kSend = 4,      // the request could not be sent (socket or encoding error)
+  kBadReply = 5,  // the answer was malformed or incomplete (e.g. no sysUpTime)
+};
+
+using LongName = InlineString<63>;
+
+// Interface counters and state from SNMP or sFlow counter samples. Counters are 64-bit and
+// monotonic between discontinuities: a producer reading 32-bit counters extends them across
+// wraps; kCountersReset marks a sample whose counters restarted (a reboot, or the first
+// sample of an interface) so no consumer computes a delta across it.
 struct InterfaceSample {
+  static constexpr std::uint8_t kCounters64 = 1;     // from ifXTable HC counters
+  static constexpr std::uint8_t kCountersReset = 2;  // discontinuity before this sample
   IpAddr device;
+  ShortName target;  // the configured device name (metrics label `device`)
   std::uint32_t if_index = 0;
+  std::uint32_t if_type = 0;  // IANAifType
   ShortName if_name;
+  LongName if_alias;
+  LongName if_descr;
   std::uint64_t in_octets = 0;
   std::uint64_t out_octets = 0;
-  std::uint64_t in_packets = 0;
+  std::uint64_t in_packets = 0;  // unicast + multicast + broadcast
   std::uint64_t out_packets = 0;
+  std::uint64_t in_multicast = 0;
+  std::uint64_t out_multicast = 0;
+  std::uint64_t in_broadcast = 0;
+  std::uint64_t out_broadcast = 0;
   std::uint64_t in_errors = 0;
   std::uint64_t out_errors = 0;
   std::uint64_t in_discards = 0;
@@ -117,23 +152,68 @@ struct InterfaceSample {
   std::uint64_t speed_bps = 0;
   std::uint8_t admin_up = 0;
   std::uint8_t oper_up = 0;
+  std::uint8_t admin_status = 0;      // IF-MIB ifAdminStatus (1 up, 2 down, 3 testing); 0 unknown
+  std::uint8_t oper_status = 0;       // IF-MIB ifOperStatus (1 up, 2 down, ... 7); 0 unknown
+  std::uint8_t prev_oper_status = 0;  // with kOperChange: the status before
+  std::uint8_t flags = 0;
+  SnmpEvent event = SnmpEvent::kNone;
 };
 
-// Reachability and identity of a polled device.
+// Reachability and identity of a polled device: one per poll (event kNone), plus one per
+// transition (kDown, kUp, kReboot).
 struct DeviceStatus {
   IpAddr device;
-  ShortName name;
+  ShortName target;             // the configured device name
+  ShortName site;               // the configured site label
+  ShortName name;               // sysName
+  InlineString<127> descr;      // sysDescr
+  LongName object_id;           // sysObjectID, dotted
   std::uint64_t uptime_cs = 0;  // sysUpTime, centiseconds
+  std::uint32_t poll_duration_us = 0;
+  std::uint16_t interfaces = 0;  // rows reported by the last successful poll
+  std::uint16_t consecutive_failures = 0;
   std::uint8_t reachable = 0;
-  std::uint8_t cause = 0;  // why unreachable; enumerated by the SNMP poller
+  std::uint8_t cause = 0;  // SnmpCause of this poll (kDown: of the failure that took it down)
+  SnmpEvent event = SnmpEvent::kNone;
 };
 
-// An SNMP notification. Varbinds beyond the common ones arrive in later record kinds.
+enum class SnmpTrapKind : std::uint8_t {
+  kGeneric = 0,  // any other notification: see trap_oid
+  kColdStart = 1,
+  kWarmStart = 2,
+  kLinkDown = 3,
+  kLinkUp = 4,
+  kAuthenticationFailure = 5,
+};
+
+// One variable binding of a notification, its value rendered as text (numbers in decimal,
+// OIDs dotted, printable strings as is, other octets in hex), truncated to 31 bytes.
+struct SnmpVarbind {
+  std::array<std::uint32_t, 16> oid{};
+  std::uint8_t oid_len = 0;
+  std::uint8_t type = 0;  // ASN.1 tag (RFC 3416 section 3): 2 integer, 4 octets, 6 oid, 0x41 ...
+  InlineString<31> value;
+};
+
+// An SNMP notification (trap or inform, v1/v2c/v3). The well-known fields are pulled out;
+// the remaining varbinds are kept, up to kMaxVarbinds (varbind_count says how many there
+// were).
 struct SnmpTrap {
-  IpAddr device;
+  static constexpr std::size_t kMaxVarbinds = 5;
+  IpAddr device;     // the sender
+  ShortName target;  // the configured device with the sender's address, if any
   std::array<std::uint32_t, 16> trap_oid{};
   std::uint8_t trap_oid_len = 0;
-  std::uint32_t if_index = 0;
+  std::uint32_t if_index = 0;  // linkDown/linkUp: ifIndex varbind
+  std::uint64_t uptime_cs = 0;
+  SnmpTrapKind kind = SnmpTrapKind::kGeneric;
+  std::uint8_t version = 0;  // 1 (v1), 2 (v2c) or 3
+  std::uint8_t inform = 0;
+  std::uint8_t admin_status = 0;
+  std::uint8_t oper_status = 0;
+  std::uint8_t varbind_count = 0;
+  std::uint8_t varbinds_len = 0;
+  std::array<SnmpVarbind, kMaxVarbinds> varbinds{};
 };
 
 // Packet-level observations for the rules engine.
@@ -148,6 +228,21 @@ enum class PacketEventKind : std::uint8_t {
   kNewMac = 8,
 };
 
+// PacketEvent::flags bits.
+namespace packet_event_flags {
+inline constexpr std::uint8_t kArpNew = 0x01;         // first binding seen for this IP
+inline constexpr std::uint8_t kArpChanged = 0x02;     // the IP moved to another MAC; see prev_mac
+inline constexpr std::uint8_t kArpGratuitous = 0x04;  // sender announces its own address
+inline constexpr std::uint8_t kArpReply = 0x08;       // ARP op 2 (else a request)
+}  // namespace packet_event_flags
+
+// What each kind fills (docs/packet-capture.md has the full table):
+//   TCP SYN / SYN-ACK / RST: src, dst, ports, protocol 6, vlan, mac = sender's MAC.
+//   DNS query / response: src, dst, ports, protocol, name, dns_qtype, dns_rcode.
+//   ARP binding: src = the sender's IP, mac = its MAC, flags, prev_mac when changed.
+//   ICMP unreachable: src = who reports, dst = whom; protocol and ports of the packet it
+//     quotes; icmp_code.
+//   New MAC: mac, vlan, src when the frame was IP.
 struct PacketEvent {
   IpAddr src;
   IpAddr dst;
@@ -160,6 +255,9 @@ struct PacketEvent {
   std::uint8_t dns_rcode = 0;
   PacketEventKind kind = PacketEventKind::kTcpSyn;
   InlineString<127> name;  // DNS query name; truncated beyond 127 bytes
+  std::uint8_t flags = 0;  // packet_event_flags
+  std::uint8_t icmp_code = 0;
+  std::array<std::uint8_t, 6> prev_mac{};  // ARP binding changed: the MAC it had before
 };
 
 enum class RecordKind : std::uint8_t {

@@ -86,6 +86,8 @@ bool valid(FlowSource s) {
   return false;
 }
 bool valid(PacketEventKind k) { return static_cast<std::uint8_t>(k) != 0; }
+bool valid(SnmpEvent) { return true; }
+bool valid(SnmpTrapKind) { return true; }
 
 // Each record kind's fields are listed once, in fields(); the writer and the reader below
 // walk the same list, so encoder and decoder cannot drift apart.
@@ -118,6 +120,8 @@ class Writer {
   void array(const std::array<std::uint8_t, N>& a) {
     bytes(a.data(), N);
   }
+  // An element count of a bounded array; the reader refuses one beyond max.
+  void count(const std::uint8_t& n, std::size_t /*max*/) { put(n, 1); }
   void oid(const std::array<std::uint32_t, 16>& a, const std::uint8_t& len) {
     put(len, 1);
     for (std::uint8_t i = 0; i < len && i < a.size(); ++i) put(a[i], 4);
@@ -139,9 +143,9 @@ class Writer {
   std::byte* p_;
 };
 
-// The largest encoded record: kind, length, time and the widest body (an InterfaceSample or
-// a PacketEvent), with room to spare. Checked per record below.
-constexpr std::size_t kMaxEncodedRecord = 512;
+// The largest encoded record: kind, length, time and the widest body (an SnmpTrap with all
+// its varbinds: about 760 bytes), with room to spare. Checked per record below.
+constexpr std::size_t kMaxEncodedRecord = 1024;
 
 class Reader {
  public:
@@ -188,6 +192,13 @@ class Reader {
   void array(std::array<std::uint8_t, N>& a) {
     r_.bytes(a.data(), N);
   }
+  void count(std::uint8_t& n, std::size_t max) {
+    n = r_.u8();
+    if (n > max) {
+      n = 0;
+      error_ = DecodeError::kBadRecord;
+    }
+  }
   void oid(std::array<std::uint32_t, 16>& a, std::uint8_t& len) {
     len = r_.u8();
     if (len > a.size()) {
@@ -231,12 +242,20 @@ void fields(A& a, FlowRecord& f) {
 template <typename A>
 void fields(A& a, InterfaceSample& f) {
   a.ip(f.device);
+  a.str(f.target);
   a.u32(f.if_index);
+  a.u32(f.if_type);
   a.str(f.if_name);
+  a.str(f.if_alias);
+  a.str(f.if_descr);
   a.u64(f.in_octets);
   a.u64(f.out_octets);
   a.u64(f.in_packets);
   a.u64(f.out_packets);
+  a.u64(f.in_multicast);
+  a.u64(f.out_multicast);
+  a.u64(f.in_broadcast);
+  a.u64(f.out_broadcast);
   a.u64(f.in_errors);
   a.u64(f.out_errors);
   a.u64(f.in_discards);
@@ -244,22 +263,50 @@ void fields(A& a, InterfaceSample& f) {
   a.u64(f.speed_bps);
   a.u8(f.admin_up);
   a.u8(f.oper_up);
+  a.u8(f.admin_status);
+  a.u8(f.oper_status);
+  a.u8(f.prev_oper_status);
+  a.u8(f.flags);
+  a.e8(f.event, SnmpEvent::kOperChange);
 }
 
 template <typename A>
 void fields(A& a, DeviceStatus& f) {
   a.ip(f.device);
+  a.str(f.target);
+  a.str(f.site);
   a.str(f.name);
+  a.str(f.descr);
+  a.str(f.object_id);
   a.u64(f.uptime_cs);
+  a.u32(f.poll_duration_us);
+  a.u16(f.interfaces);
+  a.u16(f.consecutive_failures);
   a.u8(f.reachable);
   a.u8(f.cause);
+  a.e8(f.event, SnmpEvent::kOperChange);
 }
 
 template <typename A>
 void fields(A& a, SnmpTrap& f) {
   a.ip(f.device);
+  a.str(f.target);
   a.oid(f.trap_oid, f.trap_oid_len);
   a.u32(f.if_index);
+  a.u64(f.uptime_cs);
+  a.e8(f.kind, SnmpTrapKind::kAuthenticationFailure);
+  a.u8(f.version);
+  a.u8(f.inform);
+  a.u8(f.admin_status);
+  a.u8(f.oper_status);
+  a.u8(f.varbind_count);
+  a.count(f.varbinds_len, SnmpTrap::kMaxVarbinds);
+  for (std::uint8_t i = 0; i < f.varbinds_len && i < SnmpTrap::kMaxVarbinds; ++i) {
+    SnmpVarbind& v = f.varbinds[i];
+    a.oid(v.oid, v.oid_len);
+    a.u8(v.type);
+    a.str(v.value);
+  }
 }
 
 template <typename A>
@@ -275,6 +322,9 @@ void fields(A& a, PacketEvent& f) {
   a.u8(f.dns_rcode);
   a.e8(f.kind, PacketEventKind::kNewMac);
   a.str(f.name);
+  a.u8(f.flags);
+  a.u8(f.icmp_code);
+  a.array(f.prev_mac);
 }
 
 constexpr std::uint8_t kMaxKind = static_cast<std::uint8_t>(RecordKind::kPacketEvent);

@@ -12,22 +12,27 @@ shared=$root/../shared/testdata
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCITYWATCH_FUZZ=ON \
   -DBUILD_TESTING=OFF -DCITYWATCH_BENCH=OFF >/dev/null
-cmake --build "$build" -j2 --target wire_codec_fuzz packet_decoder_fuzz pcap_to_corpus wire_corpus
+cmake --build "$build" -j2 --target wire_codec_fuzz packet_decoder_fuzz pcap_to_corpus wire_corpus \
+  flow_v5_fuzz flow_v9_fuzz flow_sflow_fuzz flow_corpus
 
 corpus=$build/fuzz-corpus
 artifacts=$build/fuzz-artifacts
-mkdir -p "$corpus/wire" "$corpus/packet" "$artifacts"
+mkdir -p "$corpus/wire" "$corpus/packet" "$corpus/flow/v5" "$corpus/flow/v9" "$corpus/flow/sflow" "$artifacts"
 "$build/fuzz/wire_corpus" "$corpus/wire"
 if [[ -d "$shared" ]]; then
   "$build/fuzz/pcap_to_corpus" "$corpus/packet" 2000 "$shared/captures/segment-a.pcap" \
     "$shared"/vendor/akvorado/packet/*.pcap "$shared"/flows/*.pcap
+  # Flow exports: the UDP payloads of real exporters' datagrams, one seed per datagram.
+  "$build/fuzz/flow_corpus" "$corpus/flow" 500 "$shared"/flows/*.pcap \
+    "$shared"/vendor/akvorado/netflow/*.pcap "$shared"/vendor/akvorado/sflow/*.pcap
 else
   echo "fuzz: $shared not found; the packet decoder starts from an empty corpus"
 fi
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for target in wire_codec_fuzz:wire packet_decoder_fuzz:packet; do
+for target in wire_codec_fuzz:wire packet_decoder_fuzz:packet flow_v5_fuzz:flow/v5 \
+  flow_v9_fuzz:flow/v9 flow_sflow_fuzz:flow/sflow; do
   bin=${target%%:*}
   dir=${target##*:}
   echo "fuzz: $bin for ${secs}s"

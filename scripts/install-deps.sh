@@ -13,6 +13,8 @@ peer_pkgs=(
   tshark wireshark-common softflowd pmacct nfdump tcpreplay nmap hping3 python3-scapy
   snmpd snmp snmptrapd snmpsim prometheus prometheus-alertmanager prometheus-snmp-exporter
   openssl iproute2 curl dnsutils tcpdump procps time psmisc
+  chromium fonts-dejavu-core
+  jq openssh-server  # rules tests: read alert logs; a real sshd for password guessing
 )
 
 want=("${build_pkgs[@]}")
@@ -40,7 +42,7 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts these daemons on install; CityWatch's tests start their own instances on
 # ports chosen at run time, so the system-wide ones are stopped to keep ports and CPU free.
 for svc in snmpd snmptrapd prometheus prometheus-alertmanager prometheus-node-exporter \
-           prometheus-snmp-exporter pmacctd nfacctd softflowd nfdump; do
+           prometheus-snmp-exporter pmacctd nfacctd softflowd nfdump ssh; do
   $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
 done
 echo "install-deps: done"

@@ -29,6 +29,12 @@ flow_meter:
   idle_timeout: 15s
   active_timeout: 60s
   max_flows: 262144
+packet_events:                # TCP SYN/SYN-ACK/RST, DNS, ARP, ICMP unreachable, new MAC
+  enabled: true
+  window: 10s                 # per-key budget window
+  per_key_budget: 32          # events per key (e.g. src, dst, port) per window
+  rate: 2000                  # per kind, events per second sustained ...
+  burst: 10000                # ... and at once
 batch:
   max_records: 1000
   max_delay: 1s
@@ -44,6 +50,54 @@ metrics:
 )yaml";
 
 namespace {
+
+// flow_listeners: and state_dir: (docs/configuration.md, docs/flows.md).
+void read_flow_config(ConfigMap& root, AgentConfig& out) {
+  std::string state_dir;
+  root.get_path("state_dir", state_dir);
+  out.state_dir = state_dir;
+  for (ConfigMap& l : root.list("flow_listeners")) {
+    flow::FlowListenerOptions opts;
+    l.get_endpoint("listen", opts.host, opts.port, true);
+    std::vector<std::string> formats;
+    l.get("formats", formats);
+    if (!formats.empty()) {
+      opts.formats = 0;
+      for (const std::string& f : formats) {
+        flow::FlowFormat ff;
+        if (flow::parse_format(f.c_str(), ff))
+          opts.formats |= static_cast<std::uint8_t>(ff);
+        else
+          l.error("formats",
+                  "unknown format '" + f + "'; expected netflow_v5, netflow_v9, ipfix or sflow");
+      }
+    }
+    std::uint64_t buffer = static_cast<std::uint64_t>(opts.receive_buffer_bytes);
+    l.get_size("receive_buffer", buffer);
+    if (buffer < (64u << 10) || buffer > (1ull << 30))
+      l.error("receive_buffer", "expected from 64KiB to 1GiB");
+    else
+      opts.receive_buffer_bytes = static_cast<int>(buffer);
+    for (ConfigMap& e : l.list("exporters")) {
+      std::string addr;
+      std::int64_t rate = 1;
+      e.get("address", addr, true);
+      e.get("sampling_rate", rate, 1, 1 << 30, true);
+      IpAddr ip;
+      if (!addr.empty() && !flow::parse_ip(addr, ip))
+        e.error("address", "expected an IPv4 or IPv6 address");
+      else if (!addr.empty())
+        out.flow_sampling_overrides.emplace_back(ip, static_cast<std::uint32_t>(rate));
+      e.done();
+    }
+    l.done();
+    out.flow_listeners.push_back(opts);
+  }
+  ConfigMap flow = root.map("flow");
+  flow.get_duration("template_hold_time", out.flow_hold_time);
+  if (out.flow_hold_time.count() <= 0) flow.error("template_hold_time", "must be more than 0");
+  flow.done();
+}
 
 Status read(ConfigReader& reader, AgentConfig& out) {
   ConfigMap root = reader.root();
@@ -95,6 +149,13 @@ Status read(ConfigReader& reader, AgentConfig& out) {
     else
       cap.buffer_bytes = static_cast<int>(buffer);
     c.get("immediate", cap.immediate);
+    std::chrono::nanoseconds timeout = std::chrono::milliseconds(cap.timeout_ms);
+    c.get_duration("timeout", timeout);
+    if (timeout < std::chrono::milliseconds(1) || timeout > std::chrono::seconds(10))
+      c.error("timeout", "expected from 1ms to 10s");
+    else
+      cap.timeout_ms =
+          static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
     c.done();
     out.captures.push_back(cap);
   }
@@ -112,6 +173,36 @@ Status read(ConfigReader& reader, AgentConfig& out) {
   meter.get("max_flows", max_flows, 1024, 1 << 26);
   out.flow_meter.max_flows = static_cast<std::size_t>(max_flows);
   meter.done();
+
+  ConfigMap events = root.map("packet_events");
+  PacketEventConfig& ev = out.packet_events;
+  events.get("enabled", ev.enabled);
+  std::chrono::nanoseconds window(ev.window_ns);
+  events.get_duration("window", window);
+  if (window.count() <= 0) events.error("window", "must be more than 0");
+  ev.window_ns = window.count();
+  std::int64_t v = ev.per_key_budget;
+  events.get("per_key_budget", v, 1, 1 << 20);
+  ev.per_key_budget = static_cast<std::uint32_t>(v);
+  v = ev.rate;
+  events.get("rate", v, 1, 1 << 24);
+  ev.rate = static_cast<std::uint32_t>(v);
+  v = ev.burst;
+  events.get("burst", v, 1, 1 << 24);
+  ev.burst = static_cast<std::uint32_t>(v);
+  v = static_cast<std::int64_t>(ev.key_slots);
+  events.get("key_slots", v, 1024, 1 << 24);
+  ev.key_slots = static_cast<std::size_t>(v);
+  v = static_cast<std::int64_t>(ev.arp_table);
+  events.get("arp_table", v, 16, 1 << 22);
+  ev.arp_table = static_cast<std::size_t>(v);
+  v = static_cast<std::int64_t>(ev.mac_table);
+  events.get("mac_table", v, 16, 1 << 22);
+  ev.mac_table = static_cast<std::size_t>(v);
+  v = ev.dns_port;
+  events.get("dns_port", v, 1, 65535);
+  ev.dns_port = static_cast<std::uint16_t>(v);
+  events.done();
 
   ConfigMap batch = root.map("batch");
   std::int64_t max_records = out.batch.max_records;
@@ -142,6 +233,11 @@ Status read(ConfigReader& reader, AgentConfig& out) {
   ConfigMap metrics = root.map("metrics");
   metrics.get_endpoint("listen", out.metrics_host, out.metrics_port);
   metrics.done();
+
+  ConfigMap snmp = root.map("snmp");
+  read_snmp_config(snmp, out.snmp);
+
+  read_flow_config(root, out);
 
   root.done();
   return reader.status();

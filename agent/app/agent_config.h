@@ -7,12 +7,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "agent/capture/flow_meter.h"
+#include "agent/capture/packet_events.h"
 #include "agent/capture/packet_source.h"
+#include "agent/flow/flow_listener.h"
 #include "agent/forward/forwarder.h"
+#include "agent/snmp/snmp_config.h"
 #include "agent/spool/spool.h"
 #include "common/status.h"
 #include "common/tls.h"
@@ -32,10 +36,18 @@ struct AgentConfig {
   TlsFiles tls;
   std::vector<CaptureOptions> captures;
   FlowMeterConfig flow_meter;
+  PacketEventConfig packet_events;  // packet events from the capture sources
+  SnmpConfig snmp;                  // SNMP polling and traps (agent/snmp)
   BatchOptions batch;
   SpoolOptions spool;
   std::chrono::nanoseconds initial_backoff = std::chrono::milliseconds(500);
   std::chrono::nanoseconds max_backoff = std::chrono::seconds(30);
+  // Flow listeners (docs/flows.md): UDP sockets for NetFlow/IPFIX/sFlow exports.
+  std::vector<flow::FlowListenerOptions> flow_listeners;
+  std::vector<std::pair<IpAddr, std::uint32_t>> flow_sampling_overrides;  // exporter, rate
+  std::chrono::nanoseconds flow_hold_time = std::chrono::seconds(60);
+  // Agent state that must survive a restart (flow templates). Default: beside the spool.
+  std::filesystem::path state_dir;
   std::string metrics_host;  // empty: the agent exports no /metrics
   std::uint16_t metrics_port = 0;
 };

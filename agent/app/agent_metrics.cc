@@ -137,4 +137,62 @@ void AgentMetrics::update(const DecodeCounters& decode, const FlowMeterStats& me
   connected_->Set(forward.connected ? 1 : 0);
 }
 
+void AgentMetrics::update_packet_events(const PacketEventStats& ev) {
+  if (!events_) {
+    auto& r = *registry_;
+    events_ = std::make_unique<EventMetrics>();
+    auto& produced = prometheus::BuildCounter()
+                         .Name("citywatch_agent_packet_events_total")
+                         .Help("Packet events produced, by kind")
+                         .Register(r);
+    auto& suppressed =
+        prometheus::BuildCounter()
+            .Name("citywatch_agent_packet_events_suppressed_total")
+            .Help(
+                "Packet events not produced because a per-key budget or a per-kind rate "
+                "limit was spent, by kind and reason")
+            .Register(r);
+    for (std::size_t k = 1; k < kPacketEventKinds; ++k) {
+      const std::string kind = to_string(static_cast<PacketEventKind>(k));
+      events_->emitted[k] = CounterMirror(produced.Add({{"kind", kind}}));
+      events_->suppressed_budget[k] =
+          CounterMirror(suppressed.Add({{"kind", kind}, {"reason", "key_budget"}}));
+      events_->suppressed_rate[k] =
+          CounterMirror(suppressed.Add({{"kind", kind}, {"reason", "rate_limit"}}));
+    }
+    auto& dns = prometheus::BuildCounter()
+                    .Name("citywatch_agent_dns_messages_total")
+                    .Help("DNS payloads seen by the packet-event extractor, by decode result")
+                    .Register(r);
+    for (std::size_t i = 0; i < kDnsResultCount; ++i)
+      events_->dns[i] = CounterMirror(dns.Add({{"result", to_string(static_cast<DnsResult>(i))}}));
+    events_->arp_malformed =
+        CounterMirror(counter(r, "citywatch_agent_arp_malformed_total",
+                              "ARP frames that are not Ethernet/IPv4 ARP or are cut short"));
+    events_->icmp_quote_truncated =
+        CounterMirror(counter(r, "citywatch_agent_icmp_quote_truncated_total",
+                              "ICMP unreachable messages quoting too little to name a protocol"));
+    events_->key_evictions = CounterMirror(
+        counter(r, "citywatch_agent_packet_event_key_evictions_total",
+                "Per-key budgets displaced by another key before their window ended"));
+    auto& resets = prometheus::BuildCounter()
+                       .Name("citywatch_agent_packet_event_table_resets_total")
+                       .Help("Times a full ARP or MAC table was cleared to start over")
+                       .Register(r);
+    events_->arp_resets = CounterMirror(resets.Add({{"table", "arp"}}));
+    events_->mac_resets = CounterMirror(resets.Add({{"table", "mac"}}));
+  }
+  for (std::size_t k = 1; k < kPacketEventKinds; ++k) {
+    events_->emitted[k].set(ev.emitted[k]);
+    events_->suppressed_budget[k].set(ev.suppressed_budget[k]);
+    events_->suppressed_rate[k].set(ev.suppressed_rate[k]);
+  }
+  for (std::size_t i = 0; i < kDnsResultCount; ++i) events_->dns[i].set(ev.dns[i]);
+  events_->arp_malformed.set(ev.arp_malformed);
+  events_->icmp_quote_truncated.set(ev.icmp_quote_truncated);
+  events_->key_evictions.set(ev.key_evictions);
+  events_->arp_resets.set(ev.arp_table_resets);
+  events_->mac_resets.set(ev.mac_table_resets);
+}
+
 }  // namespace citywatch::agent

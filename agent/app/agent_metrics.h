@@ -21,6 +21,7 @@
 
 #include "agent/capture/flow_meter.h"
 #include "agent/capture/packet_decoder.h"
+#include "agent/capture/packet_events.h"
 #include "agent/capture/packet_source.h"
 #include "agent/forward/forwarder.h"
 #include "agent/spool/spool.h"
@@ -57,8 +58,12 @@ class AgentMetrics {
   Status listen(const std::string& host, std::uint16_t& port);
 
   SourceMetrics& add_source(const std::string& name);
+  // For components that register their own families (agent/flow's FlowMetrics).
+  prometheus::Registry& registry() { return *registry_; }
   void update(const DecodeCounters& decode, const FlowMeterStats& meter, const SpoolStats& spool,
               const ForwarderStats& forward, std::uint64_t records, std::uint64_t records_lost);
+  // Packet events: produced and suppressed by kind, DNS payloads by decode result, tables.
+  void update_packet_events(const PacketEventStats& events);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -75,6 +80,12 @@ class AgentMetrics {
   prometheus::Gauge* spool_pending_;
   CounterMirror sent_, bytes_sent_, acks_, connect_attempts_, connect_failures_, refusals_;
   prometheus::Gauge* connected_;
+  struct EventMetrics {
+    std::array<CounterMirror, kPacketEventKinds> emitted, suppressed_budget, suppressed_rate;
+    std::array<CounterMirror, kDnsResultCount> dns;
+    CounterMirror arp_malformed, icmp_quote_truncated, key_evictions, arp_resets, mac_resets;
+  };
+  std::unique_ptr<EventMetrics> events_;  // registered on first update
 };
 
 }  // namespace citywatch::agent

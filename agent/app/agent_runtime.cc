@@ -53,7 +53,8 @@ Status AgentRuntime::init() {
               "/metrics");
   }
 
-  if (config_.captures.empty()) return Status::error("agent: no capture source configured");
+  if (config_.captures.empty() && !config_.snmp.enabled() && config_.flow_listeners.empty())
+    return Status::error("agent: no capture source, flow listener or SNMP target configured");
   offline_ = true;
   for (const CaptureOptions& opts : config_.captures) {
     Status err;
@@ -63,12 +64,55 @@ Status AgentRuntime::init() {
     s.metrics = &metrics_->add_source(src->name());
     s.meter = std::make_unique<FlowMeter>(config_.flow_meter,
                                           [this](const FlowRecord& f) { on_flow(f); });
+    s.events = std::make_unique<PacketEventExtractor>(
+        config_.packet_events,
+        [this](const PacketEvent& ev, std::int64_t ts) { on_packet_event(ev, ts); });
     if (!src->is_file()) {
       offline_ = false;
       s.fd = std::make_unique<asio::posix::stream_descriptor>(io_, src->selectable_fd());
     }
     s.pcap = std::move(src);
     sources_.push_back(std::move(s));
+  }
+
+  if (config_.snmp.enabled()) {
+    offline_ = false;  // polls and traps never end by themselves
+    snmp_library_ = std::make_unique<SnmpLibrary>("citywatch-agent");
+    if (!config_.snmp.targets.empty()) {
+      snmp_poller_ = std::make_unique<SnmpPoller>(io_, config_.snmp, *this);
+      if (auto s = snmp_poller_->open(); !s) return s;
+    }
+    if (!config_.snmp.trap_host.empty()) {
+      trap_receiver_ = std::make_unique<TrapReceiver>(io_, config_.snmp, *this);
+      if (auto s = trap_receiver_->open(); !s) return s;
+    }
+  }
+
+  if (!config_.flow_listeners.empty()) {
+    offline_ = false;  // exporters never say they are done
+    flow::FlowDecoderOptions fopts;
+    fopts.hold.hold_ns = config_.flow_hold_time.count();
+    flow_decoder_ = std::make_unique<flow::FlowDecoder>(fopts, *this);
+    for (const auto& [exporter, rate] : config_.flow_sampling_overrides)
+      flow_decoder_->sampling().set_override(exporter, rate);
+    const std::filesystem::path state = config_.state_dir.empty()
+                                            ? config_.spool.dir.parent_path() / "agent-state"
+                                            : config_.state_dir;
+    flow_state_file_ = state / "flow-templates.state";
+    std::size_t loaded = 0, skipped = 0;
+    if (auto s = flow_decoder_->load(flow_state_file_, loaded, skipped); !s) return s;
+    if (loaded || skipped)
+      log::info("agent: flow state " + flow_state_file_.string() + ": " + std::to_string(loaded) +
+                " entries reloaded" +
+                (skipped ? ", " + std::to_string(skipped) + " malformed lines skipped" : ""));
+    for (const flow::FlowListenerOptions& o : config_.flow_listeners) {
+      auto l = std::make_unique<flow::FlowListener>(io_, o, *flow_decoder_);
+      if (auto s = l->open(); !s) return s;
+      log::info("agent: flow listener " + l->name() + " (receive buffer " +
+                std::to_string(l->stats().receive_buffer_bytes) + " bytes)");
+      flow_listeners_.push_back(std::move(l));
+    }
+    flow_metrics_ = std::make_unique<flow::FlowMetrics>(metrics_->registry());
   }
 
   ForwarderOptions fo;
@@ -99,6 +143,9 @@ int AgentRuntime::run() {
   });
   forwarder_->start();
   encoder_.begin();
+  for (auto& l : flow_listeners_) l->start();
+  if (snmp_poller_) snmp_poller_->start();
+  if (trap_receiver_) trap_receiver_->start();
   for (Source& s : sources_) {
     if (s.fd)
       wait_live(s);
@@ -114,6 +161,9 @@ int AgentRuntime::run() {
 void AgentRuntime::on_frame(Source& s, std::int64_t ts_ns, std::span<const std::byte> frame) {
   const DecodeResult r = decode_packet(s.pcap->linktype(), frame, packet_);
   decode_counters_.count(r);
+  // Events first: ARP and other non-IP frames matter to them too. Bounded per key and per
+  // kind inside the extractor (docs/packet-capture.md), suppressions counted.
+  s.events->add(r, packet_, frame, ts_ns);
   if (r != DecodeResult::kOk) return;
   s.meter->add(packet_, ts_ns);
   // Offline, time is the packets' time: expire flows as the file's clock moves on, so a
@@ -122,6 +172,13 @@ void AgentRuntime::on_frame(Source& s, std::int64_t ts_ns, std::span<const std::
     s.last_advance_ns = ts_ns;
     s.meter->advance(ts_ns);
   }
+}
+
+void AgentRuntime::on_packet_event(const PacketEvent& ev, std::int64_t ts_ns) {
+  Record& r = event_record_;
+  r.event_time_ns = ts_ns;
+  r.body = ev;
+  add(r);
 }
 
 void AgentRuntime::on_flow(const FlowRecord& flow) {
@@ -216,6 +273,10 @@ void AgentRuntime::tick() {
   for (Source& s : sources_)
     if (!s.pcap->is_file()) s.meter->advance(now);
   update_metrics();
+  if (flow_decoder_) {
+    flow_decoder_->expire(now);
+    if (auto s = flow_decoder_->save_if_dirty(flow_state_file_); !s) log::error(s.message());
+  }
   if (auto s = spool_->sync(); !s) log::error("spool: " + s.message());
   tick_timer_.expires_after(std::chrono::seconds(1));
   tick_timer_.async_wait([this](boost::system::error_code ec) {
@@ -247,6 +308,10 @@ void AgentRuntime::update_metrics() {
   }
   metrics_->update(decode_counters_, meters, spool_->stats(), forwarder_->stats(), records_,
                    records_lost_);
+  PacketEventStats events;
+  for (const Source& s : sources_) add_packet_event_stats(events, s.events->stats());
+  metrics_->update_packet_events(events);
+  if (flow_metrics_) flow_metrics_->update(flow_listeners_, *flow_decoder_);
 }
 
 void AgentRuntime::maybe_finish() {
@@ -281,6 +346,11 @@ void AgentRuntime::shutdown(const char* why) {
   if (auto s = spool_->sync(); !s) log::error("spool: " + s.message());
   log::info(std::string("agent: stopping (") + why + ")");
   forwarder_->stop();
+  for (auto& l : flow_listeners_) l->stop();
+  if (flow_decoder_)
+    if (auto s = flow_decoder_->save(flow_state_file_); !s) log::error(s.message());
+  if (snmp_poller_) snmp_poller_->stop();
+  if (trap_receiver_) trap_receiver_->stop();
   batch_timer_.cancel();
   tick_timer_.cancel();
   signals_.cancel();

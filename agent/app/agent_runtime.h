@@ -23,8 +23,15 @@
 #include "agent/app/agent_metrics.h"
 #include "agent/capture/flow_meter.h"
 #include "agent/capture/packet_decoder.h"
+#include "agent/capture/packet_events.h"
 #include "agent/capture/packet_source.h"
+#include "agent/flow/flow_decoder.h"
+#include "agent/flow/flow_listener.h"
+#include "agent/flow/flow_metrics.h"
 #include "agent/forward/forwarder.h"
+#include "agent/snmp/snmp_library.h"
+#include "agent/snmp/snmp_poller.h"
+#include "agent/snmp/trap_receiver.h"
 #include "agent/spool/spool.h"
 #include "common/record.h"
 #include "common/record_sink.h"
@@ -53,6 +60,8 @@ class AgentRuntime : public RecordSink {
   struct Source {
     std::unique_ptr<PacketSource> pcap;
     std::unique_ptr<FlowMeter> meter;
+    // Packet events, on the same clock as the meter.
+    std::unique_ptr<PacketEventExtractor> events;
     std::unique_ptr<boost::asio::posix::stream_descriptor> fd;  // live sources only
     std::int64_t last_advance_ns = 0;
     bool done = false;
@@ -61,6 +70,7 @@ class AgentRuntime : public RecordSink {
 
   void on_frame(Source& s, std::int64_t ts_ns, std::span<const std::byte> frame);
   void on_flow(const FlowRecord& flow);
+  void on_packet_event(const PacketEvent& ev, std::int64_t ts_ns);
   void seal_batch();
   void read_file(Source& s);
   void wait_live(Source& s);
@@ -80,7 +90,9 @@ class AgentRuntime : public RecordSink {
   DecodeCounters decode_counters_;
   DecodedPacket packet_;
   wire::BatchEncoder encoder_;
-  Record record_;   // the packet meter's record, reused
+  Record record_;  // the packet meter's record, reused
+  // Packet events' record, reused.
+  Record event_record_;
   Record stamped_;  // add()'s copy with agent and segment set
   std::uint64_t next_seq_ = 1;
   std::uint64_t records_ = 0;
@@ -89,6 +101,15 @@ class AgentRuntime : public RecordSink {
   boost::asio::steady_timer tick_timer_;
   boost::asio::signal_set signals_;
   bool offline_ = false;
+  // SNMP (live sources): the library outlives the poller and the trap receiver.
+  std::unique_ptr<SnmpLibrary> snmp_library_;
+  std::unique_ptr<SnmpPoller> snmp_poller_;
+  std::unique_ptr<TrapReceiver> trap_receiver_;
+  // Flow listeners (live sources) share one decoder: templates are keyed by exporter.
+  std::unique_ptr<flow::FlowDecoder> flow_decoder_;
+  std::vector<std::unique_ptr<flow::FlowListener>> flow_listeners_;
+  std::unique_ptr<flow::FlowMetrics> flow_metrics_;
+  std::filesystem::path flow_state_file_;
   bool finishing_ = false;
   int exit_code_ = 0;
 };

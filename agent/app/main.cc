@@ -7,6 +7,7 @@
 
 #include "agent/app/agent_config.h"
 #include "agent/app/agent_runtime.h"
+#include "agent/flow/decode_command.h"
 #include "common/version.h"
 
 namespace cw = citywatch;
@@ -26,7 +27,24 @@ int main(int argc, char** argv) {
                  "read these pcap/pcapng files instead of the configured capture sources; "
                  "exits once every record is acked by the collector");
   app.set_version_flag("--version", std::string(cw::kVersion));
+  // decode: flow exports captured in pcap files -> JSON lines (docs/flows.md).
+  citywatch::agent::flow::DecodeCommandOptions decode_opts;
+  bool decode_summary_only = false;
+  CLI::App* decode = app.add_subcommand(
+      "decode", "print the records in captured NetFlow/IPFIX/sFlow exports as JSON lines");
+  decode->add_option("files", decode_opts.files, "pcap/pcapng files, templates first")
+      ->required()
+      ->check(CLI::ExistingFile);
+  decode->add_option("--port", decode_opts.port,
+                     "decode UDP datagrams to this port only (default: detect by version)");
+  decode->add_option("--state", decode_opts.state_file,
+                     "template state file to load first and save after");
+  decode->add_flag("--summary-only", decode_summary_only, "print only the summary (stderr)");
   CLI11_PARSE(app, argc, argv);
+  if (*decode) {
+    decode_opts.records = !decode_summary_only;
+    return citywatch::agent::flow::run_decode_command(decode_opts, std::cout, std::cerr);
+  }
 
   if (print_default) {
     std::cout << ag::kDefaultAgentConfig;
@@ -44,6 +62,7 @@ int main(int argc, char** argv) {
   }
   if (!files.empty()) {
     cfg.captures.clear();
+    cfg.flow_listeners.clear();  // -r: files only, so the agent ends when they are done
     for (const auto& f : files) {
       ag::CaptureOptions c;
       c.file = f;

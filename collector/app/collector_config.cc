@@ -16,7 +16,10 @@ tls:
   key: demo-pki/collector.key
 agents:
   allowed: []                 # certificate CNs; empty = any certificate the CA signed
-state_dir: collector-state    # ingest ledger (SQLite)
+state_dir: collector-state    # ingest ledger and outage store (SQLite)
+uptime:                       # outages and availability (docs/uptime.md)
+  min_outage: 60s             # shorter down/up blips are flaps, not outages
+  slo: 99.9                   # availability objective, percent
 )yaml";
 
 namespace {
@@ -42,6 +45,12 @@ Status read(ConfigReader& reader, CollectorConfig& out) {
   out.allowed_agents = {allowed.begin(), allowed.end()};
   agents.done();
   root.get_path("state_dir", out.state_dir);
+  ConfigMap uptime_map = root.map("uptime");
+  uptime::read_uptime_config(uptime_map, out.uptime);
+  ConfigMap rules_map = root.map("rules");
+  read_rules_config(rules_map, reader.base_dir(), out.rules);
+  ConfigMap alerts_map = root.map("alerts");
+  read_alerts_config(alerts_map, out.alerts);
   root.done();
   return reader.status();
 }

@@ -9,6 +9,9 @@
 #include <set>
 #include <string>
 
+#include "collector/alerts/alerts_config.h"
+#include "collector/rules_engine/rules_config.h"
+#include "collector/uptime/uptime_config.h"
 #include "common/status.h"
 #include "common/tls.h"
 
@@ -22,6 +25,10 @@ struct CollectorConfig {
   TlsFiles tls;
   std::set<std::string> allowed_agents;
   std::string state_dir = "collector-state";
+  uptime::UptimeConfig uptime;  // `uptime:` (docs/uptime.md)
+  // `rules:` and `alerts:` (docs/rules.md)
+  RulesConfig rules;
+  AlertsConfig alerts;
 };
 
 // The configuration the collector runs with when given none: the demo's.

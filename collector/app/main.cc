@@ -6,6 +6,9 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -14,6 +17,11 @@
 #include "collector/ingest/ingest_server.h"
 #include "collector/ingest/ledger.h"
 #include "collector/metrics/collector_metrics.h"
+#include "collector/metrics/snmp_metrics.h"
+#include "collector/rules_engine/rules_service.h"
+#include "collector/uptime/outage_store.h"
+#include "collector/uptime/outage_tracker.h"
+#include "collector/uptime/uptime_metrics.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/version.h"
@@ -38,7 +46,20 @@ int main(int argc, char** argv) {
                  "testing only: exit after N committed batches, before acking")
       ->group("");
   app.set_version_flag("--version", std::string(cw::kVersion));
+  std::vector<std::string> rule_files;
+  CLI::App* check_rules = app.add_subcommand(
+      "check-rules", "validate rule files and their lists without running; exit 2 on error");
+  check_rules->add_option("files", rule_files, "rule files or directories")->required();
   CLI11_PARSE(app, argc, argv);
+  if (*check_rules) {
+    std::string summary;
+    if (auto s = col::check_rule_files(rule_files, summary); !s) {
+      std::cerr << s.message() << "\n";
+      return 2;
+    }
+    std::cout << summary << "\n";
+    return 0;
+  }
 
   if (print_default) {
     std::cout << col::kDefaultCollectorConfig;
@@ -58,6 +79,13 @@ int main(int argc, char** argv) {
   if (auto s = cw::make_tls_context(cw::TlsRole::kServer, cfg.tls, tls); !s) {
     std::cerr << name << ": " << s.message() << "\n";
     return 2;
+  }
+  if (check_config && !cfg.rules.files.empty()) {
+    std::string summary;
+    if (auto s = col::check_rule_files(cfg.rules.files, summary); !s) {
+      std::cerr << s.message() << "\n";
+      return 2;
+    }
   }
   if (check_config) {
     std::cout << name << ": configuration OK\n";
@@ -82,8 +110,12 @@ int main(int argc, char** argv) {
       .Set(1);
   // Counters continue from the ledger instead of restarting at zero.
   ledger->for_each_flow_total(
-      [&](const std::string& seg, const std::string& agent, int proto, const col::FlowTotals& t) {
-        metrics.apply_flow_totals(seg, agent, proto, t);
+      [&](const std::string& seg, const std::string& agent, const col::FlowRow& row) {
+        metrics.apply_flow_row(seg, agent, row);
+      });
+  ledger->for_each_interface_total(
+      [&](const std::string& seg, const std::string& agent, const col::InterfaceRow& row) {
+        metrics.apply_interface_row(seg, agent, row);
       });
   ledger->for_each_agent([&](const std::string& agent, std::uint64_t batches,
                              const std::array<std::uint64_t, 6>& records) {
@@ -102,9 +134,37 @@ int main(int argc, char** argv) {
     return 1;
   }
   exposer->RegisterCollectable(registry);
+  // SNMP interface and device metrics (docs/snmp.md): served from the latest samples.
+  auto snmp_metrics = std::make_shared<col::SnmpMetrics>();
+  exposer->RegisterCollectable(snmp_metrics);
   const auto metrics_ports = exposer->GetListeningPorts();
   const int metrics_port = metrics_ports.empty() ? cfg.metrics_port : metrics_ports.front();
 
+  // The uptime tracker outlives the io_context: sessions report their end to it as they
+  // are destroyed.
+  std::unique_ptr<col::uptime::OutageStore> outage_store;
+  std::unique_ptr<col::uptime::UptimeMetrics> uptime_metrics;
+  std::unique_ptr<col::uptime::OutageTracker> tracker;
+  col::uptime::SystemClock clock;
+  if (cfg.uptime.enabled) {
+    if (auto s = col::uptime::OutageStore::open(
+            std::filesystem::path(cfg.state_dir) / "uptime.sqlite", outage_store);
+        !s) {
+      cw::log::error(s.message());
+      return 1;
+    }
+    uptime_metrics = std::make_unique<col::uptime::UptimeMetrics>(*registry, cfg.uptime);
+    tracker = std::make_unique<col::uptime::OutageTracker>(cfg.uptime, *outage_store, clock,
+                                                           uptime_metrics.get());
+    if (auto s = tracker->load(); !s) {
+      cw::log::error(s.message());
+      return 1;
+    }
+  }
+
+  // Outlives the io_context, like the tracker: sessions report their end to the engine as
+  // they are destroyed (after stop() the engine ignores them).
+  std::unique_ptr<col::RulesService> rules;
   boost::asio::io_context io(1);
   col::IngestOptions opts;
   opts.host = cfg.ingest_host;
@@ -112,6 +172,37 @@ int main(int argc, char** argv) {
   opts.allowed_agents = cfg.allowed_agents;
   opts.fault_exit_after_commits = fault_exit;
   col::IngestServer server(io, *tls, *ledger, metrics, opts);
+  server.add_consumer(snmp_metrics.get());
+  boost::asio::steady_timer uptime_timer(io);
+  std::function<void()> uptime_tick = [&] {
+    tracker->tick();
+    uptime_timer.expires_after(std::chrono::seconds(1));
+    uptime_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) uptime_tick();
+    });
+  };
+  if (tracker) {
+    server.add_consumer(tracker.get());
+    uptime_tick();
+  }
+  // Rules and alerting (docs/rules.md): SIGHUP reloads the rules and lists.
+  boost::asio::signal_set hangup(io, SIGHUP);
+  std::function<void()> wait_hangup = [&] {
+    hangup.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      rules->reload();
+      wait_hangup();
+    });
+  };
+  if (!cfg.rules.files.empty()) {
+    rules = std::make_unique<col::RulesService>(io, *registry, cfg.rules, cfg.alerts);
+    if (auto s = rules->start(); !s) {
+      cw::log::error(s.message());
+      return 2;
+    }
+    server.add_consumer(&rules->engine());
+    wait_hangup();
+  }
   if (auto s = server.start(); !s) {
     cw::log::error(s.message());
     return 1;
@@ -129,9 +220,15 @@ int main(int argc, char** argv) {
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int sig) {
     cw::log::info("collector: signal " + std::to_string(sig) + ", stopping");
+    if (tracker) tracker->stop();
+    uptime_timer.cancel();
+    if (rules) rules->stop();
+    hangup.cancel();
     server.stop();
     io.stop();
   });
   io.run();
+  // Sessions suspended in I/O must end while the server and its consumers still exist.
+  server.drain();
   return 0;
 }

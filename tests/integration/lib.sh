@@ -215,7 +215,7 @@ cw_sum() {
       sum += $2
     }
     END {
-      if (sum == int(sum)) printf "%.0f\n", sum; else print sum
+      if (sum == int(sum)) printf "%.0f\n", sum; else printf "%.17g\n", sum
     }'
 }
 
