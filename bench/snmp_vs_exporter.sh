@@ -13,7 +13,7 @@
 # each poller, and the CPU ratio. The agent's figures cover the whole process from exec to
 # the end of the round (config, TLS, key set-up included); the exporter's cover the scrapes
 # only (measured from an idle, started exporter). Builds nothing; every wait is bounded.
-# usage: flock /tmp/citywatch-build.lock bench/snmp_vs_exporter.sh [BUILD_DIR]   (default: build)
+# usage: bench/snmp_vs_exporter.sh [BUILD_DIR]   (default: build)
 # env: DEVICES (1000), CONCURRENCY (32), MAX_IN_FLIGHT (256, the agent's default)
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(realpath "${1:-build}")

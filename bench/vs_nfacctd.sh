@@ -8,7 +8,7 @@
 #                                                by 5-tuple into /dev/null
 # Reports CPU seconds (user+sys from /usr/bin/time, children included) per run, records per
 # CPU-second, and the ratio. Run it under the build lock so builds do not disturb timings:
-#   flock /tmp/citywatch-build.lock bench/vs_nfacctd.sh [BUILD_DIR] [FORMAT]
+#   bench/vs_nfacctd.sh [BUILD_DIR] [FORMAT]
 # FORMAT: v9 (default), v10 (IPFIX) or v5.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

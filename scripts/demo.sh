@@ -18,6 +18,7 @@ demo=$root/out/demo
 mkdir -p "$demo"
 cd "$demo"
 bash "$root/scripts/make-certs.sh" demo-pki demo-agent >/dev/null
+ln -sfn "$root/rules" rules  # the embedded collector config loads the rule pack from ./rules
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -41,8 +42,9 @@ CityWatch demo is running (logs and state in $demo):
   agent metrics       http://127.0.0.1:9465/metrics
   collector log       $demo/collector.log
   agent log           $demo/agent.log
-  alert log           (the rules engine and its alert log are not built yet)
-Flows reach the collector when they end (15 s idle timeout), so counters appear after ~20 s.
+  alert log           $demo/alerts.jsonl   (the municipal rule pack from rules/)
+  outage report       $root/build/collector/report/citywatch report --db $demo/collector-state/uptime.sqlite -p $(date +%Y-%m) -f md
+Flows reach the collector when they end (TCP FIN/RST, else a 15 s idle timeout).
 MSG
 
 traffic() {
@@ -66,6 +68,8 @@ while ((SECONDS < end)); do
   curl -s "$metrics" | awk '
     /^citywatch_flow_packets_total/ {p += $NF} /^citywatch_flow_bytes_total/ {b += $NF}
     /^citywatch_flows_total/ {f += $NF} /^citywatch_collector_agents_connected/ {a = $NF}
-    END {printf "%s  agents connected %d  flows %d  packets %d  bytes %d\n",
+    END {printf "%s  agents connected %d  flows %d  packets %d  bytes %d",
          strftime("%H:%M:%S"), a, f, p, b}'
+  alerts=$( [[ -f alerts.jsonl ]] && wc -l <alerts.jsonl || echo 0)
+  echo "  alert log lines $alerts"
 done

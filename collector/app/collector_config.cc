@@ -20,6 +20,10 @@ state_dir: collector-state    # ingest ledger and outage store (SQLite)
 uptime:                       # outages and availability (docs/uptime.md)
   min_outage: 60s             # shorter down/up blips are flaps, not outages
   slo: 99.9                   # availability objective, percent
+rules:
+  files: [rules]              # the municipal rule pack (scripts/demo.sh links the repo's rules/)
+alerts:
+  jsonl: alerts.jsonl         # the alert log for the SIEM, one JSON object per line
 )yaml";
 
 namespace {
