@@ -65,27 +65,6 @@ void add_packet_event_stats(PacketEventStats& into, const PacketEventStats& from
   into.mac_table_resets += from.mac_table_resets;
 }
 
-const char* to_string(PacketEventKind k) {
-  switch (k) {
-    case PacketEventKind::kTcpSyn:
-      return "tcp_syn";
-    case PacketEventKind::kTcpSynAck:
-      return "tcp_syn_ack";
-    case PacketEventKind::kTcpRst:
-      return "tcp_rst";
-    case PacketEventKind::kDnsQuery:
-      return "dns_query";
-    case PacketEventKind::kDnsResponse:
-      return "dns_response";
-    case PacketEventKind::kArpBinding:
-      return "arp_binding";
-    case PacketEventKind::kIcmpUnreachable:
-      return "icmp_unreachable";
-    case PacketEventKind::kNewMac:
-      return "new_mac";
-  }
-  return "unknown";
-}
 
 PacketEventExtractor::KeySet::KeySet(std::size_t max_entries)
     : slots_(pow2_at_least(2 * std::max<std::size_t>(max_entries, 1))),

@@ -72,7 +72,6 @@ struct PacketEventStats {
 void add_packet_event_stats(PacketEventStats& into, const PacketEventStats& from);
 
 // Stable snake_case name of a kind for metric labels ("tcp_syn", "dns_query", ...).
-const char* to_string(PacketEventKind k);
 
 class PacketEventExtractor {
  public:

@@ -23,27 +23,6 @@ Value num(double v) { return Value::number(v); }
 // RFC 793 section 3.1 control bits.
 constexpr std::uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
 
-std::string_view event_name(PacketEventKind k) {
-  switch (k) {
-    case PacketEventKind::kTcpSyn:
-      return "tcp_syn";
-    case PacketEventKind::kTcpSynAck:
-      return "tcp_synack";
-    case PacketEventKind::kTcpRst:
-      return "tcp_rst";
-    case PacketEventKind::kDnsQuery:
-      return "dns_query";
-    case PacketEventKind::kDnsResponse:
-      return "dns_response";
-    case PacketEventKind::kArpBinding:
-      return "arp_binding";
-    case PacketEventKind::kIcmpUnreachable:
-      return "icmp_unreachable";
-    case PacketEventKind::kNewMac:
-      return "new_mac";
-  }
-  return "unknown";
-}
 
 // The registered domain, approximated as the last two labels ("a.b.city.example" ->
 // "city.example"); a public-suffix list would be more exact but is not needed to group
@@ -211,8 +190,8 @@ std::vector<FieldDef> make_table() {
                [](const EvalInput& in) { return num(flow(in).sampling_rate); }, ""});
   // Packet events (PacketEvent).
   t.push_back({S::kPacket, "event", T::kStr,
-               [](const EvalInput& in) { return Value::string(event_name(pkt(in).kind)); },
-               "tcp_syn, tcp_synack, tcp_rst, dns_query, dns_response, arp_binding, "
+               [](const EvalInput& in) { return Value::string(to_string(pkt(in).kind)); },
+               "tcp_syn, tcp_syn_ack, tcp_rst, dns_query, dns_response, arp_binding, "
                "icmp_unreachable, new_mac"});
   t.push_back({S::kPacket, "src", T::kIp,
                [](const EvalInput& in) { return Value::address(pkt(in).src); },
