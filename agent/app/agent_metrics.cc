@@ -195,4 +195,71 @@ void AgentMetrics::update_packet_events(const PacketEventStats& ev) {
   events_->mac_resets.set(ev.mac_table_resets);
 }
 
+void AgentMetrics::update_snmp(const SnmpPoller::Stats* poller, const TrapReceiver::Stats* traps) {
+  if (!poller && !traps) return;
+  if (!snmp_) {
+    auto& r = *registry_;
+    snmp_ = std::make_unique<SnmpMetrics>();
+    auto& polls = prometheus::BuildCounter()
+                      .Name("citywatch_agent_snmp_polls_total")
+                      .Help("Device polls finished, by result")
+                      .Register(r);
+    snmp_->polls_ok = CounterMirror(polls.Add({{"result", "ok"}}));
+    snmp_->polls_failed = CounterMirror(polls.Add({{"result", "failed"}}));
+    snmp_->requests = CounterMirror(
+        counter(r, "citywatch_agent_snmp_requests_total", "SNMP requests sent (GET and GETBULK)"));
+    snmp_->timeouts = CounterMirror(counter(r, "citywatch_agent_snmp_timeouts_total",
+                                            "Requests with no answer after every retry"));
+    snmp_->backoffs =
+        CounterMirror(counter(r, "citywatch_agent_snmp_backoffs_total",
+                              "Times max-repetitions was halved after an error or too-big answer"));
+    snmp_->reboots = CounterMirror(counter(r, "citywatch_agent_snmp_reboots_total",
+                                           "Device reboots seen (sysUpTime went backwards)"));
+    snmp_->rows_dropped =
+        CounterMirror(counter(r, "citywatch_agent_snmp_rows_dropped_total",
+                              "Interface rows dropped: more interfaces than the per-device cap"));
+    snmp_->bad_values = CounterMirror(counter(r, "citywatch_agent_snmp_bad_values_total",
+                                              "Varbinds of an unexpected type, ignored"));
+    snmp_->rounds = CounterMirror(counter(r, "citywatch_agent_snmp_rounds_total",
+                                          "Rounds in which every device was polled once more"));
+    auto& received = prometheus::BuildCounter()
+                         .Name("citywatch_agent_snmp_traps_total")
+                         .Help("Notifications received, by what became of them")
+                         .Register(r);
+    snmp_->traps = CounterMirror(received.Add({{"result", "accepted"}}));
+    snmp_->traps_bad_community = CounterMirror(received.Add({{"result", "bad_community"}}));
+    snmp_->traps_malformed = CounterMirror(received.Add({{"result", "malformed"}}));
+    snmp_->informs = CounterMirror(
+        counter(r, "citywatch_agent_snmp_informs_total", "Informs received and acknowledged"));
+    snmp_->in_flight =
+        &gauge(r, "citywatch_agent_snmp_requests_in_flight", "SNMP requests awaiting an answer");
+    snmp_->queued = &gauge(r, "citywatch_agent_snmp_polls_queued",
+                           "Polls waiting for a free slot under the in-flight cap");
+    snmp_->devices_down =
+        &gauge(r, "citywatch_agent_snmp_devices_down", "Polled devices currently unreachable");
+  }
+  if (poller) {
+    snmp_->polls_ok.set(poller->polls - poller->polls_failed);
+    snmp_->polls_failed.set(poller->polls_failed);
+    snmp_->requests.set(poller->requests);
+    snmp_->timeouts.set(poller->timeouts);
+    snmp_->backoffs.set(poller->backoffs);
+    snmp_->reboots.set(poller->reboots);
+    snmp_->rows_dropped.set(poller->rows_dropped);
+    snmp_->bad_values.set(poller->bad_values);
+    snmp_->rounds.set(poller->rounds_completed);
+    snmp_->in_flight->Set(poller->in_flight);
+    snmp_->queued->Set(poller->queued);
+    snmp_->devices_down->Set(poller->devices_down);
+  }
+  if (traps) {
+    // "received" counts every notification; the accepted ones are what is left.
+    snmp_->traps.set(traps->received -
+                     std::min(traps->received, traps->bad_community + traps->malformed));
+    snmp_->traps_bad_community.set(traps->bad_community);
+    snmp_->traps_malformed.set(traps->malformed);
+    snmp_->informs.set(traps->informs);
+  }
+}
+
 }  // namespace citywatch::agent

@@ -24,6 +24,8 @@
 #include "agent/capture/packet_events.h"
 #include "agent/capture/packet_source.h"
 #include "agent/forward/forwarder.h"
+#include "agent/snmp/snmp_poller.h"
+#include "agent/snmp/trap_receiver.h"
 #include "agent/spool/spool.h"
 #include "common/status.h"
 
@@ -64,6 +66,9 @@ class AgentMetrics {
               const ForwarderStats& forward, std::uint64_t records, std::uint64_t records_lost);
   // Packet events: produced and suppressed by kind, DNS payloads by decode result, tables.
   void update_packet_events(const PacketEventStats& events);
+  // SNMP poller and trap receiver; either may be null (not configured). The families are
+  // registered on the first call with one present.
+  void update_snmp(const SnmpPoller::Stats* poller, const TrapReceiver::Stats* traps);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -86,6 +91,14 @@ class AgentMetrics {
     CounterMirror arp_malformed, icmp_quote_truncated, key_evictions, arp_resets, mac_resets;
   };
   std::unique_ptr<EventMetrics> events_;  // registered on first update
+  struct SnmpMetrics {
+    CounterMirror polls_ok, polls_failed, requests, timeouts, backoffs, reboots, rows_dropped,
+        bad_values, rounds, traps, informs, traps_bad_community, traps_malformed;
+    prometheus::Gauge* in_flight;
+    prometheus::Gauge* queued;
+    prometheus::Gauge* devices_down;
+  };
+  std::unique_ptr<SnmpMetrics> snmp_;
 };
 
 }  // namespace citywatch::agent

@@ -311,6 +311,8 @@ void AgentRuntime::update_metrics() {
   PacketEventStats events;
   for (const Source& s : sources_) add_packet_event_stats(events, s.events->stats());
   metrics_->update_packet_events(events);
+  metrics_->update_snmp(snmp_poller_ ? &snmp_poller_->stats() : nullptr,
+                        trap_receiver_ ? &trap_receiver_->stats() : nullptr);
   if (flow_metrics_) flow_metrics_->update(flow_listeners_, *flow_decoder_);
 }
 

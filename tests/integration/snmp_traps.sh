@@ -24,7 +24,9 @@ snmp:
         auth_protocol: SHA-512
         auth_password: cw-trap-auth
         priv_protocol: AES-256
-        priv_password: cw-trap-priv"
+        priv_password: cw-trap-priv
+metrics:
+  listen: 127.0.0.1:0"
 cw_spawn "$WORK/agent.log" "$AGENT_BIN" --config "$WORK/agent.yaml"
 AGENT_PID=$CW_LAST_PID
 listening() { grep -q "receiving traps and informs on 127.0.0.1:$TRAP_PORT" "$WORK/agent.log"; }
@@ -53,4 +55,13 @@ cw_expect "linkUp (v3) from 127.0.0.1 ifIndex 2" "$up" 1
 cw_expect "inform (v2c) from 127.0.0.1 ifIndex 7" "$inform" 1
 cw_expect "trap with a wrong community" "$wrong" 0
 grep -q -- "cw-trap-auth\|cw-trap-priv" "$WORK/agent.log" && fail "a trap secret appears in the agent's log"
-echo "PASS: snmp_traps: linkDown v2c ifIndex 3, linkUp v3 (SHA-512/AES-256) ifIndex 2, inform acknowledged, wrong community dropped"
+# The agent accounts for every notification it received, the dropped one included.
+AGENT_METRICS=$(sed -n 's|.*metrics at http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$WORK/agent.log")
+[[ -n $AGENT_METRICS ]] || fail "the agent logged no metrics endpoint"
+agent_counted() {
+  [[ "$(cw_metric "$AGENT_METRICS" citywatch_agent_snmp_traps_total 'result="bad_community"')" == 1 &&
+    "$(cw_metric "$AGENT_METRICS" citywatch_agent_snmp_traps_total 'result="accepted"')" == 3 &&
+    "$(cw_metric "$AGENT_METRICS" citywatch_agent_snmp_informs_total)" == 1 ]]
+}
+cw_wait_until 50 "the agent's trap counters (3 accepted, 1 bad community, 1 inform)" agent_counted
+echo "PASS: snmp_traps: linkDown v2c ifIndex 3, linkUp v3 (SHA-512/AES-256) ifIndex 2, inform acknowledged, wrong community dropped and counted at the agent"
