@@ -247,14 +247,22 @@ inline constexpr std::uint8_t kArpReply = 0x08;       // ARP op 2 (else a reques
 // the rule language, so both speak of the same thing the same way.
 constexpr const char* to_string(PacketEventKind k) {
   switch (k) {
-    case PacketEventKind::kTcpSyn: return "tcp_syn";
-    case PacketEventKind::kTcpSynAck: return "tcp_syn_ack";
-    case PacketEventKind::kTcpRst: return "tcp_rst";
-    case PacketEventKind::kDnsQuery: return "dns_query";
-    case PacketEventKind::kDnsResponse: return "dns_response";
-    case PacketEventKind::kArpBinding: return "arp_binding";
-    case PacketEventKind::kIcmpUnreachable: return "icmp_unreachable";
-    case PacketEventKind::kNewMac: return "new_mac";
+    case PacketEventKind::kTcpSyn:
+      return "tcp_syn";
+    case PacketEventKind::kTcpSynAck:
+      return "tcp_syn_ack";
+    case PacketEventKind::kTcpRst:
+      return "tcp_rst";
+    case PacketEventKind::kDnsQuery:
+      return "dns_query";
+    case PacketEventKind::kDnsResponse:
+      return "dns_response";
+    case PacketEventKind::kArpBinding:
+      return "arp_binding";
+    case PacketEventKind::kIcmpUnreachable:
+      return "icmp_unreachable";
+    case PacketEventKind::kNewMac:
+      return "new_mac";
   }
   return "unknown";
 }

@@ -65,7 +65,6 @@ void add_packet_event_stats(PacketEventStats& into, const PacketEventStats& from
   into.mac_table_resets += from.mac_table_resets;
 }
 
-
 PacketEventExtractor::KeySet::KeySet(std::size_t max_entries)
     : slots_(pow2_at_least(2 * std::max<std::size_t>(max_entries, 1))),
       mask_(slots_.size() - 1),

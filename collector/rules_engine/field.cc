@@ -23,7 +23,6 @@ Value num(double v) { return Value::number(v); }
 // RFC 793 section 3.1 control bits.
 constexpr std::uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
 
-
 // The registered domain, approximated as the last two labels ("a.b.city.example" ->
 // "city.example"); a public-suffix list would be more exact but is not needed to group
 // one tunnel's queries together.
