@@ -110,6 +110,42 @@ bool field_span(const TemplateField& f, const std::byte*& p, const std::byte* en
   return true;
 }
 
+// The sampling elements a data record or an options record may carry (RFC 7270 section
+// 5.2; v9 FLOW_SAMPLER_ID / SAMPLING_INTERVAL). Data and options records read them alike.
+struct SamplingFields {
+  std::uint32_t rate = 0, interval = 0, space = 0;
+  std::uint64_t sampler_id = 0;
+  bool has_sampler = false;
+
+  // Takes the field if it is a sampling element; false if it is something else.
+  bool take(std::uint16_t id, const std::byte* v, std::size_t len) {
+    switch (id) {
+      case kSamplerId:
+      case kSelectorId:
+        sampler_id = rd_be(v, len);
+        has_sampler = true;
+        return true;
+      case kSamplingInterval:
+      case kSamplerRandomInterval:
+        if (const auto r = static_cast<std::uint32_t>(rd_be(v, len)); r) rate = r;
+        return true;
+      case kSamplingPacketInterval:
+        interval = static_cast<std::uint32_t>(rd_be(v, len));
+        return true;
+      case kSamplingPacketSpace:
+        space = static_cast<std::uint32_t>(rd_be(v, len));
+        return true;
+      default:
+        return false;
+    }
+  }
+  // The rate stated directly, else derived from "interval packets sampled, space skipped".
+  std::uint32_t stated_rate() const {
+    if (rate || !interval) return rate;
+    return static_cast<std::uint32_t>((std::uint64_t{interval} + space) / interval);
+  }
+};
+
 }  // namespace
 
 NetflowV9Decoder::NetflowV9Decoder(TemplateCache& templates, HoldOptions hold, LostFn on_lost)
@@ -287,9 +323,9 @@ bool NetflowV9Decoder::decode_flow(const Context& c, const Template& t, const st
   f.observation_domain = c.domain;
   f.source = c.kind == TemplateCache::Kind::kV9 ? FlowSource::kNetflowV9 : FlowSource::kIpfix;
   std::uint64_t post_bytes = 0, post_packets = 0, frame_size = 0;
-  std::uint32_t rate = 0, interval = 0, space = 0, in_phys = 0, out_phys = 0;
-  std::uint64_t sampler_id = 0;
-  bool has_sampler = false, has_v4 = false, has_v6 = false;
+  std::uint32_t in_phys = 0, out_phys = 0;
+  SamplingFields sampling;
+  bool has_v4 = false, has_v6 = false;
   std::int64_t start = 0, end_t = 0, sys_init = -1;
   std::int64_t up_first = -1, up_last = -1;
   const std::byte* frame = nullptr;
@@ -299,6 +335,7 @@ bool NetflowV9Decoder::decode_flow(const Context& c, const Template& t, const st
     std::size_t len;
     if (!field_span(fd, p, end, v, len)) return false;
     if (fd.enterprise != 0 || len == 0) continue;
+    if (sampling.take(fd.id, v, len)) continue;
     switch (fd.id) {
       case kOctetDelta:
       case kOctetTotal:
@@ -361,21 +398,6 @@ bool NetflowV9Decoder::decode_flow(const Context& c, const Template& t, const st
       case kIcmpCodeV4:
       case kIcmpCodeV6:
         f.dst_port = static_cast<std::uint16_t>((f.dst_port & 0xff00) | (rd_be(v, len) & 0xff));
-        break;
-      case kSamplingInterval:
-      case kSamplerRandomInterval:
-        if (const auto r = static_cast<std::uint32_t>(rd_be(v, len)); r) rate = r;
-        break;
-      case kSamplingPacketInterval:
-        interval = static_cast<std::uint32_t>(rd_be(v, len));
-        break;
-      case kSamplingPacketSpace:
-        space = static_cast<std::uint32_t>(rd_be(v, len));
-        break;
-      case kSamplerId:
-      case kSelectorId:
-        sampler_id = rd_be(v, len);
-        has_sampler = true;
         break;
       case kSrcVlan:
       case kDot1qVlan:
@@ -483,9 +505,9 @@ bool NetflowV9Decoder::decode_flow(const Context& c, const Template& t, const st
   f.start_ns = start;
   f.end_ns = end_t;
 
-  if (rate == 0 && interval)
-    rate = static_cast<std::uint32_t>((std::uint64_t{interval} + space) / interval);
-  if (rate == 0 && has_sampler) rate = out.sampling.sampler(c.exporter, c.domain, sampler_id);
+  std::uint32_t rate = sampling.stated_rate();
+  if (rate == 0 && sampling.has_sampler)
+    rate = out.sampling.sampler(c.exporter, c.domain, sampling.sampler_id);
   if (rate == 0) rate = out.sampling.domain_default(c.exporter, c.domain);
   SamplingTable::apply(f, out.sampling.resolve(c.exporter, rate));
   out.emit(f);
@@ -494,9 +516,7 @@ bool NetflowV9Decoder::decode_flow(const Context& c, const Template& t, const st
 
 bool NetflowV9Decoder::decode_options(const Context& c, const Template& t, const std::byte*& p,
                                       const std::byte* end, FlowOutput& out) {
-  std::uint64_t sampler_id = 0;
-  bool has_sampler = false;
-  std::uint32_t rate = 0, interval = 0, space = 0;
+  SamplingFields sampling;
   std::int64_t sys_init = -1;
   const bool v9 = c.kind == TemplateCache::Kind::kV9;
   for (std::size_t i = 0; i < t.fields.size(); ++i) {
@@ -506,34 +526,12 @@ bool NetflowV9Decoder::decode_options(const Context& c, const Template& t, const
     if (!field_span(fd, p, end, v, len)) return false;
     // v9 scope fields name scope types (system, interface, ...), not elements.
     if ((v9 && i < t.scope_count) || fd.enterprise != 0 || len == 0) continue;
-    switch (fd.id) {
-      case kSamplerId:
-      case kSelectorId:
-        sampler_id = rd_be(v, len);
-        has_sampler = true;
-        break;
-      case kSamplingInterval:
-      case kSamplerRandomInterval:
-        if (const auto r = static_cast<std::uint32_t>(rd_be(v, len)); r) rate = r;
-        break;
-      case kSamplingPacketInterval:
-        interval = static_cast<std::uint32_t>(rd_be(v, len));
-        break;
-      case kSamplingPacketSpace:
-        space = static_cast<std::uint32_t>(rd_be(v, len));
-        break;
-      case kSysInitMs:
-        sys_init = static_cast<std::int64_t>(rd_be(v, len));
-        break;
-      default:
-        break;
-    }
+    if (sampling.take(fd.id, v, len)) continue;
+    if (fd.id == kSysInitMs) sys_init = static_cast<std::int64_t>(rd_be(v, len));
   }
-  if (rate == 0 && interval)
-    rate = static_cast<std::uint32_t>((std::uint64_t{interval} + space) / interval);
-  if (rate) {
-    if (has_sampler)
-      out.sampling.set_sampler(c.exporter, c.domain, sampler_id, rate);
+  if (const std::uint32_t rate = sampling.stated_rate(); rate) {
+    if (sampling.has_sampler)
+      out.sampling.set_sampler(c.exporter, c.domain, sampling.sampler_id, rate);
     else
       out.sampling.set_default(c.exporter, c.domain, rate);
   }
