@@ -294,18 +294,7 @@ void AgentRuntime::update_metrics() {
     }
   }
   FlowMeterStats meters;
-  for (const Source& s : sources_) {
-    const FlowMeterStats& m = s.meter->stats();
-    meters.packets += m.packets;
-    meters.bytes += m.bytes;
-    meters.flows_created += m.flows_created;
-    meters.flows_expired_idle += m.flows_expired_idle;
-    meters.flows_expired_active += m.flows_expired_active;
-    meters.flows_ended_tcp += m.flows_ended_tcp;
-    meters.flows_evicted += m.flows_evicted;
-    meters.flows_flushed += m.flows_flushed;
-    meters.active_flows += m.active_flows;
-  }
+  for (const Source& s : sources_) meters += s.meter->stats();
   metrics_->update(decode_counters_, meters, spool_->stats(), forwarder_->stats(), records_,
                    records_lost_);
   PacketEventStats events;

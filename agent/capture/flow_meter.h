@@ -43,6 +43,19 @@ struct FlowMeterStats {
   std::uint64_t flows_evicted = 0;  // table full
   std::uint64_t flows_flushed = 0;
   std::size_t active_flows = 0;
+  // Totals over several meters (one per capture source).
+  FlowMeterStats& operator+=(const FlowMeterStats& o) {
+    packets += o.packets;
+    bytes += o.bytes;
+    flows_created += o.flows_created;
+    flows_expired_idle += o.flows_expired_idle;
+    flows_expired_active += o.flows_expired_active;
+    flows_ended_tcp += o.flows_ended_tcp;
+    flows_evicted += o.flows_evicted;
+    flows_flushed += o.flows_flushed;
+    active_flows += o.active_flows;
+    return *this;
+  }
 };
 
 class FlowMeter {

@@ -157,35 +157,24 @@ class ExprParser {
     return static_cast<int>(out_.nodes_.size()) - 1;
   }
 
-  int parse_or() {
-    int lhs = parse_and();
-    while (lhs >= 0 && (is_word("or") || (tok_ == Tok::kOp && word_ == "||"))) {
+  // A left-associative chain of one binary operator, spelled as a word or a symbol, over
+  // operands parsed by `operand` (the next tighter level).
+  int parse_chain(Expr::Op op, const char* word, const char* symbol, int (ExprParser::*operand)()) {
+    int lhs = (this->*operand)();
+    while (lhs >= 0 && (is_word(word) || (tok_ == Tok::kOp && word_ == symbol))) {
       next();
-      const int rhs = parse_and();
+      const int rhs = (this->*operand)();
       if (rhs < 0) return -1;
       Expr::Node n;
-      n.op = Expr::Op::kOr;
+      n.op = op;
       n.lhs = lhs;
       n.rhs = rhs;
       lhs = add(std::move(n));
     }
     return lhs;
   }
-
-  int parse_and() {
-    int lhs = parse_unary();
-    while (lhs >= 0 && (is_word("and") || (tok_ == Tok::kOp && word_ == "&&"))) {
-      next();
-      const int rhs = parse_unary();
-      if (rhs < 0) return -1;
-      Expr::Node n;
-      n.op = Expr::Op::kAnd;
-      n.lhs = lhs;
-      n.rhs = rhs;
-      lhs = add(std::move(n));
-    }
-    return lhs;
-  }
+  int parse_or() { return parse_chain(Expr::Op::kOr, "or", "||", &ExprParser::parse_and); }
+  int parse_and() { return parse_chain(Expr::Op::kAnd, "and", "&&", &ExprParser::parse_unary); }
 
   int parse_unary() {
     if (is_word("not") || (tok_ == Tok::kOp && word_ == "!")) {
