@@ -229,6 +229,17 @@ void AgentMetrics::update_snmp(const SnmpPoller::Stats* poller, const TrapReceiv
     snmp_->traps = CounterMirror(received.Add({{"result", "accepted"}}));
     snmp_->traps_bad_community = CounterMirror(received.Add({{"result", "bad_community"}}));
     snmp_->traps_malformed = CounterMirror(received.Add({{"result", "malformed"}}));
+    snmp_->traps_unknown_user = CounterMirror(received.Add({{"result", "unknown_user"}}));
+    snmp_->traps_wrong_engine = CounterMirror(received.Add({{"result", "wrong_engine"}}));
+    snmp_->traps_bad_auth = CounterMirror(received.Add({{"result", "bad_auth"}}));
+    snmp_->traps_level_too_low =
+        CounterMirror(received.Add({{"result", "security_level_too_low"}}));
+    snmp_->traps_decryption_error = CounterMirror(received.Add({{"result", "decryption_error"}}));
+    snmp_->traps_not_in_time_window =
+        CounterMirror(received.Add({{"result", "not_in_time_window"}}));
+    snmp_->trap_kernel_dropped = CounterMirror(
+        counter(r, "citywatch_agent_snmp_trap_socket_dropped_total",
+                "Trap datagrams the kernel dropped because the socket buffer was full"));
     snmp_->informs = CounterMirror(
         counter(r, "citywatch_agent_snmp_informs_total", "Informs received and acknowledged"));
     snmp_->in_flight =
@@ -253,11 +264,16 @@ void AgentMetrics::update_snmp(const SnmpPoller::Stats* poller, const TrapReceiv
     snmp_->devices_down->Set(poller->devices_down);
   }
   if (traps) {
-    // "received" counts every notification; the accepted ones are what is left.
-    snmp_->traps.set(traps->received -
-                     std::min(traps->received, traps->bad_community + traps->malformed));
+    snmp_->traps.set(traps->accepted);
     snmp_->traps_bad_community.set(traps->bad_community);
     snmp_->traps_malformed.set(traps->malformed);
+    snmp_->traps_unknown_user.set(traps->unknown_user);
+    snmp_->traps_wrong_engine.set(traps->wrong_engine);
+    snmp_->traps_bad_auth.set(traps->bad_auth);
+    snmp_->traps_level_too_low.set(traps->level_too_low);
+    snmp_->traps_decryption_error.set(traps->decryption_error);
+    snmp_->traps_not_in_time_window.set(traps->not_in_time_window);
+    snmp_->trap_kernel_dropped.set(traps->kernel_dropped);
     snmp_->informs.set(traps->informs);
   }
 }

@@ -3,9 +3,15 @@
 #include <net-snmp/net-snmp-config.h>
 #include <net-snmp/net-snmp-includes.h>
 
+#include <syslog.h>
+
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <string_view>
 #include <vector>
+
+#include "common/log.h"
 
 namespace citywatch::agent {
 
@@ -48,9 +54,29 @@ bool priv_proto(const std::string& name, const oid*& proto, std::size_t& len) {
   return true;
 }
 
+// net-snmp's own messages ("Authentication failed for ...", transport errors) go through
+// the agent's log, with its priority prefix, instead of bare lines on stderr.
+int on_log(int /*major*/, int /*minor*/, void* server_arg, void* /*client_arg*/) {
+  const auto* m = static_cast<const snmp_log_message*>(server_arg);
+  if (!m || !m->msg) return 0;
+  std::string_view text(m->msg);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  if (text.empty()) return 0;
+  const log::Level level = m->priority <= LOG_ERR       ? log::Level::kError
+                           : m->priority == LOG_WARNING ? log::Level::kWarning
+                           : m->priority <= LOG_INFO    ? log::Level::kInfo
+                                                        : log::Level::kDebug;
+  if (level == log::Level::kDebug) return 0;
+  log::write(level, "net-snmp: " + std::string(text));
+  return 0;
+}
+
 }  // namespace
 
 SnmpLibrary::SnmpLibrary(const char* app_name) {
+  snmp_disable_log();
+  netsnmp_register_loghandler(NETSNMP_LOGHANDLER_CALLBACK, LOG_INFO);
+  snmp_register_callback(SNMP_CALLBACK_LIBRARY, SNMP_CALLBACK_LOGGING, &on_log, nullptr);
   // Numeric OIDs only: no MIB files are parsed, no snmp.conf is read, nothing is persisted.
   setenv("MIBS", "", 1);
   setenv("MIBDIRS", "", 1);

@@ -5,10 +5,13 @@
 #include <net-snmp/library/snmpUDPBaseDomain.h>
 #include <net-snmp/net-snmp-config.h>
 #include <net-snmp/net-snmp-includes.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 
 #include "agent/snmp/snmp_library.h"
 #include "common/log.h"
@@ -103,7 +106,93 @@ void render(const netsnmp_variable_list* v, InlineString<31>& out) {
   out.assign({buf, static_cast<std::size_t>(std::clamp(n, 0, static_cast<int>(sizeof buf) - 1))});
 }
 
+// Normalised hex of an engine ID: lower case, no "0x".
+std::string engine_hex(std::string_view configured) {
+  if (configured.starts_with("0x") || configured.starts_with("0X")) configured.remove_prefix(2);
+  std::string out(configured);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string engine_hex(const std::uint8_t* id, std::size_t len) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < len; ++i) {
+    out += kDigits[id[i] >> 4];
+    out += kDigits[id[i] & 15];
+  }
+  return out;
+}
+
+// The security level a configured user implies (RFC 3414 section 3.2 step 5 leaves the
+// check to the application): authPriv with both protocols, authNoPriv with auth only.
+int required_level(const SnmpV3Credentials& u) {
+  if (u.auth_protocol == "none") return SNMP_SEC_LEVEL_NOAUTH;
+  return u.priv_protocol == "none" ? SNMP_SEC_LEVEL_AUTHNOPRIV : SNMP_SEC_LEVEL_AUTHPRIV;
+}
+
+// USM's refusal counters (RFC 3414 section 5, usmStats). They are process-wide; every
+// net-snmp call runs on the io thread, so a difference across one read belongs to it.
+struct UsmCounts {
+  std::uint32_t unknown_users, unknown_engines, wrong_digests, decryption, time_window, levels,
+      parse;
+  static UsmCounts now() {
+    return {snmp_get_statistic(STAT_USMSTATSUNKNOWNUSERNAMES),
+            snmp_get_statistic(STAT_USMSTATSUNKNOWNENGINEIDS),
+            snmp_get_statistic(STAT_USMSTATSWRONGDIGESTS),
+            snmp_get_statistic(STAT_USMSTATSDECRYPTIONERRORS),
+            snmp_get_statistic(STAT_USMSTATSNOTINTIMEWINDOWS),
+            snmp_get_statistic(STAT_USMSTATSUNSUPPORTEDSECLEVELS),
+            snmp_get_statistic(STAT_SNMPINASNPARSEERRS)};
+  }
+};
+
+// A minimal BER reader for peek_usm_header: one TLV at a time, every length checked.
+struct Ber {
+  const std::uint8_t* p;
+  const std::uint8_t* end;
+  // Reads a tag and length; on success `body` spans the value and the cursor moves past it.
+  bool next(std::uint8_t want_tag, std::span<const std::uint8_t>& body) {
+    if (end - p < 2 || *p != want_tag) return false;
+    ++p;
+    std::size_t len = *p++;
+    if (len & 0x80) {
+      const std::size_t n = len & 0x7f;
+      if (n == 0 || n > 4 || static_cast<std::size_t>(end - p) < n) return false;
+      len = 0;
+      for (std::size_t i = 0; i < n; ++i) len = (len << 8) | *p++;
+    }
+    if (static_cast<std::size_t>(end - p) < len) return false;
+    body = {p, len};
+    p += len;
+    return true;
+  }
+};
+
 }  // namespace
+
+bool TrapReceiver::peek_usm_header(std::span<const std::uint8_t> d, std::string& user,
+                                   std::string& engine_id) {
+  // SNMPv3Message ::= SEQUENCE { msgVersion INTEGER, msgGlobalData SEQUENCE,
+  //   msgSecurityParameters OCTET STRING, msgData ... }            (RFC 3412 section 6)
+  // UsmSecurityParameters ::= SEQUENCE { msgAuthoritativeEngineID OCTET STRING,
+  //   msgAuthoritativeEngineBoots INTEGER, msgAuthoritativeEngineTime INTEGER,
+  //   msgUserName OCTET STRING, ... }                              (RFC 3414 section 2.4)
+  std::span<const std::uint8_t> msg, version, global, params, usm, engine, boots, time, name;
+  Ber outer{d.data(), d.data() + d.size()};
+  if (!outer.next(0x30, msg)) return false;
+  Ber m{msg.data(), msg.data() + msg.size()};
+  if (!m.next(0x02, version) || version.size() != 1 || version[0] != 3) return false;
+  if (!m.next(0x30, global) || !m.next(0x04, params)) return false;
+  Ber p{params.data(), params.data() + params.size()};
+  if (!p.next(0x30, usm)) return false;
+  Ber u{usm.data(), usm.data() + usm.size()};
+  if (!u.next(0x04, engine) || !u.next(0x02, boots) || !u.next(0x02, time) || !u.next(0x04, name))
+    return false;
+  user.assign(reinterpret_cast<const char*>(name.data()), name.size());
+  engine_id = engine_hex(engine.data(), engine.size());
+  return true;
+}
 
 TrapReceiver::TrapReceiver(asio::io_context& io, const SnmpConfig& config, RecordSink& sink)
     : io_(io), config_(config), sink_(sink), fds_(std::make_unique<TrapReceiverFdSet>()) {}
@@ -140,6 +229,10 @@ Status TrapReceiver::open() {
   sess_ = snmp_sess_add(&s, tr, nullptr, nullptr);
   if (!sess_) return Status::error("snmp traps: cannot open a session on " + spec);
   fd_ = tr->sock;
+  // The kernel reports datagrams it dropped for a full buffer on each read (SO_RXQ_OVFL).
+  const int one = 1;
+  setsockopt(fd_, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+  peek_.resize(65536);
   sockaddr_storage ss{};
   socklen_t sl = sizeof ss;
   if (getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &sl) == 0)
@@ -170,18 +263,97 @@ void TrapReceiver::wait_readable() {
   sock_->async_wait(asio::posix::stream_descriptor::wait_read,
                     [this](boost::system::error_code ec) {
                       if (ec || stopping_ || !sess_) return;
-                      NETSNMP_LARGE_FD_SET(fd_, &fds_->set);
-                      snmp_sess_read2(sess_, &fds_->set);
-                      NETSNMP_LARGE_FD_CLR(fd_, &fds_->set);
+                      read_one();
                       if (!stopping_) wait_readable();
                     });
 }
 
-int TrapReceiver::on_pdu(int op, snmp_session* /*session*/, int /*reqid*/, snmp_pdu* pdu,
-                         void* magic) {
+void TrapReceiver::read_one() {
+  // Peek at the datagram first: its USM header names the user when USM refuses it, and the
+  // control message carries the kernel's drop counter.
+  peek_user_.clear();
+  peek_engine_.clear();
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint32_t))];
+  iovec iov{peek_.data(), peek_.size()};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof control;
+  const ssize_t n = recvmsg(fd_, &mh, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) {
+    ++stats_.datagrams;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+        std::uint32_t total = 0;
+        std::memcpy(&total, CMSG_DATA(c), sizeof total);
+        stats_.kernel_dropped += total - ovfl_last_;  // a running total; wraps like one
+        ovfl_last_ = total;
+      }
+    peek_usm_header({peek_.data(), static_cast<std::size_t>(n)}, peek_user_, peek_engine_);
+  }
+  const UsmCounts before = UsmCounts::now();
+  // on_pdu reads the error net-snmp leaves for this message only.
+  if (snmp_session* ss = snmp_sess_session(sess_)) ss->s_snmp_errno = 0;
+  NETSNMP_LARGE_FD_SET(fd_, &fds_->set);
+  snmp_sess_read2(sess_, &fds_->set);
+  NETSNMP_LARGE_FD_CLR(fd_, &fds_->set);
+  const UsmCounts after = UsmCounts::now();
+  if (after.unknown_users != before.unknown_users ||
+      after.unknown_engines != before.unknown_engines) {
+    // USM keys users by (engine ID, name): a configured name from another engine is the
+    // wrong engine, any other name an unknown user.
+    bool known = false;
+    for (const SnmpV3Credentials& u : config_.trap_users) known = known || u.user == peek_user_;
+    ++(known ? stats_.wrong_engine : stats_.unknown_user);
+  }
+  if (after.decryption != before.decryption) ++stats_.decryption_error;
+  if (after.time_window != before.time_window) ++stats_.not_in_time_window;
+  if (after.levels != before.levels) ++stats_.level_too_low;
+  if (after.parse != before.parse) ++stats_.malformed;
+  // Wrong digests are counted in on_pdu, where net-snmp reports them.
+}
+
+int TrapReceiver::on_pdu(int op, snmp_session* session, int /*reqid*/, snmp_pdu* pdu, void* magic) {
   auto* self = static_cast<TrapReceiver*>(magic);
-  if (op == NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE && pdu && !self->stopping_) self->handle(pdu);
+  if (op != NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE || !pdu || self->stopping_) return 1;
+  if (session && session->s_snmp_errno != 0) {
+    // USM delivers a message that failed its checks with s_snmp_errno set (for
+    // authenticationFailure reporting); such a message is never a trap to believe.
+    if (session->s_snmp_errno == SNMPERR_USM_AUTHENTICATIONFAILURE)
+      ++self->stats_.bad_auth;
+    else
+      ++self->stats_.malformed;
+    return 1;
+  }
+  self->handle(pdu);
   return 1;
+}
+
+bool TrapReceiver::v3_allowed(const snmp_pdu* pdu) {
+  const std::string_view name(pdu->securityName ? pdu->securityName : "",
+                              pdu->securityName ? pdu->securityNameLen : 0);
+  const std::string engine = engine_hex(pdu->securityEngineID, pdu->securityEngineIDLen);
+  const SnmpV3Credentials* user = nullptr;
+  bool name_known = false;
+  for (const SnmpV3Credentials& u : config_.trap_users) {
+    if (u.user != name) continue;
+    name_known = true;
+    // Informs are sent to this agent's own engine; a user without engine_id is for those.
+    if (u.engine_id.empty() ? pdu->command == SNMP_MSG_INFORM : engine_hex(u.engine_id) == engine) {
+      user = &u;
+      break;
+    }
+  }
+  if (!user) {
+    ++(name_known ? stats_.wrong_engine : stats_.unknown_user);
+    return false;
+  }
+  if (pdu->securityModel != SNMP_SEC_MODEL_USM || pdu->securityLevel < required_level(*user)) {
+    ++stats_.level_too_low;
+    return false;
+  }
+  return true;
 }
 
 bool TrapReceiver::decode(const snmp_pdu* pdu, SnmpTrap& t) {
@@ -268,7 +440,7 @@ bool TrapReceiver::decode(const snmp_pdu* pdu, SnmpTrap& t) {
 }
 
 void TrapReceiver::handle(snmp_pdu* pdu) {
-  ++stats_.received;
+  if (pdu->version == SNMP_VERSION_3 && !v3_allowed(pdu)) return;
   if (pdu->version != SNMP_VERSION_3 && !config_.trap_communities.empty()) {
     const std::string_view c(reinterpret_cast<const char*>(pdu->community), pdu->community_len);
     if (std::find(config_.trap_communities.begin(), config_.trap_communities.end(), c) ==
@@ -303,6 +475,7 @@ void TrapReceiver::handle(snmp_pdu* pdu) {
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
   sink_.add(record_);
+  ++stats_.accepted;
 
   if (pdu->command == SNMP_MSG_INFORM) {
     // RFC 3416 section 4.2.7: an inform is acknowledged with a Response carrying its varbinds.

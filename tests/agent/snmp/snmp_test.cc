@@ -179,6 +179,31 @@ Status parse(const std::string& yaml, SnmpConfig& out) {
   return reader.status();
 }
 
+// The USM header of a real snmptrap -v3 message (noAuthNoPriv, user "cwpriv", engine
+// 80000000010203): what the receiver reads to tell an unknown user from a wrong engine.
+TEST(TrapReceiver, PeeksUserAndEngineFromTheUsmHeader) {
+  const std::vector<std::uint8_t> msg = {
+      0x30, 0x35, 0x02, 0x01, 0x03,                                // SEQUENCE, msgVersion 3
+      0x30, 0x0f, 0x02, 0x02, 0x12, 0x34, 0x02, 0x03, 0x00, 0xff,  // msgGlobalData
+      0xe3, 0x04, 0x01, 0x00, 0x02, 0x01, 0x03,                    //
+      0x04, 0x1d, 0x30, 0x1b,                                      // msgSecurityParameters
+      0x04, 0x07, 0x80, 0x00, 0x00, 0x00, 0x01, 0x02, 0x03,        // engine ID
+      0x02, 0x01, 0x01, 0x02, 0x01, 0x02,                          // boots, time
+      0x04, 0x06, 'c',  'w',  'p',  'r',  'i',  'v',               // user name
+      0x04, 0x00, 0x04, 0x00,                                      // auth, priv params
+      0x30, 0x00};                                                 // scoped PDU (elided)
+  std::string user, engine;
+  ASSERT_TRUE(TrapReceiver::peek_usm_header(msg, user, engine));
+  EXPECT_EQ(user, "cwpriv");
+  EXPECT_EQ(engine, "80000000010203");
+  // Every truncation is refused, never read past.
+  for (std::size_t n = 0; n < msg.size(); ++n)
+    EXPECT_FALSE(TrapReceiver::peek_usm_header({msg.data(), n}, user, engine)) << n;
+  std::vector<std::uint8_t> v2 = msg;
+  v2[4] = 0x01;  // msgVersion 1 (v2c): not a v3 message
+  EXPECT_FALSE(TrapReceiver::peek_usm_header(v2, user, engine));
+}
+
 TEST(SnmpConfig, DefaultsApplyToTargets) {
   SnmpConfig c;
   const Status st = parse(R"(snmp:
