@@ -23,6 +23,8 @@ struct TlsFiles {
   std::string ca_file;    // PEM: the CA(s) that sign the peer's certificate
   std::string cert_file;  // PEM: this side's certificate (chain)
   std::string key_file;   // PEM: this side's private key
+
+  bool operator==(const TlsFiles&) const = default;
 };
 
 enum class TlsRole { kServer, kClient };

@@ -259,3 +259,41 @@ Status parse_agent_config(const std::string& text, const std::string& name,
 }
 
 }  // namespace citywatch::agent
+
+namespace citywatch::agent {
+
+std::vector<std::string> restart_only_changes(const AgentConfig& a, const AgentConfig& b) {
+  std::vector<std::string> out;
+  auto check = [&out](bool same, const char* key) {
+    if (!same) out.emplace_back(key);
+  };
+  check(a.agent_id == b.agent_id, "agent_id");
+  check(a.segment == b.segment, "segment");
+  check(a.collectors == b.collectors, "collectors");
+  check(a.tls == b.tls, "tls");
+  // Captures: the same sources in the same order; only their BPF filters may change.
+  bool same_sources = a.captures.size() == b.captures.size();
+  for (std::size_t i = 0; same_sources && i < a.captures.size(); ++i) {
+    CaptureOptions x = a.captures[i], y = b.captures[i];
+    x.bpf_filter.clear();
+    y.bpf_filter.clear();
+    same_sources = x == y;
+  }
+  check(same_sources, "captures (other than bpf_filter)");
+  check(a.flow_meter == b.flow_meter, "flow_meter");
+  check(a.packet_events == b.packet_events, "packet_events");
+  check(a.snmp.trap_host == b.snmp.trap_host && a.snmp.trap_port == b.snmp.trap_port,
+        "snmp.traps.listen");
+  check(a.batch == b.batch, "batch");
+  check(a.spool == b.spool, "spool");
+  check(a.initial_backoff == b.initial_backoff && a.max_backoff == b.max_backoff, "reconnect");
+  check(a.flow_listeners == b.flow_listeners, "flow_listeners");
+  check(a.flow_sampling_overrides == b.flow_sampling_overrides &&
+            a.flow_hold_time == b.flow_hold_time,
+        "flow_listeners[].exporters or flow.template_hold_time");
+  check(a.state_dir == b.state_dir, "state_dir");
+  check(a.metrics_host == b.metrics_host && a.metrics_port == b.metrics_port, "metrics");
+  return out;
+}
+
+}  // namespace citywatch::agent

@@ -27,6 +27,8 @@ struct BatchOptions {
   std::uint32_t max_records = 1000;
   std::uint64_t max_bytes = 1u << 20;
   std::chrono::nanoseconds max_delay = std::chrono::seconds(1);
+
+  bool operator==(const BatchOptions&) const = default;
 };
 
 struct AgentConfig {
@@ -53,6 +55,11 @@ struct AgentConfig {
 };
 
 extern const char* const kDefaultAgentConfig;
+
+// What SIGHUP cannot change in a running agent: the config keys that differ between `from`
+// and `to` outside the reloadable set (capture BPF filters and everything under `snmp:`
+// except the trap listener's address). Empty: `to` can be applied by a reload.
+std::vector<std::string> restart_only_changes(const AgentConfig& from, const AgentConfig& to);
 
 Status load_agent_config(const std::string& file, AgentConfig& out);
 Status parse_agent_config(const std::string& text, const std::string& name,

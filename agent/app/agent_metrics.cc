@@ -25,7 +25,17 @@ AgentMetrics::AgentMetrics(const std::string& agent, const std::string& segment)
       drops_(prometheus::BuildCounter()
                  .Name("citywatch_agent_packets_dropped_total")
                  .Help("Packets lost before the agent saw them (pcap_stats), by where")
-                 .Register(*registry_)) {
+                 .Register(*registry_)),
+      last_reload_ok_(gauge(*registry_, "citywatch_agent_config_last_reload_successful",
+                            "1 if the last SIGHUP reload was applied (or none was tried), 0 if "
+                            "it was rejected")) {
+  last_reload_ok_.Set(1);
+  auto& reloads = prometheus::BuildCounter()
+                      .Name("citywatch_agent_config_reloads_total")
+                      .Help("SIGHUP reloads: ok (applied) or rejected (running config kept)")
+                      .Register(*registry_);
+  reloads_ok_ = &reloads.Add({{"result", "ok"}});
+  reloads_rejected_ = &reloads.Add({{"result", "rejected"}});
   auto& r = *registry_;
   prometheus::BuildGauge()
       .Name("citywatch_build_info")
@@ -193,6 +203,11 @@ void AgentMetrics::update_packet_events(const PacketEventStats& ev) {
   events_->key_evictions.set(ev.key_evictions);
   events_->arp_resets.set(ev.arp_table_resets);
   events_->mac_resets.set(ev.mac_table_resets);
+}
+
+void AgentMetrics::count_reload(bool ok) {
+  (ok ? reloads_ok_ : reloads_rejected_)->Increment();
+  last_reload_ok_.Set(ok ? 1 : 0);
 }
 
 void AgentMetrics::update_snmp(const SnmpPoller::Stats* poller, const TrapReceiver::Stats* traps) {

@@ -69,6 +69,8 @@ class AgentMetrics {
   // SNMP poller and trap receiver; either may be null (not configured). The families are
   // registered on the first call with one present.
   void update_snmp(const SnmpPoller::Stats* poller, const TrapReceiver::Stats* traps);
+  // SIGHUP: a reload applied (ok) or refused (the running configuration stays).
+  void count_reload(bool ok);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -101,6 +103,9 @@ class AgentMetrics {
     prometheus::Gauge* devices_down;
   };
   std::unique_ptr<SnmpMetrics> snmp_;
+  prometheus::Gauge& last_reload_ok_;
+  prometheus::Counter* reloads_ok_ = nullptr;
+  prometheus::Counter* reloads_rejected_ = nullptr;
 };
 
 }  // namespace citywatch::agent

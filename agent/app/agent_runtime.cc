@@ -28,7 +28,8 @@ AgentRuntime::AgentRuntime(AgentConfig config)
     : config_(std::move(config)),
       batch_timer_(io_),
       tick_timer_(io_),
-      signals_(io_, SIGINT, SIGTERM) {
+      signals_(io_, SIGINT, SIGTERM),
+      hangup_(io_, SIGHUP) {
   record_.agent.assign(config_.agent_id);
   record_.segment.assign(config_.segment);
 }
@@ -75,15 +76,17 @@ Status AgentRuntime::init() {
     sources_.push_back(std::move(s));
   }
 
+  poller_config_ = std::make_unique<SnmpConfig>(config_.snmp);
+  trap_config_ = std::make_unique<SnmpConfig>(config_.snmp);
   if (config_.snmp.enabled()) {
     offline_ = false;  // polls and traps never end by themselves
     snmp_library_ = std::make_unique<SnmpLibrary>("citywatch-agent");
     if (!config_.snmp.targets.empty()) {
-      snmp_poller_ = std::make_unique<SnmpPoller>(io_, config_.snmp, *this);
+      snmp_poller_ = std::make_unique<SnmpPoller>(io_, *poller_config_, *this);
       if (auto s = snmp_poller_->open(); !s) return s;
     }
     if (!config_.snmp.trap_host.empty()) {
-      trap_receiver_ = std::make_unique<TrapReceiver>(io_, config_.snmp, *this);
+      trap_receiver_ = std::make_unique<TrapReceiver>(io_, *trap_config_, *this);
       if (auto s = trap_receiver_->open(); !s) return s;
     }
   }
@@ -141,6 +144,7 @@ int AgentRuntime::run() {
   signals_.async_wait([this](boost::system::error_code ec, int sig) {
     if (!ec) shutdown(sig == SIGINT ? "interrupted" : "terminated");
   });
+  wait_hangup();
   forwarder_->start();
   encoder_.begin();
   for (auto& l : flow_listeners_) l->start();
@@ -270,6 +274,8 @@ void AgentRuntime::wait_live(Source& s) {
 
 void AgentRuntime::tick() {
   const std::int64_t now = wall_ns();
+  std::erase_if(retired_pollers_,
+                [now](const RetiredPoller& r) { return now - r.retired_ns > 2'000'000'000; });
   for (Source& s : sources_)
     if (!s.pcap->is_file()) s.meter->advance(now);
   update_metrics();
@@ -327,6 +333,81 @@ void AgentRuntime::flush_meters() {
   for (Source& s : sources_) s.meter->flush();
 }
 
+void AgentRuntime::set_reload_source(std::string config_file, bool files_from_command_line) {
+  config_file_ = std::move(config_file);
+  files_from_command_line_ = files_from_command_line;
+}
+
+void AgentRuntime::wait_hangup() {
+  hangup_.async_wait([this](boost::system::error_code ec, int) {
+    if (ec || finishing_) return;
+    const Status s = reload();
+    metrics_->count_reload(s.is_ok());
+    if (!s) log::error("agent: reload refused, the running configuration stays: " + s.message());
+    wait_hangup();
+  });
+}
+
+Status AgentRuntime::reload() {
+  if (config_file_.empty()) {
+    log::info("agent: SIGHUP: running on the embedded default config; nothing to reload");
+    return Status::ok();
+  }
+  AgentConfig next;
+  if (auto s = load_agent_config(config_file_, next); !s) return s;
+  if (files_from_command_line_) {
+    next.captures = config_.captures;  // -r FILE... replaced the configured sources
+    next.flow_listeners = config_.flow_listeners;
+  }
+  if (const auto keys = restart_only_changes(config_, next); !keys.empty()) {
+    std::string list;
+    for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
+    return Status::error(config_file_ + ": changing " + list + " needs a restart");
+  }
+  // Prepare everything that can fail before changing anything.
+  for (std::size_t i = 0; i < sources_.size(); ++i)
+    if (next.captures[i].bpf_filter != config_.captures[i].bpf_filter)
+      if (auto s = sources_[i].pcap->check_filter(next.captures[i].bpf_filter); !s) return s;
+  const bool new_poller = next.snmp.targets != config_.snmp.targets ||
+                          next.snmp.max_in_flight != config_.snmp.max_in_flight;
+  auto poller_config = std::make_unique<SnmpConfig>(next.snmp);
+  std::unique_ptr<SnmpPoller> poller;
+  if (new_poller && !next.snmp.targets.empty()) {
+    if (!snmp_library_) snmp_library_ = std::make_unique<SnmpLibrary>("citywatch-agent");
+    poller = std::make_unique<SnmpPoller>(io_, *poller_config, *this);
+    if (auto s = poller->open(); !s) return s;
+  }
+  // Apply. Trap users first: the only step left that can fail (a bad protocol), and one
+  // that leaves the old users in place when it does.
+  auto trap_config = std::make_unique<SnmpConfig>(next.snmp);
+  if (trap_receiver_) {
+    if (auto s = trap_receiver_->reconfigure(*trap_config); !s) return s;
+    trap_config_ = std::move(trap_config);
+  }
+  std::size_t filters = 0;
+  for (std::size_t i = 0; i < sources_.size(); ++i)
+    if (next.captures[i].bpf_filter != config_.captures[i].bpf_filter) {
+      if (auto s = sources_[i].pcap->set_filter(next.captures[i].bpf_filter); !s)
+        log::error("agent: " + s.message());  // compiled a moment ago: only the kernel can say no
+      ++filters;
+    }
+  if (new_poller) {
+    if (snmp_poller_) {
+      snmp_poller_->stop();
+      retired_pollers_.push_back({std::move(poller_config_), std::move(snmp_poller_), wall_ns()});
+    }
+    poller_config_ = std::move(poller_config);
+    snmp_poller_ = std::move(poller);
+    if (snmp_poller_) snmp_poller_->start();
+  }
+  const std::size_t targets = next.snmp.targets.size();
+  config_ = std::move(next);
+  log::info("agent: configuration reloaded from " + config_file_ + " (" + std::to_string(filters) +
+            " capture filter(s) changed, " + std::to_string(targets) + " SNMP target(s)" +
+            (new_poller ? ", polling restarted" : "") + ")");
+  return Status::ok();
+}
+
 void AgentRuntime::shutdown(const char* why) {
   if (!finishing_) {
     // Flows still in the meter are flushed into the spool: they go out at the next start.
@@ -345,6 +426,7 @@ void AgentRuntime::shutdown(const char* why) {
   batch_timer_.cancel();
   tick_timer_.cancel();
   signals_.cancel();
+  hangup_.cancel();
   for (Source& s : sources_)
     if (s.fd) s.fd->cancel();
   io_.stop();

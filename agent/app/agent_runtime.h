@@ -51,6 +51,17 @@ class AgentRuntime : public RecordSink {
   // code.
   int run();
 
+  // Where SIGHUP re-reads the configuration: the file given with --config (empty: the
+  // embedded default, which a reload leaves as it is), and whether -r replaced the
+  // configured sources with files (a reload keeps them replaced).
+  void set_reload_source(std::string config_file, bool files_from_command_line);
+
+  // SIGHUP: re-reads the configuration and applies it all-or-nothing. Reloadable: capture
+  // BPF filters, SNMP targets, trap users and communities. A change to anything else is
+  // refused with the keys named, and the running configuration stays whole. Public for
+  // tests; the runtime calls it on SIGHUP.
+  Status reload();
+
   // RecordSink: producers hand their records here.
   void add(const Record& r) override;
 
@@ -79,6 +90,7 @@ class AgentRuntime : public RecordSink {
   void shutdown(const char* why);
   void update_metrics();
   void flush_meters();
+  void wait_hangup();
 
   AgentConfig config_;
   boost::asio::io_context io_{1};
@@ -100,10 +112,24 @@ class AgentRuntime : public RecordSink {
   boost::asio::steady_timer batch_timer_;
   boost::asio::steady_timer tick_timer_;
   boost::asio::signal_set signals_;
+  boost::asio::signal_set hangup_;
+  std::string config_file_;
+  bool files_from_command_line_ = false;
   bool offline_ = false;
-  // SNMP (live sources): the library outlives the poller and the trap receiver.
+  // SNMP (live sources): the library outlives the poller and the trap receiver, and the
+  // configuration they read outlives both (a reload swaps all three in order).
   std::unique_ptr<SnmpLibrary> snmp_library_;
+  std::unique_ptr<SnmpConfig> poller_config_;
+  std::unique_ptr<SnmpConfig> trap_config_;
   std::unique_ptr<SnmpPoller> snmp_poller_;
+  // Pollers replaced by a reload, with their config: stopped, but their cancelled handlers
+  // may still be queued, so they are freed by a later tick.
+  struct RetiredPoller {
+    std::unique_ptr<SnmpConfig> config;
+    std::unique_ptr<SnmpPoller> poller;
+    std::int64_t retired_ns;
+  };
+  std::vector<RetiredPoller> retired_pollers_;
   std::unique_ptr<TrapReceiver> trap_receiver_;
   // Flow listeners (live sources) share one decoder: templates are keyed by exporter.
   std::unique_ptr<flow::FlowDecoder> flow_decoder_;

@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   ag::AgentRuntime runtime(std::move(cfg));
+  runtime.set_reload_source(config_file, !files.empty());
   if (auto s = runtime.init(); !s) {
     std::cerr << name << ": " << s.message() << "\n";
     return 1;

@@ -31,6 +31,8 @@ struct FlowMeterConfig {
   std::int64_t idle_timeout_ns = 15'000'000'000;    // no packet for this long: flow ends
   std::int64_t active_timeout_ns = 60'000'000'000;  // flows older than this are split
   std::size_t max_flows = 262144;                   // table full: least recently seen evicted
+
+  bool operator==(const FlowMeterConfig&) const = default;
 };
 
 struct FlowMeterStats {

@@ -52,6 +52,8 @@ struct PacketEventConfig {
   std::size_t arp_table = 4096;             // IPv4 → MAC bindings remembered
   std::size_t mac_table = 16384;            // source MACs remembered
   std::uint16_t dns_port = 53;              // UDP/TCP port whose payload is DNS
+
+  bool operator==(const PacketEventConfig&) const = default;
 };
 
 inline constexpr std::size_t kPacketEventKinds = 9;  // index = PacketEventKind value (1..8)

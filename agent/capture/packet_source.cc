@@ -225,3 +225,30 @@ bool PacketSource::stats(Stats& out) const {
 }
 
 }  // namespace citywatch::agent
+
+namespace citywatch::agent {
+
+Status PacketSource::check_filter(const std::string& filter) {
+  if (filter.empty()) return Status::ok();
+  bpf_program prog{};
+  if (pcap_compile(handle_, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+    return Status::error("bad BPF filter \"" + filter + "\" for '" + name_ +
+                         "': " + pcap_geterr(handle_));
+  pcap_freecode(&prog);
+  return Status::ok();
+}
+
+Status PacketSource::set_filter(const std::string& filter) {
+  // An empty expression compiles to "accept every packet": that is how a filter is removed.
+  bpf_program prog{};
+  if (pcap_compile(handle_, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+    return Status::error("bad BPF filter \"" + filter + "\" for '" + name_ +
+                         "': " + pcap_geterr(handle_));
+  const int rc = pcap_setfilter(handle_, &prog);
+  pcap_freecode(&prog);
+  if (rc != 0)
+    return Status::error("cannot set BPF filter on '" + name_ + "': " + pcap_geterr(handle_));
+  return Status::ok();
+}
+
+}  // namespace citywatch::agent

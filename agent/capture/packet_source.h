@@ -34,6 +34,8 @@ struct CaptureOptions {
   int buffer_bytes = 32 << 20;
   bool immediate = true;
   int timeout_ms = 100;
+
+  bool operator==(const CaptureOptions&) const = default;
 };
 
 class PacketSource {
@@ -71,6 +73,11 @@ class PacketSource {
 
   // True when a file is read through the mmap fast path (for tests and logs).
   bool mapped() const { return map_ != nullptr; }
+
+  // SIGHUP: check_filter compiles a BPF filter against this source without installing it;
+  // set_filter installs one ("" removes the filter). Each returns why it could not.
+  Status check_filter(const std::string& filter);
+  Status set_filter(const std::string& filter);
 
   // The interface or file name, for logs and metric labels.
   const std::string& name() const { return name_; }

@@ -31,6 +31,8 @@ struct FlowListenerOptions {
   std::uint16_t port = 0;  // 0: any free port (tests)
   std::uint8_t formats = kAllFormats;
   int receive_buffer_bytes = 32 << 20;
+
+  bool operator==(const FlowListenerOptions&) const = default;
 };
 
 struct FlowListenerStats {

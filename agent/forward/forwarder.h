@@ -35,6 +35,8 @@ struct CollectorEndpoint {
   std::string host;
   std::uint16_t port = 0;
   std::string server_name;  // expected in the collector's certificate; default: host
+
+  bool operator==(const CollectorEndpoint&) const = default;
 };
 
 struct ForwarderOptions {

@@ -26,6 +26,8 @@ struct SnmpV3Credentials {
   std::string priv_password;
   std::string context;
   std::string engine_id;  // hex; traps only: the sender's authoritative engine ID
+
+  bool operator==(const SnmpV3Credentials&) const = default;
 };
 
 struct SnmpTarget {
@@ -41,6 +43,8 @@ struct SnmpTarget {
   int bulk_repetitions = 25;            // config key max_repetitions (net-snmp #defines that name)
   std::uint32_t max_interfaces = 1024;  // rows beyond this are dropped and counted
   std::string site;
+
+  bool operator==(const SnmpTarget&) const = default;
 };
 
 struct SnmpConfig {
@@ -53,6 +57,8 @@ struct SnmpConfig {
   std::vector<SnmpV3Credentials> trap_users;
 
   bool enabled() const { return !targets.empty() || !trap_host.empty(); }
+
+  bool operator==(const SnmpConfig&) const = default;
 };
 
 // Reads the `snmp:` mapping; errors are recorded in the map's reader (file:line: key).

@@ -231,4 +231,23 @@ bool add_trap_user(const SnmpV3Credentials& u, std::string& err) {
   return true;
 }
 
+void remove_trap_user(const SnmpV3Credentials& u) {
+  // Informs' users live under the local engine ID, traps' under the sender's.
+  std::vector<u_char> engine;
+  if (u.engine_id.empty()) {
+    engine.resize(64);
+    const int n = snmpv3_get_engineID(engine.data(), engine.size());
+    engine.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  } else {
+    std::string hex = u.engine_id;
+    if (hex.rfind("0x", 0) == 0 || hex.rfind("0X", 0) == 0) hex.erase(0, 2);
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+      engine.push_back(static_cast<u_char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  if (struct usmUser* user = usm_get_user(engine.data(), engine.size(), u.user.c_str())) {
+    usm_remove_user(user);
+    usm_free_user(user);
+  }
+}
+
 }  // namespace citywatch::agent

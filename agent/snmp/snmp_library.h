@@ -44,5 +44,7 @@ void forget_engine_id(snmp_session* session);
 // Registers a USM user for receiving v3 notifications: with engine_id set, traps from that
 // engine; without, informs (sent to this agent's own engine ID). False on a bad protocol.
 bool add_trap_user(const SnmpV3Credentials& user, std::string& err);
+// Removes a user registered by add_trap_user (SIGHUP: the user is gone or its keys changed).
+void remove_trap_user(const SnmpV3Credentials& user);
 
 }  // namespace citywatch::agent

@@ -195,25 +195,47 @@ bool TrapReceiver::peek_usm_header(std::span<const std::uint8_t> d, std::string&
 }
 
 TrapReceiver::TrapReceiver(asio::io_context& io, const SnmpConfig& config, RecordSink& sink)
-    : io_(io), config_(config), sink_(sink), fds_(std::make_unique<TrapReceiverFdSet>()) {}
+    : io_(io), config_(&config), sink_(sink), fds_(std::make_unique<TrapReceiverFdSet>()) {}
 
 TrapReceiver::~TrapReceiver() { stop(); }
 
-Status TrapReceiver::open() {
-  for (const SnmpTarget& t : config_.targets) {
+Status TrapReceiver::reconfigure(const SnmpConfig& next) {
+  for (const SnmpV3Credentials& old : config_->trap_users)
+    if (std::find(next.trap_users.begin(), next.trap_users.end(), old) == next.trap_users.end())
+      remove_trap_user(old);
+  for (const SnmpV3Credentials& u : next.trap_users) {
+    if (std::find(config_->trap_users.begin(), config_->trap_users.end(), u) !=
+        config_->trap_users.end())
+      continue;
+    std::string err;
+    if (!add_trap_user(u, err)) return Status::error("snmp traps: user '" + u.user + "': " + err);
+  }
+  config_ = &next;
+  names_.clear();
+  learn_names();
+  return Status::ok();
+}
+
+void TrapReceiver::learn_names() {
+  for (const SnmpTarget& t : config_->targets) {
     unsigned char buf[16];
     if (inet_pton(AF_INET, t.address.c_str(), buf) == 1)
       names_.emplace_back(IpAddr::v4(buf), t.name);
     else if (inet_pton(AF_INET6, t.address.c_str(), buf) == 1)
       names_.emplace_back(IpAddr::v6(buf), t.name);
   }
-  for (const SnmpV3Credentials& u : config_.trap_users) {
+}
+
+Status TrapReceiver::open() {
+  learn_names();
+  for (const SnmpV3Credentials& u : config_->trap_users) {
     std::string err;
     if (!add_trap_user(u, err)) return Status::error("snmp traps: user '" + u.user + "': " + err);
   }
-  const bool v6 = config_.trap_host.find(':') != std::string::npos;
-  const std::string spec = (v6 ? "udp6:[" + config_.trap_host + "]" : "udp:" + config_.trap_host) +
-                           ":" + std::to_string(config_.trap_port);
+  const bool v6 = config_->trap_host.find(':') != std::string::npos;
+  const std::string spec =
+      (v6 ? "udp6:[" + config_->trap_host + "]" : "udp:" + config_->trap_host) + ":" +
+      std::to_string(config_->trap_port);
   netsnmp_transport* tr = netsnmp_transport_open_server("snmptrap", spec.c_str());
   if (!tr) return Status::error("snmp traps: cannot listen on " + spec);
   netsnmp_session s;
@@ -239,7 +261,7 @@ Status TrapReceiver::open() {
     port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
                                            : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   sock_ = std::make_unique<asio::posix::stream_descriptor>(io_, fd_);
-  log::info("snmp: receiving traps and informs on " + config_.trap_host + ":" +
+  log::info("snmp: receiving traps and informs on " + config_->trap_host + ":" +
             std::to_string(port_));
   return Status::ok();
 }
@@ -304,7 +326,7 @@ void TrapReceiver::read_one() {
     // USM keys users by (engine ID, name): a configured name from another engine is the
     // wrong engine, any other name an unknown user.
     bool known = false;
-    for (const SnmpV3Credentials& u : config_.trap_users) known = known || u.user == peek_user_;
+    for (const SnmpV3Credentials& u : config_->trap_users) known = known || u.user == peek_user_;
     ++(known ? stats_.wrong_engine : stats_.unknown_user);
   }
   if (after.decryption != before.decryption) ++stats_.decryption_error;
@@ -336,7 +358,7 @@ bool TrapReceiver::v3_allowed(const snmp_pdu* pdu) {
   const std::string engine = engine_hex(pdu->securityEngineID, pdu->securityEngineIDLen);
   const SnmpV3Credentials* user = nullptr;
   bool name_known = false;
-  for (const SnmpV3Credentials& u : config_.trap_users) {
+  for (const SnmpV3Credentials& u : config_->trap_users) {
     if (u.user != name) continue;
     name_known = true;
     // Informs are sent to this agent's own engine; a user without engine_id is for those.
@@ -441,10 +463,10 @@ bool TrapReceiver::decode(const snmp_pdu* pdu, SnmpTrap& t) {
 
 void TrapReceiver::handle(snmp_pdu* pdu) {
   if (pdu->version == SNMP_VERSION_3 && !v3_allowed(pdu)) return;
-  if (pdu->version != SNMP_VERSION_3 && !config_.trap_communities.empty()) {
+  if (pdu->version != SNMP_VERSION_3 && !config_->trap_communities.empty()) {
     const std::string_view c(reinterpret_cast<const char*>(pdu->community), pdu->community_len);
-    if (std::find(config_.trap_communities.begin(), config_.trap_communities.end(), c) ==
-        config_.trap_communities.end()) {
+    if (std::find(config_->trap_communities.begin(), config_->trap_communities.end(), c) ==
+        config_->trap_communities.end()) {
       ++stats_.bad_community;
       return;
     }

@@ -73,6 +73,10 @@ class TrapReceiver {
   Status open();
   void start();
   void stop();
+  // SIGHUP: swaps in new users and communities (the listen address stays). Users no longer
+  // configured, or configured differently, are removed from net-snmp's USM first. `config`
+  // must outlive the receiver or the next reconfigure.
+  Status reconfigure(const SnmpConfig& config);
   std::uint16_t port() const { return port_; }
   const Stats& stats() const { return stats_; }
 
@@ -85,10 +89,11 @@ class TrapReceiver {
   // True if a v3 PDU's user, engine and security level are what is configured; counts why not.
   bool v3_allowed(const snmp_pdu* pdu);
   void read_one();
+  void learn_names();  // configured target names by address, for the trap's `target`
   void wait_readable();
 
   boost::asio::io_context& io_;
-  const SnmpConfig& config_;
+  const SnmpConfig* config_;
   RecordSink& sink_;
   std::vector<std::pair<IpAddr, std::string>> names_;  // configured targets by address
   std::unique_ptr<TrapReceiverFdSet> fds_;

@@ -44,6 +44,8 @@ struct SpoolOptions {
   // A segment is sealed (synced, closed) and a new one started once it reaches this size.
   std::uint64_t segment_bytes = 16ull << 20;
   bool sync_every_append = false;
+
+  bool operator==(const SpoolOptions&) const = default;
 };
 
 struct SpoolStats {
