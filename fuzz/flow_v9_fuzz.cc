@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace citywatch::agent::flow;
   NullSink sink;
   FlowDecoderOptions o;
-  o.max_templates = 64;
+  o.templates.max_templates = 64;
   o.hold.max_sets = 4;
   o.hold.max_set_bytes = 2048;
   o.hold.hold_ns = 5;

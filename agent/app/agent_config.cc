@@ -96,6 +96,14 @@ void read_flow_config(ConfigMap& root, AgentConfig& out) {
   ConfigMap flow = root.map("flow");
   flow.get_duration("template_hold_time", out.flow_hold_time);
   if (out.flow_hold_time.count() <= 0) flow.error("template_hold_time", "must be more than 0");
+  std::int64_t max_templates = static_cast<std::int64_t>(out.flow_templates.max_templates);
+  std::int64_t per_exporter = static_cast<std::int64_t>(out.flow_templates.max_per_exporter);
+  flow.get("max_templates", max_templates, 16, 1 << 20);
+  flow.get("max_templates_per_exporter", per_exporter, 1, 1 << 20);
+  if (per_exporter > max_templates)
+    flow.error("max_templates_per_exporter", "must not exceed max_templates");
+  out.flow_templates.max_templates = static_cast<std::size_t>(max_templates);
+  out.flow_templates.max_per_exporter = static_cast<std::size_t>(per_exporter);
   flow.done();
 }
 
@@ -290,7 +298,7 @@ std::vector<std::string> restart_only_changes(const AgentConfig& a, const AgentC
   check(a.flow_listeners == b.flow_listeners, "flow_listeners");
   check(a.flow_sampling_overrides == b.flow_sampling_overrides &&
             a.flow_hold_time == b.flow_hold_time,
-        "flow_listeners[].exporters or flow.template_hold_time");
+        "flow_listeners[].exporters or flow:");
   check(a.state_dir == b.state_dir, "state_dir");
   check(a.metrics_host == b.metrics_host && a.metrics_port == b.metrics_port, "metrics");
   return out;

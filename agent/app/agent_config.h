@@ -48,6 +48,7 @@ struct AgentConfig {
   std::vector<flow::FlowListenerOptions> flow_listeners;
   std::vector<std::pair<IpAddr, std::uint32_t>> flow_sampling_overrides;  // exporter, rate
   std::chrono::nanoseconds flow_hold_time = std::chrono::seconds(60);
+  flow::TemplateLimits flow_templates;  // flow.max_templates, flow.max_templates_per_exporter
   // Agent state that must survive a restart (flow templates). Default: beside the spool.
   std::filesystem::path state_dir;
   std::string metrics_host;  // empty: the agent exports no /metrics

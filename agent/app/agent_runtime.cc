@@ -95,6 +95,7 @@ Status AgentRuntime::init() {
     offline_ = false;  // exporters never say they are done
     flow::FlowDecoderOptions fopts;
     fopts.hold.hold_ns = config_.flow_hold_time.count();
+    fopts.templates = config_.flow_templates;
     flow_decoder_ = std::make_unique<flow::FlowDecoder>(fopts, *this);
     for (const auto& [exporter, rate] : config_.flow_sampling_overrides)
       flow_decoder_->sampling().set_override(exporter, rate);

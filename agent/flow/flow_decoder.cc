@@ -8,9 +8,13 @@
 
 namespace citywatch::agent::flow {
 
+namespace {
+constexpr std::uintmax_t kMaxStateBytes = 64ull << 20;
+}  // namespace
+
 FlowDecoder::FlowDecoder(FlowDecoderOptions options, RecordSink& sink)
     : options_(options),
-      templates_(options.max_templates),
+      templates_(options.templates),
       sampling_(options.max_samplers),
       v9_(templates_, options.hold,
           [this](const IpAddr& exporter, FlowError e) { stats_for(exporter).count(e); }),
@@ -138,6 +142,14 @@ Status FlowDecoder::load(const std::filesystem::path& file, std::size_t& loaded,
   loaded = skipped = 0;
   std::ifstream in(file);
   if (!in) return Status::ok();  // first start: nothing saved yet
+  // The cache is bounded, so a file this agent wrote is too (a few MiB at most); anything
+  // far larger was not written by it, and is not read into memory line by line.
+  std::error_code size_ec;
+  const auto bytes = std::filesystem::file_size(file, size_ec);
+  if (!size_ec && bytes > kMaxStateBytes)
+    return Status::error(file.string() + ": " + std::to_string(bytes) +
+                         " bytes, more than a flow state file can hold (" +
+                         std::to_string(kMaxStateBytes) + "); move it aside");
   std::string line;
   if (!std::getline(in, line) || line != kStateMagic)
     return Status::error(file.string() + ": not a CityWatch flow state file (expected '" +

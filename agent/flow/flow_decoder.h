@@ -28,7 +28,7 @@
 namespace citywatch::agent::flow {
 
 struct FlowDecoderOptions {
-  std::size_t max_templates = 4096;
+  TemplateLimits templates;
   std::size_t max_samplers = 4096;
   std::size_t max_exporters = 256;
   HoldOptions hold;

@@ -40,9 +40,19 @@ FlowMetrics::FlowMetrics(prometheus::Registry& r)
       templates_(
           gauge(r, "citywatch_agent_flow_templates", "NetFlow v9/IPFIX templates in the cache")
               .Add({})),
+      template_fields_(gauge(r, "citywatch_agent_flow_template_fields",
+                             "Fields of all cached templates (what the cache's memory is "
+                             "bounded by)")
+                           .Add({})),
       held_now_(
           gauge(r, "citywatch_agent_flow_held_sets", "Data sets waiting for their template now")
-              .Add({})) {}
+              .Add({})) {
+  auto& evictions = counter(r, "citywatch_agent_flow_template_evictions_total",
+                            "Templates evicted (least recently used) to make room: "
+                            "exporter_share or cache_full");
+  evicted_share_.counter = &evictions.Add({{"reason", "exporter_share"}});
+  evicted_full_.counter = &evictions.Add({{"reason", "cache_full"}});
+}
 
 void FlowMetrics::update(const std::vector<std::unique_ptr<FlowListener>>& listeners,
                          const FlowDecoder& decoder) {
@@ -92,6 +102,9 @@ void FlowMetrics::update(const std::vector<std::unique_ptr<FlowListener>>& liste
     m.last_seen->Set(static_cast<double>(s.last_seen_ns) / 1e9);
   });
   templates_.Set(static_cast<double>(decoder.templates().size()));
+  template_fields_.Set(static_cast<double>(decoder.templates().fields()));
+  evicted_share_.set(decoder.templates().stats().evicted_exporter_share);
+  evicted_full_.set(decoder.templates().stats().evicted_cache_full);
   held_now_.Set(static_cast<double>(decoder.held()));
 }
 

@@ -63,7 +63,9 @@ class FlowMetrics {
   prometheus::Family<prometheus::Counter>& not_ip_;
   prometheus::Family<prometheus::Gauge>& last_seen_;
   prometheus::Gauge& templates_;
+  prometheus::Gauge& template_fields_;
   prometheus::Gauge& held_now_;
+  Mirror evicted_share_, evicted_full_;
   std::map<std::string, ListenerMetrics> listeners_;
   std::map<std::string, ExporterMetrics> exporters_;
 };

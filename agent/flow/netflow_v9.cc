@@ -289,7 +289,7 @@ void NetflowV9Decoder::parse_templates(const Context& c, std::span<const std::by
       return;
     }
     const auto put = templates_.put(c.exporter, c.domain, c.kind, id, std::move(t));
-    if (put == TemplateCache::Put::kFull)
+    if (put == TemplateCache::Put::kTooLarge)
       out.stats->count(FlowError::kTemplateLimit);
     else if (put != TemplateCache::Put::kUnchanged)
       release(c, id, out);

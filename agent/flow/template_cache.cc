@@ -1,5 +1,6 @@
 #include "agent/flow/template_cache.h"
 
+#include <algorithm>
 #include <istream>
 #include <ostream>
 #include <string>
@@ -25,31 +26,89 @@ ExporterDomainKey key(const IpAddr& e, std::uint32_t d, TemplateCache::Kind k, s
 }
 }  // namespace
 
+TemplateCache::TemplateCache(TemplateLimits limits)
+    : limits_(limits),
+      // An exporter's share of the field budget: room for 8 exporters at their worst.
+      per_exporter_fields_(std::max<std::size_t>(limits.max_total_fields / 8, limits.max_fields)) {}
+
 const Template* TemplateCache::find(const IpAddr& exporter, std::uint32_t domain, Kind kind,
                                     std::uint16_t id) const {
   auto it = map_.find(key(exporter, domain, kind, id));
-  return it == map_.end() ? nullptr : &it->second;
+  if (it == map_.end()) return nullptr;
+  it->second.last_used = ++clock_;
+  return &it->second;
+}
+
+void TemplateCache::erase(Map::iterator it) {
+  auto s = shares_.find(exporter_key(it->first.exporter));
+  if (s != shares_.end()) {
+    s->second.templates -= 1;
+    s->second.fields -= it->second.fields.size();
+    if (s->second.templates == 0) shares_.erase(s);
+  }
+  total_fields_ -= it->second.fields.size();
+  map_.erase(it);
+  dirty_ = true;
+}
+
+bool TemplateCache::evict_lru(const IpAddr* exporter, const ExporterDomainKey& keep) {
+  // A linear scan: evictions happen only when a bound is reached, on control traffic, and
+  // the cache holds at most max_templates entries.
+  auto victim = map_.end();
+  for (auto it = map_.begin(); it != map_.end(); ++it) {
+    if (it->first == keep || (exporter && !(it->first.exporter == *exporter))) continue;
+    if (victim == map_.end() || it->second.last_used < victim->second.last_used) victim = it;
+  }
+  if (victim == map_.end()) return false;
+  erase(victim);
+  ++(exporter ? stats_.evicted_exporter_share : stats_.evicted_cache_full);
+  return true;
 }
 
 TemplateCache::Put TemplateCache::put(const IpAddr& exporter, std::uint32_t domain, Kind kind,
                                       std::uint16_t id, Template&& t) {
-  auto k = key(exporter, domain, kind, id);
-  auto it = map_.find(k);
-  if (it != map_.end()) {
-    if (it->second == t) return Put::kUnchanged;
-    it->second = std::move(t);
-    dirty_ = true;
-    return Put::kChanged;
+  if (t.fields.size() > limits_.max_fields) {
+    ++stats_.refused_too_large;
+    return Put::kTooLarge;
   }
-  if (map_.size() >= max_) return Put::kFull;
+  auto k = key(exporter, domain, kind, id);
+  t.last_used = ++clock_;
+  auto it = map_.find(k);
+  Put result = Put::kNew;
+  if (it != map_.end()) {
+    if (it->second == t) {
+      it->second.last_used = t.last_used;
+      return Put::kUnchanged;
+    }
+    erase(it);  // re-inserted below, charged at its new size
+    result = Put::kChanged;
+  }
+  // Make room: first within the exporter's share, then in the whole cache.
+  const std::size_t n = t.fields.size();
+  const ExporterDomainKey ek = exporter_key(exporter);
+  for (;;) {
+    const auto s = shares_.find(ek);
+    const std::size_t mine = s == shares_.end() ? 0 : s->second.templates;
+    const std::size_t mine_fields = s == shares_.end() ? 0 : s->second.fields;
+    if (mine < limits_.max_per_exporter && mine_fields + n <= per_exporter_fields_) break;
+    if (!evict_lru(&exporter, k)) break;
+  }
+  while ((map_.size() >= limits_.max_templates || total_fields_ + n > limits_.max_total_fields) &&
+         evict_lru(nullptr, k)) {
+  }
+  Share& share = shares_[ek];
+  share.templates += 1;
+  share.fields += n;
+  total_fields_ += n;
   map_.emplace(k, std::move(t));
   dirty_ = true;
-  return Put::kNew;
+  return result;
 }
 
 void TemplateCache::withdraw(const IpAddr& exporter, std::uint32_t domain, Kind kind,
                              std::uint16_t id) {
-  if (map_.erase(key(exporter, domain, kind, id))) dirty_ = true;
+  auto it = map_.find(key(exporter, domain, kind, id));
+  if (it != map_.end()) erase(it);
 }
 
 void TemplateCache::withdraw_all(const IpAddr& exporter, std::uint32_t domain, Kind kind,
@@ -57,8 +116,7 @@ void TemplateCache::withdraw_all(const IpAddr& exporter, std::uint32_t domain, K
   for (auto it = map_.begin(); it != map_.end();) {
     if (it->first.exporter == exporter && it->first.domain == domain &&
         it->first.kind == static_cast<std::uint8_t>(kind) && it->second.options == options) {
-      it = map_.erase(it);
-      dirty_ = true;
+      erase(it++);
     } else {
       ++it;
     }
@@ -86,8 +144,8 @@ bool TemplateCache::load_line(std::istream& in) {
   std::size_t n = 0;
   in >> addr >> domain >> kind >> id >> options >> scope_count >> scope_bytes >> n;
   IpAddr a;
-  if (!in || !parse_ip(addr, a) || (kind != 9 && kind != 10) || id > 65535 || n == 0 || n > 65535 ||
-      scope_count > n)
+  if (!in || !parse_ip(addr, a) || (kind != 9 && kind != 10) || id > 65535 || n == 0 ||
+      n > limits_.max_fields || scope_count > n)
     return false;
   Template t;
   t.options = options != 0;
@@ -110,7 +168,7 @@ bool TemplateCache::load_line(std::istream& in) {
   if (t.min_length == 0) return false;
   const Put p =
       put(a, domain, static_cast<Kind>(kind), static_cast<std::uint16_t>(id), std::move(t));
-  return p != Put::kFull;
+  return p != Put::kTooLarge;
 }
 
 }  // namespace citywatch::agent::flow

@@ -332,18 +332,87 @@ TEST(Ipfix, MalformedSetsDroppedByReason) {
   EXPECT_TRUE(sink.records.empty());
 }
 
-TEST(Ipfix, TemplateCacheIsBounded) {
-  VectorSink sink;
-  FlowDecoderOptions o;
-  o.max_templates = 2;
-  FlowDecoder d(o, sink);
-  for (std::uint16_t id = 256; id < 260; ++id) {
+void send_templates(FlowDecoder& d, const IpAddr& exporter, std::uint16_t first,
+                    std::uint16_t count) {
+  for (std::uint16_t id = first; id < first + count; ++id) {
     Ipfix m;
     add_ipfix_template(m, id);
-    d.decode(m.finish(), kExporter, 0);
+    d.decode(m.finish(), exporter, 0);
   }
+}
+
+bool decodes(FlowDecoder& d, VectorSink& sink, const IpAddr& exporter, std::uint16_t id) {
+  const std::size_t before = sink.records.size();
+  Ipfix m;
+  add_ipfix_data(m, id);
+  d.decode(m.finish(), exporter, 0);
+  return sink.records.size() == before + 1;
+}
+
+TEST(Ipfix, TemplateCacheIsBoundedAndEvictsLeastRecentlyUsed) {
+  VectorSink sink;
+  FlowDecoderOptions o;
+  o.templates.max_templates = 2;
+  o.templates.max_per_exporter = 2;
+  FlowDecoder d(o, sink);
+  send_templates(d, kExporter, 256, 2);
+  EXPECT_TRUE(decodes(d, sink, kExporter, 256));  // 256 is now the more recently used
+  send_templates(d, kExporter, 258, 1);           // evicts 257, not 256
   EXPECT_EQ(d.templates().size(), 2u);
-  EXPECT_EQ(d.totals().errors[static_cast<std::size_t>(FlowError::kTemplateLimit)], 2u);
+  EXPECT_TRUE(d.templates().find(kExporter, 1, TemplateCache::Kind::kIpfix, 256));
+  EXPECT_FALSE(d.templates().find(kExporter, 1, TemplateCache::Kind::kIpfix, 257));
+  EXPECT_TRUE(d.templates().find(kExporter, 1, TemplateCache::Kind::kIpfix, 258));
+  EXPECT_EQ(d.templates().stats().evicted_exporter_share, 1u);
+}
+
+// Issue 11, item 6: one exporter flooding templates used to fill the first-come cache, and
+// every other exporter's new templates were refused, even after a restart.
+TEST(Ipfix, OneExporterCannotLockOutTheOthers) {
+  VectorSink sink;
+  FlowDecoderOptions o;
+  o.templates.max_templates = 16;
+  o.templates.max_per_exporter = 4;
+  FlowDecoder d(o, sink);
+  const IpAddr flood = ip4(192, 0, 2, 66);
+  send_templates(d, flood, 256, 1000);
+  EXPECT_EQ(d.templates().size(), 4u);  // its share, its newest four
+  EXPECT_TRUE(decodes(d, sink, flood, 256 + 999));
+  EXPECT_EQ(d.templates().stats().evicted_exporter_share, 996u);
+  // Five more exporters: each gets all its templates; the cache-wide LRU makes way at 16.
+  for (std::uint8_t e = 1; e <= 5; ++e) {
+    const IpAddr other = ip4(198, 51, 100, e);
+    send_templates(d, other, 256, 3);
+    for (std::uint16_t id = 256; id < 259; ++id) EXPECT_TRUE(decodes(d, sink, other, id)) << int{e};
+  }
+  EXPECT_LE(d.templates().size(), 16u);
+  EXPECT_GT(d.templates().stats().evicted_cache_full, 0u);
+  EXPECT_EQ(d.totals().errors[static_cast<std::size_t>(FlowError::kTemplateLimit)], 0u);
+}
+
+TEST(Ipfix, TemplatesWithTooManyFieldsAreRefusedAndFieldsAreBounded) {
+  VectorSink sink;
+  FlowDecoderOptions o;
+  o.templates.max_fields = 64;
+  o.templates.max_total_fields = 1024;
+  FlowDecoder d(o, sink);
+  auto wide = [&](std::uint16_t id, std::uint16_t fields, const IpAddr& exporter) {
+    Ipfix m;
+    const auto s = m.open_set(2);
+    m.u16(id).u16(fields);
+    for (std::uint16_t f = 0; f < fields; ++f) m.u16(1).u16(4);  // octetDeltaCount
+    m.close_set(s);
+    d.decode(m.finish(), exporter, 0);
+  };
+  wide(256, 65, kExporter);
+  EXPECT_EQ(d.templates().size(), 0u);
+  EXPECT_EQ(d.totals().errors[static_cast<std::size_t>(FlowError::kTemplateLimit)], 1u);
+  // 337 templates of 64 fields from many exporters: the field budget holds.
+  for (std::uint16_t i = 0; i < 337; ++i)
+    wide(static_cast<std::uint16_t>(256 + i % 16), 64,
+         ip4(203, 0, 113, static_cast<std::uint8_t>(i / 16)));
+  EXPECT_LE(d.templates().fields(), 1024u);
+  // Each exporter's share is an eighth of the field budget: 128 fields, two templates.
+  EXPECT_EQ(d.templates().size(), 1024u / 64u);
 }
 
 }  // namespace
