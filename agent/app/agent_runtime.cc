@@ -326,6 +326,7 @@ void AgentRuntime::maybe_finish() {
   }
   if (forwarder_->drained()) {
     log::info("agent: every batch acked by the collector; done");
+    finished_reading_ = true;
     shutdown("done");
   }
 }

@@ -62,6 +62,9 @@ class AgentRuntime : public RecordSink {
   // tests; the runtime calls it on SIGHUP.
   Status reload();
 
+  // True once every file source was read and every batch acked (an -r run that finished).
+  bool drained() const { return finished_reading_; }
+
   // RecordSink: producers hand their records here.
   void add(const Record& r) override;
 
@@ -137,6 +140,7 @@ class AgentRuntime : public RecordSink {
   std::unique_ptr<flow::FlowMetrics> flow_metrics_;
   std::filesystem::path flow_state_file_;
   bool finishing_ = false;
+  bool finished_reading_ = false;
   int exit_code_ = 0;
 };
 

@@ -7,6 +7,7 @@
 
 #include "agent/app/agent_config.h"
 #include "agent/app/agent_runtime.h"
+#include "agent/app/offline_reads.h"
 #include "agent/flow/decode_command.h"
 #include "common/version.h"
 
@@ -26,6 +27,9 @@ int main(int argc, char** argv) {
   app.add_option("-r,--read", files,
                  "read these pcap/pcapng files instead of the configured capture sources; "
                  "exits once every record is acked by the collector");
+  bool reread = false;
+  app.add_flag("--reread", reread,
+               "with -r: read files this agent has read before (their traffic counts twice)");
   app.set_version_flag("--version", std::string(cw::kVersion));
   // decode: flow exports captured in pcap files -> JSON lines (docs/flows.md).
   citywatch::agent::flow::DecodeCommandOptions decode_opts;
@@ -78,11 +82,28 @@ int main(int argc, char** argv) {
     std::cout << name << ": configuration OK\n";
     return 0;
   }
+  // -r: a file read into this agent's spool before is refused, not counted twice.
+  const std::filesystem::path state_dir =
+      cfg.state_dir.empty() ? cfg.spool.dir.parent_path() / "agent-state" : cfg.state_dir;
+  const ag::OfflineReads reads(state_dir / "offline-reads");
+  if (!files.empty() && !reread)
+    if (auto s = reads.check(files); !s) {
+      std::cerr << s.message() << "\n";
+      return 2;
+    }
   ag::AgentRuntime runtime(std::move(cfg));
   runtime.set_reload_source(config_file, !files.empty());
   if (auto s = runtime.init(); !s) {
     std::cerr << name << ": " << s.message() << "\n";
     return 1;
   }
-  return runtime.run();
+  if (!files.empty())
+    if (auto s = reads.mark_started(files); !s) {
+      std::cerr << s.message() << "\n";
+      return 1;
+    }
+  const int rc = runtime.run();
+  if (!files.empty() && rc == 0 && runtime.drained())
+    if (auto s = reads.mark_done(files); !s) std::cerr << s.message() << "\n";
+  return rc;
 }

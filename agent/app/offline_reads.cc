@@ -1,0 +1,76 @@
+#include "agent/app/offline_reads.h"
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "common/crc32c.h"
+
+namespace citywatch::agent {
+
+std::string OfflineReads::identity(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return {};
+  std::vector<char> head(1 << 20);
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  const auto n = static_cast<std::size_t>(in.gcount());
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(file, ec);
+  if (ec) return {};
+  char crc[9];
+  std::snprintf(
+      crc, sizeof crc, "%08x",
+      crc32c(std::span<const std::byte>(reinterpret_cast<const std::byte*>(head.data()), n)));
+  return std::to_string(size) + "-" + crc;
+}
+
+Status OfflineReads::check(const std::vector<std::string>& files) const {
+  std::ifstream in(ledger_);
+  std::map<std::string, std::string> last;  // identity -> "started" | "done"
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string what, id;
+    if (f >> what >> id) last[id] = what;
+  }
+  std::string errors;
+  for (const std::string& file : files) {
+    const std::string id = identity(file);
+    if (id.empty()) return Status::error(file + ": cannot read it");
+    auto it = last.find(id);
+    if (it == last.end()) continue;
+    errors += (errors.empty() ? "" : "\n") + file +
+              (it->second == "done"
+                   ? ": already read into this agent's spool, and every batch of it acked by the "
+                     "collector"
+                   : ": an earlier run stopped before the collector acked all of it; what it "
+                     "read is in the spool (the agent delivers it at its next start) or "
+                     "already at the collector") +
+              "; reading it again would count its traffic twice (--reread to do it anyway; " +
+              "ledger: " + ledger_.string() + ")";
+  }
+  return errors.empty() ? Status::ok() : Status::error(errors);
+}
+
+Status OfflineReads::append(const char* what, const std::vector<std::string>& files) const {
+  std::error_code ec;
+  std::filesystem::create_directories(ledger_.parent_path(), ec);
+  std::ofstream out(ledger_, std::ios::app);
+  for (const std::string& file : files) {
+    const std::string id = identity(file);
+    if (!id.empty()) out << what << ' ' << id << ' ' << file << '\n';
+  }
+  out.flush();
+  if (!out) return Status::error(ledger_.string() + ": cannot record the files read");
+  return Status::ok();
+}
+
+Status OfflineReads::mark_started(const std::vector<std::string>& files) const {
+  return append("started", files);
+}
+
+Status OfflineReads::mark_done(const std::vector<std::string>& files) const {
+  return append("done", files);
+}
+
+}  // namespace citywatch::agent

@@ -1,0 +1,42 @@
+// OfflineReads: remembers which capture files `citywatch-agent -r` has read into this
+// agent's spool, so that reading the same file again is refused instead of counting its
+// traffic twice at the collector (a new run numbers its batches anew, so the collector's
+// exactly-once ledger cannot tell them apart from new data).
+//
+// A file is known by its content, not its name: size and a CRC32C of its first 1 MiB
+// (pcap headers carry capture timestamps, so two different captures of one size collide
+// only by accident). The ledger is a text file in the agent's state directory, one line per
+// event: "started ID PATH" before a run reads the file, "done ID PATH" once every batch of
+// the run was acked. A file whose last line is "started" was read part-way by a run that
+// stopped: its first part is in the spool or already delivered, so it is refused too.
+//
+// Thread-safety: none; used by main() before and after the runtime.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace citywatch::agent {
+
+class OfflineReads {
+ public:
+  explicit OfflineReads(std::filesystem::path ledger) : ledger_(std::move(ledger)) {}
+
+  // Fails, naming the file and what happened to it, for any file read before.
+  Status check(const std::vector<std::string>& files) const;
+  // Appends "started" (before the run) or "done" (after every batch was acked) lines.
+  Status mark_started(const std::vector<std::string>& files) const;
+  Status mark_done(const std::vector<std::string>& files) const;
+
+  // The content identity of a file: "SIZE-CRC32C"; empty if it cannot be read.
+  static std::string identity(const std::string& file);
+
+ private:
+  Status append(const char* what, const std::vector<std::string>& files) const;
+  std::filesystem::path ledger_;
+};
+
+}  // namespace citywatch::agent

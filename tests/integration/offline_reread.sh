@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# `citywatch-agent -r FILE` run twice on the same file used to count its traffic twice at
+# the collector (issue 11, item 8): each run numbers its batches anew. Now:
+#   1. a first run delivers the capture (collector totals T);
+#   2. a second run on the same content (another name, even) is refused with exit 2 and a
+#      message, and the collector's totals stay T;
+#   3. --reread reads it anyway: totals 2T, as asked;
+#   4. a run stopped before its batches were acked (collector down) leaves the file marked as
+#      read part-way: the next -r on it is refused, and a run without -r (another file)
+#      delivers what the stopped run spooled, once.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cw_init "$@"
+cw_make_small_pcap "$WORK/small.pcap"
+cp "$WORK/small.pcap" "$WORK/renamed.pcap"
+cw_make_small_pcap "$WORK/second.pcap"
+# Different content for step 4: the same packets, one byte of padding more in the file.
+/usr/bin/python3 - "$WORK/small.pcap" "$WORK/other.pcap" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+# Move every timestamp by one second: same traffic, different capture.
+import struct
+le = data[:4] == b"\xd4\xc3\xb2\xa1"
+fmt = "<" if le else ">"
+out = bytearray(data[:24]); off = 24
+while off + 16 <= len(data):
+    sec, usec, incl, orig = struct.unpack(fmt + "IIII", data[off:off + 16])
+    out += struct.pack(fmt + "IIII", sec + 1, usec, incl, orig) + data[off + 16:off + 16 + incl]
+    off += 16 + incl
+open(sys.argv[2], "wb").write(bytes(out))
+PY
+
+cw_certs "$WORK/pki" demo-agent
+cw_collector_config "$WORK/collector.yaml" "$WORK/pki" "$WORK/state"
+cw_start_collector collector "$WORK/collector.yaml"
+cw_agent_config "$WORK/agent.yaml" "$WORK/pki" demo-agent "$INGEST_PORT" "$WORK/spool"
+packets() { cw_metric "$METRICS_PORT" citywatch_flow_packets_total; }
+run_r() { # LOG FILE [ARGS]: a bounded -r run; CW_EXIT holds its exit code
+  local log=$1
+  shift
+  cw_spawn "$WORK/$log" "$AGENT_BIN" --config "$WORK/agent.yaml" "$@"
+  cw_wait_exit "$CW_LAST_PID" 600
+}
+
+run_r first.log -r "$WORK/small.pcap"
+cw_expect "first run exit code" "$CW_EXIT" 0
+T=$(packets)
+((T > 0)) || fail "the first run delivered nothing"
+
+run_r second.log -r "$WORK/renamed.pcap"
+cw_expect "second run on the same content: exit code" "$CW_EXIT" 2
+grep -q "renamed.pcap: already read into this agent's spool" "$WORK/second.log" ||
+  fail "no clear refusal: $(cat "$WORK/second.log")"
+cw_expect "collector packets after the refused run" "$(packets)" "$T"
+
+run_r reread.log -r "$WORK/small.pcap" --reread
+cw_expect "--reread exit code" "$CW_EXIT" 0
+cw_expect "collector packets after --reread" "$(packets)" "$((2 * T))"
+
+# 4. The collector goes away; a run on other.pcap reads it, cannot deliver, and is stopped.
+cw_stop "$COL_PID"
+cw_spawn "$WORK/stopped.log" "$AGENT_BIN" --config "$WORK/agent.yaml" -r "$WORK/other.pcap"
+STOPPED=$CW_LAST_PID
+cw_wait_until 300 "the stopped run to finish reading" grep -q "all files read" "$WORK/stopped.log"
+cw_stop "$STOPPED"
+cw_start_collector collector2 "$WORK/collector.yaml"
+cw_agent_config "$WORK/agent.yaml" "$WORK/pki" demo-agent "$INGEST_PORT" "$WORK/spool"
+run_r partial.log -r "$WORK/other.pcap"
+cw_expect "run on a file read part-way: exit code" "$CW_EXIT" 2
+grep -q "other.pcap: an earlier run stopped before the collector acked all of it" "$WORK/partial.log" ||
+  fail "no clear refusal: $(cat "$WORK/partial.log")"
+# Another file: the spooled batches of the stopped run go out with it, once.
+run_r drain.log -r "$WORK/second.pcap" --reread
+cw_expect "drain run exit code" "$CW_EXIT" 0
+cw_expect "collector packets: stopped run's T + second.pcap's T (reread)" "$(packets)" "$((4 * T))"
+echo "PASS: offline_reread: same content refused (exit 2, totals stayed $T), --reread counted again ($((2 * T))), a part-way run refused and its spool delivered once ($((4 * T)))"
