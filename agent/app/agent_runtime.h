@@ -62,6 +62,8 @@ class AgentRuntime : public RecordSink {
   // tests; the runtime calls it on SIGHUP.
   Status reload();
 
+  // The spool's stream of sequence numbers (after init()).
+  std::uint64_t stream_id() const { return spool_->stream_id(); }
   // True once every file source was read and every batch acked (an -r run that finished).
   bool drained() const { return finished_reading_; }
 

@@ -2,6 +2,7 @@
 // records to a collector over mutual TLS, through a disk spool. Objects are built and wired
 // in AgentRuntime; nothing is global.
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 
@@ -82,21 +83,26 @@ int main(int argc, char** argv) {
     std::cout << name << ": configuration OK\n";
     return 0;
   }
-  // -r: a file read into this agent's spool before is refused, not counted twice.
   const std::filesystem::path state_dir =
       cfg.state_dir.empty() ? cfg.spool.dir.parent_path() / "agent-state" : cfg.state_dir;
-  const ag::OfflineReads reads(state_dir / "offline-reads");
-  if (!files.empty() && !reread)
-    if (auto s = reads.check(files); !s) {
-      std::cerr << s.message() << "\n";
-      return 2;
-    }
+  const std::string agent_id = cfg.agent_id;
   ag::AgentRuntime runtime(std::move(cfg));
   runtime.set_reload_source(config_file, !files.empty());
   if (auto s = runtime.init(); !s) {
     std::cerr << name << ": " << s.message() << "\n";
     return 1;
   }
+  // -r: a file read into this spool's stream before is refused, not counted twice (the
+  // collector counts each agent's stream once; a new run numbers its batches anew).
+  char stream[17];
+  std::snprintf(stream, sizeof stream, "%016llx",
+                static_cast<unsigned long long>(runtime.stream_id()));
+  const ag::OfflineReads reads(state_dir / ("offline-reads." + agent_id + "." + stream));
+  if (!files.empty() && !reread)
+    if (auto s = reads.check(files); !s) {
+      std::cerr << s.message() << "\n";
+      return 2;
+    }
   if (!files.empty())
     if (auto s = reads.mark_started(files); !s) {
       std::cerr << s.message() << "\n";
