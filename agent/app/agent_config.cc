@@ -1,5 +1,7 @@
 #include "agent/app/agent_config.h"
 
+#include <limits>
+
 #include <regex>
 
 #include "common/config_reader.h"
@@ -80,14 +82,33 @@ void read_flow_config(ConfigMap& root, AgentConfig& out) {
       opts.receive_buffer_bytes = static_cast<int>(buffer);
     for (ConfigMap& e : l.list("exporters")) {
       std::string addr;
-      std::int64_t rate = 1;
+      std::int64_t rate = 0, default_rate = 0;
       e.get("address", addr, true);
-      e.get("sampling_rate", rate, 1, 1 << 30, true);
+      // sampling_rate overrides whatever the exporter states (for exporters that lie);
+      // default_sampling_rate applies only when it states nothing (docs/flows.md).
+      e.get("sampling_rate", rate, 1, 1 << 30);
+      e.get("default_sampling_rate", default_rate, 1, 1 << 30);
       IpAddr ip;
-      if (!addr.empty() && !flow::parse_ip(addr, ip))
-        e.error("address", "expected an IPv4 or IPv6 address");
-      else if (!addr.empty())
+      const bool ok = !addr.empty() && flow::parse_ip(addr, ip);
+      if (!addr.empty() && !ok) e.error("address", "expected an IPv4 or IPv6 address");
+      std::size_t samplers = 0;
+      for (ConfigMap& sm : e.list("samplers")) {
+        std::int64_t id = -1, srate = 0;
+        sm.get("id", id, 0, std::numeric_limits<std::int64_t>::max(), true);
+        sm.get("sampling_rate", srate, 1, 1 << 30, true);
+        if (ok && id >= 0 && srate > 0)
+          out.flow_sampler_overrides.push_back(
+              {ip, static_cast<std::uint64_t>(id), static_cast<std::uint32_t>(srate)});
+        ++samplers;
+        sm.done();
+      }
+      if (rate == 0 && default_rate == 0 && samplers == 0)
+        e.error("address",
+                "an exporter entry needs sampling_rate, default_sampling_rate or samplers");
+      if (ok && rate)
         out.flow_sampling_overrides.emplace_back(ip, static_cast<std::uint32_t>(rate));
+      if (ok && default_rate)
+        out.flow_sampling_defaults.emplace_back(ip, static_cast<std::uint32_t>(default_rate));
       e.done();
     }
     l.done();
@@ -96,6 +117,9 @@ void read_flow_config(ConfigMap& root, AgentConfig& out) {
   ConfigMap flow = root.map("flow");
   flow.get_duration("template_hold_time", out.flow_hold_time);
   if (out.flow_hold_time.count() <= 0) flow.error("template_hold_time", "must be more than 0");
+  std::int64_t ceiling = out.flow_max_sampling_rate;
+  flow.get("max_sampling_rate", ceiling, 1, 1 << 30);
+  out.flow_max_sampling_rate = static_cast<std::uint32_t>(ceiling);
   std::int64_t max_templates = static_cast<std::int64_t>(out.flow_templates.max_templates);
   std::int64_t per_exporter = static_cast<std::int64_t>(out.flow_templates.max_per_exporter);
   flow.get("max_templates", max_templates, 16, 1 << 20);
@@ -297,6 +321,9 @@ std::vector<std::string> restart_only_changes(const AgentConfig& a, const AgentC
   check(a.initial_backoff == b.initial_backoff && a.max_backoff == b.max_backoff, "reconnect");
   check(a.flow_listeners == b.flow_listeners, "flow_listeners");
   check(a.flow_sampling_overrides == b.flow_sampling_overrides &&
+            a.flow_sampling_defaults == b.flow_sampling_defaults &&
+            a.flow_sampler_overrides == b.flow_sampler_overrides &&
+            a.flow_max_sampling_rate == b.flow_max_sampling_rate &&
             a.flow_hold_time == b.flow_hold_time,
         "flow_listeners[].exporters or flow:");
   check(a.state_dir == b.state_dir, "state_dir");

@@ -47,6 +47,15 @@ struct AgentConfig {
   // Flow listeners (docs/flows.md): UDP sockets for NetFlow/IPFIX/sFlow exports.
   std::vector<flow::FlowListenerOptions> flow_listeners;
   std::vector<std::pair<IpAddr, std::uint32_t>> flow_sampling_overrides;  // exporter, rate
+  std::vector<std::pair<IpAddr, std::uint32_t>> flow_sampling_defaults;   // when none stated
+  struct SamplerOverride {
+    IpAddr exporter;
+    std::uint64_t sampler_id = 0;
+    std::uint32_t rate = 1;
+    bool operator==(const SamplerOverride&) const = default;
+  };
+  std::vector<SamplerOverride> flow_sampler_overrides;
+  std::uint32_t flow_max_sampling_rate = 65536;  // flow.max_sampling_rate
   std::chrono::nanoseconds flow_hold_time = std::chrono::seconds(60);
   flow::TemplateLimits flow_templates;  // flow.max_templates, flow.max_templates_per_exporter
   // Agent state that must survive a restart (flow templates). Default: beside the spool.

@@ -96,9 +96,14 @@ Status AgentRuntime::init() {
     flow::FlowDecoderOptions fopts;
     fopts.hold.hold_ns = config_.flow_hold_time.count();
     fopts.templates = config_.flow_templates;
+    fopts.max_sampling_rate = config_.flow_max_sampling_rate;
     flow_decoder_ = std::make_unique<flow::FlowDecoder>(fopts, *this);
     for (const auto& [exporter, rate] : config_.flow_sampling_overrides)
       flow_decoder_->sampling().set_override(exporter, rate);
+    for (const auto& [exporter, rate] : config_.flow_sampling_defaults)
+      flow_decoder_->sampling().set_config_default(exporter, rate);
+    for (const auto& o : config_.flow_sampler_overrides)
+      flow_decoder_->sampling().set_sampler_override(o.exporter, o.sampler_id, o.rate);
     const std::filesystem::path state = config_.state_dir.empty()
                                             ? config_.spool.dir.parent_path() / "agent-state"
                                             : config_.state_dir;

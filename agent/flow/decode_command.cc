@@ -42,6 +42,8 @@ const char* direction_name(FlowDirection d) {
 class JsonSink : public RecordSink {
  public:
   JsonSink(std::ostream& out, bool print) : out_(out), print_(print) {}
+  // Where each flow's rate came from: the decoder's decision for the flow being emitted.
+  void watch(const SamplingDecision* d) { decision_ = d; }
   void add(const Record& r) override {
     if (const auto* f = std::get_if<FlowRecord>(&r.body)) {
       ++flows;
@@ -67,6 +69,7 @@ class JsonSink : public RecordSink {
       j["packets"] = f->packets;
       j["bytes"] = f->bytes;
       j["sampling_rate"] = f->sampling_rate;
+      if (decision_) j["sampling_source"] = to_string(*decision_);
       j["input_if"] = f->input_if;
       j["output_if"] = f->output_if;
       j["direction"] = direction_name(f->direction);
@@ -100,6 +103,7 @@ class JsonSink : public RecordSink {
  private:
   std::ostream& out_;
   bool print_;
+  const SamplingDecision* decision_ = nullptr;
 };
 
 }  // namespace
@@ -107,6 +111,7 @@ class JsonSink : public RecordSink {
 int run_decode_command(const DecodeCommandOptions& o, std::ostream& out, std::ostream& err) {
   JsonSink sink(out, o.records);
   FlowDecoder decoder({}, sink);
+  sink.watch(&decoder.last_sampling_decision());
   if (!o.state_file.empty()) {
     std::size_t loaded = 0, skipped = 0;
     if (auto s = decoder.load(o.state_file, loaded, skipped); !s) {

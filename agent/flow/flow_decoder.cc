@@ -18,7 +18,9 @@ FlowDecoder::FlowDecoder(FlowDecoderOptions options, RecordSink& sink)
       sampling_(options.max_samplers),
       v9_(templates_, options.hold,
           [this](const IpAddr& exporter, FlowError e) { stats_for(exporter).count(e); }),
-      out_{sink, sampling_, nullptr, {}} {}
+      out_{sink, sampling_, nullptr, {}, {}} {
+  sampling_.set_ceiling(options.max_sampling_rate);
+}
 
 ExporterStats& FlowDecoder::stats_for(const IpAddr& exporter) {
   auto it = exporters_.find({exporter, 0, 0, 0});
@@ -128,12 +130,12 @@ Status FlowDecoder::save(const std::filesystem::path& file) {
   std::filesystem::rename(tmp, file, ec);
   if (ec) return Status::error(file.string() + ": " + ec.message());
   templates_.clear_dirty();
-  saved_samplers_ = sampling_.size();
+  sampling_.clear_dirty();
   return Status::ok();
 }
 
 Status FlowDecoder::save_if_dirty(const std::filesystem::path& file) {
-  if (!templates_.dirty() && sampling_.size() == saved_samplers_) return Status::ok();
+  if (!templates_.dirty() && !sampling_.dirty()) return Status::ok();
   return save(file);
 }
 
@@ -168,7 +170,7 @@ Status FlowDecoder::load(const std::filesystem::path& file, std::size_t& loaded,
     ++(ok ? loaded : skipped);
   }
   templates_.clear_dirty();
-  saved_samplers_ = sampling_.size();
+  sampling_.clear_dirty();
   return Status::ok();
 }
 

@@ -31,6 +31,7 @@ struct FlowDecoderOptions {
   TemplateLimits templates;
   std::size_t max_samplers = 4096;
   std::size_t max_exporters = 256;
+  std::uint32_t max_sampling_rate = 65536;  // flow.max_sampling_rate: a ceiling on stated rates
   HoldOptions hold;
 };
 
@@ -50,6 +51,9 @@ class FlowDecoder {
   void expire(std::int64_t now_ns) { v9_.expire(now_ns); }
 
   SamplingTable& sampling() { return sampling_; }
+  const SamplingTable& sampling() const { return sampling_; }
+  // The sampling decision of the flow record being emitted (valid inside RecordSink::add).
+  const SamplingDecision& last_sampling_decision() const { return out_.sampling_decision; }
   const TemplateCache& templates() const { return templates_; }
   std::size_t held() const { return v9_.held(); }
 
@@ -78,7 +82,6 @@ class FlowDecoder {
       exporters_;
   std::vector<std::pair<IpAddr, ExporterStats*>> order_;
   ExporterStats other_;
-  std::size_t saved_samplers_ = 0;
 };
 
 }  // namespace citywatch::agent::flow

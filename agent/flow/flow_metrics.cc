@@ -37,6 +37,13 @@ FlowMetrics::FlowMetrics(prometheus::Registry& r)
                       "decoder could not read to IP; counted as traffic without addresses")),
       last_seen_(gauge(r, "citywatch_agent_flow_exporter_last_seen_timestamp_seconds",
                        "When each exporter last sent a datagram, Unix time")),
+      sampling_events_(counter(r, "citywatch_agent_flow_sampling_events_total",
+                               "Sampling anomalies by exporter: above_ceiling (a stated rate "
+                               "above flow.max_sampling_rate, not applied), rate_changed")),
+      sampling_rate_(gauge(r, "citywatch_agent_flow_sampling_rate",
+                           "Sampling rate (1 in N) each exporter's options data announced, by "
+                           "domain and sampler (\"default\": the domain's); time-based: 1 and "
+                           "mode=\"time\"")),
       templates_(
           gauge(r, "citywatch_agent_flow_templates", "NetFlow v9/IPFIX templates in the cache")
               .Add({})),
@@ -91,7 +98,13 @@ void FlowMetrics::update(const std::vector<std::unique_ptr<FlowListener>>& liste
         m.errors[i].counter =
             &errors_.Add({{"exporter", name}, {"reason", to_string(static_cast<FlowError>(i))}});
       m.last_seen = &last_seen_.Add(lb);
+      m.above_ceiling.counter =
+          &sampling_events_.Add({{"exporter", name}, {"event", "above_ceiling"}});
+      m.rate_changes.counter =
+          &sampling_events_.Add({{"exporter", name}, {"event", "rate_changed"}});
     }
+    m.above_ceiling.set(s.sampling_above_ceiling);
+    m.rate_changes.set(s.sampling_rate_changes);
     m.datagrams.set(s.datagrams);
     m.flows.set(s.flows);
     m.interface_samples.set(s.interface_samples);
@@ -106,6 +119,24 @@ void FlowMetrics::update(const std::vector<std::unique_ptr<FlowListener>>& liste
   evicted_share_.set(decoder.templates().stats().evicted_exporter_share);
   evicted_full_.set(decoder.templates().stats().evicted_cache_full);
   held_now_.Set(static_cast<double>(decoder.held()));
+  // Bounded like the table it mirrors (4096 samplers); the first 1024 are exported.
+  decoder.sampling().for_each_learned([this](const IpAddr& exporter, std::uint32_t domain,
+                                             const std::string& sampler, std::uint32_t rate,
+                                             bool time_based) {
+    const std::string e = to_string(exporter), d = std::to_string(domain);
+    const std::string key = e + '|' + d + '|' + sampler;
+    auto it = rates_.find(key);
+    if (it == rates_.end()) {
+      if (rates_.size() >= 1024) return;
+      it = rates_
+               .emplace(key, &sampling_rate_.Add({{"exporter", e},
+                                                  {"domain", d},
+                                                  {"sampler", sampler},
+                                                  {"mode", time_based ? "time" : "packets"}}))
+               .first;
+    }
+    it->second->Set(rate);
+  });
 }
 
 }  // namespace citywatch::agent::flow

@@ -47,7 +47,8 @@ class FlowMetrics {
     prometheus::Gauge* buffer = nullptr;
   };
   struct ExporterMetrics {
-    Mirror datagrams, flows, interface_samples, held, released, header_not_ip;
+    Mirror datagrams, flows, interface_samples, held, released, header_not_ip, above_ceiling,
+        rate_changes;
     std::array<Mirror, kFlowErrorCount> errors;
     prometheus::Gauge* last_seen = nullptr;
   };
@@ -62,6 +63,9 @@ class FlowMetrics {
   prometheus::Family<prometheus::Counter>& held_;
   prometheus::Family<prometheus::Counter>& not_ip_;
   prometheus::Family<prometheus::Gauge>& last_seen_;
+  prometheus::Family<prometheus::Counter>& sampling_events_;
+  prometheus::Family<prometheus::Gauge>& sampling_rate_;
+  std::map<std::string, prometheus::Gauge*> rates_;  // by "exporter|domain|sampler"
   prometheus::Gauge& templates_;
   prometheus::Gauge& template_fields_;
   prometheus::Gauge& held_now_;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 
+#include "agent/flow/sampling.h"
 #include "common/record.h"
 #include "common/record_sink.h"
 
@@ -57,12 +58,14 @@ const char* to_string(FlowError e);
 struct ExporterStats {
   std::array<std::uint64_t, kFlowErrorCount> errors{};
   std::uint64_t datagrams = 0;
-  std::uint64_t flows = 0;              // flow records emitted
-  std::uint64_t interface_samples = 0;  // sFlow counter samples emitted
-  std::uint64_t held = 0;               // data sets held for a template not yet seen
-  std::uint64_t released = 0;           // held sets decoded once their template came
-  std::uint64_t header_not_ip = 0;      // sFlow raw headers our packet decoder could not read
-  std::int64_t last_seen_ns = 0;        // receive time of the last datagram
+  std::uint64_t flows = 0;                   // flow records emitted
+  std::uint64_t interface_samples = 0;       // sFlow counter samples emitted
+  std::uint64_t held = 0;                    // data sets held for a template not yet seen
+  std::uint64_t released = 0;                // held sets decoded once their template came
+  std::uint64_t header_not_ip = 0;           // sFlow raw headers our packet decoder could not read
+  std::uint64_t sampling_above_ceiling = 0;  // records whose stated rate was not applied
+  std::uint64_t sampling_rate_changes = 0;   // learned rates that changed
+  std::int64_t last_seen_ns = 0;             // receive time of the last datagram
   FlowSource last_format = FlowSource::kNetflowV5;
   void count(FlowError e) { ++errors[static_cast<std::size_t>(e)]; }
 };
@@ -85,14 +88,14 @@ inline std::uint64_t rd_be(const std::byte* p, std::size_t len) {
   return v;
 }
 
-class SamplingTable;
 
 // Where decoders put what they decode: counts it against the exporter and hands it to the
 // sink as a Record (one reused scratch Record: no allocation per flow).
 struct FlowOutput {
   RecordSink& sink;
   SamplingTable& sampling;
-  ExporterStats* stats = nullptr;  // the current datagram's exporter
+  ExporterStats* stats = nullptr;      // the current datagram's exporter
+  SamplingDecision sampling_decision;  // of the last flow emitted (decode prints its source)
   Record record;
   void emit(const FlowRecord& f) {
     ++stats->flows;

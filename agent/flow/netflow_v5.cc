@@ -17,7 +17,8 @@ FlowError decode_netflow_v5(std::span<const std::byte> d, const IpAddr& exporter
                                std::to_integer<std::uint8_t>(h[21]);
   // Bits 15-14: sampling mode; 13-0: the interval (1 in N).
   const std::uint32_t interval = rd16(h + 22) & 0x3fff;
-  const std::uint32_t rate = out.sampling.resolve(exporter, interval);
+  out.sampling_decision =
+      out.sampling.decide_stated(exporter, interval, SamplingSource::kV5Header, *out.stats);
 
   FlowRecord f;
   f.exporter = exporter;
@@ -42,7 +43,7 @@ FlowError decode_netflow_v5(std::span<const std::byte> d, const IpAddr& exporter
     f.tcp_flags = std::to_integer<std::uint8_t>(r[37]);
     f.protocol = std::to_integer<std::uint8_t>(r[38]);
     f.sampling_rate = 1;
-    SamplingTable::apply(f, rate);
+    SamplingTable::apply(f, out.sampling_decision);
     out.emit(f);
   }
   return FlowError::kOk;

@@ -110,42 +110,6 @@ bool field_span(const TemplateField& f, const std::byte*& p, const std::byte* en
   return true;
 }
 
-// The sampling elements a data record or an options record may carry (RFC 7270 section
-// 5.2; v9 FLOW_SAMPLER_ID / SAMPLING_INTERVAL). Data and options records read them alike.
-struct SamplingFields {
-  std::uint32_t rate = 0, interval = 0, space = 0;
-  std::uint64_t sampler_id = 0;
-  bool has_sampler = false;
-
-  // Takes the field if it is a sampling element; false if it is something else.
-  bool take(std::uint16_t id, const std::byte* v, std::size_t len) {
-    switch (id) {
-      case kSamplerId:
-      case kSelectorId:
-        sampler_id = rd_be(v, len);
-        has_sampler = true;
-        return true;
-      case kSamplingInterval:
-      case kSamplerRandomInterval:
-        if (const auto r = static_cast<std::uint32_t>(rd_be(v, len)); r) rate = r;
-        return true;
-      case kSamplingPacketInterval:
-        interval = static_cast<std::uint32_t>(rd_be(v, len));
-        return true;
-      case kSamplingPacketSpace:
-        space = static_cast<std::uint32_t>(rd_be(v, len));
-        return true;
-      default:
-        return false;
-    }
-  }
-  // The rate stated directly, else derived from "interval packets sampled, space skipped".
-  std::uint32_t stated_rate() const {
-    if (rate || !interval) return rate;
-    return static_cast<std::uint32_t>((std::uint64_t{interval} + space) / interval);
-  }
-};
-
 }  // namespace
 
 NetflowV9Decoder::NetflowV9Decoder(TemplateCache& templates, HoldOptions hold, LostFn on_lost)
@@ -324,7 +288,7 @@ bool NetflowV9Decoder::decode_flow(const Context& c, const Template& t, const st
   f.source = c.kind == TemplateCache::Kind::kV9 ? FlowSource::kNetflowV9 : FlowSource::kIpfix;
   std::uint64_t post_bytes = 0, post_packets = 0, frame_size = 0;
   std::uint32_t in_phys = 0, out_phys = 0;
-  SamplingFields sampling;
+  SamplingElements sampling;
   bool has_v4 = false, has_v6 = false;
   std::int64_t start = 0, end_t = 0, sys_init = -1;
   std::int64_t up_first = -1, up_last = -1;
@@ -505,18 +469,15 @@ bool NetflowV9Decoder::decode_flow(const Context& c, const Template& t, const st
   f.start_ns = start;
   f.end_ns = end_t;
 
-  std::uint32_t rate = sampling.stated_rate();
-  if (rate == 0 && sampling.has_sampler)
-    rate = out.sampling.sampler(c.exporter, c.domain, sampling.sampler_id);
-  if (rate == 0) rate = out.sampling.domain_default(c.exporter, c.domain);
-  SamplingTable::apply(f, out.sampling.resolve(c.exporter, rate));
+  out.sampling_decision = out.sampling.decide(c.exporter, c.domain, sampling, *out.stats);
+  SamplingTable::apply(f, out.sampling_decision);
   out.emit(f);
   return true;
 }
 
 bool NetflowV9Decoder::decode_options(const Context& c, const Template& t, const std::byte*& p,
                                       const std::byte* end, FlowOutput& out) {
-  SamplingFields sampling;
+  SamplingElements sampling;
   std::int64_t sys_init = -1;
   const bool v9 = c.kind == TemplateCache::Kind::kV9;
   for (std::size_t i = 0; i < t.fields.size(); ++i) {
@@ -529,12 +490,7 @@ bool NetflowV9Decoder::decode_options(const Context& c, const Template& t, const
     if (sampling.take(fd.id, v, len)) continue;
     if (fd.id == kSysInitMs) sys_init = static_cast<std::int64_t>(rd_be(v, len));
   }
-  if (const std::uint32_t rate = sampling.stated_rate(); rate) {
-    if (sampling.has_sampler)
-      out.sampling.set_sampler(c.exporter, c.domain, sampling.sampler_id, rate);
-    else
-      out.sampling.set_default(c.exporter, c.domain, rate);
-  }
+  out.sampling.learn(c.exporter, c.domain, sampling, *out.stats);
   if (sys_init >= 0) {
     const ExporterDomainKey k{c.exporter, c.domain, 0, 0};
     auto it = sys_init_.find(k);

@@ -181,7 +181,9 @@ FlowError flow_sample(Cursor c, bool expanded, const IpAddr& agent, std::uint32_
     }
   }
   if (have) {
-    SamplingTable::apply(f, out.sampling.resolve(agent, rate));
+    out.sampling_decision =
+        out.sampling.decide_stated(agent, rate, SamplingSource::kSflowSample, *out.stats);
+    SamplingTable::apply(f, out.sampling_decision);
     out.emit(f);
   }
   return FlowError::kOk;

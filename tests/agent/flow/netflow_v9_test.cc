@@ -417,3 +417,107 @@ TEST(Ipfix, TemplatesWithTooManyFieldsAreRefusedAndFieldsAreBounded) {
 
 }  // namespace
 }  // namespace citywatch::agent::flow
+
+namespace citywatch::agent::flow {
+namespace {
+
+// RFC 7014 / IANA PSAMP selector algorithms and the deprecated RFC 5102 elements: the rate
+// each states.
+TEST(Sampling, EachSelectorAlgorithmStatesItsRate) {
+  SamplingElements count;  // 1: systematic count-based, 1 sampled then 99 skipped
+  count.selector_algorithm = 1;
+  count.packet_interval = 1;
+  count.packet_space = 99;
+  EXPECT_EQ(stated_rate(count).rate, 100u);
+  SamplingElements time;  // 2: systematic time-based: no packet rate
+  time.selector_algorithm = 2;
+  time.time_interval = 1000;
+  time.time_space = 99000;
+  EXPECT_EQ(stated_rate(time).rate, 0u);
+  EXPECT_TRUE(stated_rate(time).time_based);
+  SamplingElements cisco;  // 3: random 1 out of 256, with a misleading packet interval of 1
+  cisco.selector_algorithm = 3;
+  cisco.size = 1;
+  cisco.population = 256;
+  cisco.packet_interval = 1;
+  EXPECT_EQ(stated_rate(cisco).rate, 256u);
+  SamplingElements prob;  // 4: uniform probabilistic, p = 1/512
+  prob.selector_algorithm = 4;
+  prob.probability = 1.0 / 512;
+  EXPECT_EQ(stated_rate(prob).rate, 512u);
+  SamplingElements filter;  // 5: property match filtering is not sampling
+  filter.selector_algorithm = 5;
+  EXPECT_EQ(stated_rate(filter).rate, 1u);
+  SamplingElements old;  // RFC 5102 samplingInterval + samplingAlgorithm 2 (random)
+  old.interval = 64;
+  old.algorithm = 2;
+  EXPECT_EQ(stated_rate(old).rate, 64u);
+  SamplingElements random;  // v9 FLOW_SAMPLER_RANDOM_INTERVAL
+  random.random_interval = 1000;
+  EXPECT_EQ(stated_rate(random).rate, 1000u);
+}
+
+// The Cisco router: options data announce selector 1 as random 1-out-of-256 (with
+// samplingPacketInterval 1 beside it); every data record names selector 1.
+TEST(Sampling, CiscoRandomNOutOfNFromOptionsScalesEveryRecord) {
+  VectorSink sink;
+  FlowDecoder d({}, sink);
+  Ipfix m;
+  auto s = m.open_set(
+      3);  // options template 300: scope selectorId; algorithm, size, population, interval
+  m.u16(300).u16(5).u16(1).u16(302).u16(2).u16(304).u16(2).u16(309).u16(4).u16(310).u16(4);
+  m.u16(305).u16(4);
+  m.close_set(s);
+  s = m.open_set(2);  // data template 257: octets, packets, selectorId
+  m.u16(257).u16(3).u16(1).u16(4).u16(2).u16(4).u16(302).u16(2);
+  m.close_set(s);
+  s = m.open_set(300);
+  m.u16(1).u16(3).u32(1).u32(256).u32(1);
+  m.close_set(s);
+  s = m.open_set(257);
+  m.u32(1500).u32(1).u16(1);
+  m.close_set(s);
+  ASSERT_EQ(d.decode(m.finish(), kExporter, 0), FlowError::kOk);
+  const auto f = sink.flows();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].sampling_rate, 256u);
+  EXPECT_EQ(f[0].packets, 256u);
+  EXPECT_EQ(f[0].bytes, 1500u * 256u);
+  EXPECT_EQ(to_string(d.last_sampling_decision()), "options:selectorId=1");
+}
+
+TEST(Sampling, PrecedenceOverridesCeilingAndChanges) {
+  SamplingTable t;
+  ExporterStats st;
+  SamplingElements opts;  // domain-wide 1 in 10
+  opts.interval = 10;
+  t.learn(kExporter, 7, opts, st);
+  SamplingElements rec;
+  EXPECT_EQ(t.decide(kExporter, 7, rec, st).rate, 10u);
+  EXPECT_EQ(t.decide(kExporter, 8, rec, st).source, SamplingSource::kExporter);
+  rec.interval = 20;  // the record's own statement beats options data
+  EXPECT_EQ(t.decide(kExporter, 7, rec, st).rate, 20u);
+  t.set_override(kExporter, 5);  // configuration beats everything
+  EXPECT_EQ(t.decide(kExporter, 7, rec, st).rate, 5u);
+  EXPECT_EQ(t.decide(kExporter, 7, rec, st).source, SamplingSource::kConfigOverride);
+  // A rate change is counted; an absurd rate is not applied, and counted.
+  SamplingTable u;
+  opts.interval = 100;
+  t.learn(kExporter, 7, opts, st);  // 10 -> 100
+  EXPECT_EQ(st.sampling_rate_changes, 1u);
+  u.set_ceiling(65536);
+  SamplingElements absurd;
+  absurd.interval = 1u << 20;
+  const SamplingDecision dec = u.decide(kExporter, 7, absurd, st);
+  EXPECT_EQ(dec.rate, 1u);
+  EXPECT_EQ(dec.source, SamplingSource::kAboveCeiling);
+  EXPECT_EQ(st.sampling_above_ceiling, 1u);
+  // v5 header: configured default only when the header states nothing.
+  SamplingTable v;
+  v.set_config_default(kExporter, 8);
+  EXPECT_EQ(v.decide_stated(kExporter, 0, SamplingSource::kV5Header, st).rate, 8u);
+  EXPECT_EQ(v.decide_stated(kExporter, 50, SamplingSource::kV5Header, st).rate, 50u);
+}
+
+}  // namespace
+}  // namespace citywatch::agent::flow
