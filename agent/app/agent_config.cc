@@ -1,5 +1,6 @@
 #include "agent/app/agent_config.h"
 
+#include <filesystem>
 #include <regex>
 
 #include "common/config_reader.h"
@@ -232,6 +233,14 @@ Status read(ConfigReader& reader, AgentConfig& out) {
 
   ConfigMap metrics = root.map("metrics");
   metrics.get_endpoint("listen", out.metrics_host, out.metrics_port);
+  metrics.get_path("web_config_file", out.metrics_web_config_file, false, true);
+  std::error_code exists_ec;
+  if (!out.metrics_web_config_file.empty() &&
+      std::filesystem::exists(out.metrics_web_config_file, exists_ec)) {
+    // Its own errors carry its own FILE:LINE:COL.
+    if (auto s = http::load_web_config(out.metrics_web_config_file, out.metrics_web); !s)
+      metrics.error("web_config_file", "\n" + s.message());
+  }
   metrics.done();
 
   ConfigMap snmp = root.map("snmp");
