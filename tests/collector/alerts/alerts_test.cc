@@ -14,6 +14,7 @@
 #include "collector/alerts/alert_json.h"
 #include "collector/alerts/alert_lifecycle.h"
 #include "collector/alerts/alertmanager_sink.h"
+#include "collector/alerts/alerts_config.h"
 #include "collector/alerts/jsonl_sink.h"
 #include "collector/alerts/syslog_sink.h"
 
@@ -253,7 +254,47 @@ TEST(AlertmanagerSink, ParsesUrls) {
   EXPECT_EQ(h + " " + p + " " + path, "127.0.0.1 9093 /api/v2/alerts");
   ASSERT_TRUE(parse_http_url("http://[::1]:9093/am/", h, p, path));
   EXPECT_EQ(h + " " + p + " " + path, "::1 9093 /am/api/v2/alerts");
-  EXPECT_FALSE(parse_http_url("https://x:1", h, p, path));
+  bool tls = false;
+  ASSERT_TRUE(parse_http_url("https://am.example", h, p, path, &tls));
+  EXPECT_EQ(h + " " + p + " " + path, "am.example 443 /api/v2/alerts");
+  EXPECT_TRUE(tls);
+  EXPECT_FALSE(parse_http_url("ftp://x:1", h, p, path));
+}
+
+TEST(AlertsConfig, AlertmanagerTlsAndSecretsFromFiles) {
+  const std::string dir = ::testing::TempDir();
+  const std::string pass = dir + "/am.pass";
+  std::ofstream(pass) << "from-a-file\n";
+  const std::string text =
+      "alertmanager:\n"
+      "  urls: [https://127.0.0.1:9093]\n"
+      "  tls_config: {server_name: am.example, insecure_skip_verify: true}\n"
+      "  basic_auth: {username: cw, password_file: am.pass}\n";
+  ConfigReader reader = ConfigReader::from_string(text, "alerts.yaml", dir);
+  ASSERT_TRUE(reader.status());
+  ConfigMap root = reader.root();
+  AlertsConfig cfg;
+  read_alerts_config(root, cfg);
+  ASSERT_TRUE(reader.status()) << reader.status().message();
+  EXPECT_EQ(cfg.alertmanager_client.basic_user, "cw");
+  EXPECT_EQ(cfg.alertmanager_client.basic_password, "from-a-file");
+  EXPECT_EQ(cfg.alertmanager_client.server_name, "am.example");
+  EXPECT_TRUE(cfg.alertmanager_client.insecure_skip_verify);
+
+  const std::string both =
+      "alertmanager:\n"
+      "  urls: [https://127.0.0.1:9093]\n"
+      "  basic_auth: {username: cw, password: x, password_file: am.pass}\n"
+      "  authorization: {credentials_file: missing.token}\n";
+  ConfigReader r2 = ConfigReader::from_string(both, "alerts.yaml", dir);
+  ConfigMap root2 = r2.root();
+  AlertsConfig cfg2;
+  read_alerts_config(root2, cfg2);
+  const std::string msg = r2.status().message();
+  EXPECT_NE(msg.find("alerts.yaml:3:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not both"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("missing.token"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("from-a-file"), std::string::npos) << "a secret reached an error";
 }
 
 }  // namespace
