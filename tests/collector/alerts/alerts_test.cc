@@ -248,6 +248,47 @@ TEST(AlertmanagerSink, RetriesUntilAccepted) {
   EXPECT_EQ(sink.queued(), 0u);
 }
 
+// The bearer token goes in the Authorization header; a 401 answer is counted "unauthorized".
+TEST(AlertmanagerSink, SendsBearerTokenAndCountsRefusal) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = acceptor.local_endpoint().port();
+  std::string head;
+  auto sock = std::make_shared<asio::ip::tcp::socket>(io);
+  auto buf = std::make_shared<asio::streambuf>();
+  acceptor.async_accept(*sock, [&, sock, buf](boost::system::error_code ec) {
+    if (ec) return;
+    asio::async_read_until(
+        *sock, *buf, "\r\n\r\n", [&, sock, buf](boost::system::error_code e2, std::size_t n) {
+          if (e2) return;
+          head.assign(asio::buffers_begin(buf->data()),
+                      asio::buffers_begin(buf->data()) + static_cast<long>(n));
+          auto resp = std::make_shared<std::string>(
+              "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
+          asio::async_write(*sock, asio::buffer(*resp),
+                            [sock, resp](boost::system::error_code, std::size_t) {});
+        });
+  });
+  prometheus::Registry registry;
+  AlertMetrics metrics(registry);
+  AlertmanagerOptions o;
+  o.urls = {"http://127.0.0.1:" + std::to_string(port)};
+  o.client.auth_type = "Bearer";
+  o.client.auth_credentials = "tok-from-file";
+  o.initial_backoff = std::chrono::seconds(10);
+  AlertmanagerSink sink(io, o, metrics);
+  ASSERT_TRUE(sink.start().is_ok());
+  sink.deliver(sample_alert(), AlertEvent::kFiring, kT0);
+  auto& unauthorized = metrics.sink_failure("alertmanager", "unauthorized");
+  for (int i = 0; i < 2000 && unauthorized.Value() < 1; ++i)
+    io.run_for(std::chrono::milliseconds(5));
+  sink.stop();
+  EXPECT_NE(head.find("Authorization: Bearer tok-from-file\r\n"), std::string::npos) << head;
+  EXPECT_EQ(unauthorized.Value(), 1);
+  EXPECT_EQ(sink.queued(), 1u) << "a refused alert stays queued for the retry";
+}
+
 TEST(AlertmanagerSink, ParsesUrls) {
   std::string h, p, path;
   ASSERT_TRUE(parse_http_url("http://127.0.0.1:9093", h, p, path));
