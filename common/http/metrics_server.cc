@@ -206,7 +206,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     enter(Phase::kHeader);
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_.options.max_header_bytes));
-    parser_->body_limit(0);
+    // A small body is read (and ignored) so a POST is answered 405, not cut off.
+    parser_->body_limit(4096);
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                         self->on_read(ec);
@@ -286,7 +287,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   MetricsServer::Impl& server_;
   Stream stream_;
   beast::flat_buffer buffer_{16384};
-  std::optional<bhttp::request_parser<bhttp::empty_body>> parser_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> res_;
   std::string target_;
   bool keep_alive_ = false;

@@ -8,7 +8,8 @@
 //   - the first request's headers (and the TLS handshake) must arrive within header_timeout;
 //     a kept-alive connection may idle for idle_timeout, then its next request's headers get
 //     header_timeout again;
-//   - headers are bounded (max_header_bytes, 431 beyond), bodies refused (GET/HEAD only);
+//   - headers are bounded (max_header_bytes, 431 beyond), bodies to 4 KiB (413 beyond);
+//     only GET and HEAD are served (405);
 //   - at max_connections a new connection evicts the connection that has been waiting
 //     longest for a request (handshake, idle or headers); only when every connection is busy
 //     answering is the new one refused. Both are counted;

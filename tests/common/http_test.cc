@@ -303,6 +303,12 @@ TEST_F(HttpTest, OversizedHeadersAndBodiesAreRefused) {
                                           "Content-Length: 5\r\n\r\nhello")));
   std::string reply(12, '\0');
   asio::read(s, asio::buffer(reply));
+  EXPECT_EQ(reply, "HTTP/1.1 405");
+  tcp::socket big(io);
+  big.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+  asio::write(big, asio::buffer(std::string("POST /metrics HTTP/1.1\r\nHost: x\r\n"
+                                            "Content-Length: 100000\r\n\r\n")));
+  asio::read(big, asio::buffer(reply));
   EXPECT_EQ(reply, "HTTP/1.1 413");
 }
 
