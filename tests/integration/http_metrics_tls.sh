@@ -71,7 +71,7 @@ job() {  # NAME PORT PASSWORD_LINE
     "    static_configs: [{targets: ['127.0.0.1:$2']}]"
 }
 {
-  echo "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}"
+  echo "global: {scrape_interval: 2s, scrape_timeout: 2s, evaluation_interval: 2s}"
   echo "scrape_configs:"
   job citywatch-collector "$METRICS_PORT" "password: s3cret"
   job citywatch-agent "$AGENT_PORT" "password: s3cret"
