@@ -1,7 +1,7 @@
 #include "agent/app/agent_config.h"
 
+#include <filesystem>
 #include <limits>
-
 #include <regex>
 
 #include "common/config_reader.h"
@@ -264,6 +264,14 @@ Status read(ConfigReader& reader, AgentConfig& out) {
 
   ConfigMap metrics = root.map("metrics");
   metrics.get_endpoint("listen", out.metrics_host, out.metrics_port);
+  metrics.get_path("web_config_file", out.metrics_web_config_file, false, true);
+  std::error_code exists_ec;
+  if (!out.metrics_web_config_file.empty() &&
+      std::filesystem::exists(out.metrics_web_config_file, exists_ec)) {
+    // Its own errors carry its own FILE:LINE:COL.
+    if (auto s = http::load_web_config(out.metrics_web_config_file, out.metrics_web); !s)
+      metrics.error("web_config_file", "\n" + s.message());
+  }
   metrics.done();
 
   ConfigMap snmp = root.map("snmp");
@@ -327,7 +335,9 @@ std::vector<std::string> restart_only_changes(const AgentConfig& a, const AgentC
             a.flow_hold_time == b.flow_hold_time,
         "flow_listeners[].exporters or flow:");
   check(a.state_dir == b.state_dir, "state_dir");
-  check(a.metrics_host == b.metrics_host && a.metrics_port == b.metrics_port, "metrics");
+  check(a.metrics_host == b.metrics_host && a.metrics_port == b.metrics_port &&
+            a.metrics_web_config_file == b.metrics_web_config_file,
+        "metrics");
   return out;
 }
 

@@ -18,6 +18,7 @@
 #include "agent/forward/forwarder.h"
 #include "agent/snmp/snmp_config.h"
 #include "agent/spool/spool.h"
+#include "common/http/web_config.h"
 #include "common/status.h"
 #include "common/tls.h"
 
@@ -62,6 +63,9 @@ struct AgentConfig {
   std::filesystem::path state_dir;
   std::string metrics_host;  // empty: the agent exports no /metrics
   std::uint16_t metrics_port = 0;
+  // `metrics.web_config_file`: TLS and basic auth for /metrics, exporter-toolkit format.
+  std::string metrics_web_config_file;
+  http::WebConfig metrics_web;
 };
 
 extern const char* const kDefaultAgentConfig;

@@ -98,17 +98,17 @@ AgentMetrics::AgentMetrics(const std::string& agent, const std::string& segment)
                       "1 while a session with a collector is established");
 }
 
-Status AgentMetrics::listen(const std::string& host, std::uint16_t& port) {
-  const std::string bind =
-      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(bind, 1);
-  } catch (const std::exception& e) {
-    return Status::error("metrics: cannot listen on " + bind + ": " + e.what());
-  }
-  exposer_->RegisterCollectable(registry_);
-  const auto ports = exposer_->GetListeningPorts();
-  if (!ports.empty()) port = static_cast<std::uint16_t>(ports.front());
+Status AgentMetrics::listen(const std::string& host, std::uint16_t& port,
+                            const http::WebConfig& web, std::string& url) {
+  http::MetricsServerOptions options;
+  options.host = host;
+  options.port = port;
+  options.web = web;
+  server_ = std::make_unique<http::MetricsServer>(std::move(options), *registry_);
+  server_->add(registry_);
+  if (auto s = server_->start(); !s) return s;
+  port = server_->port();
+  url = server_->url();
   return Status::ok();
 }
 

@@ -10,7 +10,6 @@
 #pragma once
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
@@ -27,6 +26,7 @@
 #include "agent/snmp/snmp_poller.h"
 #include "agent/snmp/trap_receiver.h"
 #include "agent/spool/spool.h"
+#include "common/http/metrics_server.h"
 #include "common/status.h"
 
 namespace citywatch::agent {
@@ -56,8 +56,10 @@ class AgentMetrics {
 
   AgentMetrics(const std::string& agent, const std::string& segment);
 
-  // Starts the HTTP endpoint; port 0 picks any. Returns the bound port in port.
-  Status listen(const std::string& host, std::uint16_t& port);
+  // Starts the HTTP(S) endpoint (common/http/metrics_server.h); port 0 picks any. Returns
+  // the bound port in port and the URL (for the log) in url.
+  Status listen(const std::string& host, std::uint16_t& port, const http::WebConfig& web,
+                std::string& url);
 
   SourceMetrics& add_source(const std::string& name);
   // For components that register their own families (agent/flow's FlowMetrics).
@@ -74,7 +76,7 @@ class AgentMetrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<http::MetricsServer> server_;
   prometheus::Family<prometheus::Counter>& packets_;
   prometheus::Family<prometheus::Counter>& drops_;
   std::list<SourceMetrics> sources_;  // stable addresses

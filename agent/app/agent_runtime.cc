@@ -49,9 +49,10 @@ Status AgentRuntime::init() {
   metrics_ = std::make_unique<AgentMetrics>(config_.agent_id, config_.segment);
   if (!config_.metrics_host.empty()) {
     std::uint16_t port = config_.metrics_port;
-    if (auto s = metrics_->listen(config_.metrics_host, port); !s) return s;
-    log::info("agent: metrics at http://" + config_.metrics_host + ":" + std::to_string(port) +
-              "/metrics");
+    std::string url;
+    if (auto s = metrics_->listen(config_.metrics_host, port, config_.metrics_web, url); !s)
+      return s;
+    log::info("agent: metrics at " + url);
   }
 
   if (config_.captures.empty() && !config_.snmp.enabled() && config_.flow_listeners.empty())

@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "common/record.h"
+#include "common/secret.h"
 
 namespace citywatch::agent {
 
@@ -21,9 +22,9 @@ constexpr std::size_t kMinPassword = 8;
 void read_v3(ConfigMap& m, SnmpV3Credentials& v3) {
   m.get("user", v3.user);
   m.get("auth_protocol", v3.auth_protocol);
-  m.get("auth_password", v3.auth_password);
+  get_secret(m, "auth_password", "auth_password_file", v3.auth_password);
   m.get("priv_protocol", v3.priv_protocol);
-  m.get("priv_password", v3.priv_password);
+  get_secret(m, "priv_password", "priv_password_file", v3.priv_password);
   m.get("context", v3.context);
 }
 
@@ -59,7 +60,7 @@ void read_common(ConfigMap& m, SnmpTarget& t) {
     t.version = 3;
   else
     m.error("version", "expected 2c or 3");
-  m.get("community", t.community);
+  get_secret(m, "community", "community_file", t.community);
   read_v3(m, t.v3);
   m.get_duration("interval", t.interval);
   m.get_duration("timeout", t.timeout);
@@ -115,6 +116,24 @@ void read_snmp_config(ConfigMap& snmp, SnmpConfig& out) {
   ConfigMap traps = snmp.map("traps");
   traps.get_endpoint("listen", out.trap_host, out.trap_port);
   traps.get("communities", out.trap_communities);
+  // communities_file: one community per line, so the config itself holds no secret.
+  std::string communities_file, communities_text;
+  traps.get_path("communities_file", communities_file);
+  if (!communities_file.empty()) {
+    if (auto s = read_secret_file(communities_file, communities_text); !s) {
+      traps.error("communities_file", s.message());
+    } else {
+      std::size_t start = 0;
+      while (start <= communities_text.size()) {
+        auto end = communities_text.find('\n', start);
+        if (end == std::string::npos) end = communities_text.size();
+        std::string line = communities_text.substr(start, end - start);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (!line.empty()) out.trap_communities.push_back(line);
+        start = end + 1;
+      }
+    }
+  }
   for (ConfigMap& u : traps.list("users")) {
     SnmpV3Credentials v3;
     read_v3(u, v3);

@@ -20,6 +20,12 @@ AlertMetrics::AlertMetrics(prometheus::Registry& r)
                          .Name("citywatch_alert_sink_failures_total")
                          .Help("Failed delivery attempts (each retry counts), by sink")
                          .Register(r)),
+      sink_failure_reasons_(prometheus::BuildCounter()
+                                .Name("citywatch_alert_sink_failure_reasons_total")
+                                .Help("Failed delivery attempts, by sink and reason (resolve, "
+                                      "connect, tls, write, read, timeout, unauthorized, "
+                                      "http_status)")
+                                .Register(r)),
       sink_dropped_(prometheus::BuildCounter()
                         .Name("citywatch_alert_sink_dropped_total")
                         .Help("Alert notifications given up (queue full or undeliverable), by sink")

@@ -31,12 +31,17 @@ class AlertMetrics {
   void set_firing(double n) { firing_.Set(n); }
   void on_evicted() { evicted_.Increment(); }
   SinkCounters sink(const std::string& name);
+  // Failed attempts of a sink by reason (connect, tls, unauthorized ...); a few fixed values.
+  prometheus::Counter& sink_failure(const std::string& name, const std::string& reason) {
+    return sink_failure_reasons_.Add({{"sink", name}, {"reason", reason}});
+  }
 
  private:
   prometheus::Family<prometheus::Counter>& alerts_;
   prometheus::Family<prometheus::Counter>& suppressed_;
   prometheus::Family<prometheus::Counter>& sink_sent_;
   prometheus::Family<prometheus::Counter>& sink_failures_;
+  prometheus::Family<prometheus::Counter>& sink_failure_reasons_;
   prometheus::Family<prometheus::Counter>& sink_dropped_;
   prometheus::Family<prometheus::Gauge>& sink_queue_;
   prometheus::Gauge& firing_;

@@ -2,7 +2,10 @@
 // (POST /api/v2/alerts, a JSON array of PostableAlert), as Prometheus does.
 //
 // Each instance has its own bounded queue and one sender coroutine on the collector's
-// io_context (Boost.Beast over plain HTTP: Alertmanager normally runs beside the collector).
+// io_context (Boost.Beast over HTTP or HTTPS). HTTPS verifies Alertmanager's certificate
+// against ca_file (or the system's CAs) and its name (server_name, else the URL's host), may
+// present a client certificate, and sends basic auth or an Authorization header, as
+// Prometheus's alertmanager_config does. Failed attempts are counted by reason.
 // A failed POST is retried with exponential backoff (initial_backoff doubling to
 // max_backoff); the alerts stay queued meanwhile. When a queue is full the oldest
 // notification is dropped and counted. Resends are delivered too, so endsAt keeps moving
@@ -12,6 +15,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
@@ -21,12 +25,14 @@
 
 #include "collector/alerts/alert_metrics.h"
 #include "collector/alerts/alert_sink.h"
+#include "collector/alerts/alerts_config.h"
 #include "common/status.h"
 
 namespace citywatch::collector {
 
 struct AlertmanagerOptions {
-  std::vector<std::string> urls;  // "http://127.0.0.1:9093" (path /api/v2/alerts is added)
+  std::vector<std::string> urls;    // "http(s)://127.0.0.1:9093" (path /api/v2/alerts is added)
+  AlertmanagerClientConfig client;  // TLS and credentials
   std::size_t max_queue = 10000;
   std::size_t max_batch = 64;
   std::chrono::nanoseconds timeout = std::chrono::seconds(5);
@@ -35,9 +41,10 @@ struct AlertmanagerOptions {
   std::chrono::nanoseconds ends_in = std::chrono::minutes(4);  // endsAt ahead while firing
 };
 
-// Splits "http://host:port[/prefix]" into parts; false if not an http URL.
-bool parse_http_url(const std::string& url, std::string& host, std::string& port,
-                    std::string& path);
+// Splits "http(s)://host:port[/prefix]" into parts; false if not an http(s) URL. tls is set
+// for https (default port 443, else 80).
+bool parse_http_url(const std::string& url, std::string& host, std::string& port, std::string& path,
+                    bool* tls = nullptr);
 
 class AlertmanagerSink : public AlertSink {
  public:
@@ -52,9 +59,12 @@ class AlertmanagerSink : public AlertSink {
 
  private:
   struct Instance;
+  Status make_client_tls();
   boost::asio::io_context& io_;
   AlertmanagerOptions options_;
+  AlertMetrics& metrics_;
   SinkCounters counters_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;  // built by start() when a URL is https
   std::vector<std::shared_ptr<Instance>> instances_;
 };
 

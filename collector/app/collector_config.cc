@@ -1,6 +1,7 @@
 #include "collector/app/collector_config.h"
 
 #include <boost/asio/ip/address.hpp>
+#include <filesystem>
 
 #include "common/config_reader.h"
 
@@ -48,6 +49,16 @@ Status read(ConfigReader& reader, CollectorConfig& out) {
   agents.get("allowed", allowed);
   out.allowed_agents = {allowed.begin(), allowed.end()};
   agents.done();
+  ConfigMap metrics = root.map("metrics");
+  metrics.get_path("web_config_file", out.metrics_web_config_file, false, true);
+  std::error_code exists_ec;
+  if (!out.metrics_web_config_file.empty() &&
+      std::filesystem::exists(out.metrics_web_config_file, exists_ec)) {
+    // Its own errors carry its own FILE:LINE:COL.
+    if (auto s = http::load_web_config(out.metrics_web_config_file, out.metrics_web); !s)
+      metrics.error("web_config_file", "\n" + s.message());
+  }
+  metrics.done();
   root.get_path("state_dir", out.state_dir);
   ConfigMap uptime_map = root.map("uptime");
   uptime::read_uptime_config(uptime_map, out.uptime);

@@ -12,6 +12,7 @@
 #include "collector/alerts/alerts_config.h"
 #include "collector/rules_engine/rules_config.h"
 #include "collector/uptime/uptime_config.h"
+#include "common/http/web_config.h"
 #include "common/status.h"
 #include "common/tls.h"
 
@@ -22,6 +23,9 @@ struct CollectorConfig {
   std::uint16_t ingest_port = 7443;
   std::string metrics_host = "127.0.0.1";
   std::uint16_t metrics_port = 9464;
+  // `metrics.web_config_file`: TLS and basic auth for /metrics, exporter-toolkit format.
+  std::string metrics_web_config_file;
+  http::WebConfig metrics_web;
   TlsFiles tls;
   std::set<std::string> allowed_agents;
   std::string state_dir = "collector-state";

@@ -1,6 +1,5 @@
 // citywatch-collector: receives agents' records over mutual TLS, keeps the ingest ledger and
 // exports Prometheus metrics. Objects are built and wired here; nothing is global.
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <CLI/CLI.hpp>
@@ -22,6 +21,7 @@
 #include "collector/uptime/outage_store.h"
 #include "collector/uptime/outage_tracker.h"
 #include "collector/uptime/uptime_metrics.h"
+#include "common/http/metrics_server.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/version.h"
@@ -122,23 +122,21 @@ int main(int argc, char** argv) {
     metrics.apply_agent_totals(agent, batches, records);
   });
 
-  std::unique_ptr<prometheus::Exposer> exposer;
-  const std::string metrics_bind =
-      (cfg.metrics_host.find(':') != std::string::npos ? "[" + cfg.metrics_host + "]"
-                                                       : cfg.metrics_host) +
-      ":" + std::to_string(cfg.metrics_port);
-  try {
-    exposer = std::make_unique<prometheus::Exposer>(metrics_bind, 2);
-  } catch (const std::exception& e) {
-    cw::log::error("metrics: cannot listen on " + metrics_bind + ": " + e.what());
-    return 1;
-  }
-  exposer->RegisterCollectable(registry);
+  // /metrics over HTTP or HTTPS with basic auth (common/http/metrics_server.h).
+  cw::http::MetricsServerOptions http_options;
+  http_options.host = cfg.metrics_host;
+  http_options.port = cfg.metrics_port;
+  http_options.web = cfg.metrics_web;
+  cw::http::MetricsServer metrics_server(std::move(http_options), *registry);
+  metrics_server.add(registry);
   // SNMP interface and device metrics (docs/snmp.md): served from the latest samples.
   auto snmp_metrics = std::make_shared<col::SnmpMetrics>();
-  exposer->RegisterCollectable(snmp_metrics);
-  const auto metrics_ports = exposer->GetListeningPorts();
-  const int metrics_port = metrics_ports.empty() ? cfg.metrics_port : metrics_ports.front();
+  metrics_server.add(snmp_metrics);
+  if (auto s = metrics_server.start(); !s) {
+    cw::log::error(s.message());
+    return 1;
+  }
+  const int metrics_port = metrics_server.port();
 
   // The uptime tracker outlives the io_context: sessions report their end to it as they
   // are destroyed.
@@ -208,8 +206,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   cw::log::info("citywatch-collector " + std::string(cw::kVersion) + ": ingest on " +
-                cfg.ingest_host + ":" + std::to_string(server.port()) + ", metrics at http://" +
-                cfg.metrics_host + ":" + std::to_string(metrics_port) + "/metrics");
+                cfg.ingest_host + ":" + std::to_string(server.port()) + ", metrics at " +
+                metrics_server.url());
   if (!ready_file.empty()) {
     const std::string tmp = ready_file + ".tmp";
     std::ofstream(tmp) << "{\"ingest_port\":" << server.port()

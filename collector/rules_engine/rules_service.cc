@@ -39,6 +39,7 @@ Status RulesService::start() {
     o.urls = alerts_config_.alertmanager_urls;
     o.max_queue = alerts_config_.alertmanager_max_queue;
     o.timeout = alerts_config_.alertmanager_timeout;
+    o.client = alerts_config_.alertmanager_client;
     alertmanager_ = std::make_unique<AlertmanagerSink>(io_, o, metrics_);
     if (auto s = alertmanager_->start(); !s) return s;
     lifecycle_.add_sink(alertmanager_.get());

@@ -136,4 +136,13 @@ expect_error "collector: YAML syntax error" "$COLLECTOR_BIN" "$E/collector-synta
 expect_error "collector: missing config file" "$COLLECTOR_BIN" "$E/no-such-collector.yaml" \
   "$E/no-such-collector.yaml" "cannot open configuration file"
 
+# A web config with an unknown key and a plain-text password: both reported at the web
+# config's own FILE:LINE, the password never echoed.
+printf 'tls_server_config:\n  cert_file: pki/collector.pem\n  key_file: pki/collector.key\n  cipher_suit: [x]\nbasic_auth_users:\n  prometheus: hunter2-plain\n' >"$E/web.yml"
+cp "$E/collector.yaml" "$E/collector-web.yaml"
+printf 'metrics:\n  web_config_file: web.yml\n' >>"$E/collector-web.yaml"
+expect_error "collector: bad web config" "$COLLECTOR_BIN" "$E/collector-web.yaml" \
+  "$E/web.yml:4:" "cipher_suit" "$E/web.yml:6:" "bcrypt"
+[[ "$ERR" == *hunter2* ]] && fail "the plain-text password from the web config was echoed: $ERR"
+
 echo "PASS: --check-config: $CHECKS cases (agent and collector: good config -> 'configuration OK' exit 0 and nothing created; unknown key, wrong type, bad duration/endpoint, missing TLS file, YAML syntax error, missing file -> exit 2 with FILE:LINE and the key on stderr; relative paths resolved against the config's directory)"

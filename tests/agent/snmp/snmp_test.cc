@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <net-snmp/net-snmp-config.h>
 #include <net-snmp/net-snmp-includes.h>
+#include <fstream>
 
 #include "agent/snmp/counter_tracker.h"
 #include "agent/snmp/if_walk.h"
@@ -220,6 +221,42 @@ TEST(SnmpConfig, DefaultsApplyToTargets) {
   EXPECT_EQ(c.targets[0].community, "city");
   EXPECT_EQ(c.targets[0].interval, std::chrono::seconds(30));
   EXPECT_EQ(c.targets[1].version, 3);
+}
+
+TEST(SnmpConfig, SecretsFromFiles) {
+  const std::string dir = ::testing::TempDir();
+  std::ofstream(dir + "/community") << "s3cret-community\n";
+  std::ofstream(dir + "/auth.pass") << "auth-pass-phrase\n";
+  std::ofstream(dir + "/traps.list") << "trap-one\ntrap-two\n";
+  const std::string yaml = R"(snmp:
+  targets:
+    - {address: 10.0.0.1, community_file: community}
+    - {address: 10.0.0.2, version: 3, user: u, auth_protocol: SHA, auth_password_file: auth.pass}
+  traps:
+    listen: 127.0.0.1:0
+    communities_file: traps.list
+)";
+  ConfigReader reader = ConfigReader::from_string(yaml, "test.yaml", dir);
+  ConfigMap root = reader.root();
+  ConfigMap snmp = root.map("snmp");
+  SnmpConfig c;
+  read_snmp_config(snmp, c);
+  root.done();
+  ASSERT_TRUE(reader.status().is_ok()) << reader.status().message();
+  ASSERT_EQ(c.targets.size(), 2u);
+  EXPECT_EQ(c.targets[0].community, "s3cret-community");
+  EXPECT_EQ(c.targets[1].v3.auth_password, "auth-pass-phrase");
+  EXPECT_EQ(c.trap_communities, (std::vector<std::string>{"trap-one", "trap-two"}));
+
+  SnmpConfig bad;
+  const Status st = parse(R"(snmp:
+  targets:
+    - {address: 10.0.0.1, community: a, community_file: /nonexistent/community}
+)",
+                          bad);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("test.yaml:3:"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("not both"), std::string::npos) << st.message();
 }
 
 TEST(SnmpConfig, ErrorsNameFileLineAndKeyWithoutSecrets) {

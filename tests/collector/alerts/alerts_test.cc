@@ -14,6 +14,7 @@
 #include "collector/alerts/alert_json.h"
 #include "collector/alerts/alert_lifecycle.h"
 #include "collector/alerts/alertmanager_sink.h"
+#include "collector/alerts/alerts_config.h"
 #include "collector/alerts/jsonl_sink.h"
 #include "collector/alerts/syslog_sink.h"
 
@@ -247,13 +248,94 @@ TEST(AlertmanagerSink, RetriesUntilAccepted) {
   EXPECT_EQ(sink.queued(), 0u);
 }
 
+// The bearer token goes in the Authorization header; a 401 answer is counted "unauthorized".
+TEST(AlertmanagerSink, SendsBearerTokenAndCountsRefusal) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = acceptor.local_endpoint().port();
+  std::string head;
+  auto sock = std::make_shared<asio::ip::tcp::socket>(io);
+  auto buf = std::make_shared<asio::streambuf>();
+  acceptor.async_accept(*sock, [&, sock, buf](boost::system::error_code ec) {
+    if (ec) return;
+    asio::async_read_until(
+        *sock, *buf, "\r\n\r\n", [&, sock, buf](boost::system::error_code e2, std::size_t n) {
+          if (e2) return;
+          head.assign(asio::buffers_begin(buf->data()),
+                      asio::buffers_begin(buf->data()) + static_cast<long>(n));
+          auto resp = std::make_shared<std::string>(
+              "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
+          asio::async_write(*sock, asio::buffer(*resp),
+                            [sock, resp](boost::system::error_code, std::size_t) {});
+        });
+  });
+  prometheus::Registry registry;
+  AlertMetrics metrics(registry);
+  AlertmanagerOptions o;
+  o.urls = {"http://127.0.0.1:" + std::to_string(port)};
+  o.client.auth_type = "Bearer";
+  o.client.auth_credentials = "tok-from-file";
+  o.initial_backoff = std::chrono::seconds(10);
+  AlertmanagerSink sink(io, o, metrics);
+  ASSERT_TRUE(sink.start().is_ok());
+  sink.deliver(sample_alert(), AlertEvent::kFiring, kT0);
+  auto& unauthorized = metrics.sink_failure("alertmanager", "unauthorized");
+  for (int i = 0; i < 2000 && unauthorized.Value() < 1; ++i)
+    io.run_for(std::chrono::milliseconds(5));
+  sink.stop();
+  EXPECT_NE(head.find("Authorization: Bearer tok-from-file\r\n"), std::string::npos) << head;
+  EXPECT_EQ(unauthorized.Value(), 1);
+  EXPECT_EQ(sink.queued(), 1u) << "a refused alert stays queued for the retry";
+}
+
 TEST(AlertmanagerSink, ParsesUrls) {
   std::string h, p, path;
   ASSERT_TRUE(parse_http_url("http://127.0.0.1:9093", h, p, path));
   EXPECT_EQ(h + " " + p + " " + path, "127.0.0.1 9093 /api/v2/alerts");
   ASSERT_TRUE(parse_http_url("http://[::1]:9093/am/", h, p, path));
   EXPECT_EQ(h + " " + p + " " + path, "::1 9093 /am/api/v2/alerts");
-  EXPECT_FALSE(parse_http_url("https://x:1", h, p, path));
+  bool tls = false;
+  ASSERT_TRUE(parse_http_url("https://am.example", h, p, path, &tls));
+  EXPECT_EQ(h + " " + p + " " + path, "am.example 443 /api/v2/alerts");
+  EXPECT_TRUE(tls);
+  EXPECT_FALSE(parse_http_url("ftp://x:1", h, p, path));
+}
+
+TEST(AlertsConfig, AlertmanagerTlsAndSecretsFromFiles) {
+  const std::string dir = ::testing::TempDir();
+  const std::string pass = dir + "/am.pass";
+  std::ofstream(pass) << "from-a-file\n";
+  const std::string text =
+      "alertmanager:\n"
+      "  urls: [https://127.0.0.1:9093]\n"
+      "  tls_config: {server_name: am.example, insecure_skip_verify: true}\n"
+      "  basic_auth: {username: cw, password_file: am.pass}\n";
+  ConfigReader reader = ConfigReader::from_string(text, "alerts.yaml", dir);
+  ASSERT_TRUE(reader.status());
+  ConfigMap root = reader.root();
+  AlertsConfig cfg;
+  read_alerts_config(root, cfg);
+  ASSERT_TRUE(reader.status()) << reader.status().message();
+  EXPECT_EQ(cfg.alertmanager_client.basic_user, "cw");
+  EXPECT_EQ(cfg.alertmanager_client.basic_password, "from-a-file");
+  EXPECT_EQ(cfg.alertmanager_client.server_name, "am.example");
+  EXPECT_TRUE(cfg.alertmanager_client.insecure_skip_verify);
+
+  const std::string both =
+      "alertmanager:\n"
+      "  urls: [https://127.0.0.1:9093]\n"
+      "  basic_auth: {username: cw, password: x, password_file: am.pass}\n"
+      "  authorization: {credentials_file: missing.token}\n";
+  ConfigReader r2 = ConfigReader::from_string(both, "alerts.yaml", dir);
+  ConfigMap root2 = r2.root();
+  AlertsConfig cfg2;
+  read_alerts_config(root2, cfg2);
+  const std::string msg = r2.status().message();
+  EXPECT_NE(msg.find("alerts.yaml:3:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not both"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("missing.token"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("from-a-file"), std::string::npos) << "a secret reached an error";
 }
 
 }  // namespace
