@@ -257,3 +257,50 @@ for i in range(5):
 wrpcap(sys.argv[1], pkts)
 EOF
 }
+
+# cw_agent_metrics LOG: waits (bounded) for the agent's "metrics at http://H:P/metrics" log
+# line (its config has metrics.listen with port 0) and sets AGENT_METRICS to the port.
+cw_agent_metrics() {
+  local log=$1
+  _cw_agent_metrics_line() { grep -q 'agent: metrics at http://[0-9.]*:[0-9]*/metrics' "$log" 2>/dev/null; }
+  cw_wait_until 300 "the agent's metrics port in $log" _cw_agent_metrics_line
+  AGENT_METRICS=$(sed -n 's#.*agent: metrics at http://[0-9.]*:\([0-9]*\)/metrics.*#\1#p' "$log" | tail -n 1)
+}
+
+# cw_at_least PORT MIN NAME [FILTER...]: true when the summed metric is >= MIN.
+cw_at_least() {
+  local port=$1 min=$2 v
+  shift 2
+  v=$(cw_metric "$port" "$@") || return 1
+  [[ -n "$v" ]] && ((v >= min))
+}
+
+# cw_send_v5 PORT DATAGRAMS [FIRST_SEQ]: sends DATAGRAMS NetFlow v5 datagrams of 30 records
+# each to the agent's flow listener on 127.0.0.1:PORT, one at a time. Every record is 10
+# packets / 1000 bytes of TCP between distinct addresses, so the collector's totals are
+# 300 packets and 30,000 bytes per datagram.
+cw_send_v5() {
+  /usr/bin/python3 - "$1" "$2" "${3:-0}" <<'PY' || fail "cw_send_v5 failed"
+import socket, struct, sys, time
+port, n, seq = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for d in range(n):
+    now = int(time.time())
+    recs = b""
+    for r in range(30):
+        k = (seq + d * 30 + r) & 0xFFFFFF
+        src = bytes([10, (k >> 16) & 255, (k >> 8) & 255, k & 255])
+        recs += struct.pack("!4s4s4sHHIIIIHHBBBBHHBBH", src, bytes([10, 200, 0, 1]), b"\0" * 4,
+                            1, 2, 10, 1000, 1000, 2000, 40000 + r, 443, 0, 0x18, 6, 0, 0, 0, 24, 24, 0)
+    hdr = struct.pack("!HHIIIIBBH", 5, 30, 5000, now, 0, seq + d * 30, 0, 0, 0)
+    s.sendto(hdr + recs, ("127.0.0.1", port))
+PY
+}
+
+# cw_flow_listener LOG: waits for the agent's "flow listener udp:H:P" log line; sets FLOW_PORT.
+cw_flow_listener() {
+  local log=$1
+  _cw_flow_line() { grep -q 'flow listener udp:[0-9.]*:[0-9]*' "$log" 2>/dev/null; }
+  cw_wait_until 300 "the agent's flow listener in $log" _cw_flow_line
+  FLOW_PORT=$(grep -o 'flow listener udp:[0-9.]*:[0-9]*' "$log" | tail -n 1 | sed 's/.*://')
+}

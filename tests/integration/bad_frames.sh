@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Raw bad frames on an established mutual-TLS session. A small Python client with a valid
+# agent certificate completes TLS and HELLO/HELLO_ACK, then sends one bad frame per session:
+#   garbage (no CWTP magic)      -> frames_rejected_total{reason="bad_magic"}
+#   a header announcing 16 MiB+1 -> reason="too_large" (refused before any payload is read)
+#   a BATCH whose CRC32C is wrong -> reason="bad_checksum"
+# Each time the collector must count the frame under its reason, drop that session (the
+# client sees the connection close, no ACK), and stay up. A real agent connected the whole
+# time is unaffected: same single session, and its flows before and after are all counted.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cw_init "$@"
+
+cw_certs "$WORK/pki" flow-agent rogue-agent
+cw_collector_config "$WORK/collector.yaml" "$WORK/pki" "$WORK/state"
+cw_start_collector collector "$WORK/collector.yaml"
+cw_agent_config "$WORK/agent.yaml" "$WORK/pki" flow-agent "$INGEST_PORT" "$WORK/spool" "
+batch:
+  max_delay: 100ms
+metrics:
+  listen: 127.0.0.1:0
+flow_listeners:
+  - listen: 127.0.0.1:0
+    formats: [netflow_v5]"
+cw_spawn "$WORK/agent.log" "$AGENT_BIN" --config "$WORK/agent.yaml"
+AGENT=$CW_LAST_PID
+cw_agent_metrics "$WORK/agent.log"
+cw_flow_listener "$WORK/agent.log"
+packets_are() { [[ "$(cw_metric "$METRICS_PORT" citywatch_flow_packets_total)" == "$1" ]]; }
+cw_wait_until 300 "the agent's session" cw_at_least "$METRICS_PORT" 1 citywatch_collector_agents_connected
+cw_send_v5 "$FLOW_PORT" 2 0
+cw_wait_until 300 "600 packets from the agent before the bad frames" packets_are 600
+
+for reason in bad_magic too_large bad_checksum; do
+  cw_expect "rejected{reason=$reason} before" \
+    "$(cw_metric "$METRICS_PORT" citywatch_collector_frames_rejected_total "reason=\"$reason\"")" 0
+done
+
+/usr/bin/python3 - "$INGEST_PORT" "$WORK/pki" >"$WORK/client.log" 2>&1 <<'PY' || { cat "$WORK/client.log" >&2; fail "bad-frame client"; }
+import socket, ssl, struct, sys
+port, pki = int(sys.argv[1]), sys.argv[2]
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+assert crc32c(b"123456789") == 0xE3069283
+
+def frame(ftype, payload, crc=None):
+    return struct.pack("<IBBHII", 0x50545743, 1, ftype, 0, len(payload),
+                       crc32c(payload) if crc is None else crc) + payload
+
+def str8(s):
+    return bytes([len(s)]) + s
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("closed after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return buf
+
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(pki + "/ca.pem")
+ctx.load_cert_chain(pki + "/rogue-agent.pem", pki + "/rogue-agent.key")
+
+cases = {
+    "bad_magic": b"GARBAGE!" * 4,
+    "too_large": struct.pack("<IBBHII", 0x50545743, 1, 3, 0, 16 * 1024 * 1024 + 1, 0),
+    "bad_checksum": frame(3, b"\x01" * 64, crc=0xDEADBEEF),
+}
+for name, bad in cases.items():
+    raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    s.sendall(frame(1, str8(b"rogue-agent") + str8(b"seg-rogue") + str8(b"bad-frames-test") +
+                    struct.pack("<Q", 0x1234)))
+    hdr = recv_exact(s, 16)
+    magic, ver, ftype, flags, length, crc = struct.unpack("<IBBHII", hdr)
+    payload = recv_exact(s, length)
+    assert ftype == 2, "expected HELLO_ACK, got frame type %d" % ftype
+    s.sendall(bad)
+    # The collector must close the session: EOF (or a reset), never an ACK or a hang
+    # (the socket timeout bounds the wait and fails the test).
+    try:
+        data = s.recv(4096)
+    except (ConnectionResetError, ssl.SSLError) as e:
+        data = b""
+    if data:
+        raise SystemExit("%s: the collector answered %r instead of closing" % (name, data[:32]))
+    print("%s: session established, bad frame sent, collector closed the session" % name)
+    s.close()
+PY
+cat "$WORK/client.log" >&2
+
+for reason in bad_magic too_large bad_checksum; do
+  counted() { cw_at_least "$METRICS_PORT" 1 citywatch_collector_frames_rejected_total "reason=\"$reason\""; }
+  cw_wait_until 100 "rejected{reason=$reason} counted" counted
+  cw_expect "rejected{reason=$reason}" \
+    "$(cw_metric "$METRICS_PORT" citywatch_collector_frames_rejected_total "reason=\"$reason\"")" 1
+done
+kill -0 "$COL_PID" 2>/dev/null || fail "the collector died"
+cw_expect "rogue sessions established (HELLO accepted three times)" \
+  "$(cw_metric "$METRICS_PORT" citywatch_collector_connections_total 'agent="rogue-agent"')" 3
+rogue_gone() { [[ "$(cw_metric "$METRICS_PORT" citywatch_collector_agents_connected)" == 1 ]]; }
+cw_wait_until 100 "only the real agent connected" rogue_gone
+cw_expect "rogue batches committed" \
+  "$(cw_metric "$METRICS_PORT" citywatch_collector_batches_received_total 'agent="rogue-agent"')" 0
+
+# The real agent: still its first session, and it still delivers.
+cw_send_v5 "$FLOW_PORT" 2 60
+cw_wait_until 300 "1200 packets from the agent after the bad frames" packets_are 1200
+cw_expect "the agent's sessions at the collector" \
+  "$(cw_metric "$METRICS_PORT" citywatch_collector_connections_total 'agent="flow-agent"')" 1
+cw_expect "the agent's connect attempts" "$(cw_metric "$AGENT_METRICS" citywatch_agent_connect_attempts_total)" 1
+cw_expect "flow records at the collector" \
+  "$(cw_metric "$METRICS_PORT" citywatch_collector_records_received_total 'agent="flow-agent"' 'kind="flow"')" 120
+echo "PASS: bad frames on established sessions: bad_magic=1 too_large=1 bad_checksum=1 counted, each session closed, collector up; the real agent kept its one session: 120 flow records / 1200 packets delivered (600 before, 600 after)"
