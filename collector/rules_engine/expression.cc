@@ -51,12 +51,26 @@ const char* type_name(Value::Type t) {
 }
 }  // namespace
 
+// Bounds on one `where:` expression, checked while parsing (issue 11: 10,000 nested
+// parentheses or 100,000 `not`s overflowed the parser's stack, and a 60,000-term `or`
+// chain parsed, then overflowed eval()'s). Nesting bounds the parser's recursion; the node
+// count bounds the tree eval() walks, so its recursion too (at most kMaxNodes deep). Real
+// rules use tens of nodes.
+constexpr std::size_t kMaxExprBytes = 16 * 1024;
+constexpr int kMaxNesting = 32;
+constexpr std::size_t kMaxNodes = 1024;
+
 class ExprParser {
  public:
   ExprParser(std::string_view text, RuleSource source, const ListResolver& lists, Expr& out)
       : text_(text), source_(source), lists_(lists), out_(out) {}
 
   bool run(std::string& error) {
+    if (text_.size() > kMaxExprBytes) {
+      error = "expression of " + std::to_string(text_.size()) + " bytes; at most " +
+              std::to_string(kMaxExprBytes);
+      return false;
+    }
     next();
     const int root = parse_or();
     if (root >= 0 && tok_ != Tok::kEnd)
@@ -153,6 +167,10 @@ class ExprParser {
   bool is_word(std::string_view w) const { return tok_ == Tok::kWord && word_ == w; }
 
   int add(Expr::Node n) {
+    if (out_.nodes_.size() >= kMaxNodes) {
+      fail("more than " + std::to_string(kMaxNodes) + " terms and operators in one expression");
+      return -1;
+    }
     out_.nodes_.push_back(std::move(n));
     return static_cast<int>(out_.nodes_.size()) - 1;
   }
@@ -176,7 +194,19 @@ class ExprParser {
   int parse_or() { return parse_chain(Expr::Op::kOr, "or", "||", &ExprParser::parse_and); }
   int parse_and() { return parse_chain(Expr::Op::kAnd, "and", "&&", &ExprParser::parse_unary); }
 
+  // Nesting (parentheses, not) is bounded: each level is a recursion of the parser.
+  struct Nest {
+    ExprParser& p;
+    explicit Nest(ExprParser& parser) : p(parser) { ++p.depth_; }
+    ~Nest() { --p.depth_; }
+  };
+
   int parse_unary() {
+    const Nest nest(*this);
+    if (depth_ > kMaxNesting) {
+      fail("nested more than " + std::to_string(kMaxNesting) + " levels deep (parentheses, not)");
+      return -1;
+    }
     if (is_word("not") || (tok_ == Tok::kOp && word_ == "!")) {
       next();
       const int inner = parse_unary();
@@ -400,6 +430,7 @@ class ExprParser {
   RuleSource source_;
   const ListResolver& lists_;
   Expr& out_;
+  int depth_ = 0;
   std::size_t pos_ = 0;
   std::size_t tok_pos_ = 0;
   Tok tok_ = Tok::kEnd;
