@@ -1,11 +1,14 @@
 #include "common/config_reader.h"
 
+#include <arpa/inet.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace citywatch {
@@ -115,18 +118,37 @@ bool parse_endpoint(const std::string& text, std::string& host, std::uint16_t& p
 ConfigReader ConfigReader::from_file(const std::string& file) {
   ConfigReader r(file);
   r.base_dir_ = std::filesystem::path(file).parent_path().string();
-  std::ifstream in(file);
+  // Only a regular file of sane size: a directory read as an empty file, and /dev/zero
+  // ended in std::bad_alloc.
+  std::error_code ec;
+  const auto st = std::filesystem::status(file, ec);
+  if (!ec && std::filesystem::is_directory(st)) {
+    r.errors_.push_back(file + ": is a directory, not a configuration file");
+    return r;
+  }
+  if (!ec && !std::filesystem::is_regular_file(st)) {
+    r.errors_.push_back(file + ": not a regular file");
+    return r;
+  }
+  std::ifstream in(file, std::ios::binary);
   if (!in) {
     r.errors_.push_back(file + ": cannot open configuration file: " + std::strerror(errno));
     return r;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxConfigBytes) {
+    r.errors_.push_back(file + ": larger than " + std::to_string(kMaxConfigBytes >> 20) +
+                        " MiB; not a configuration file");
+    return r;
+  }
   try {
-    r.doc_ = YAML::Load(ss.str());
+    r.doc_ = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     r.add_error(e.mark, "", "YAML syntax error: " + e.msg);
   }
+  r.check_duplicate_keys();
   return r;
 }
 
@@ -139,7 +161,32 @@ ConfigReader ConfigReader::from_string(const std::string& text, const std::strin
   } catch (const YAML::Exception& e) {
     r.add_error(e.mark, "", "YAML syntax error: " + e.msg);
   }
+  r.check_duplicate_keys();
   return r;
+}
+
+void ConfigReader::check_duplicate_keys() {
+  // yaml-cpp keeps both pairs of a repeated key and look-ups find the first, so a second
+  // `spool:` further down a long file would be silently ignored. Walked with an explicit
+  // stack: the document's depth is the file's to choose.
+  if (!doc_) return;
+  std::vector<YAML::Node> stack{doc_};
+  std::size_t visited = 0;
+  while (!stack.empty() && ++visited < (1u << 20)) {
+    const YAML::Node n = stack.back();
+    stack.pop_back();
+    if (n.IsMap()) {
+      std::set<std::string> seen;
+      for (const auto& kv : n) {
+        if (kv.first.IsScalar() && !seen.insert(kv.first.Scalar()).second)
+          add_error(kv.first.Mark(), kv.first.Scalar(),
+                    "duplicate key (the first one would win; remove one)");
+        stack.push_back(kv.second);
+      }
+    } else if (n.IsSequence()) {
+      for (const auto& item : n) stack.push_back(item);
+    }
+  }
 }
 
 ConfigMap ConfigReader::root() {
@@ -295,6 +342,22 @@ void ConfigMap::get_endpoint(const char* key, std::string& host, std::uint16_t& 
     reader_.add_error(
         n.Mark(), key_path(key),
         "expected HOST:PORT such as 127.0.0.1:7443 or [::1]:7443, got " + describe(n));
+}
+
+void ConfigMap::get_listen(const char* key, std::string& host, std::uint16_t& port, bool required) {
+  YAML::Node n;
+  if (!lookup(key, required, "ADDRESS:PORT", n)) return;
+  if (!n.IsScalar() || !parse_endpoint(n.Scalar(), host, port)) {
+    reader_.add_error(
+        n.Mark(), key_path(key),
+        "expected ADDRESS:PORT such as 0.0.0.0:2055 or [::]:2055, got " + describe(n));
+    return;
+  }
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, host.c_str(), buf) != 1 && inet_pton(AF_INET6, host.c_str(), buf) != 1)
+    reader_.add_error(n.Mark(), key_path(key),
+                      "expected an IP address to listen on, got '" + host +
+                          "' (names are not looked up; use 127.0.0.1, ::1, 0.0.0.0 or ::)");
 }
 
 ConfigMap ConfigMap::map(const char* key, bool required) {

@@ -43,6 +43,9 @@ class ConfigMap {
   void get_path(const char* key, std::string& out, bool required = false, bool must_exist = false);
   // "HOST:PORT" or "[IPV6]:PORT"; port 0 asks the kernel for any free port.
   void get_endpoint(const char* key, std::string& host, std::uint16_t& port, bool required = false);
+  // An address to listen on: like get_endpoint, but the host must be an IP literal, as every
+  // listener binds without a name lookup (so --check-config refuses what start would).
+  void get_listen(const char* key, std::string& host, std::uint16_t& port, bool required = false);
   // A nested mapping; an absent key yields an empty map (all defaults).
   ConfigMap map(const char* key, bool required = false);
   // A sequence of mappings.
@@ -87,6 +90,8 @@ class ConfigReader {
 
  private:
   explicit ConfigReader(std::string file) : file_(std::move(file)) {}
+  void check_duplicate_keys();
+  static constexpr std::size_t kMaxConfigBytes = 16u << 20;  // configs are kilobytes
   std::string file_;
   std::string base_dir_;
   YAML::Node doc_;

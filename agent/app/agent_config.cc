@@ -60,7 +60,7 @@ void read_flow_config(ConfigMap& root, AgentConfig& out) {
   out.state_dir = state_dir;
   for (ConfigMap& l : root.list("flow_listeners")) {
     flow::FlowListenerOptions opts;
-    l.get_endpoint("listen", opts.host, opts.port, true);
+    l.get_listen("listen", opts.host, opts.port, true);
     std::vector<std::string> formats;
     l.get("formats", formats);
     if (!formats.empty()) {
@@ -263,7 +263,7 @@ Status read(ConfigReader& reader, AgentConfig& out) {
   reconnect.done();
 
   ConfigMap metrics = root.map("metrics");
-  metrics.get_endpoint("listen", out.metrics_host, out.metrics_port);
+  metrics.get_listen("listen", out.metrics_host, out.metrics_port);
   metrics.get_path("web_config_file", out.metrics_web_config_file, false, true);
   std::error_code exists_ec;
   if (!out.metrics_web_config_file.empty() &&

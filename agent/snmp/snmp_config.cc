@@ -114,7 +114,7 @@ void read_snmp_config(ConfigMap& snmp, SnmpConfig& out) {
   }
 
   ConfigMap traps = snmp.map("traps");
-  traps.get_endpoint("listen", out.trap_host, out.trap_port);
+  traps.get_listen("listen", out.trap_host, out.trap_port);
   traps.get("communities", out.trap_communities);
   // communities_file: one community per line, so the config itself holds no secret.
   std::string communities_file, communities_text;

@@ -32,8 +32,8 @@ namespace {
 Status read(ConfigReader& reader, CollectorConfig& out) {
   ConfigMap root = reader.root();
   ConfigMap listen = root.map("listen");
-  listen.get_endpoint("ingest", out.ingest_host, out.ingest_port);
-  listen.get_endpoint("metrics", out.metrics_host, out.metrics_port);
+  listen.get_listen("ingest", out.ingest_host, out.ingest_port);
+  listen.get_listen("metrics", out.metrics_host, out.metrics_port);
   boost::system::error_code ec;
   boost::asio::ip::make_address(out.ingest_host, ec);
   if (ec)

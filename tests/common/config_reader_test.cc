@@ -51,6 +51,33 @@ Status read_sample(ConfigReader& r, Sample& s) {
   return r.status();
 }
 
+TEST(ConfigReaderEdges, DuplicateKeysAreErrorsWithTheirLine) {
+  ConfigReader r = ConfigReader::from_string("a:\n  b: 1\n  b: 2\nc: [1]\na: {}\n", "t.yaml", ".");
+  const std::string m = r.status().message();
+  EXPECT_NE(m.find("t.yaml:3:3: b: duplicate key"), std::string::npos) << m;
+  EXPECT_NE(m.find("t.yaml:5:1: a: duplicate key"), std::string::npos) << m;
+}
+
+TEST(ConfigReaderEdges, OnlyRegularFilesAreRead) {
+  EXPECT_NE(ConfigReader::from_file("/dev/zero").status().message().find("not a regular file"),
+            std::string::npos);
+  EXPECT_NE(ConfigReader::from_file("/").status().message().find("is a directory"),
+            std::string::npos);
+}
+
+TEST(ConfigReaderEdges, ListenAddressesMustBeIpLiterals) {
+  ConfigReader r = ConfigReader::from_string("l: localhost:0\nm: '[::1]:9'\n", "t.yaml", ".");
+  ConfigMap root = r.root();
+  std::string host;
+  std::uint16_t port = 0;
+  root.get_listen("l", host, port);
+  root.get_listen("m", host, port);
+  const std::string m = r.status().message();
+  EXPECT_NE(m.find("t.yaml:1:4: l: expected an IP address to listen on"), std::string::npos) << m;
+  EXPECT_EQ(m.find("m:"), std::string::npos) << m;
+  EXPECT_EQ(host, "::1");
+}
+
 TEST_F(ConfigReaderTest, ReadsEveryType) {
   write("data.txt", "x");
   const auto f = write("ok.yaml",

@@ -145,4 +145,18 @@ expect_error "collector: bad web config" "$COLLECTOR_BIN" "$E/collector-web.yaml
   "$E/web.yml:4:" "cipher_suit" "$E/web.yml:6:" "bcrypt"
 [[ "$ERR" == *hunter2* ]] && fail "the plain-text password from the web config was echoed: $ERR"
 
+# Config edges found by attacking the daemons (issue 11, item 7).
+{ cat "$E/agent.yaml"; printf 'spool:\n  dir: /tmp/elsewhere\n'; } >"$E/agent-dup.yaml"
+if grep -q '^spool:' "$E/agent.yaml"; then
+  expect_error "agent: duplicate key" "$AGENT_BIN" "$E/agent-dup.yaml" "$E/agent-dup.yaml:" "duplicate key"
+else
+  printf 'agent:\n  id: a\n  id: b\n' >"$E/agent-dup.yaml"
+  expect_error "agent: duplicate key" "$AGENT_BIN" "$E/agent-dup.yaml" "$E/agent-dup.yaml:3:" "duplicate key"
+fi
+expect_error "agent: /dev/zero as config" "$AGENT_BIN" /dev/zero "/dev/zero: not a regular file"
+expect_error "collector: a directory as config" "$COLLECTOR_BIN" "$E" "$E: is a directory"
+{ cat "$E/agent.yaml"; printf 'flow_listeners:\n  - listen: localhost:0\n'; } >"$E/agent-name.yaml"
+expect_error "agent: a host name as a listen address" "$AGENT_BIN" "$E/agent-name.yaml" \
+  "$E/agent-name.yaml:" "expected an IP address to listen on, got 'localhost'"
+
 echo "PASS: --check-config: $CHECKS cases (agent and collector: good config -> 'configuration OK' exit 0 and nothing created; unknown key, wrong type, bad duration/endpoint, missing TLS file, YAML syntax error, missing file -> exit 2 with FILE:LINE and the key on stderr; relative paths resolved against the config's directory)"
