@@ -13,12 +13,16 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCITYWATCH_FUZZ=ON \
   -DBUILD_TESTING=OFF -DCITYWATCH_BENCH=OFF >/dev/null
 cmake --build "$build" -j2 --target wire_codec_fuzz packet_decoder_fuzz pcap_to_corpus wire_corpus \
-  flow_v5_fuzz flow_v9_fuzz flow_sflow_fuzz flow_corpus
+  flow_v5_fuzz flow_v9_fuzz flow_sflow_fuzz flow_corpus snmp_trap_fuzz
 
 corpus=$build/fuzz-corpus
 artifacts=$build/fuzz-artifacts
-mkdir -p "$corpus/wire" "$corpus/packet" "$corpus/flow/v5" "$corpus/flow/v9" "$corpus/flow/sflow" "$artifacts"
+mkdir -p "$corpus/wire" "$corpus/packet" "$corpus/flow/v5" "$corpus/flow/v9" "$corpus/flow/sflow" \
+  "$corpus/snmp_trap" "$artifacts"
 "$build/fuzz/wire_corpus" "$corpus/wire"
+# SNMP traps: real snmptrap datagrams (v1, v2c, v3 noAuth/authNoPriv/authPriv, an inform),
+# caught by a UDP socket on loopback, one seed each.
+bash "$root/fuzz/snmp_trap_seeds.sh" "$corpus/snmp_trap"
 if [[ -d "$shared" ]]; then
   "$build/fuzz/pcap_to_corpus" "$corpus/packet" 2000 "$shared/captures/segment-a.pcap" \
     "$shared"/vendor/akvorado/packet/*.pcap "$shared"/flows/*.pcap
@@ -32,12 +36,20 @@ fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for target in wire_codec_fuzz:wire packet_decoder_fuzz:packet flow_v5_fuzz:flow/v5 \
-  flow_v9_fuzz:flow/v9 flow_sflow_fuzz:flow/sflow; do
+  flow_v9_fuzz:flow/v9 flow_sflow_fuzz:flow/sflow snmp_trap_fuzz:snmp_trap; do
   bin=${target%%:*}
   dir=${target##*:}
   echo "fuzz: $bin for ${secs}s"
+  rc=0
   "$build/fuzz/$bin" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
-    -artifact_prefix="$artifacts/$bin-" "$corpus/$dir" 2>&1 | grep -E "^(stat::number_of_executed_units|stat::new_units_added|==|SUMMARY|INFO: Running)|Done" || true
+    -artifact_prefix="$artifacts/$bin-" "$corpus/$dir" >"$artifacts/$bin.log" 2>&1 || rc=$?
+  grep -E "^(stat::number_of_executed_units|stat::new_units_added|==|SUMMARY|INFO: Running)|Done" \
+    "$artifacts/$bin.log" || true
+  if ((rc != 0)); then
+    echo "fuzz: $bin exited with $rc:"
+    tail -40 "$artifacts/$bin.log"
+    exit 1
+  fi
   if ls "$artifacts/$bin-"* >/dev/null 2>&1; then
     echo "fuzz: $bin found a failing input:" "$artifacts/$bin-"*
     exit 1
