@@ -48,6 +48,12 @@ Status read(ConfigReader& reader, CollectorConfig& out) {
   std::vector<std::string> allowed;
   agents.get("allowed", allowed);
   out.allowed_agents = {allowed.begin(), allowed.end()};
+  agents.get_duration("frame_timeout", out.frame_timeout);
+  if (out.frame_timeout < std::chrono::milliseconds(100))
+    agents.error("frame_timeout", "expected at least 100ms");
+  std::int64_t max_sessions = static_cast<std::int64_t>(out.max_sessions_per_agent);
+  agents.get("max_sessions", max_sessions, 1, 1024);
+  out.max_sessions_per_agent = static_cast<std::size_t>(max_sessions);
   agents.done();
   ConfigMap metrics = root.map("metrics");
   metrics.get_path("web_config_file", out.metrics_web_config_file, false, true);

@@ -5,6 +5,7 @@
 // Thread-safety: a plain value, built once.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -28,6 +29,8 @@ struct CollectorConfig {
   http::WebConfig metrics_web;
   TlsFiles tls;
   std::set<std::string> allowed_agents;
+  std::chrono::nanoseconds frame_timeout = std::chrono::seconds(30);  // agents.frame_timeout
+  std::size_t max_sessions_per_agent = 4;                             // agents.max_sessions
   std::string state_dir = "collector-state";
   uptime::UptimeConfig uptime;  // `uptime:` (docs/uptime.md)
   // `rules:` and `alerts:` (docs/rules.md)

@@ -168,6 +168,8 @@ int main(int argc, char** argv) {
   opts.host = cfg.ingest_host;
   opts.port = cfg.ingest_port;
   opts.allowed_agents = cfg.allowed_agents;
+  opts.frame_timeout = cfg.frame_timeout;
+  opts.max_sessions_per_agent = cfg.max_sessions_per_agent;
   opts.fault_exit_after_commits = fault_exit;
   col::IngestServer server(io, *tls, *ledger, metrics, opts);
   server.add_consumer(snmp_metrics.get());

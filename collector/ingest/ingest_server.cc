@@ -101,9 +101,24 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
       co_return;
     }
 
+    // One agent id holds a bounded number of sessions: a stolen or cloned certificate
+    // cannot open thousands.
+    if (server_.sessions_per_agent_[agent_] >= server_.options_.max_sessions_per_agent) {
+      server_.metrics_.on_connection_rejected("too_many_sessions");
+      log::warning("ingest: refused " + peer_ + " (" + agent_ + "): already " +
+                   std::to_string(server_.sessions_per_agent_[agent_]) + " sessions");
+      co_await send_error(wire::ErrorCode::kProtocol, "too many sessions for this agent");
+      co_return;
+    }
+    ++server_.sessions_per_agent_[agent_];
+    counted_ = true;
+
+    // HELLO comes at once after the handshake, or the session is dropped.
     wire::FrameHeader header;
-    if (!co_await read_frame(header)) {
-      server_.metrics_.on_connection_rejected("protocol");
+    if (!co_await read_frame(header, /*deadline_from_start=*/true)) {
+      server_.metrics_.on_connection_rejected(timed_out_ ? "hello_timeout" : "protocol");
+      if (timed_out_)
+        log::warning("ingest: dropped " + peer_ + " (" + agent_ + "): no HELLO in time");
       co_return;
     }
     wire::Hello hello;
@@ -163,6 +178,8 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   ~Session() {
+    if (counted_ && --server_.sessions_per_agent_[agent_] == 0)
+      server_.sessions_per_agent_.erase(agent_);
     if (connected_) {
       server_.metrics_.on_agent_disconnected();
       for (RecordConsumer* c : server_.consumers_)
@@ -184,21 +201,52 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
                  ": " + reason + "; closing the session");
   }
 
-  // Reads one whole frame into header/payload_. False on I/O error or a frame refused.
-  awaitable<bool> read_frame(wire::FrameHeader& header) {
+  // Arms the frame deadline: the socket is closed (and the pending read fails) at expiry.
+  void arm_deadline() {
+    timer_.expires_after(server_.options_.frame_timeout);
+    std::weak_ptr<Session> weak = shared_from_this();
+    timer_.async_wait([weak](boost::system::error_code e) {
+      if (e) return;
+      if (auto self = weak.lock()) {
+        self->timed_out_ = true;
+        self->close();
+      }
+    });
+  }
+
+  // Reads one whole frame into header/payload_. False on I/O error, a deadline missed or a
+  // frame refused. The deadline runs from the call (HELLO) or from the frame's header (a
+  // batch: an agent may be idle between batches). The payload is read in chunks and memory
+  // grows as bytes arrive, never to what a header merely declares.
+  awaitable<bool> read_frame(wire::FrameHeader& header, bool deadline_from_start = false) {
     boost::system::error_code ec;
     std::array<std::byte, wire::kHeaderSize> head;
+    if (deadline_from_start) arm_deadline();
     co_await asio::async_read(stream_, asio::buffer(head),
                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return false;  // peer gone; not a protocol error
+    if (ec) {
+      timer_.cancel();
+      co_return false;  // peer gone (or its deadline passed); not a protocol error
+    }
     if (auto e = wire::decode_header(head, header); e != wire::DecodeError::kOk) {
+      timer_.cancel();
       reject(wire::to_string(e), "bad frame header");
       co_return false;
     }
-    payload_.resize(header.length);
-    co_await asio::async_read(stream_, asio::buffer(payload_),
-                              asio::redirect_error(asio::use_awaitable, ec));
+    if (!deadline_from_start) arm_deadline();
+    constexpr std::size_t kChunk = 64 * 1024;
+    payload_.clear();
+    while (payload_.size() < header.length) {
+      const std::size_t have = payload_.size();
+      const std::size_t n = std::min<std::size_t>(kChunk, header.length - have);
+      payload_.resize(have + n);
+      co_await asio::async_read(stream_, asio::buffer(payload_.data() + have, n),
+                                asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+    }
+    timer_.cancel();
     if (ec) co_return false;
+    if (payload_.capacity() > 4 * kChunk && header.length <= kChunk) payload_.shrink_to_fit();
     if (auto e = wire::verify_payload(header, payload_); e != wire::DecodeError::kOk) {
       reject(wire::to_string(e), "bad frame payload");
       co_return false;
@@ -285,6 +333,8 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
   ShortName agent_name_;
   ShortName segment_name_;
   bool connected_ = false;
+  bool counted_ = false;    // in server_.sessions_per_agent_
+  bool timed_out_ = false;  // the frame deadline closed the socket
   std::vector<std::byte> payload_;
   std::vector<std::byte> out_payload_;
   std::vector<std::byte> out_;
@@ -301,7 +351,8 @@ IngestServer::IngestServer(asio::io_context& io, asio::ssl::context& tls, Ingest
       ledger_(ledger),
       metrics_(metrics),
       options_(std::move(options)),
-      acceptor_(io) {}
+      acceptor_(io),
+      accept_backoff_(io) {}
 
 Status IngestServer::start() {
   boost::system::error_code ec;
@@ -323,6 +374,7 @@ Status IngestServer::start() {
 void IngestServer::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  accept_backoff_.cancel();
   for (auto& weak : sessions_)
     if (auto s = weak.lock()) s->close();
 }
@@ -342,7 +394,22 @@ void IngestServer::drain() {
 void IngestServer::accept_next() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) {
+    if (ec) {
+      // Out of descriptors (EMFILE/ENFILE) or memory: accepting again at once would spin a
+      // core on the same error. Back off, doubling to a second, and say so.
+      accept_delay_ = std::min(std::chrono::milliseconds(1000),
+                               std::max(std::chrono::milliseconds(50), accept_delay_ * 2));
+      metrics_.on_connection_rejected("accept_error");
+      log::error("ingest: accept failed: " + ec.message() + "; retrying in " +
+                 std::to_string(accept_delay_.count()) + " ms");
+      accept_backoff_.expires_after(accept_delay_);
+      accept_backoff_.async_wait([this](boost::system::error_code e) {
+        if (!e) accept_next();
+      });
+      return;
+    }
+    accept_delay_ = std::chrono::milliseconds(0);
+    {
       socket.set_option(asio::socket_base::keep_alive(true), ec);
       socket.set_option(tcp::no_delay(true), ec);
       auto session = std::make_shared<Session>(*this, std::move(socket));

@@ -13,9 +13,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -33,6 +35,12 @@ struct IngestOptions {
   std::uint16_t port = 7443;
   std::set<std::string> allowed_agents;  // empty: any certificate the CA signed
   std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(10);
+  // After the handshake, HELLO must arrive within this; once a frame's header arrived, its
+  // payload must too. Between frames an agent may be idle (TCP keepalive finds dead peers).
+  std::chrono::nanoseconds frame_timeout = std::chrono::seconds(30);
+  // Sessions one agent id may hold at once (a reconnect overlaps the old session briefly);
+  // more are refused (too_many_sessions).
+  std::size_t max_sessions_per_agent = 4;
   // Fault injection for tests: after this many commits, exit at once without acking (as a
   // crash between commit and ack would). 0 = never.
   std::uint64_t fault_exit_after_commits = 0;
@@ -71,6 +79,10 @@ class IngestServer {
   std::uint64_t commits_ = 0;
   std::vector<RecordConsumer*> consumers_;
   std::vector<std::weak_ptr<Session>> sessions_;
+  std::map<std::string, std::size_t> sessions_per_agent_;
+  // Accept errors (EMFILE, ENFILE, ENOBUFS...) back off instead of spinning on them.
+  boost::asio::steady_timer accept_backoff_;
+  std::chrono::milliseconds accept_delay_{0};
 };
 
 }  // namespace citywatch::collector
