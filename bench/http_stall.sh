@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The metrics endpoint under stalled clients (issue 11, acceptance 3, HTTP part): a real
-# collector with TLS + basic auth on /metrics; STALLED clients open a connection and send
+# The collector under stalled HTTP clients and stalled ingest sessions (issue 11, acceptance
+# 3): a real collector with TLS + basic auth on /metrics; STALLED clients open a connection and send
 # the first 3 bytes of a TLS record, then nothing. Printed: the time of ROUNDS scrapes with
 # curl (TLS handshake + bcrypt-cached auth + body) idle and under stall, and the collector's
 # RSS idle and under stall. The old civetweb Exposer took ~30 s under 2 such clients.
@@ -13,7 +13,7 @@ rounds=${ROUNDS:-10}
 work=$(mktemp -d /tmp/cw-http-stall.XXXXXX)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
-bash "$src/scripts/make-certs.sh" "$work/pki" prometheus >/dev/null
+bash "$src/scripts/make-certs.sh" "$work/pki" prometheus demo-agent >/dev/null
 hash=$(htpasswd -nbBC 10 prometheus s3cret | cut -d: -f2-)
 cat >"$work/web.yml" <<EOF
 tls_server_config: {cert_file: pki/collector.pem, key_file: pki/collector.key}
@@ -24,6 +24,7 @@ listen: {ingest: 127.0.0.1:0, metrics: 127.0.0.1:0}
 tls: {ca: pki/ca.pem, cert: pki/collector.pem, key: pki/collector.key}
 state_dir: state
 metrics: {web_config_file: web.yml}
+agents: {max_sessions: 64}
 EOF
 "$build/collector/app/citywatch-collector" --config "$work/collector.yaml" \
   --ready-file "$work/ready" >"$work/collector.log" 2>&1 &
@@ -52,8 +53,15 @@ time.sleep(600)
 EOF
 pids+=($!)
 for ((i = 0; i < 100; i++)); do grep -q stalled "$work/stall.log" && break; sleep 0.1; done
+# And as many certified ingest sessions, each stalled inside a BATCH declaring 16 MiB.
+ingest_port=$(sed -n 's/.*"ingest_port":\([0-9]*\).*/\1/p' "$work/ready")
+/usr/bin/python3 "$src/tests/integration/ingest_client.py" stall 127.0.0.1 "$ingest_port" \
+  "$work/pki" demo-agent "$stalled" >"$work/ingest-stall.log" 2>&1 &
+pids+=($!)
+for ((i = 0; i < 300; i++)); do grep -q "^stalled" "$work/ingest-stall.log" && break; sleep 0.1; done
+grep -q "^stalled $stalled" "$work/ingest-stall.log" || echo "warning: ingest stall: $(cat "$work/ingest-stall.log")"
 under=$(scrape_times)
 under_rss=$(rss)
 echo "metrics endpoint, TLS + basic auth, $rounds scrapes each:"
 echo "  idle:                     $idle; collector RSS ${idle_rss} kB"
-echo "  under $stalled stalled clients: $under; collector RSS ${under_rss} kB (+$((under_rss - idle_rss)) kB)"
+echo "  under $stalled stalled HTTP clients + $stalled stalled 16 MiB ingest batches: $under; collector RSS ${under_rss} kB (+$((under_rss - idle_rss)) kB)"
