@@ -1,8 +1,9 @@
 // libFuzzer target: one UDP datagram as the agent's trap receiver gets it. The bytes go
 // through net-snmp's own message parser (v1, v2c and v3 with the USM users configured as in
 // tests/integration/snmp_trap_auth.sh: authPriv SHA/AES and authNoPriv SHA for one engine),
-// then, when they parse as a PDU, through TrapReceiver::decode (the v1 -> v2 trap mapping
-// included); the raw bytes also go through TrapReceiver::peek_usm_header.
+// after the receiver's BER check (TrapReceiver::well_formed), then, when they parse as a
+// PDU, through TrapReceiver::decode (the v1 -> v2 trap mapping included); the raw bytes also
+// go through TrapReceiver::peek_usm_header.
 #include <net-snmp/net-snmp-config.h>
 #include <net-snmp/net-snmp-includes.h>
 
@@ -46,6 +47,9 @@ netsnmp_session* session() {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   netsnmp_session* s = session();
   std::string user, engine;
+  // The receiver hands net-snmp only datagrams whose BER lengths all fit (net-snmp 5.9.3
+  // reads past the buffer otherwise); the fuzzer follows the same path.
+  if (!citywatch::agent::TrapReceiver::well_formed({data, size})) return 0;
   citywatch::agent::TrapReceiver::peek_usm_header({data, size}, user, engine);
   std::vector<u_char> buf(data, data + size);  // net-snmp parses in place
   netsnmp_pdu* pdu = snmp_pdu_create(0);

@@ -169,7 +169,37 @@ struct Ber {
   }
 };
 
+// True if `d` is a run of definite-length, low-tag-number BER TLVs that tile it exactly, each
+// constructed one (SEQUENCE, the PDU tags) recursively so, at most `depth_left` levels deep.
+bool ber_tiles(std::span<const std::uint8_t> d, int depth_left) {
+  Ber b{d.data(), d.data() + d.size()};
+  while (b.p < b.end) {
+    const std::uint8_t tag = *b.p;
+    if ((tag & 0x1f) == 0x1f) return false;               // high tag numbers: not in SNMP
+    if (b.p + 1 < b.end && b.p[1] == 0x80) return false;  // indefinite length: not in SNMP
+    std::span<const std::uint8_t> body;
+    if (!b.next(tag, body)) return false;
+    if ((tag & 0x20) != 0 && (depth_left == 0 || !ber_tiles(body, depth_left - 1))) return false;
+  }
+  return true;
+}
+
 }  // namespace
+
+bool TrapReceiver::well_formed(std::span<const std::uint8_t> d) {
+  // SNMP messages are a few levels deep (message, PDU, varbind list, varbind); 16 is ample.
+  constexpr int kMaxDepth = 16;
+  Ber outer{d.data(), d.data() + d.size()};
+  std::span<const std::uint8_t> msg;
+  if (!outer.next(0x30, msg) || !ber_tiles(msg, kMaxDepth)) return false;
+  // SNMPv3: the USM parameters are BER inside an OCTET STRING, which net-snmp parses
+  // trusting their inner lengths; they must tile too.
+  Ber m{msg.data(), msg.data() + msg.size()};
+  std::span<const std::uint8_t> version, global, params;
+  if (!m.next(0x02, version) || version.size() != 1 || version[0] != 3) return true;
+  if (!m.next(0x30, global) || !m.next(0x04, params)) return false;
+  return ber_tiles(params, kMaxDepth);
+}
 
 bool TrapReceiver::peek_usm_header(std::span<const std::uint8_t> d, std::string& user,
                                    std::string& engine_id) {
@@ -312,7 +342,17 @@ void TrapReceiver::read_one() {
         stats_.kernel_dropped += total - ovfl_last_;  // a running total; wraps like one
         ovfl_last_ = total;
       }
-    peek_usm_header({peek_.data(), static_cast<std::size_t>(n)}, peek_user_, peek_engine_);
+    const std::span<const std::uint8_t> datagram{peek_.data(), static_cast<std::size_t>(n)};
+    // net-snmp 5.9 reads past the datagram when an inner length (the USM parameters')
+    // overstates what follows: only BER whose every length fits reaches it.
+    if (static_cast<std::size_t>(n) == peek_.size() || (mh.msg_flags & MSG_TRUNC) != 0 ||
+        !well_formed(datagram)) {
+      ++stats_.malformed;
+      std::uint8_t discard;
+      (void)recv(fd_, &discard, sizeof discard, MSG_DONTWAIT);  // drops the whole datagram
+      return;
+    }
+    peek_usm_header(datagram, peek_user_, peek_engine_);
   }
   const UsmCounts before = UsmCounts::now();
   // on_pdu reads the error net-snmp leaves for this message only.
