@@ -145,6 +145,8 @@ int run_decode_command(const DecodeCommandOptions& o, std::ostream& out, std::os
   j["templates"] = decoder.templates().size();
   j["held_released"] = t.released;
   j["sflow_headers_not_ip"] = t.header_not_ip;
+  j["sampling_rate_changes"] = t.sampling_rate_changes;
+  j["sampling_above_ceiling"] = t.sampling_above_ceiling;
   std::uint64_t errors = 0;
   nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
   for (std::size_t i = 1; i < kFlowErrorCount; ++i)

@@ -104,6 +104,8 @@ ExporterStats FlowDecoder::totals() const {
     t.held += s.held;
     t.released += s.released;
     t.header_not_ip += s.header_not_ip;
+    t.sampling_above_ceiling += s.sampling_above_ceiling;
+    t.sampling_rate_changes += s.sampling_rate_changes;
   });
   return t;
 }
