@@ -23,6 +23,11 @@ mkdir -p "$corpus/wire" "$corpus/packet" "$corpus/flow/v5" "$corpus/flow/v9" "$c
 # SNMP traps: real snmptrap datagrams (v1, v2c, v3 noAuth/authNoPriv/authPriv, an inform),
 # caught by a UDP socket on loopback, one seed each.
 bash "$root/fuzz/snmp_trap_seeds.sh" "$corpus/snmp_trap"
+# Flow sampling: one scapy-built capture per way an exporter states its rate (PSAMP selector
+# algorithms, RFC 5102 and v9 sampler options, per-record intervals), seeding those fields.
+mkdir -p "$build/sampling-captures"
+/usr/bin/python3 "$root/tests/integration/sampling_captures.py" "$build/sampling-captures" 4739 >/dev/null
+"$build/fuzz/flow_corpus" "$corpus/flow" 500 "$build/sampling-captures"/*.pcap
 if [[ -d "$shared" ]]; then
   "$build/fuzz/pcap_to_corpus" "$corpus/packet" 2000 "$shared/captures/segment-a.pcap" \
     "$shared"/vendor/akvorado/packet/*.pcap "$shared"/flows/*.pcap
