@@ -11,6 +11,7 @@
 set -uo pipefail
 
 CW_PIDS=()          # every background process the test started
+CW_AT_EXIT=()       # commands cw_cleanup runs after the processes are gone (cw_at_exit)
 CW_LOGS=()          # daemon logs printed on failure
 CW_POLL=0.1         # seconds between polls
 CW_TEST=$(basename "${0%.sh}")
@@ -38,10 +39,15 @@ cw_init() {
   trap 'exit 130' INT TERM
 }
 
-# Kills (bounded: TERM, then KILL) every process the test started and removes $WORK.
+# cw_at_exit COMMAND: run COMMAND (a string, eval'd) at exit after every process the test
+# started is gone, e.g. to delete a network namespace. The test's exit status is kept.
+cw_at_exit() { CW_AT_EXIT+=("$1"); }
+
+# Kills (bounded: TERM, then KILL) every process the test started, runs the cw_at_exit
+# commands and removes $WORK. Exits with the test's own status.
 cw_cleanup() {
   local rc=$?
-  local pid i
+  local pid i cmd
   for pid in "${CW_PIDS[@]}"; do
     kill -TERM "$pid" 2>/dev/null
   done
@@ -53,6 +59,7 @@ cw_cleanup() {
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
   done
+  for cmd in "${CW_AT_EXIT[@]}"; do eval "$cmd" || true; done
   if ((rc != 0 && rc != 77)) && ((CW_FAILED == 0)); then cw_dump_logs; fi
   [[ -n "${WORK:-}" && -d "$WORK" ]] && rm -rf "$WORK"
   exit "$rc"

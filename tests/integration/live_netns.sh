@@ -21,7 +21,8 @@ netns_cleanup() {
   ip netns del "$NSA" 2>/dev/null
   ip netns del "$NSB" 2>/dev/null
 }
-trap 'netns_cleanup; cw_cleanup' EXIT
+# (cw_cleanup runs it and keeps the test's exit status.)
+cw_at_exit netns_cleanup
 ip netns add "$NSA" || fail "ip netns add failed"
 ip netns add "$NSB" || fail "ip netns add failed"
 ip link add "$VA" netns "$NSA" type veth peer name "$VB" netns "$NSB" || fail "veth pair"

@@ -23,7 +23,7 @@ netns_cleanup() {
   ip netns del "$NS_A" 2>/dev/null; ip netns del "$NS_V" 2>/dev/null
   ip link del "$BR" 2>/dev/null; ip link del "${VA}h" 2>/dev/null; ip link del "${VV}h" 2>/dev/null
 }
-trap 'rc=$?; netns_cleanup; (exit $rc); cw_cleanup' EXIT
+cw_at_exit netns_cleanup
 ip netns add "$NS_A" && ip netns add "$NS_V" || fail "cannot create network namespaces"
 ip link add "$BR" type bridge && ip link set "$BR" up
 for pair in "$VA:$NS_A:$ATK" "$VV:$NS_V:$VIC"; do
