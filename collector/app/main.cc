@@ -17,6 +17,7 @@
 #include "collector/ingest/ledger.h"
 #include "collector/metrics/collector_metrics.h"
 #include "collector/metrics/snmp_metrics.h"
+#include "collector/metrics/top_talkers.h"
 #include "collector/rules_engine/rules_service.h"
 #include "collector/uptime/outage_store.h"
 #include "collector/uptime/outage_tracker.h"
@@ -132,6 +133,9 @@ int main(int argc, char** argv) {
   // SNMP interface and device metrics (docs/snmp.md): served from the latest samples.
   auto snmp_metrics = std::make_shared<col::SnmpMetrics>();
   metrics_server.add(snmp_metrics);
+  // Top talkers per segment and minute, a fixed number of series (docs/metrics.md).
+  auto top_talkers = std::make_shared<col::TopTalkers>();
+  metrics_server.add(top_talkers);
   if (auto s = metrics_server.start(); !s) {
     cw::log::error(s.message());
     return 1;
@@ -173,6 +177,7 @@ int main(int argc, char** argv) {
   opts.fault_exit_after_commits = fault_exit;
   col::IngestServer server(io, *tls, *ledger, metrics, opts);
   server.add_consumer(snmp_metrics.get());
+  server.add_consumer(top_talkers.get());
   boost::asio::steady_timer uptime_timer(io);
   std::function<void()> uptime_tick = [&] {
     tracker->tick();
