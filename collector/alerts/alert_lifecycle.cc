@@ -77,8 +77,7 @@ void AlertLifecycle::signal(const AlertSignal& s, std::int64_t wall_ns) {
   a.last_sent_wall_ns = wall_ns;
   a.signals = 1;
   auto [pos, inserted] = active_.emplace(k, std::move(a));
-  metrics_.on_alert(s.rule->name, s.rule->severity, "firing");
-  metrics_.set_firing(static_cast<double>(active_.size()));
+  metrics_.on_firing(pos->second, wall_ns);
   log::info("alert firing: " + s.rule->name + (s.key.empty() ? "" : " {" + s.key + "}") + ": " +
             pos->second.summary());
   deliver(pos->second, AlertEvent::kFiring, wall_ns);
@@ -88,7 +87,7 @@ void AlertLifecycle::resolve(std::map<std::string, Alert>::iterator it, std::int
                              std::int64_t wall_ns) {
   Alert& a = it->second;
   a.ends_wall_ns = wall_ns;
-  metrics_.on_alert(a.rule->name, a.rule->severity, "resolved");
+  metrics_.on_resolved(a);
   log::info("alert resolved: " + a.rule->name + (a.key.empty() ? "" : " {" + a.key + "}"));
   deliver(a, AlertEvent::kResolved, wall_ns);
   if (a.rule->suppress_for.count() > 0) {
@@ -96,7 +95,6 @@ void AlertLifecycle::resolve(std::map<std::string, Alert>::iterator it, std::int
     resolved_at_[it->first] = event_ns;
   }
   active_.erase(it);
-  metrics_.set_firing(static_cast<double>(active_.size()));
 }
 
 void AlertLifecycle::clear(const std::string& rule, const std::string& key, std::int64_t event_ns,

@@ -3,10 +3,11 @@
 namespace citywatch::collector {
 
 AlertMetrics::AlertMetrics(prometheus::Registry& r)
-    : alerts_(prometheus::BuildCounter()
-                  .Name("citywatch_alerts_total")
-                  .Help("Alert state changes by rule, severity and state (firing, resolved)")
-                  .Register(r)),
+    : alerts_(
+          prometheus::BuildCounter()
+              .Name("citywatch_alerts_total")
+              .Help("Alert state changes by rule, severity, category and state (firing, resolved)")
+              .Register(r)),
       suppressed_(
           prometheus::BuildCounter()
               .Name("citywatch_alerts_suppressed_total")
@@ -36,18 +37,86 @@ AlertMetrics::AlertMetrics(prometheus::Registry& r)
                       .Register(r)),
       firing_(prometheus::BuildGauge()
                   .Name("citywatch_alerts_firing")
-                  .Help("Alerts firing now")
-                  .Register(r)
-                  .Add({})),
+                  .Help("Alerts firing now, by severity and category")
+                  .Register(r)),
       evicted_(prometheus::BuildCounter()
                    .Name("citywatch_alerts_evicted_total")
                    .Help("Firing alerts dropped because alerts.max_active was reached")
                    .Register(r)
-                   .Add({})) {}
+                   .Add({})),
+      top_sources_(prometheus::BuildGauge()
+                       .Name("citywatch_alert_top_sources")
+                       .Help("Alerts raised by the 10 sources (src) that raised the most, in the "
+                             "hour in progress (window=\"current\") and the last one "
+                             "(\"previous\"), collector clock")
+                       .Register(r)) {
+  // Every severity's series exists from the start, so "nothing firing" reads 0, not absent.
+  for (const char* sev : {"critical", "warning", "info"})
+    firing_.Add({{"severity", sev}, {"category", "none"}});
+}
 
-void AlertMetrics::on_alert(const std::string& rule, const std::string& severity,
-                            const char* state) {
-  alerts_.Add({{"rule", rule}, {"severity", severity}, {"state", state}}).Increment();
+std::string AlertMetrics::category(const RuleInfo& rule) {
+  for (const auto& [k, v] : rule.labels)
+    if (k == "category") return v;
+  return "none";
+}
+
+void AlertMetrics::on_firing(const Alert& a, std::int64_t wall_ns) {
+  const std::string cat = category(*a.rule);
+  alerts_
+      .Add({{"rule", a.rule->name},
+            {"severity", a.rule->severity},
+            {"category", cat},
+            {"state", "firing"}})
+      .Increment();
+  firing_.Add({{"severity", a.rule->severity}, {"category", cat}}).Increment();
+  std::string src;
+  for (const auto& [k, v] : a.key_labels)
+    if (k == "src") src = v;
+  if (src.empty()) return;
+  const std::int64_t hour = wall_ns / (std::int64_t{3600} * 1000000000);
+  if (hour != hour_) {
+    previous_.clear();
+    if (hour_ >= 0 && hour == hour_ + 1)
+      for (const auto& e : sources_.top(10)) previous_.emplace_back(e.key, e.count);
+    sources_.clear();
+    hour_ = hour;
+  }
+  sources_.add(src, 1);
+  export_sources();
+}
+
+void AlertMetrics::on_resolved(const Alert& a) {
+  const std::string cat = category(*a.rule);
+  alerts_
+      .Add({{"rule", a.rule->name},
+            {"severity", a.rule->severity},
+            {"category", cat},
+            {"state", "resolved"}})
+      .Increment();
+  firing_.Add({{"severity", a.rule->severity}, {"category", cat}}).Decrement();
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> AlertMetrics::top_sources(bool previous) const {
+  if (previous) return previous_;
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  for (const auto& e : sources_.top(10)) out.emplace_back(e.key, e.count);
+  return out;
+}
+
+void AlertMetrics::export_sources() {
+  for (prometheus::Gauge* g : source_gauges_) top_sources_.Remove(g);
+  source_gauges_.clear();
+  for (const bool prev : {false, true}) {
+    const auto list = top_sources(prev);
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      prometheus::Gauge& g = top_sources_.Add({{"window", prev ? "previous" : "current"},
+                                               {"rank", std::to_string(i + 1)},
+                                               {"source", list[i].first}});
+      g.Set(static_cast<double>(list[i].second));
+      source_gauges_.push_back(&g);
+    }
+  }
 }
 
 void AlertMetrics::on_suppressed(const std::string& rule) {

@@ -11,7 +11,14 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "collector/alerts/alert.h"
+#include "common/heavy_hitters.h"
 
 namespace citywatch::collector {
 
@@ -26,9 +33,15 @@ class AlertMetrics {
  public:
   explicit AlertMetrics(prometheus::Registry& registry);
 
-  void on_alert(const std::string& rule, const std::string& severity, const char* state);
+  // An alert began firing (+1 firing for its severity and category; its source, the `src`
+  // key label, counted among the top alerting sources of the hour) or resolved (-1).
+  void on_firing(const Alert& a, std::int64_t wall_ns);
+  void on_resolved(const Alert& a);
   void on_suppressed(const std::string& rule);
-  void set_firing(double n) { firing_.Set(n); }
+  // The rule's `category` label, else "none": a few values per rule pack.
+  static std::string category(const RuleInfo& rule);
+  // Top alerting sources, as exported (for tests): window "current" or "previous".
+  std::vector<std::pair<std::string, std::uint64_t>> top_sources(bool previous) const;
   void on_evicted() { evicted_.Increment(); }
   SinkCounters sink(const std::string& name);
   // Failed attempts of a sink by reason (connect, tls, unauthorized ...); a few fixed values.
@@ -44,8 +57,16 @@ class AlertMetrics {
   prometheus::Family<prometheus::Counter>& sink_failure_reasons_;
   prometheus::Family<prometheus::Counter>& sink_dropped_;
   prometheus::Family<prometheus::Gauge>& sink_queue_;
-  prometheus::Gauge& firing_;
+  prometheus::Family<prometheus::Gauge>& firing_;
   prometheus::Counter& evicted_;
+  prometheus::Family<prometheus::Gauge>& top_sources_;
+  // Alerts raised per source in the current and the previous hour of the collector's clock:
+  // Space-Saving over 256 sources, top 10 exported (at most 20 series).
+  void export_sources();
+  std::int64_t hour_ = -1;
+  HeavyHitters<std::string> sources_{256};
+  std::vector<std::pair<std::string, std::uint64_t>> previous_;
+  std::vector<prometheus::Gauge*> source_gauges_;
 };
 
 }  // namespace citywatch::collector

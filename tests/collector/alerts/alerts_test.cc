@@ -114,6 +114,38 @@ TEST(AlertLifecycle, BoundedNumberOfAlerts) {
   EXPECT_NE(f.lifecycle.find(r->name, "src=10.0.0.4,dst=10.99.1.20"), nullptr);
 }
 
+// Firing alerts by severity and category, and the top alerting sources of the hour (issue 12).
+TEST(AlertMetrics, FiringByCategoryAndTopSourcesPerHour) {
+  Fixture f;  // max_active 3
+  auto r = rule();
+  f.lifecycle.signal(signal(r, kT0, 10, "10.0.0.9"), kT0);
+  f.lifecycle.signal(signal(r, kT0 + kSec, 10, "10.0.0.9"), kT0);  // the same alert, refreshed
+  f.lifecycle.signal(signal(r, kT0 + 2 * kSec, 10, "10.0.0.1"), kT0);
+  auto r2 = rule();  // a second rule raising an alert for 10.0.0.9
+  r2->name = "rdp_password_guessing";
+  f.lifecycle.signal(signal(r2, kT0, 10, "10.0.0.9"), kT0);
+  double firing = 0, brute = 0;
+  for (const auto& fam : f.registry.Collect())
+    if (fam.name == "citywatch_alerts_firing")
+      for (const auto& m : fam.metric) {
+        firing += m.gauge.value;
+        for (const auto& l : m.label)
+          if (l.name == "category" && l.value == "brute_force") brute += m.gauge.value;
+      }
+  EXPECT_EQ(firing, 3);
+  EXPECT_EQ(brute, 3);
+  const auto top = f.metrics.top_sources(false);
+  ASSERT_EQ(top.size(), 2u);
+  EXPECT_EQ(top[0].first, "10.0.0.9");
+  EXPECT_EQ(top[0].second, 2u);
+  EXPECT_EQ(top[1].first, "10.0.0.1");
+  // The next hour: the last one becomes "previous".
+  const std::int64_t hour = std::int64_t{3600} * kSec;
+  f.lifecycle.signal(signal(r, kT0 + hour, 10, "10.0.0.7"), kT0 + hour);
+  EXPECT_EQ(f.metrics.top_sources(true).front().first, "10.0.0.9");
+  EXPECT_EQ(f.metrics.top_sources(false).front().first, "10.0.0.7");
+}
+
 Alert sample_alert() {
   Alert a;
   a.rule = rule();
