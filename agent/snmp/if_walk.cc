@@ -53,6 +53,8 @@ constexpr ColumnDef kColumns[IfWalk::kNumCols] = {
     {true, 15, false},   // ifHighSpeed
     {true, 18, true},    // ifAlias
     {true, 19, false},   // ifCounterDiscontinuityTime
+    {false, 12, false},  // ifInNUcastPkts
+    {false, 18, false},  // ifOutNUcastPkts
 };
 
 // Column OIDs, prefix + column number, built once at compile time.

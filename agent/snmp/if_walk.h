@@ -54,6 +54,8 @@ class IfWalk {
     kHighSpeed,
     kAlias,
     kDiscontinuityTime,
+    kInNUcast,  // ifInNUcastPkts (deprecated; devices without ifXTable have only it)
+    kOutNUcast,
     kNumCols
   };
   static constexpr std::size_t kMaxOid = 32;

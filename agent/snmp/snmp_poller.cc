@@ -505,6 +505,13 @@ void SnmpPoller::emit_success(Target& t, std::int64_t now_ns) {
     pick(3, C::kHCOutUcast, C::kOutUcast);
     pick(4, C::kHCInMcast, C::kInMcast);
     pick(5, C::kHCOutMcast, C::kOutMcast);
+    // A device without ifXTable counts its non-unicast packets only in the deprecated
+    // ifIn/OutNUcastPkts: they stand in for multicast + broadcast, so packet totals mean the
+    // same on every device (the multicast/broadcast series stay 0 there).
+    const bool in_nucast = !r.has(C::kHCInMcast) && !r.has(C::kInMcast) && r.has(C::kInNUcast);
+    const bool out_nucast = !r.has(C::kHCOutMcast) && !r.has(C::kOutMcast) && r.has(C::kOutNUcast);
+    if (in_nucast) raw[4] = r.v[C::kInNUcast];
+    if (out_nucast) raw[5] = r.v[C::kOutNUcast];
     pick(6, C::kHCInBcast, C::kInBcast);
     pick(7, C::kHCOutBcast, C::kOutBcast);
     raw[8] = r.v[C::kInErrors];
@@ -529,8 +536,8 @@ void SnmpPoller::emit_success(Target& t, std::int64_t now_ns) {
     s.out_octets = acc[1];
     s.in_packets = acc[2] + acc[4] + acc[6];
     s.out_packets = acc[3] + acc[5] + acc[7];
-    s.in_multicast = acc[4];
-    s.out_multicast = acc[5];
+    s.in_multicast = in_nucast ? 0 : acc[4];
+    s.out_multicast = out_nucast ? 0 : acc[5];
     s.in_broadcast = acc[6];
     s.out_broadcast = acc[7];
     s.in_errors = acc[8];

@@ -1,6 +1,7 @@
 #include "collector/metrics/snmp_metrics.h"
 
 #include <cstdio>
+#include <string_view>
 
 namespace citywatch::collector {
 
@@ -44,6 +45,16 @@ std::string ip_text(const IpAddr& a) {
 }
 
 double seconds(std::int64_t ns) { return static_cast<double>(ns) / 1e9; }
+
+// Label text from a device: NULs (some agents pad ifAlias with them) and other control
+// characters removed; everything else (trailing blanks too) kept as the device says it.
+std::string clean(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (const char c : v)
+    if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) out.push_back(c);
+  return out;
+}
 
 MetricFamily family(const char* name, const char* help, MetricType type) {
   MetricFamily f;
@@ -151,6 +162,21 @@ void SnmpMetrics::on_trap(const Record& r, const SnmpTrap& t) {
   ++it->second;
 }
 
+std::vector<ClientMetric::Label> SnmpMetrics::interface_labels(const IfKey& k,
+                                                               const InterfaceSample& s) const {
+  // The same labels on every interface metric: where (site, segment, device) and which
+  // interface (ifIndex, ifName or else ifDescr, ifAlias), as NOC staff name them.
+  std::string site;
+  if (auto d = devices_.find(DevKey{std::get<0>(k), std::get<1>(k)}); d != devices_.end())
+    site = clean(d->second.last.site.view());
+  return {{"site", site},
+          {"segment", std::get<0>(k)},
+          {"device", std::get<1>(k)},
+          {"ifindex", std::to_string(s.if_index)},
+          {"ifname", clean(s.if_name.empty() ? s.if_descr.view() : s.if_name.view())},
+          {"ifalias", clean(s.if_alias.view())}};
+}
+
 std::vector<MetricFamily> SnmpMetrics::Collect() const {
   std::lock_guard lock(mu_);
   struct IfCounter {
@@ -190,17 +216,8 @@ std::vector<MetricFamily> SnmpMetrics::Collect() const {
   out.reserve(32);
   for (const IfCounter& c : kIfCounters) {
     MetricFamily f = family(c.name, c.help, MetricType::Counter);
-    for (const auto& [k, e] : interfaces_) {
-      const InterfaceSample& s = e.last;
-      const std::string ifname(s.if_name.empty() ? s.if_descr.view() : s.if_name.view());
-      add(f,
-          {{"segment", std::get<0>(k)},
-           {"device", std::get<1>(k)},
-           {"ifindex", std::to_string(s.if_index)},
-           {"ifname", ifname},
-           {"ifalias", std::string(s.if_alias.view())}},
-          static_cast<double>(s.*c.field));
-    }
+    for (const auto& [k, e] : interfaces_)
+      add(f, interface_labels(k, e.last), static_cast<double>(e.last.*c.field));
     out.push_back(std::move(f));
   }
   MetricFamily up =
@@ -220,18 +237,13 @@ std::vector<MetricFamily> SnmpMetrics::Collect() const {
                              MetricType::Gauge);
   for (const auto& [k, e] : interfaces_) {
     const InterfaceSample& s = e.last;
-    const std::string ifname(s.if_name.empty() ? s.if_descr.view() : s.if_name.view());
-    std::vector<ClientMetric::Label> l = {{"segment", std::get<0>(k)},
-                                          {"device", std::get<1>(k)},
-                                          {"ifindex", std::to_string(s.if_index)},
-                                          {"ifname", ifname},
-                                          {"ifalias", std::string(s.if_alias.view())}};
+    std::vector<ClientMetric::Label> l = interface_labels(k, s);
     add(up, l, s.oper_status == 1);
     add(oper, l, s.oper_status);
     add(admin, l, s.admin_status);
     add(speed, l, static_cast<double>(s.speed_bps) / 8);
     add(changes, l, static_cast<double>(e.oper_changes));
-    l.push_back({"ifdescr", std::string(s.if_descr.view())});
+    l.push_back({"ifdescr", clean(s.if_descr.view())});
     l.push_back({"iftype", std::to_string(s.if_type)});
     add(info, l, 1);
   }
@@ -273,7 +285,7 @@ std::vector<MetricFamily> SnmpMetrics::Collect() const {
       }
       auto li = l;
       li.push_back({"site", std::string(d.last.site.view())});
-      li.push_back({"sys_name", std::string(d.last.name.view())});
+      li.push_back({"sys_name", clean(d.last.name.view())});
       li.push_back({"sys_object_id", std::string(d.last.object_id.view())});
       li.push_back({"address", ip_text(d.last.device)});
       add(dinfo, li, 1);

@@ -65,6 +65,8 @@ class SnmpMetrics : public RecordConsumer, public prometheus::Collectable {
   void on_device(const Record& r, const DeviceStatus& d);
   void on_trap(const Record& r, const SnmpTrap& t);
   bool room() const;
+  std::vector<prometheus::ClientMetric::Label> interface_labels(const IfKey& k,
+                                                                const InterfaceSample& s) const;
 
   const std::size_t max_series_;
   mutable std::mutex mu_;

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string_view>
+
 namespace citywatch::collector {
 namespace {
 
@@ -49,6 +52,33 @@ TEST(SnmpMetrics, InterfaceCountersAreTheSampleValues) {
   EXPECT_EQ(find(fams, "citywatch_interface_up", "device", "sw1")->gauge.value, 0);
   EXPECT_EQ(find(fams, "citywatch_interface_oper_changes_total", "device", "sw1")->counter.value,
             1);
+}
+
+// Every interface metric carries site, segment, device, ifIndex, ifName and ifAlias; text
+// from the device loses NULs and control characters (issue 12).
+TEST(SnmpMetrics, InterfaceLabelsAreCleanAndCarryTheSite) {
+  SnmpMetrics m;
+  DeviceStatus d;
+  d.target.assign("sw1");
+  d.site.assign("Main Library");
+  d.reachable = true;
+  InterfaceSample s;
+  s.target.assign("sw1");
+  s.if_index = 3;
+  s.if_name.assign(std::string_view("Gi0/3\0\0", 7));
+  s.if_alias.assign(std::string_view("Uplink to\tMain Library\0", 24));
+  std::vector<Record> rs{with(d), with(s)};
+  m.consume(rs);
+  const auto fams = m.Collect();
+  const auto* rx = find(fams, "citywatch_interface_receive_bytes_total", "ifname", "Gi0/3");
+  ASSERT_NE(rx, nullptr);
+  std::map<std::string, std::string> l;
+  for (const auto& x : rx->label) l[x.name] = x.value;
+  EXPECT_EQ(l["ifalias"], "Uplink toMain Library");
+  EXPECT_EQ(l["site"], "Main Library");
+  EXPECT_EQ(l["segment"], "seg");
+  EXPECT_EQ(l["device"], "sw1");
+  EXPECT_EQ(l["ifindex"], "3");
 }
 
 TEST(SnmpMetrics, DeviceTransitionsRebootsAndTraps) {
