@@ -35,11 +35,33 @@ for _ in $(seq 100); do [[ -f collector.ready ]] && break; sleep 0.1; done
 pids+=($!)
 
 metrics=http://127.0.0.1:9464/metrics
+# A real Prometheus (Debian's) scraping both daemons with the shipped recording and alerting
+# rules, so every dashboard query in dashboards/ runs on live data.
+prom_url=""
+if command -v prometheus >/dev/null; then
+  {
+    echo "global: {scrape_interval: 15s, evaluation_interval: 15s}"
+    echo "rule_files:"
+    for f in "$root"/rules/prometheus/*.yml; do echo "  - $f"; done
+    echo "scrape_configs:"
+    echo "  - job_name: citywatch-collector"
+    echo "    static_configs: [{targets: ['127.0.0.1:9464']}]"
+    echo "  - job_name: citywatch-agent"
+    echo "    static_configs: [{targets: ['127.0.0.1:9465']}]"
+  } >prometheus.yml
+  prometheus --config.file=prometheus.yml --storage.tsdb.path=prometheus-data \
+    --web.listen-address=127.0.0.1:9490 >prometheus.log 2>&1 &
+  pids+=($!)
+  prom_url="http://127.0.0.1:9490   (the dashboards' queries: dashboards/*.json)"
+else
+  prom_url="not started: install Debian's prometheus package (scripts/install-deps.sh does)"
+fi
 cat <<MSG
 
 CityWatch demo is running (logs and state in $demo):
   collector metrics   $metrics
   agent metrics       http://127.0.0.1:9465/metrics
+  Prometheus          $prom_url
   collector log       $demo/collector.log
   agent log           $demo/agent.log
   alert log           $demo/alerts.jsonl   (the municipal rule pack from rules/)
