@@ -15,6 +15,7 @@ peer_pkgs=(
   openssl iproute2 curl dnsutils tcpdump procps time psmisc
   chromium fonts-dejavu-core
   jq openssh-server  # rules tests: read alert logs; a real sshd for password guessing
+  npm                # tests/dashboards: tsc + @grafana/schema type-check the dashboards
   apache2-utils      # htpasswd -nbB: bcrypt hashes for the metrics and Alertmanager web configs
 )
 
