@@ -12,6 +12,7 @@
 #
 # Needs node and npm. npm's download cache lives in ${XDG_CACHE_HOME:-$HOME/.cache}/citywatch-npm;
 # node_modules and the generated files live in a temp dir removed at exit, never in the tree.
+# CW_KEEP=1 keeps that temp dir (generated .ts, tsconfig.json, tsc.log) for debugging.
 set -euo pipefail
 
 if (($# != 1)); then
@@ -32,7 +33,7 @@ shopt -u nullglob
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/citywatch-npm
 mkdir -p "$CACHE"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/citywatch-schema.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+trap '[[ -n ${CW_KEEP:-} ]] || rm -rf "$WORK"' EXIT
 
 # Install the pinned typescript and @grafana/schema; tsc resolves '@grafana/schema' from
 # $WORK/node_modules, so the generated .ts files live under $WORK as well.
@@ -49,7 +50,7 @@ tsc_version=$(node -p 'require(process.argv[1]).version' "$WORK/node_modules/typ
 
 mkdir "$WORK/gen"
 # The manifest names generated files relative to $WORK, as tsc (run in $WORK) prints them.
-manifest=$(node "$HERE/generate.mjs" "$WORK/gen" "${dashboards[@]}" | sed "s|^$WORK/||")
+manifest=$(node "$HERE/generate.mjs" "$WORK/gen" "${dashboards[@]}" | sed "s|$WORK/||g")
 
 # One program with every generated file. skipLibCheck only skips checking the package's own
 # .d.ts internals; our files are still checked against its types. "types": [] keeps stray
@@ -58,7 +59,7 @@ manifest=$(node "$HERE/generate.mjs" "$WORK/gen" "${dashboards[@]}" | sed "s|^$W
   printf '{\n  "compilerOptions": {\n'
   printf '    "strict": true, "noEmit": true, "skipLibCheck": true, "types": [],\n'
   printf '    "target": "ES2022", "lib": ["ES2022"], "module": "ESNext",\n'
-  printf '    "moduleResolution": "Bundler", "pretty": false, "noErrorTruncation": true\n'
+  printf '    "moduleResolution": "Bundler", "pretty": false\n'
   printf '  },\n  "files": ['
   cut -f1 <<<"$manifest" | sed 's/.*/"&"/' | paste -sd, -
   printf ']\n}\n'

@@ -28,11 +28,20 @@ function render(label, dash) {
     `// Generated from ${label} by tests/dashboards/check_schema.sh; do not edit.`,
     "import type { Dashboard, DataQuery, Panel, RowPanel, VariableModel } from '@grafana/schema';",
     '',
+    // @grafana/schema renders the schema's string disjunctions (thresholds mode "absolute" |
+    // "percentage", color mode, mapping type, ...) as TypeScript string enums, and a JSON string
+    // is never assignable to a TS string enum. AsJson<T> replaces every string enum by the union
+    // of its values (`${E}`), exactly what the JSON may contain; everything else is unchanged,
+    // optionality and excess-property checks included. Numeric enums accept their numbers as is.
+    'type AsJson<T> = T extends string ? (string extends T ? string : `${T}`)',
+    '  : T extends readonly (infer U)[] ? AsJson<U>[]',
+    '  : T extends object ? { [K in keyof T]: AsJson<T[K]> }',
+    '  : T;',
     // The one addition to Grafana's v1 Dashboard type: a template variable's `definition` (the
     // query text Grafana's own variable editor writes into every query variable). It is part of
     // @grafana/schema's v2 QueryVariableSpec but missing from the v1 VariableModel.
     'type Variable = VariableModel & { definition?: string };',
-    "type CheckedDashboard = Omit<Dashboard, 'templating'> & { templating?: { list?: Variable[] } };",
+    "type CheckedDashboard = AsJson<Omit<Dashboard, 'templating'> & { templating?: { list?: Variable[] } }>;",
     '',
     `export const dashboard: CheckedDashboard = ${lit(dash)};`,
   ];
@@ -41,10 +50,10 @@ function render(label, dash) {
     panels++;
     out.push('', `// ${name}: ${lit(p?.title ?? '')}`);
     const type = p?.type === 'row' ? 'RowPanel' : 'Panel';
-    out.push(`export const ${name}: ${type} = ${lit(p)};`);
+    out.push(`export const ${name}: AsJson<${type}> = ${lit(p)};`);
     if (p && Array.isArray(p.targets)) {
       p.targets.forEach((t, i) => {
-        out.push(`export const ${name}_target_${i}: DataQuery & Record<string, unknown> = ${lit(t)};`);
+        out.push(`export const ${name}_target_${i}: AsJson<DataQuery> & Record<string, unknown> = ${lit(t)};`);
       });
     }
     if (type === 'RowPanel' && Array.isArray(p.panels)) {
@@ -91,6 +100,11 @@ const mutants = {
   },
   'targets is an object, not an array': (p) => {
     p.targets = { refId: 'A', expr: 'up' };
+  },
+  'thresholds mode "absolut"': (p) => {
+    p.fieldConfig = { overrides: [], ...p.fieldConfig };
+    p.fieldConfig.defaults = { ...p.fieldConfig.defaults };
+    p.fieldConfig.defaults.thresholds = { mode: 'absolut', steps: [{ color: 'green', value: null }] };
   },
   'misspelt key "gridpos"': (p) => {
     p.gridpos = p.gridPos ?? { x: 0, y: 0, w: 12, h: 8 };
