@@ -19,7 +19,7 @@ DS = {"type": "prometheus", "uid": "${datasource}"}
 def variables(extra):
     v = [{
         "name": "datasource", "type": "datasource", "query": "prometheus",
-        "label": "Data source", "current": {}, "hide": 0,
+        "label": "Data source", "hide": 0,
     }]
     for name, query in extra:
         v.append({
