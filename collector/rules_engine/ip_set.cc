@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 
 namespace citywatch::collector {
@@ -97,12 +98,26 @@ bool IpSet::contains(const IpAddr& a) const {
 }
 
 Status IpSet::load_file(const std::string& file, IpSet& out) {
+  // A list is a regular file of bounded size and line length: a path to /dev/zero, a FIFO
+  // or a runaway file must be a clear error, not a collector that reads forever.
+  constexpr std::uintmax_t kMaxBytes = 64u << 20;
+  constexpr std::size_t kMaxLine = 4096;
+  std::error_code ec;
+  const auto st = std::filesystem::status(file, ec);
+  if (ec || !std::filesystem::exists(st))
+    return Status::error(file + ": cannot open the list file");
+  if (!std::filesystem::is_regular_file(st))
+    return Status::error(file + ": not a regular file (a list is a text file)");
+  if (std::filesystem::file_size(file, ec) > kMaxBytes || ec)
+    return Status::error(file + ": larger than 64 MiB; split it or check it is the right file");
   std::ifstream in(file);
   if (!in) return Status::error(file + ": cannot open the list file");
   std::string line;
   std::size_t n = 0;
   while (std::getline(in, line)) {
     ++n;
+    if (line.size() > kMaxLine)
+      return Status::error(file + ":" + std::to_string(n) + ": line longer than 4096 bytes");
     std::string_view s = line;
     if (auto hash = s.find('#'); hash != std::string_view::npos) s = s.substr(0, hash);
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

@@ -82,6 +82,22 @@ TEST(IpSet, FileErrorsNameTheLine) {
   std::filesystem::remove(path);
 }
 
+// A path to a device, or a line without end, is an error and never an endless read.
+TEST(IpSet, RefusesDevicesAndEndlessLines) {
+  IpSet s;
+  Status st = IpSet::load_file("/dev/zero", s);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("not a regular file"), std::string::npos) << st.message();
+  const auto path =
+      std::filesystem::temp_directory_path() / ("ipset-long-" + std::to_string(getpid()));
+  std::ofstream(path) << "10.0.0.1\n" << std::string(5000, '1') << "\n";
+  st = IpSet::load_file(path.string(), s);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find(path.string() + ":2: line longer"), std::string::npos)
+      << st.message();
+  std::filesystem::remove(path);
+}
+
 // 100,000 random CIDRs (half IPv4, half IPv6) from a file; every lookup agrees with a
 // linear scan of the entries. Load time is reported by bench/rules_bench, not asserted.
 TEST(IpSet, HundredThousandEntriesMatchALinearScan) {
