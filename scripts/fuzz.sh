@@ -13,12 +13,14 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCITYWATCH_FUZZ=ON \
   -DBUILD_TESTING=OFF -DCITYWATCH_BENCH=OFF >/dev/null
 cmake --build "$build" -j2 --target wire_codec_fuzz packet_decoder_fuzz pcap_to_corpus wire_corpus \
-  flow_v5_fuzz flow_v9_fuzz flow_sflow_fuzz flow_corpus snmp_trap_fuzz
+  flow_v5_fuzz flow_v9_fuzz flow_sflow_fuzz flow_corpus snmp_trap_fuzz config_fuzz rules_fuzz \
+  ip_list_fuzz flow_state_fuzz flow_state_corpus
 
 corpus=$build/fuzz-corpus
 artifacts=$build/fuzz-artifacts
 mkdir -p "$corpus/wire" "$corpus/packet" "$corpus/flow/v5" "$corpus/flow/v9" "$corpus/flow/sflow" \
-  "$corpus/snmp_trap" "$artifacts"
+  "$corpus/snmp_trap" "$corpus/config" "$corpus/rules" "$corpus/ip_list" "$corpus/flow_state" \
+  "$artifacts"
 "$build/fuzz/wire_corpus" "$corpus/wire"
 # SNMP traps: real snmptrap datagrams (v1, v2c, v3 noAuth/authNoPriv/authPriv, an inform),
 # caught by a UDP socket on loopback, one seed each.
@@ -28,7 +30,16 @@ bash "$root/fuzz/snmp_trap_seeds.sh" "$corpus/snmp_trap"
 mkdir -p "$build/sampling-captures"
 /usr/bin/python3 "$root/tests/integration/sampling_captures.py" "$build/sampling-captures" 4739 >/dev/null
 "$build/fuzz/flow_corpus" "$corpus/flow" 500 "$build/sampling-captures"/*.pcap
+# Files operators edit: the shipped example configs, the rule pack and its address lists.
+cp "$root"/systemd/*.example.yaml "$corpus/config/"
+cp "$root"/rules/*.yaml "$corpus/rules/"
+cp "$root"/rules/lists/* "$corpus/ip_list/"
+# Flow-template state: what the decoder saves after the sampling captures (and, below, the
+# real exports).
+"$build/fuzz/flow_state_corpus" "$corpus/flow_state/sampling.state" "$build/sampling-captures"/*.pcap
 if [[ -d "$shared" ]]; then
+  "$build/fuzz/flow_state_corpus" "$corpus/flow_state/exporters.state" "$shared"/flows/*.pcap \
+    "$shared"/vendor/akvorado/netflow/*.pcap
   "$build/fuzz/pcap_to_corpus" "$corpus/packet" 2000 "$shared/captures/segment-a.pcap" \
     "$shared"/vendor/akvorado/packet/*.pcap "$shared"/flows/*.pcap
   # Flow exports: the UDP payloads of real exporters' datagrams, one seed per datagram.
@@ -41,7 +52,8 @@ fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for target in wire_codec_fuzz:wire packet_decoder_fuzz:packet flow_v5_fuzz:flow/v5 \
-  flow_v9_fuzz:flow/v9 flow_sflow_fuzz:flow/sflow snmp_trap_fuzz:snmp_trap; do
+  flow_v9_fuzz:flow/v9 flow_sflow_fuzz:flow/sflow snmp_trap_fuzz:snmp_trap config_fuzz:config \
+  rules_fuzz:rules ip_list_fuzz:ip_list flow_state_fuzz:flow_state; do
   bin=${target%%:*}
   dir=${target##*:}
   echo "fuzz: $bin for ${secs}s"

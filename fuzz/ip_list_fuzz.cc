@@ -1,0 +1,45 @@
+// libFuzzer target: an address list file (a blocklist or threat feed an operator drops in
+// rules/lists/). Each line goes through IpSet::add; the set is built and queried at the
+// edges of what was added; the same bytes are also loaded as a file (comments, blank lines,
+// file:line errors). Seeds: the shipped lists (scripts/fuzz.sh).
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <string_view>
+
+#include "collector/rules_engine/ip_set.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using citywatch::IpAddr;
+  using citywatch::collector::IpSet;
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  IpSet set;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t end = std::min(text.find('\n', start), text.size());
+    (void)set.add(text.substr(start, end - start));
+    start = end + 1;
+  }
+  set.build();
+  const std::uint8_t v4[4][4] = {
+      {0, 0, 0, 0}, {10, 1, 2, 3}, {192, 0, 2, 255}, {255, 255, 255, 255}};
+  for (const auto& a : v4) (void)set.contains(IpAddr::v4(a));
+  std::uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8};
+  (void)set.contains(IpAddr::v6(v6));
+  for (auto& b : v6) b = 0xff;
+  (void)set.contains(IpAddr::v6(v6));
+
+  static const std::filesystem::path file =
+      std::filesystem::temp_directory_path() / ("cw-list-fuzz-" + std::to_string(::getpid()));
+  {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  }
+  IpSet loaded;
+  (void)IpSet::load_file(file.string(), loaded);
+  return 0;
+}
