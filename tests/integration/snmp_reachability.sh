@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Reachability and reboot: an snmpsim device (32-bit counters only) is polled every 2 s
-# (timeout 300ms, retries 2). It stops answering: it must be reported down within
-# interval x retries (4 s) of the moment it stopped. It comes back rebooted (sysUpTime went
-# backwards, counters restarted, the interface went down): it must be up at its first
-# answer, one reboot event must be counted, the byte counter must equal the new raw value
+# (timeout 300ms, retries 2). It stops answering: it must be reported down, with cause
+# timeout, and the agent's own timestamp of the change must come after the stop. It comes
+# back rebooted (sysUpTime went backwards, counters restarted, the interface went down): it
+# must be up again, the timestamp of that change between the restart and the moment the test
+# saw it, one reboot event must be counted, the byte counter must equal the new raw value
 # (no 2^32 spike from wrap arithmetic) and the interface's oper change must be counted.
+# The detection latencies are printed as figures, never asserted (timings live in bench/).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/snmp_lib.sh"
 cw_init "$@"
@@ -67,8 +69,9 @@ cw_stop "$SIM_PID"
 cw_wait_until 200 "rebooter reported down" is_down
 down_at=$(stamp citywatch_snmp_device_last_change_timestamp_seconds)
 down_after=$(awk -v a="$down_at" -v b="$stopped" 'BEGIN { printf "%.2f", a - b }')
-awk -v d="$down_after" 'BEGIN { exit !(d >= 0 && d <= 2 * 2) }' ||
-  fail "down reported ${down_after}s after the device stopped answering; expected within interval x retries = 4s"
+awk -v a="$down_at" -v b="$stopped" 'BEGIN { exit !(a >= b) }' ||
+  fail "the agent's down timestamp $down_at precedes the stop at $stopped"
+cw_log "down reported ${down_after} s after the device stopped answering (figure, not asserted)"
 grep -q "device 'rebooter' (127.0.0.1) down: timeout" "$WORK/agent.log" || fail "no down event with cause timeout in the agent log"
 
 # It comes back, rebooted.
@@ -77,10 +80,12 @@ cw_start_snmpsim "$SIM_PORT" "$WORK/after" sim-after
 cw_wait_snmp "$SIM_PORT" rebooter
 answering=$(date +%s.%N)
 cw_wait_until 200 "rebooter up again" is_up
+seen_up=$(date +%s.%N)
 up_at=$(stamp citywatch_snmp_device_last_change_timestamp_seconds)
 up_after=$(awk -v a="$up_at" -v b="$answering" 'BEGIN { printf "%.2f", a - b }')
-awk -v a="$up_at" -v r="$restarted" -v u="$up_after" 'BEGIN { exit !(a >= r && u <= 2) }' ||
-  fail "up reported ${up_after}s after the device answered again; expected at the next poll (interval 2s)"
+awk -v a="$up_at" -v r="$restarted" -v s="$seen_up" 'BEGIN { exit !(a >= r && a <= s) }' ||
+  fail "the agent's up timestamp $up_at is not between the restart ($restarted) and the test seeing it up ($seen_up)"
+cw_log "up reported ${up_after} s after the device answered again (figure, not asserted)"
 
 M=$(cw_scrape "$METRICS_PORT")
 cw_expect "reboots" "$(cw_sum citywatch_snmp_device_reboots_total 'device="rebooter"' <<<"$M")" 1
@@ -88,4 +93,4 @@ cw_expect "bytes after the reboot (no spike)" "$(cw_sum citywatch_interface_rece
 cw_expect "oper status after" "$(cw_sum citywatch_interface_oper_status 'device="rebooter"' <<<"$M")" 2
 cw_expect "oper changes" "$(cw_sum citywatch_interface_oper_changes_total 'device="rebooter"' <<<"$M")" 1
 cw_expect "down transitions" "$(cw_sum citywatch_snmp_device_transitions_total 'device="rebooter"' 'state="down"' <<<"$M")" 1
-echo "PASS: snmp_reachability: down ${down_after}s after it stopped (bound 4s), up ${up_after}s after it answered, 1 reboot, bytes 2000000000 -> 1000 (no spike), oper change counted"
+echo "PASS: snmp_reachability: down ${down_after}s after it stopped, up ${up_after}s after it answered, 1 reboot, bytes 2000000000 -> 1000 (no spike), oper change counted"
