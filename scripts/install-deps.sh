@@ -15,12 +15,17 @@ peer_pkgs=(
   openssl iproute2 curl dnsutils tcpdump procps time psmisc
   chromium fonts-dejavu-core
   jq openssh-server  # rules tests: read alert logs; a real sshd for password guessing
-  npm                # tests/dashboards: tsc + @grafana/schema type-check the dashboards
   apache2-utils      # htpasswd -nbB: bcrypt hashes for the metrics and Alertmanager web configs
 )
 
 want=("${build_pkgs[@]}")
-if [[ "${1:-}" != "--build-only" ]]; then want+=("${peer_pkgs[@]}"); fi
+if [[ "${1:-}" != "--build-only" ]]; then
+  want+=("${peer_pkgs[@]}")
+  # tests/dashboards: tsc + @grafana/schema type-check the dashboards with node and npm.
+  # Debian's npm (with Debian's nodejs) unless a node that brings its own npm is installed
+  # (NodeSource's nodejs package does, and conflicts with Debian's npm).
+  command -v npm >/dev/null || want+=(npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do
