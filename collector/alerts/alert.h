@@ -39,6 +39,9 @@ struct AlertSignal {
   std::shared_ptr<const RuleInfo> rule;
   std::string key;    // canonical "src=10.0.0.1,dst=10.0.0.2"; "" when the rule has no group_by
   Labels key_labels;  // the same, as labels
+  // Where it was seen: segment, agent and (when the segment belongs to a configured site)
+  // site of the record that raised it. Labels on every sink; not part of the identity.
+  Labels where;
   double value = 0;
   double threshold = 0;
   std::int64_t window_ns = 0;
@@ -53,6 +56,7 @@ struct Alert {
   std::shared_ptr<const RuleInfo> rule;
   std::string key;
   Labels key_labels;
+  Labels where;  // of the first signal: segment, agent, site
   double value = 0;
   double threshold = 0;
   std::int64_t window_ns = 0;

@@ -13,6 +13,7 @@ std::string alert_jsonl(const Alert& a, AlertEvent e, std::int64_t wall_ns) {
   j["key"] = a.key;
   nlohmann::json labels = nlohmann::json::object();
   for (const auto& [k, v] : a.rule->labels) labels[k] = v;
+  for (const auto& [k, v] : a.where) labels[k] = v;
   for (const auto& [k, v] : a.key_labels) labels[k] = v;
   j["labels"] = labels;
   j["summary"] = a.summary();
@@ -32,6 +33,7 @@ std::string alertmanager_json(const Alert& a, AlertEvent e, std::int64_t wall_ns
                               std::int64_t ends_in_ns) {
   nlohmann::json labels = nlohmann::json::object();
   for (const auto& [k, v] : a.rule->labels) labels[k] = v;
+  for (const auto& [k, v] : a.where) labels[k] = v;
   for (const auto& [k, v] : a.key_labels) labels[k] = v;
   labels["alertname"] = a.rule->name;
   labels["severity"] = a.rule->severity;

@@ -68,6 +68,7 @@ void AlertLifecycle::signal(const AlertSignal& s, std::int64_t wall_ns) {
   a.rule = s.rule;
   a.key = s.key;
   a.key_labels = s.key_labels;
+  a.where = s.where;
   a.value = s.value;
   a.threshold = s.threshold;
   a.window_ns = s.window_ns;

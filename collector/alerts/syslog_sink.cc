@@ -37,6 +37,11 @@ std::string syslog_message(const Alert& a, AlertEvent e, std::int64_t wall_ns, i
                            const std::string& hostname, int pid) {
   std::string sd = "[citywatch@32473 rule=\"" + sd_escape(a.rule->name) + "\" severity=\"" +
                    sd_escape(a.rule->severity) + "\"";
+  for (const auto& [k, v] : a.where) {
+    bool in_key = false;
+    for (const auto& kl : a.key_labels) in_key = in_key || kl.first == k;
+    if (!in_key) sd += " " + k + "=\"" + sd_escape(v) + "\"";
+  }
   for (const auto& [k, v] : a.key_labels) sd += " " + k + "=\"" + sd_escape(v) + "\"";
   sd +=
       " value=\"" + format_number(a.value) + "\" threshold=\"" + format_number(a.threshold) + "\"";

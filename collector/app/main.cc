@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 
 #include "collector/app/collector_config.h"
 #include "collector/ingest/ingest_server.h"
@@ -205,6 +206,11 @@ int main(int argc, char** argv) {
       cw::log::error(s.message());
       return 2;
     }
+    // Alerts say where: the site of each segment, as uptime.sites configures it.
+    std::map<std::string, std::string, std::less<>> sites;
+    for (const auto& site : cfg.uptime.sites)
+      for (const auto& segment : site.segments) sites.emplace(segment, site.name);
+    rules->engine().set_sites(std::move(sites));
     server.add_consumer(&rules->engine());
     wait_hangup();
   }

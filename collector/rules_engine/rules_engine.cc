@@ -228,6 +228,15 @@ void RulesEngine::fire(RuleState& rs, KeyState& ks, const EvalInput& in, double 
     std::replace(label.begin(), label.end(), '.', '_');
     s.key_labels.emplace_back(std::move(label), std::move(v));
   }
+  // Where: the segment and agent the record came from, and the segment's site.
+  const std::string_view segment =
+      in.record ? in.record->segment.view() : (in.session ? in.session->segment : "");
+  const std::string_view agent =
+      in.record ? in.record->agent.view() : (in.session ? in.session->agent : "");
+  if (!segment.empty()) s.where.emplace_back("segment", std::string(segment));
+  if (!agent.empty()) s.where.emplace_back("agent", std::string(agent));
+  if (auto site = sites_.find(segment); site != sites_.end())
+    s.where.emplace_back("site", site->second);
   s.value = value;
   s.threshold = r.threshold;
   s.window_ns = r.window_ns;

@@ -23,7 +23,9 @@
 
 #include <array>
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -50,6 +52,10 @@ class RulesEngine : public RecordConsumer {
   }
   // Counts a rejected reload (the running rules stay).
   void on_reload_failed() { reload_failed_.Increment(); }
+  // Which site each segment belongs to (uptime.sites), for the `site` label of alerts.
+  void set_sites(std::map<std::string, std::string, std::less<>> segment_to_site) {
+    sites_ = std::move(segment_to_site);
+  }
 
   void consume(std::span<const Record> records) override;
   void on_agent_session(const std::string& agent, const std::string& segment, bool connected,
@@ -99,6 +105,7 @@ class RulesEngine : public RecordConsumer {
 
   AlertLifecycle& alerts_;
   Clock clock_;
+  std::map<std::string, std::string, std::less<>> sites_;  // segment -> site
   std::shared_ptr<const RuleSet> rules_;
   std::vector<RuleState> states_;
   std::array<std::vector<std::size_t>, 6> by_source_;  // rule indexes per RuleSource

@@ -33,6 +33,9 @@ expect_once() {  # RULE JQ_CONDITION WHAT
   firing "$1" | jq -e "$2" >/dev/null || fail "$1: wrong evidence: $(firing "$1")"
   cw_log "$1: $(firing "$1" | jq -r .summary)"
 }
+# Every alert says where it was seen: the agent's segment and id.
+where_missing=$(jq -c 'select(.labels.segment != "seg-test" or .labels.agent != "seg-a-agent")' "$WORK/alerts.jsonl")
+[[ -z "$where_missing" ]] || fail "alerts without segment/agent labels: $where_missing"
 expect_once port_scan_vertical '.labels.src=="10.99.1.10" and .labels.dst=="10.99.1.20" and .value >= 15'
 expect_once ssh_password_guessing '.labels.src=="10.99.1.10" and .labels.dst=="10.99.1.20" and .value >= 5'
 expect_once syn_flood '.labels.dst=="10.99.1.20" and .labels.dst_port=="8080" and .value >= 1000'

@@ -151,6 +151,7 @@ Alert sample_alert() {
   a.rule = rule();
   a.key = "src=10.99.1.10,dst=10.99.1.20";
   a.key_labels = {{"src", "10.99.1.10"}, {"dst", "10.99.1.20"}};
+  a.where = {{"segment", "library-lan"}, {"agent", "library-agent"}, {"site", "main-library"}};
   a.value = 12;
   a.threshold = 5;
   a.window_ns = 120 * kSec;
@@ -171,6 +172,10 @@ TEST(AlertRendering, AlertmanagerPostableAlert) {
   EXPECT_EQ(j["labels"]["alertname"], "ssh_password_guessing");
   EXPECT_EQ(j["labels"]["src"], "10.99.1.10");
   EXPECT_EQ(j["labels"]["category"], "brute_force");
+  // Where it was seen (issue 13): segment, agent and site on every alert.
+  EXPECT_EQ(j["labels"]["segment"], "library-lan");
+  EXPECT_EQ(j["labels"]["agent"], "library-agent");
+  EXPECT_EQ(j["labels"]["site"], "main-library");
   EXPECT_EQ(j["annotations"]["value"], "12");
   EXPECT_EQ(j["annotations"]["threshold"], "5");
   EXPECT_EQ(j["annotations"]["examples"], "22, 2222");
@@ -193,6 +198,9 @@ TEST(AlertRendering, Rfc5424Message) {
       << m;
   EXPECT_NE(m.find("examples=\"a\\\"b\\]c\""), std::string::npos) << m;  // section 6.3.3 escapes
   EXPECT_NE(m.find("] 10.99.1.10 opened 12"), std::string::npos) << m;
+  EXPECT_NE(m.find(" segment=\"library-lan\" agent=\"library-agent\" site=\"main-library\""),
+            std::string::npos)
+      << m;
 }
 
 TEST(JsonlSink, OneLinePerStateChange) {
