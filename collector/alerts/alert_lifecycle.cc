@@ -45,7 +45,10 @@ void AlertLifecycle::signal(const AlertSignal& s, std::int64_t wall_ns) {
       a.value = s.value;
       a.examples = s.examples;
     }
-    a.rule = s.rule;  // a reload may have changed its description
+    // A reload may have changed its description, severity or category: the firing gauge
+    // moves with it, so a later resolve does not drive another series negative.
+    if (a.rule != s.rule) metrics_.on_rule_changed(*a.rule, *s.rule);
+    a.rule = s.rule;
     return;
   }
   if (auto r = resolved_at_.find(k); r != resolved_at_.end()) {

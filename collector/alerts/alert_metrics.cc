@@ -97,6 +97,13 @@ void AlertMetrics::on_resolved(const Alert& a) {
   firing_.Add({{"severity", a.rule->severity}, {"category", cat}}).Decrement();
 }
 
+void AlertMetrics::on_rule_changed(const RuleInfo& from, const RuleInfo& to) {
+  const std::string before = category(from), after = category(to);
+  if (from.severity == to.severity && before == after) return;
+  firing_.Add({{"severity", from.severity}, {"category", before}}).Decrement();
+  firing_.Add({{"severity", to.severity}, {"category", after}}).Increment();
+}
+
 std::vector<std::pair<std::string, std::uint64_t>> AlertMetrics::top_sources(bool previous) const {
   if (previous) return previous_;
   std::vector<std::pair<std::string, std::uint64_t>> out;

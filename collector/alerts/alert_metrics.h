@@ -37,6 +37,9 @@ class AlertMetrics {
   // key label, counted among the top alerting sources of the hour) or resolved (-1).
   void on_firing(const Alert& a, std::int64_t wall_ns);
   void on_resolved(const Alert& a);
+  // A firing alert's rule was reloaded: moves it between firing series if its severity or
+  // category changed.
+  void on_rule_changed(const RuleInfo& from, const RuleInfo& to);
   void on_suppressed(const std::string& rule);
   // The rule's `category` label, else "none": a few values per rule pack.
   static std::string category(const RuleInfo& rule);

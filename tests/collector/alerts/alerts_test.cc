@@ -146,6 +146,24 @@ TEST(AlertMetrics, FiringByCategoryAndTopSourcesPerHour) {
   EXPECT_EQ(f.metrics.top_sources(false).front().first, "10.0.0.7");
 }
 
+// A reload that changes a firing alert's severity moves it between firing series: resolving
+// it later leaves no series negative.
+TEST(AlertMetrics, ReloadedSeverityMovesTheFiringAlert) {
+  Fixture f;
+  auto r = rule();
+  f.lifecycle.signal(signal(r, kT0), kT0);
+  auto reloaded = rule();
+  reloaded->severity = "critical";
+  f.lifecycle.signal(signal(reloaded, kT0 + kSec), kT0 + kSec);
+  f.lifecycle.clear(r->name, "src=10.99.1.10,dst=10.99.1.20", kT0 + 2 * kSec, kT0 + 2 * kSec);
+  for (const auto& fam : f.registry.Collect()) {
+    if (fam.name != "citywatch_alerts_firing") continue;
+    for (const auto& m : fam.metric) {
+      EXPECT_EQ(m.gauge.value, 0) << m.label[0].value;
+    }
+  }
+}
+
 Alert sample_alert() {
   Alert a;
   a.rule = rule();
