@@ -68,17 +68,6 @@ const char* to_string(FlowError e) {
   return "unknown";
 }
 
-std::string to_string(const IpAddr& a) {
-  char buf[INET6_ADDRSTRLEN] = "";
-  if (a.family == IpAddr::Family::kV4)
-    inet_ntop(AF_INET, a.bytes.data(), buf, sizeof buf);
-  else if (a.family == IpAddr::Family::kV6)
-    inet_ntop(AF_INET6, a.bytes.data(), buf, sizeof buf);
-  else
-    return "-";
-  return buf;
-}
-
 bool parse_ip(const std::string& text, IpAddr& out) {
   std::uint8_t b[16];
   if (inet_pton(AF_INET, text.c_str(), b) == 1) {

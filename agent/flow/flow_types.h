@@ -15,6 +15,7 @@
 #include <string>
 
 #include "agent/flow/sampling.h"
+#include "common/ip_text.h"
 #include "common/record.h"
 #include "common/record_sink.h"
 
@@ -88,7 +89,6 @@ inline std::uint64_t rd_be(const std::byte* p, std::size_t len) {
   return v;
 }
 
-
 // Where decoders put what they decode: counts it against the exporter and hands it to the
 // sink as a Record (one reused scratch Record: no allocation per flow).
 struct FlowOutput {
@@ -111,8 +111,7 @@ struct FlowOutput {
   }
 };
 
-// "192.0.2.1", "2001:db8::1" (control path and JSON output only: these allocate).
-std::string to_string(const IpAddr& a);
+// Text of an address: citywatch::to_string (common/ip_text.h), found by argument lookup.
 bool parse_ip(const std::string& text, IpAddr& out);
 
 }  // namespace citywatch::agent::flow

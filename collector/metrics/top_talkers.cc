@@ -1,6 +1,6 @@
 #include "collector/metrics/top_talkers.h"
 
-#include <arpa/inet.h>
+#include "common/ip_text.h"
 
 #include <cstring>
 #include <functional>
@@ -13,15 +13,6 @@ using prometheus::MetricFamily;
 using prometheus::MetricType;
 
 namespace {
-
-std::string address_text(const IpAddr& a) {
-  char buf[INET6_ADDRSTRLEN] = "";
-  if (a.family == IpAddr::Family::kV4)
-    inet_ntop(AF_INET, a.bytes.data(), buf, sizeof buf);
-  else if (a.family == IpAddr::Family::kV6)
-    inet_ntop(AF_INET6, a.bytes.data(), buf, sizeof buf);
-  return buf;
-}
 
 std::vector<TopTalkers::Talker> talkers(const HeavyHitters<IpAddr, IpAddrHash>& h, std::size_t k) {
   std::vector<TopTalkers::Talker> out;
@@ -131,7 +122,7 @@ std::vector<MetricFamily> TopTalkers::Collect() const {
                    {"window", window},
                    {"direction", dir},
                    {"rank", std::to_string(i + 1)},
-                   {"address", address_text((*list)[i].address)}};
+                   {"address", to_string((*list)[i].address)}};
         t.gauge.value = static_cast<double>((*list)[i].bytes);
         bytes.metric.push_back(std::move(t));
       }
