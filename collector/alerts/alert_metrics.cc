@@ -61,15 +61,19 @@ std::string AlertMetrics::category(const RuleInfo& rule) {
   return "none";
 }
 
-void AlertMetrics::on_firing(const Alert& a, std::int64_t wall_ns) {
+prometheus::Gauge& AlertMetrics::count(const Alert& a, const char* state) {
   const std::string cat = category(*a.rule);
   alerts_
       .Add({{"rule", a.rule->name},
             {"severity", a.rule->severity},
             {"category", cat},
-            {"state", "firing"}})
+            {"state", state}})
       .Increment();
-  firing_.Add({{"severity", a.rule->severity}, {"category", cat}}).Increment();
+  return firing_.Add({{"severity", a.rule->severity}, {"category", cat}});
+}
+
+void AlertMetrics::on_firing(const Alert& a, std::int64_t wall_ns) {
+  count(a, "firing").Increment();
   std::string src;
   for (const auto& [k, v] : a.key_labels)
     if (k == "src") src = v;
@@ -86,16 +90,7 @@ void AlertMetrics::on_firing(const Alert& a, std::int64_t wall_ns) {
   export_sources();
 }
 
-void AlertMetrics::on_resolved(const Alert& a) {
-  const std::string cat = category(*a.rule);
-  alerts_
-      .Add({{"rule", a.rule->name},
-            {"severity", a.rule->severity},
-            {"category", cat},
-            {"state", "resolved"}})
-      .Increment();
-  firing_.Add({{"severity", a.rule->severity}, {"category", cat}}).Decrement();
-}
+void AlertMetrics::on_resolved(const Alert& a) { count(a, "resolved").Decrement(); }
 
 void AlertMetrics::on_rule_changed(const RuleInfo& from, const RuleInfo& to) {
   const std::string before = category(from), after = category(to);

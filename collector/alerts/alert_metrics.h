@@ -66,6 +66,8 @@ class AlertMetrics {
   // Alerts raised per source in the current and the previous hour of the collector's clock:
   // Space-Saving over 256 sources, top 10 exported (at most 20 series).
   void export_sources();
+  // Counts a state change in citywatch_alerts_total; returns the alert's firing series.
+  prometheus::Gauge& count(const Alert& a, const char* state);
   std::int64_t hour_ = -1;
   HeavyHitters<std::string> sources_{256};
   std::vector<std::pair<std::string, std::uint64_t>> previous_;
