@@ -259,24 +259,35 @@ void AgentRuntime::read_file(Source& s) {
 void AgentRuntime::wait_live(Source& s) {
   s.fd->async_wait(asio::posix::stream_descriptor::wait_read,
                    [this, &s](boost::system::error_code ec) {
-                     if (ec || finishing_) return;
-                     Status err;
-                     auto res = PacketSource::ReadResult::kPackets;
-                     // Drain what is there, a slice at a time, then wait again.
-                     for (int i = 0; i < 16 && res == PacketSource::ReadResult::kPackets; ++i)
-                       res = s.pcap->dispatch(
-                           kLiveSlice,
-                           [this, &s](std::int64_t ts, std::span<const std::byte> frame,
-                                      std::uint32_t) { on_frame(s, ts, frame); },
-                           err);
-                     if (res == PacketSource::ReadResult::kError) {
-                       log::error("agent: " + s.pcap->name() + ": " + err.message());
-                       shutdown("capture failed");
-                       exit_code_ = 1;
-                       return;
-                     }
-                     wait_live(s);
+                     if (!ec) read_live(s);
                    });
+}
+
+void AgentRuntime::read_live(Source& s) {
+  if (finishing_) return;
+  Status err;
+  auto res = PacketSource::ReadResult::kPackets;
+  // Drain what is there, a slice at a time, so timers and the forwarder get their turn.
+  for (int i = 0; i < 16 && res == PacketSource::ReadResult::kPackets; ++i)
+    res = s.pcap->dispatch(
+        kLiveSlice,
+        [this, &s](std::int64_t ts, std::span<const std::byte> frame, std::uint32_t) {
+          on_frame(s, ts, frame);
+        },
+        err);
+  if (res == PacketSource::ReadResult::kError) {
+    log::error("agent: " + s.pcap->name() + ": " + err.message());
+    shutdown("capture failed");
+    exit_code_ = 1;
+    return;
+  }
+  // Asio's epoll reactor is edge-triggered and a wait does not look at the descriptor before
+  // it sleeps: frames left in the ring after a full budget would wait for the next frame to
+  // arrive (for ever, at the end of a burst). Come back for them instead.
+  if (res == PacketSource::ReadResult::kPackets)
+    asio::post(io_, [this, &s] { read_live(s); });
+  else
+    wait_live(s);
 }
 
 void AgentRuntime::tick() {

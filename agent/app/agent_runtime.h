@@ -90,6 +90,7 @@ class AgentRuntime : public RecordSink {
   void seal_batch();
   void read_file(Source& s);
   void wait_live(Source& s);
+  void read_live(Source& s);
   void tick();
   void maybe_finish();
   void shutdown(const char* why);
