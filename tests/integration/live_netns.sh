@@ -51,7 +51,10 @@ TCPDUMP_PID=$CW_LAST_PID
 cw_spawn "$WORK/agent.log" ip netns exec "$NSA" "$AGENT_BIN" --config "$WORK/agent.yaml"
 AGENT_PID=$CW_LAST_PID
 scrapeA() { inA curl -sf --max-time 5 http://127.0.0.1:9465/metrics; }
-agent_up() { scrapeA >/dev/null; }
+# The metrics server answers before the capture is open; the per-source series appears only
+# once pcap_activate has succeeded, and only then can traffic start (the first curl's ARP
+# exchange and refused SYN must be seen by both captures).
+agent_up() { scrapeA | grep -q "^citywatch_agent_packets_total{.*source=\"$VA\""; }
 tcpdump_up() { grep -q "listening on" "$WORK/tcpdump.log"; }
 cw_wait_until 100 "agent metrics in namespace A" agent_up
 cw_wait_until 100 "tcpdump listening" tcpdump_up
@@ -86,7 +89,14 @@ cw_wait_exit "$TCPDUMP_PID" 100
 frames=$(tshark -n -r "$WORK/tcpdump.pcap" 2>/dev/null | wc -l)
 ((frames > 500)) || fail "tcpdump captured only $frames frames"
 agent_caught_up() { [[ "$(decoded_total)" == "$frames" ]]; }
-cw_wait_until 100 "agent decoded $frames frames (has $(decoded_total)); tcpdump: $(cat "$WORK/tcpdump.log" | tr "\n" " ")" agent_caught_up
+if ! (cw_wait_until 100 "agent's count" agent_caught_up) 2>/dev/null; then
+  # What pcap_stats saw tells a frame that never reached the agent's socket from one that
+  # reached it and was not read.
+  scrapeA | grep -E '^citywatch_agent_packets(_dropped|_decoded)?_total' >&2
+  echo "first and last frames tcpdump saw:" >&2
+  tshark -n -r "$WORK/tcpdump.pcap" -t ad 2>/dev/null | sed -n '1,8p;$p' >&2
+  fail "agent decoded $(decoded_total) frames, tcpdump captured $frames"
+fi
 M=$(scrapeA)
 
 ip_packets=$(tshark -n -r "$WORK/tcpdump.pcap" -Y 'ip' 2>/dev/null | wc -l)
@@ -131,9 +141,21 @@ big="$SRC_DIR/../shared/testdata/captures/segment-a.pcap"
 for i in 1 2 3; do inB tcpreplay -q --topspeed -i "$VB" "$big" >/dev/null 2>&1; done
 recv_seen() { (( $(scrapeA | cw_sum citywatch_agent_packets_total) > 0 )); }
 cw_wait_until 100 "citywatch_agent_packets_total after tcpreplay" recv_seen
-M=$(scrapeA)
-recv=$(cw_sum citywatch_agent_packets_total <<<"$M")
-kdrop=$(cw_sum citywatch_agent_packets_dropped_total 'where="kernel"' <<<"$M")
+# Every frame the kernel put in the ring is read: received = decoded + dropped in the kernel
+# (the kernel counts a dropped frame as received too). Frames left in the ring after a burst
+# would make this wait time out.
+all_read() {
+  M=$(scrapeA)
+  recv=$(cw_sum citywatch_agent_packets_total <<<"$M")
+  kdrop=$(cw_sum citywatch_agent_packets_dropped_total 'where="kernel"' <<<"$M")
+  decoded=$(cw_sum citywatch_agent_packets_decoded_total <<<"$M")
+  ((recv == decoded + kdrop))
+}
+if ! (cw_wait_until 100 "ring drained" all_read) 2>/dev/null; then
+  all_read
+  fail "after tcpreplay: received $recv, decoded $decoded, kernel drops $kdrop"
+fi
+all_read
 grep -q 'citywatch_agent_packets_dropped_total{.*where="kernel"' <<<"$M" ||
   fail "no kernel drop counter exported"
-echo "PASS: live capture on $VA: $frames frames, $ip_packets IP packets, events$summary; tcp_syn suppressed $suppressed; tcpreplay --topspeed: received $recv, kernel drops $kdrop"
+echo "PASS: live capture on $VA: $frames frames, $ip_packets IP packets, events$summary; tcp_syn suppressed $suppressed; tcpreplay --topspeed: received $recv, decoded $decoded, kernel drops $kdrop"
