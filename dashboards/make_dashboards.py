@@ -247,21 +247,23 @@ flows = dashboard(
 
 security = dashboard(
     "citywatch-security", "CityWatch / Security", ["security"],
-    [("severity", "label_values(citywatch_alerts_total, severity)"),
+    [("segment", "label_values(citywatch_alerts_total, segment)"),
+     ("severity", "label_values(citywatch_alerts_total, severity)"),
      ("category", "label_values(citywatch_alerts_total, category)")],
     [
         panel(1, "Alerts firing now", "stat", "none",
               ['sum by (severity) (citywatch_alerts_firing{severity=~"$severity",category=~"$category"})'],
               0, 0, w=8, h=5, legend=["{{severity}}"]),
         panel(2, "Alerts raised by rule", "timeseries", "none",
-              ['sum by (rule) (increase(citywatch_alerts_total{state="firing",severity=~"$severity",'
-               'category=~"$category"}[$__rate_interval]))'], 8, 0, w=16, h=8, legend=["{{rule}}"]),
+              ['sum by (rule) (increase(citywatch_alerts_total{state="firing",segment=~"$segment",'
+               'severity=~"$severity",category=~"$category"}[$__rate_interval]))'], 8, 0, w=16, h=8, legend=["{{rule}}"]),
         panel(3, "Alerts resolved by rule", "timeseries", "none",
-              ['sum by (rule) (increase(citywatch_alerts_total{state="resolved",severity=~"$severity",'
-               'category=~"$category"}[$__rate_interval]))'], 0, 8, w=12, h=8, legend=["{{rule}}"]),
+              ['sum by (rule) (increase(citywatch_alerts_total{state="resolved",segment=~"$segment",'
+               'severity=~"$severity",category=~"$category"}[$__rate_interval]))'], 0, 8, w=12, h=8, legend=["{{rule}}"]),
         panel(4, "Alerts raised in 24 h by category and severity", "bargauge", "none",
               ['sum by (category, severity) (increase(citywatch_alerts_total{state="firing",'
-               'severity=~"$severity",category=~"$category"}[24h]))'], 12, 8, w=12, h=8,
+               'segment=~"$segment",severity=~"$severity",category=~"$category"}[24h]))'],
+              12, 8, w=12, h=8,
               legend=["{{category}} {{severity}}"]),
         panel(5, "Top alerting sources, this hour", "table", "none",
               ['topk(10, citywatch_alert_top_sources{window="current"})'], 0, 16, w=8, h=10,
@@ -284,6 +286,15 @@ security = dashboard(
               ["sum by (sink) (rate(citywatch_alert_sink_sent_total[$__rate_interval]))",
                "sum by (sink) (rate(citywatch_alert_sink_failures_total[$__rate_interval]))"],
               8, 26, w=16, h=6, legend=["sent {{sink}}", "failed {{sink}}"]),
+        panel(11, "Alerts raised by segment", "timeseries", "none",
+              ['sum by (segment) (increase(citywatch_alerts_total{state="firing",segment=~"$segment",'
+               'severity=~"$severity",category=~"$category"}[$__rate_interval]))'], 0, 32, w=12, h=8,
+              legend=["{{segment}}"],
+              desc="The segment where each alert's first signal was seen (its where labels)."),
+        panel(12, "Alerts raised and resolved in 24 h by segment", "table", "none",
+              ['sum by (segment, state) (increase(citywatch_alerts_total{segment=~"$segment",'
+               'severity=~"$severity",category=~"$category"}[24h]))'], 12, 32, w=12, h=8,
+              instant=True),
     ],
     links=[("NOC overview", "citywatch-noc"), ("Traffic", "citywatch-flows")])
 

@@ -6,7 +6,8 @@ AlertMetrics::AlertMetrics(prometheus::Registry& r)
     : alerts_(
           prometheus::BuildCounter()
               .Name("citywatch_alerts_total")
-              .Help("Alert state changes by rule, severity, category and state (firing, resolved)")
+              .Help("Alert state changes by rule, severity, category, segment where first seen and "
+                    "state (firing, resolved)")
               .Register(r)),
       suppressed_(
           prometheus::BuildCounter()
@@ -63,10 +64,14 @@ std::string AlertMetrics::category(const RuleInfo& rule) {
 
 prometheus::Gauge& AlertMetrics::count(const Alert& a, const char* state) {
   const std::string cat = category(*a.rule);
+  std::string segment;
+  for (const auto& [k, v] : a.where)
+    if (k == "segment") segment = v;
   alerts_
       .Add({{"rule", a.rule->name},
             {"severity", a.rule->severity},
             {"category", cat},
+            {"segment", segment},
             {"state", state}})
       .Increment();
   return firing_.Add({{"severity", a.rule->severity}, {"category", cat}});

@@ -60,6 +60,7 @@ AlertSignal signal(std::shared_ptr<RuleInfo> r, std::int64_t t, double value = 1
   s.window_ns = 120 * kSec;
   s.examples = {"22"};
   s.event_time_ns = t;
+  s.where = {{"segment", "library-lan"}, {"agent", "library-agent"}};
   return s;
 }
 
@@ -134,6 +135,14 @@ TEST(AlertMetrics, FiringByCategoryAndTopSourcesPerHour) {
       }
   EXPECT_EQ(firing, 3);
   EXPECT_EQ(brute, 3);
+  // State changes carry the segment where the alert was seen, for the Security dashboard.
+  double raised_on_segment = 0;
+  for (const auto& fam : f.registry.Collect())
+    if (fam.name == "citywatch_alerts_total")
+      for (const auto& m : fam.metric)
+        for (const auto& l : m.label)
+          if (l.name == "segment" && l.value == "library-lan") raised_on_segment += m.counter.value;
+  EXPECT_EQ(raised_on_segment, 3);
   const auto top = f.metrics.top_sources(false);
   ASSERT_EQ(top.size(), 2u);
   EXPECT_EQ(top[0].first, "10.0.0.9");
