@@ -124,6 +124,20 @@ noc = dashboard(
               links=[link("Uptime and targets", "citywatch-uptime")],
               desc="Devices and segments, maintenance excluded (recording rules in "
                    "rules/prometheus/citywatch-uptime.rules.yml)."),
+        panel(13, "Availability by segment, 24 h and 30 d", "table", "percentunit",
+              ['citywatch_uptime_segment_availability_ratio{window="1d"}',
+               'citywatch_uptime_segment_availability_ratio{window="30d"}'],
+              0, 20, w=12, h=8, legend=["24 h", "30 d"], instant=True,
+              links=[link("Uptime and targets", "citywatch-uptime")],
+              desc="Each segment's devices and agent, from the collector's outage store "
+                   "(uptime.availability_windows)."),
+        panel(14, "Outage time against the target, this period", "bargauge", "s",
+              ["sum(citywatch_uptime_period_outage_seconds)",
+               "sum(citywatch_uptime_target_outage_seconds)"],
+              12, 20, w=12, h=8, legend=["so far", "target"],
+              links=[link("Uptime and targets", "citywatch-uptime")],
+              desc="City-wide outage time so far in uptime.target's period and the most it may "
+                   "have (docs/uptime.md#targets)."),
         panel(10, "Devices unreachable now", "table", "none", ["citywatch_snmp_device_up == 0"],
               0, 12, w=8, h=8, instant=True, links=[link("Devices and interfaces", "citywatch-devices")]),
         panel(11, "Interfaces down now", "table", "none",
@@ -320,8 +334,7 @@ uptime = dashboard(
               h=8, instant=True),
         panel(5, "Outage minutes by site and kind, chosen range", "bargauge", "m",
               ['sum by (site, kind) (increase(citywatch_uptime_outage_seconds_total{site=~"$site"}'
-               '[$__range])) / 60'], 0, 16, w=8, h=8, legend=["{{site}} {{kind}}"],
-              desc="Baseline and reduction target: citywatch report (docs/uptime.md)."),
+               '[$__range])) / 60'], 0, 16, w=8, h=8, legend=["{{site}} {{kind}}"]),
         panel(6, "MTTR by site, chosen range", "stat", "s",
               [f"sum by (site) (increase(citywatch_uptime_outage_seconds_total{{{UP}}}[$__range])) "
                f"/ sum by (site) (increase(citywatch_uptime_outages_total{{{UP}}}[$__range]))"],
@@ -342,6 +355,25 @@ uptime = dashboard(
         panel(9, "Open outages", "stat", "none",
               ['sum by (site, kind) (citywatch_uptime_open_outages{site=~"$site"})'], 0, 24, w=24,
               h=4, legend=["{{site}} {{kind}}"]),
+        panel(10, "Outage minutes against baseline and target, by site", "bargauge", "m",
+              ['citywatch_uptime_period_outage_seconds{site=~"$site"} / 60',
+               'citywatch_uptime_target_outage_seconds{site=~"$site"} / 60',
+               'citywatch_uptime_baseline_outage_seconds{site=~"$site"} / 60'],
+              0, 28, w=16, h=8, legend=["{{site}} so far", "{{site}} target", "{{site}} baseline"],
+              desc="uptime.target: outage minutes so far in the period, the most it may have and "
+                   "the baseline's, as citywatch report computes them (docs/uptime.md#targets)."),
+        panel(11, "Target period", "table", "none", ["citywatch_uptime_target_info"],
+              16, 28, w=8, h=4, instant=True),
+        panel(12, "Share of the target used, city", "stat", "percentunit",
+              ["sum(citywatch_uptime_period_outage_seconds) "
+               "/ sum(citywatch_uptime_target_outage_seconds)"],
+              16, 32, w=8, h=4, thresholds=[(None, "green"), (0.8, "orange"), (1, "red")],
+              desc="Above 100 %: the period already has more outage time than the target allows. "
+                   "Empty while the baseline has no outage (no target to measure against)."),
+        panel(13, "Segment availability, 24 h and 30 d", "table", "percentunit",
+              ['citywatch_uptime_segment_availability_ratio{site=~"$site",window="1d"}',
+               'citywatch_uptime_segment_availability_ratio{site=~"$site",window="30d"}'],
+              0, 36, w=24, h=8, instant=True, legend=["24 h", "30 d"]),
     ],
     links=[("NOC overview", "citywatch-noc")])
 

@@ -21,6 +21,7 @@ state_dir: collector-state    # ingest ledger and outage store (SQLite)
 uptime:                       # outages and availability (docs/uptime.md)
   min_outage: 60s             # shorter down/up blips are flaps, not outages
   slo: 99.9                   # availability objective, percent
+  target: {period: year, reduction_percent: 25}  # 25 % fewer outage minutes than last year
 rules:
   files: [rules]              # the municipal rule pack (scripts/demo.sh links the repo's rules/)
 alerts:

@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::string config_file, db, period_text, baseline_text, tz_name, format = "md", output, now_text;
-  double slo = -1, target = 25;
+  double slo = -1, target = -1;
   CLI::App* report = app.add_subcommand("report", "availability and outage report for a period");
   report->add_option("-c,--config", config_file,
                      "collector configuration: outage store (state_dir), sites, maintenance "
@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 100.0));
   report
       ->add_option("--target", target,
-                   "reduction target: percent fewer outage minutes than the baseline")
+                   "reduction target: percent fewer outage minutes than the baseline "
+                   "(default: uptime.target.reduction_percent, 25)")
       ->check(CLI::Range(0.0, 100.0));
   report->add_option("-f,--format", format, "html, csv, md or all")
       ->check(CLI::IsMember({"html", "csv", "md", "all"}));
@@ -112,7 +113,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   opts.slo_percent = slo >= 0 ? slo : cfg.uptime.slo_percent;
-  opts.target_reduction_percent = target;
+  opts.target_reduction_percent = target >= 0 ? target : cfg.uptime.target.reduction_percent;
   opts.now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();

@@ -18,21 +18,15 @@
 #include "collector/uptime/availability.h"
 #include "collector/uptime/maintenance.h"
 #include "collector/uptime/outage_store.h"
+#include "collector/uptime/period.h"
 #include "collector/uptime/time_zone.h"
 #include "common/status.h"
 
 namespace citywatch::collector::report {
 
-// A calendar period: [from, to) in local civil dates.
-struct Period {
-  std::string label;  // "2025-03", "2025-Q1", "2025", "2025-03-01..2025-03-15"
-  uptime::CivilTime from;
-  uptime::CivilTime to;  // exclusive
-};
-// Parses "YYYY-MM", "YYYY-Qn", "YYYY" or "YYYY-MM-DD..YYYY-MM-DD" (end exclusive).
-bool parse_period(const std::string& text, Period& out);
-// The same period one year earlier.
-Period year_before(const Period& p);
+using uptime::parse_period;
+using uptime::Period;
+using uptime::year_before;
 
 struct ReportOptions {
   Period period;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "collector/uptime/targets.h"
 #include "common/log.h"
 
 namespace citywatch::collector::uptime {
@@ -79,7 +80,10 @@ OutageTracker::OutageTracker(const UptimeConfig& config, OutageStore& store, con
       store_(store),
       clock_(clock),
       metrics_(metrics),
-      calendar_(config.maintenance) {}
+      calendar_(config.maintenance) {
+  // read_uptime_config has checked the zone; UTC stays if it has gone since.
+  if (auto s = TimeZone::load(config.time_zone, tz_); !s) log::error("uptime: " + s.message());
+}
 
 OutageTracker::~OutageTracker() = default;
 
@@ -421,9 +425,20 @@ void OutageTracker::update_availability(std::int64_t now_ns) {
     compute_figures(rows, outages, calendar_, now_ns - w.count(), now_ns, now_ns, figures);
     std::map<std::string, Figures> by_site;
     for (std::size_t i = 0; i < rows.size(); ++i) by_site[rows[i].site].add(figures[i]);
+    std::map<std::pair<std::string, std::string>, Figures> by_segment;
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      by_segment[{rows[i].site, rows[i].segment}].add(figures[i]);
     const std::string label = window_label(w);
     for (const auto& [site, f] : by_site) metrics_->set_availability(site, label, f.availability());
+    for (const auto& [where, f] : by_segment)
+      metrics_->set_segment_availability(where.first, where.second, label, f.availability());
   }
+  TargetFigures targets;
+  if (auto s = compute_targets(store_, calendar_, tz_, config_.target, now_ns, targets); !s) {
+    save(s);
+    return;
+  }
+  metrics_->set_targets(targets, config_.target.reduction_percent);
 }
 
 const EntityRow* OutageTracker::entity(const std::string& key) const {

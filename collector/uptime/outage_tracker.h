@@ -33,6 +33,7 @@
 #include "collector/uptime/availability.h"
 #include "collector/uptime/clock.h"
 #include "collector/uptime/outage_store.h"
+#include "collector/uptime/time_zone.h"
 #include "collector/uptime/uptime_config.h"
 #include "collector/uptime/uptime_metrics.h"
 
@@ -99,6 +100,7 @@ class OutageTracker final : public RecordConsumer {
   const Clock& clock_;
   UptimeMetrics* metrics_;
   MaintenanceCalendar calendar_;
+  TimeZone tz_;  // uptime.time_zone: the target periods are local calendar periods
   std::unordered_map<Key, std::unique_ptr<Tracked>, KeyHash> entities_;
   std::unordered_map<std::string, Tracked*> by_key_;
   std::int64_t last_tick_ns_ = 0;

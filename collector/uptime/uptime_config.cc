@@ -1,5 +1,7 @@
 #include "collector/uptime/uptime_config.h"
 
+#include "collector/uptime/period.h"
+
 #include <array>
 #include <cctype>
 #include <cstdlib>
@@ -145,6 +147,35 @@ void read_uptime_config(ConfigMap& m, UptimeConfig& out) {
               "expected a percentage above 0 and below 100, such as 99.9, got '" + slo + "'");
     else
       out.slo_percent = v;
+  }
+  {
+    ConfigMap t = m.map("target");
+    t.get("period", out.target.period);
+    t.get("baseline", out.target.baseline);
+    std::string reduction;
+    t.get("reduction_percent", reduction);
+    Period probe_period;
+    const std::string& p = out.target.period;
+    if (p != "year" && p != "quarter" && p != "month" && !parse_period(p, probe_period))
+      t.error("period",
+              "expected year, quarter, month or a period (2026, 2026-Q1, 2026-03, "
+              "2026-03-01..2026-04-01), got '" +
+                  p + "'");
+    if (!out.target.baseline.empty() && !parse_period(out.target.baseline, probe_period))
+      t.error("baseline",
+              "expected a period (2025, 2025-Q1, 2025-03, 2025-03-01..2025-04-01), "
+              "got '" +
+                  out.target.baseline + "'");
+    if (!reduction.empty()) {
+      char* end = nullptr;
+      const double v = std::strtod(reduction.c_str(), &end);
+      if (end == reduction.c_str() || *end != '\0' || !(v >= 0 && v < 100))
+        t.error("reduction_percent",
+                "expected a percentage from 0 to below 100, such as 25, got '" + reduction + "'");
+      else
+        out.target.reduction_percent = v;
+    }
+    t.done();
   }
   m.get("max_devices", out.max_devices, 1, 1'000'000);
   m.get("max_interface_series", out.max_interface_series, 0, 1'000'000);

@@ -22,6 +22,14 @@ struct SiteSpec {
   std::vector<std::string> segments;
 };
 
+// The outage-reduction target (docs/uptime.md, "Targets"): outage minutes in `period` at most
+// (100 - reduction_percent) % of those in `baseline`.
+struct TargetSpec {
+  std::string period = "year";  // year, quarter, month (the current one) or a fixed period
+  std::string baseline;         // a period; empty: the same period a year earlier
+  double reduction_percent = 25;
+};
+
 struct UptimeConfig {
   bool enabled = true;
   std::string time_zone = "UTC";  // default zone of maintenance windows and reports
@@ -30,6 +38,7 @@ struct UptimeConfig {
   std::vector<std::chrono::nanoseconds> availability_windows = {
       std::chrono::hours(24), std::chrono::hours(24 * 7), std::chrono::hours(24 * 30)};
   double slo_percent = 99.9;
+  TargetSpec target;
   std::int64_t max_devices = 4096;           // device series exported
   std::int64_t max_interface_series = 2048;  // interface series exported
   std::vector<SiteSpec> sites;

@@ -1,5 +1,7 @@
 #include "collector/uptime/uptime_metrics.h"
 
+#include <cstdio>
+
 namespace citywatch::collector::uptime {
 
 UptimeMetrics::UptimeMetrics(prometheus::Registry& r, const UptimeConfig& config)
@@ -40,6 +42,31 @@ UptimeMetrics::UptimeMetrics(prometheus::Registry& r, const UptimeConfig& config
                              .Help("Entity-seconds monitored outside maintenance windows (the "
                                    "denominator of availability)")
                              .Register(r)),
+      segment_availability_(
+          prometheus::BuildGauge()
+              .Name("citywatch_uptime_segment_availability_ratio")
+              .Help("Availability of the segment's devices and its agent over the trailing "
+                    "window, from the outage store (maintenance excluded)")
+              .Register(r)),
+      period_outage_(prometheus::BuildGauge()
+                         .Name("citywatch_uptime_period_outage_seconds")
+                         .Help("Outage time of the site's devices and segments so far in the "
+                               "target period (uptime.target, maintenance excluded)")
+                         .Register(r)),
+      baseline_outage_(prometheus::BuildGauge()
+                           .Name("citywatch_uptime_baseline_outage_seconds")
+                           .Help("Outage time of the site's devices and segments in the "
+                                 "baseline period (uptime.target)")
+                           .Register(r)),
+      target_outage_(prometheus::BuildGauge()
+                         .Name("citywatch_uptime_target_outage_seconds")
+                         .Help("Most outage time the target period may have: the baseline's "
+                               "less uptime.target.reduction_percent")
+                         .Register(r)),
+      target_info_(prometheus::BuildGauge()
+                       .Name("citywatch_uptime_target_info")
+                       .Help("The target period, its baseline and the reduction (always 1)")
+                       .Register(r)),
       open_(prometheus::BuildGauge()
                 .Name("citywatch_uptime_open_outages")
                 .Help("Outages in progress")
@@ -115,6 +142,28 @@ void UptimeMetrics::outage(const std::string& site, EntityKind kind, const std::
 void UptimeMetrics::set_availability(const std::string& site, const std::string& window,
                                      double ratio) {
   availability_.Add({{"site", site}, {"window", window}}).Set(ratio);
+}
+
+void UptimeMetrics::set_segment_availability(const std::string& site, const std::string& segment,
+                                             const std::string& window, double ratio) {
+  segment_availability_.Add({{"site", site}, {"segment", segment}, {"window", window}}).Set(ratio);
+}
+
+void UptimeMetrics::set_targets(const TargetFigures& t, double reduction_percent) {
+  char reduction[32];
+  std::snprintf(reduction, sizeof reduction, "%g", reduction_percent);
+  const prometheus::Labels info{
+      {"period", t.period.label}, {"baseline", t.baseline.label}, {"reduction_percent", reduction}};
+  // The period rolls over (a new year): the old info series goes, so exactly one is left.
+  if (target_info_series_ != nullptr) target_info_.Remove(target_info_series_);
+  target_info_series_ = &target_info_.Add(info);
+  target_info_series_->Set(1);
+  for (const SiteTarget& s : t.sites) {
+    const prometheus::Labels l{{"site", s.site}};
+    period_outage_.Add(l).Set(static_cast<double>(s.period_down_ns) / 1e9);
+    baseline_outage_.Add(l).Set(static_cast<double>(s.baseline_down_ns) / 1e9);
+    target_outage_.Add(l).Set(s.target_down_ns / 1e9);
+  }
 }
 
 }  // namespace citywatch::collector::uptime

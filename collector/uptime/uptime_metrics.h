@@ -22,6 +22,7 @@
 #include <tuple>
 
 #include "collector/uptime/outage_store.h"
+#include "collector/uptime/targets.h"
 #include "collector/uptime/uptime_config.h"
 
 namespace citywatch::collector::uptime {
@@ -46,6 +47,10 @@ class UptimeMetrics {
   EntitySeries entity(const EntityRow& e);
   void outage(const std::string& site, EntityKind kind, const std::string& cause);
   void set_availability(const std::string& site, const std::string& window, double ratio);
+  void set_segment_availability(const std::string& site, const std::string& segment,
+                                const std::string& window, double ratio);
+  // Outage time against the baseline and the reduction target (docs/uptime.md, "Targets").
+  void set_targets(const TargetFigures& t, double reduction_percent);
   void store_error() { store_errors_->Increment(); }
   void late_record() { late_->Increment(); }
 
@@ -59,6 +64,12 @@ class UptimeMetrics {
   prometheus::Family<prometheus::Counter>& flaps_;
   prometheus::Family<prometheus::Counter>& outage_seconds_;
   prometheus::Family<prometheus::Counter>& monitored_seconds_;
+  prometheus::Family<prometheus::Gauge>& segment_availability_;
+  prometheus::Family<prometheus::Gauge>& period_outage_;
+  prometheus::Family<prometheus::Gauge>& baseline_outage_;
+  prometheus::Family<prometheus::Gauge>& target_outage_;
+  prometheus::Family<prometheus::Gauge>& target_info_;
+  prometheus::Gauge* target_info_series_ = nullptr;
   prometheus::Family<prometheus::Gauge>& open_;
   prometheus::Family<prometheus::Gauge>& availability_;
   prometheus::Family<prometheus::Counter>& capped_;

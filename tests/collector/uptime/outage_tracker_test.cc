@@ -304,5 +304,38 @@ TEST_F(OutageTrackerTest, AvailabilityGaugePerSiteAndWindow) {
   EXPECT_DOUBLE_EQ(metric("citywatch_uptime_availability_ratio", "window=\"1h\""), 0.9);
 }
 
+// Segment availability and the target gauges (issue 12): outage time so far in the target
+// period, in the baseline and the most the period may have.
+TEST_F(OutageTrackerTest, SegmentAvailabilityAndTargetGauges) {
+  config.availability_windows = {std::chrono::hours(1)};
+  config.target.period = "year";  // the current year at the clock: 2025
+  config.target.reduction_percent = 25;
+  restart();
+  const std::int64_t t2024 = kT0 - 365 * 86400 * kS;  // 2024-06-15
+  feed(device(t2024, true));
+  feed(device(t2024 + 600 * kS, false));
+  feed(device(t2024 + 1200 * kS, true));  // 10 minutes down in the baseline
+  feed(device(kT0, true));
+  feed(device(kT0 + 600 * kS, false));
+  feed(device(kT0 + 960 * kS, true));  // 6 minutes down this year
+  clock.now = kT0 + 3600 * kS;
+  tracker->tick();
+  EXPECT_DOUBLE_EQ(
+      metric("citywatch_uptime_segment_availability_ratio", "segment=\"seg-a\",site=\"seg-a\""),
+      0.9);
+  EXPECT_DOUBLE_EQ(metric("citywatch_uptime_period_outage_seconds", "site=\"seg-a\""), 360);
+  EXPECT_DOUBLE_EQ(metric("citywatch_uptime_baseline_outage_seconds", "site=\"seg-a\""), 600);
+  EXPECT_DOUBLE_EQ(metric("citywatch_uptime_target_outage_seconds", "site=\"seg-a\""), 450);
+  EXPECT_DOUBLE_EQ(metric("citywatch_uptime_target_info",
+                          "baseline=\"2024\",period=\"2025\",reduction_percent=\"25\""),
+                   1);
+  // A new year: the period rolls over and one info series is left.
+  clock.now = kT0 + 200 * 86400 * kS;  // 2026-01-01
+  tracker->tick();
+  EXPECT_DOUBLE_EQ(metric("citywatch_uptime_target_info"), 1);
+  EXPECT_DOUBLE_EQ(metric("citywatch_uptime_target_info", "period=\"2026\""), 1);
+  EXPECT_DOUBLE_EQ(metric("citywatch_uptime_baseline_outage_seconds", "site=\"seg-a\""), 360);
+}
+
 }  // namespace
 }  // namespace citywatch::collector::uptime
