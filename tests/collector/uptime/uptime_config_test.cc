@@ -22,6 +22,7 @@ TEST(UptimeConfigTest, ReadsSitesWindowsAndMaintenance) {
   min_outage: 2m
   slo: 99.95
   availability_windows: [1d, 7d]
+  target: {period: 2026-Q2, baseline: 2025-Q2, reduction_percent: 30}
   sites:
     - name: city-hall
       segments: [seg-a, seg-b]
@@ -41,6 +42,9 @@ TEST(UptimeConfigTest, ReadsSitesWindowsAndMaintenance) {
   ASSERT_TRUE(s) << s.message();
   EXPECT_EQ(c.min_outage, std::chrono::minutes(2));
   EXPECT_DOUBLE_EQ(c.slo_percent, 99.95);
+  EXPECT_EQ(c.target.period, "2026-Q2");
+  EXPECT_EQ(c.target.baseline, "2025-Q2");
+  EXPECT_DOUBLE_EQ(c.target.reduction_percent, 30);
   ASSERT_EQ(c.availability_windows.size(), 2u);
   EXPECT_EQ(window_label(c.availability_windows[1]), "7d");
   EXPECT_EQ(c.site_of("seg-b"), "city-hall");
@@ -58,6 +62,7 @@ TEST(UptimeConfigTest, ReportsEveryProblemWithItsKey) {
   time_zone: Mars/Base
   slo: 100
   min_outag: 1m
+  target: {period: last-year, baseline: 2025-Q5, reduction_percent: 100, goal: 1}
   sites:
     - name: a
       segments: [x]
@@ -75,6 +80,10 @@ TEST(UptimeConfigTest, ReportsEveryProblemWithItsKey) {
   EXPECT_NE(m.find("uptime.time_zone"), std::string::npos) << m;
   EXPECT_NE(m.find("uptime.slo"), std::string::npos) << m;
   EXPECT_NE(m.find("uptime.min_outag: unknown key"), std::string::npos) << m;
+  EXPECT_NE(m.find("uptime.target.period"), std::string::npos) << m;
+  EXPECT_NE(m.find("uptime.target.baseline"), std::string::npos) << m;
+  EXPECT_NE(m.find("uptime.target.reduction_percent"), std::string::npos) << m;
+  EXPECT_NE(m.find("uptime.target.goal: unknown key"), std::string::npos) << m;
   EXPECT_NE(m.find("more than one site"), std::string::npos) << m;
   EXPECT_NE(m.find("uptime.maintenance[0].start"), std::string::npos) << m;
   EXPECT_NE(m.find("uptime.maintenance[0].repeat"), std::string::npos) << m;
