@@ -245,7 +245,8 @@ done <"$WORK/queries.tsv"
 cw_log "noc: devices unreachable = $(value 'count(citywatch_snmp_device_up == 0)'), interfaces down = $(value 'sum(interface:citywatch_interface_admin_up_oper_down:bool)'), links above 80 % = $(value 'count(interface:citywatch_interface_utilisation:ratio_rate5m > 0.8)')"
 cw_log "devices: hot-switch Gi0/1 utilisation in = $(value 'interface:citywatch_interface_receive_utilisation:ratio_rate5m{device="hot-switch",ifname="Gi0/1"}')"
 cw_log "flows: top source (this minute) = $(curl -sf "$PROM/api/v1/query" --data-urlencode 'query=topk(1, citywatch_top_talker_bytes{window="current",direction="src"})' | jq -r '.data.result[0] | .metric.address + " " + .value[1]')"
-cw_log "security: alerts raised = $(value 'sum(citywatch_alerts_total{state="firing"})'), resolved = $(value 'sum(citywatch_alerts_total{state="resolved"})')"
+cw_log "pipeline: agents connected = $(value 'sum(citywatch_collector_agents_connected)'), batches accepted = $(value 'sum(citywatch_collector_batches_received_total)')"
+cw_log "security: alerts raised = $(value 'sum(citywatch_alerts_total{state="firing"})'), resolved = $(value 'sum(citywatch_alerts_total{state="resolved"})'), segments alerting = $(value 'count(count by (segment) (citywatch_alerts_total))')"
 cw_log "uptime: availability 24 h = $(value 'min(site:citywatch_uptime_availability:ratio_1d)'); outage this year $(value 'sum(citywatch_uptime_period_outage_seconds)') s against a target of $(value 'sum(citywatch_uptime_target_outage_seconds)') s (baseline 2025: $(value 'sum(citywatch_uptime_baseline_outage_seconds)') s)"
 # The baseline comes from the seeded history: its outage time is not zero.
 [[ "$(query 'sum(citywatch_uptime_baseline_outage_seconds) > 0')" == 1 ]] ||
