@@ -34,6 +34,11 @@ mkdir -p "$build/sampling-captures"
 cp "$root"/systemd/*.example.yaml "$corpus/config/"
 cp "$root"/rules/*.yaml "$corpus/rules/"
 cp "$root"/rules/lists/* "$corpus/ip_list/"
+# Threat-feed formats (docs/rules.md, "Lists and feeds"): Spamhaus DROP and Suricata iprep.
+printf '; Spamhaus DROP List\n1.10.16.0/20 ; SBL256894\n2a06:e480::/29 ; SBL301771\n' \
+  >"$corpus/ip_list/spamhaus-drop.txt"
+printf '# ip,category,score\n198.51.100.0/24,1,90\n198.51.100.7,2,127\n2001:db8::/48,3,5\n' \
+  >"$corpus/ip_list/iprep.csv"
 # Flow-template state: what the decoder saves after the sampling captures (and, below, the
 # real exports).
 "$build/fuzz/flow_state_corpus" "$corpus/flow_state/sampling.state" "$build/sampling-captures"/*.pcap

@@ -79,9 +79,17 @@ bool split_label(const std::string& s, std::pair<std::string, std::string>& out)
 void read_lists(ConfigReader& reader, RuleSet& out, std::uint64_t& version, bool report) {
   ConfigMap root = reader.root();
   for (ConfigMap& l : root.list("lists")) {
-    std::string name, file;
+    std::string name, file, format_text = "plain";
+    std::int64_t min_score = 0;
     l.get("name", name, true);
     l.get_path("file", file, true, true);
+    l.get("format", format_text);
+    l.get("min_score", min_score, 0, 127);
+    ListFormat format = ListFormat::kPlain;
+    if (!parse_list_format(format_text, format))
+      l.error("format", "expected plain, spamhaus_drop or iprep, got '" + format_text + "'");
+    if (min_score > 0 && format != ListFormat::kIprep)
+      l.error("min_score", "only an iprep feed has scores");
     l.done();
     if (!report || name.empty() || file.empty()) continue;
     if (!valid_name(name)) {
@@ -93,7 +101,7 @@ void read_lists(ConfigReader& reader, RuleSet& out, std::uint64_t& version, bool
       continue;
     }
     auto set = std::make_unique<IpSet>();
-    if (auto s = IpSet::load_file(file, *set); !s) {
+    if (auto s = IpSet::load_file(file, *set, format, static_cast<int>(min_score)); !s) {
       l.error("file", s.message());
       continue;
     }

@@ -82,6 +82,116 @@ TEST(IpSet, FileErrorsNameTheLine) {
   std::filesystem::remove(path);
 }
 
+std::filesystem::path write_temp(const std::string& name, const std::string& text) {
+  const auto path =
+      std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid()));
+  std::ofstream(path) << text;
+  return path;
+}
+
+// Spamhaus DROP and DROPv6: "CIDR ; SBLnnn", ';' comments; matches at the range edges and
+// names the entry and its SBL id (issue 13).
+TEST(IpSet, SpamhausDropFormat) {
+  const auto path = write_temp("drop",
+                               "; Spamhaus DROP List 2026/12/03 - (c) 2026 The Spamhaus Project\n"
+                               "; Last-Modified: Thu, 03 Dec 2026 08:00:00 GMT\n"
+                               "1.10.16.0/20 ; SBL256894\n"
+                               "1.19.0.0/16 ; SBL434604\n"
+                               "2a06:e480::/29 ; SBL301771\n");
+  IpSet s;
+  ASSERT_TRUE(IpSet::load_file(path.string(), s, ListFormat::kSpamhausDrop).is_ok());
+  std::filesystem::remove(path);
+  EXPECT_EQ(s.entries(), 3u);
+  EXPECT_FALSE(s.contains(ip("1.10.15.255")));
+  EXPECT_TRUE(s.contains(ip("1.10.16.0")));
+  EXPECT_TRUE(s.contains(ip("1.10.31.255")));
+  EXPECT_FALSE(s.contains(ip("1.10.32.0")));
+  EXPECT_FALSE(s.contains(ip("2a06:e47f:ffff:ffff:ffff:ffff:ffff:ffff")));
+  EXPECT_TRUE(s.contains(ip("2a06:e480::")));
+  EXPECT_TRUE(s.contains(ip("2a06:e487:ffff:ffff:ffff:ffff:ffff:ffff")));
+  EXPECT_FALSE(s.contains(ip("2a06:e488::")));
+  ListMatch m;
+  ASSERT_TRUE(s.lookup(ip("1.10.31.255"), m));
+  EXPECT_EQ(m.entry, "1.10.16.0/20");
+  EXPECT_EQ(m.reference, "SBL256894");
+  ASSERT_TRUE(s.lookup(ip("2a06:e487::1"), m));
+  EXPECT_EQ(m.entry, "2a06:e480::/29");
+  EXPECT_EQ(m.reference, "SBL301771");
+  EXPECT_FALSE(s.lookup(ip("1.10.32.0"), m));
+}
+
+// Suricata iprep CSV: address or CIDR, category, score; entries below min_score skipped.
+TEST(IpSet, IprepFormatWithMinimumScore) {
+  const auto path = write_temp("iprep",
+                               "# ip,category,score\n"
+                               "198.51.100.0/24,1,90\n"
+                               "198.51.100.7,2,127\n"
+                               "203.0.113.9,1,10\n"
+                               "2001:db8:bad::/48,3,60\n");
+  IpSet s;
+  ASSERT_TRUE(IpSet::load_file(path.string(), s, ListFormat::kIprep, 50).is_ok());
+  std::filesystem::remove(path);
+  EXPECT_EQ(s.entries(), 3u);
+  EXPECT_FALSE(s.contains(ip("203.0.113.9"))) << "score 10 is below min_score 50";
+  EXPECT_TRUE(s.contains(ip("198.51.100.255")));
+  EXPECT_FALSE(s.contains(ip("198.51.101.0")));
+  EXPECT_TRUE(s.contains(ip("2001:db8:bad:ffff:ffff:ffff:ffff:ffff")));
+  EXPECT_FALSE(s.contains(ip("2001:db8:bae::")));
+  ListMatch m;
+  ASSERT_TRUE(s.lookup(ip("198.51.100.7"), m));  // the /32 inside the /24: most specific
+  EXPECT_EQ(m.entry, "198.51.100.7/32");
+  EXPECT_EQ(m.reference, "category 2 score 127");
+  ASSERT_TRUE(s.lookup(ip("198.51.100.8"), m));
+  EXPECT_EQ(m.entry, "198.51.100.0/24");
+  EXPECT_EQ(m.reference, "category 1 score 90");
+}
+
+// The most specific entry is found behind a wide one that starts earlier and ends later.
+TEST(IpSet, LookupFindsTheMostSpecificNestedEntry) {
+  IpSet s;
+  for (const char* c : {"10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.200.0.0/16", "0.0.0.0/0"})
+    ASSERT_TRUE(s.add(c));
+  s.build();
+  ListMatch m;
+  ASSERT_TRUE(s.lookup(ip("10.1.2.3"), m));
+  EXPECT_EQ(m.entry, "10.1.2.0/24");
+  ASSERT_TRUE(s.lookup(ip("10.1.3.3"), m));
+  EXPECT_EQ(m.entry, "10.1.0.0/16");
+  ASSERT_TRUE(s.lookup(ip("10.2.0.1"), m));
+  EXPECT_EQ(m.entry, "10.0.0.0/8");
+  ASSERT_TRUE(s.lookup(ip("11.0.0.1"), m));
+  EXPECT_EQ(m.entry, "0.0.0.0/0");
+}
+
+// Each format's malformed line is named with FILE:LINE and what was expected.
+TEST(IpSet, FeedErrorsNameTheLine) {
+  struct Case {
+    ListFormat format;
+    const char* text;
+    const char* want;
+  };
+  for (const Case& c : {
+           Case{ListFormat::kSpamhausDrop, "; c\n1.10.16.0/20 ; SBL1\n1.10.16.0/33 ; SBL2\n",
+                ":3: expected an IP address or CIDR"},
+           Case{ListFormat::kIprep, "1.2.3.4,1,90\n1.2.3.5,1\n",
+                ":2: expected 'address,category,score'"},
+           Case{ListFormat::kIprep, "1.2.3.4,1,200\n", ":1: score must be a number from 0 to 127"},
+           Case{ListFormat::kIprep, "1.2.3.4,x,20\n", ":1: category must be a number"},
+           Case{ListFormat::kIprep, "1.2.3.400,1,2\n", ":1: expected an IP address or CIDR"},
+       }) {
+    const auto path = write_temp("feed-bad", c.text);
+    IpSet s;
+    const Status st = IpSet::load_file(path.string(), s, c.format, 5);
+    std::filesystem::remove(path);
+    ASSERT_FALSE(st.is_ok()) << c.text;
+    EXPECT_NE(st.message().find(path.string() + c.want), std::string::npos) << st.message();
+  }
+  ListFormat f;
+  EXPECT_TRUE(parse_list_format("spamhaus_drop", f));
+  EXPECT_EQ(f, ListFormat::kSpamhausDrop);
+  EXPECT_FALSE(parse_list_format("csv", f));
+}
+
 // A path to a device, or a line without end, is an error and never an endless read.
 TEST(IpSet, RefusesDevicesAndEndlessLines) {
   IpSet s;
