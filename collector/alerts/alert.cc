@@ -75,12 +75,12 @@ std::string Alert::summary() const {
       for (std::size_t k = 0; k < examples.size(); ++k) out += (k ? ", " : "") + examples[k];
     } else {
       done = false;
-      for (const auto& [k, v] : key_labels)
-        if (k == name) {
-          out += v;
-          done = true;
-          break;
-        }
+      for (const Labels* labels : {&key_labels, &details})
+        for (const auto& [k, v] : *labels)
+          if (!done && k == name) {
+            out += v;
+            done = true;
+          }
     }
     if (!done) out.append(t, open, close - open + 1);  // unknown: left as written
     i = close + 1;

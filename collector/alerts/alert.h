@@ -42,6 +42,9 @@ struct AlertSignal {
   // Where it was seen: segment, agent and (when the segment belongs to a configured site)
   // site of the record that raised it. Labels on every sink; not part of the identity.
   Labels where;
+  // What the evidence names beyond the key: for list rules the list, the entry the address
+  // matched and the feed's reference for it. Annotations on every sink; not the identity.
+  Labels details;
   double value = 0;
   double threshold = 0;
   std::int64_t window_ns = 0;
@@ -56,7 +59,8 @@ struct Alert {
   std::shared_ptr<const RuleInfo> rule;
   std::string key;
   Labels key_labels;
-  Labels where;  // of the first signal: segment, agent, site
+  Labels where;    // of the first signal: segment, agent, site
+  Labels details;  // of the first signal: list, list_entry, list_reference
   double value = 0;
   double threshold = 0;
   std::int64_t window_ns = 0;
@@ -68,7 +72,7 @@ struct Alert {
   std::int64_t last_sent_wall_ns = 0;
   std::uint64_t signals = 0;
 
-  // The summary template with {name} replaced by key labels and evidence.
+  // The summary template with {name} replaced by key labels, details and evidence.
   std::string summary() const;
 };
 

@@ -16,6 +16,11 @@ std::string alert_jsonl(const Alert& a, AlertEvent e, std::int64_t wall_ns) {
   for (const auto& [k, v] : a.where) labels[k] = v;
   for (const auto& [k, v] : a.key_labels) labels[k] = v;
   j["labels"] = labels;
+  if (!a.details.empty()) {
+    nlohmann::json details = nlohmann::json::object();
+    for (const auto& [k, v] : a.details) details[k] = v;
+    j["details"] = details;
+  }
   j["summary"] = a.summary();
   j["description"] = a.rule->description;
   j["runbook"] = a.rule->runbook;
@@ -50,6 +55,7 @@ std::string alertmanager_json(const Alert& a, AlertEvent e, std::int64_t wall_ns
   if (!ex.empty()) ann["examples"] = ex;
   ann["first_seen"] = format_time(a.first_event_ns);
   ann["last_seen"] = format_time(a.last_event_ns);
+  for (const auto& [k, v] : a.details) ann[k] = v;
   nlohmann::json j;
   j["labels"] = labels;
   j["annotations"] = ann;

@@ -72,6 +72,7 @@ void AlertLifecycle::signal(const AlertSignal& s, std::int64_t wall_ns) {
   a.key = s.key;
   a.key_labels = s.key_labels;
   a.where = s.where;
+  a.details = s.details;
   a.value = s.value;
   a.threshold = s.threshold;
   a.window_ns = s.window_ns;

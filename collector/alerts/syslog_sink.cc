@@ -43,6 +43,7 @@ std::string syslog_message(const Alert& a, AlertEvent e, std::int64_t wall_ns, i
     if (!in_key) sd += " " + k + "=\"" + sd_escape(v) + "\"";
   }
   for (const auto& [k, v] : a.key_labels) sd += " " + k + "=\"" + sd_escape(v) + "\"";
+  for (const auto& [k, v] : a.details) sd += " " + k + "=\"" + sd_escape(v) + "\"";
   sd +=
       " value=\"" + format_number(a.value) + "\" threshold=\"" + format_number(a.threshold) + "\"";
   if (a.window_ns) sd += " window=\"" + format_duration(a.window_ns) + "\"";

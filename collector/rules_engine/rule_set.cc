@@ -223,6 +223,7 @@ void read_rule(ConfigMap& m, const ConfigReader& reader, RuleSet& set,
   m.get("list", list);
   std::vector<std::string> list_fields;
   m.get("fields", list_fields);
+  m.get("conversation", rule->conversation);
   expr("while", rule->state);
   std::string decreases;
   m.get("decreases", decreases);
@@ -232,6 +233,8 @@ void read_rule(ConfigMap& m, const ConfigReader& reader, RuleSet& set,
     if (f && f->type != Value::Type::kNum)
       m.error(key, "'" + std::string(f->name) + "' is not numeric");
   };
+  if (rule->conversation && rule->kind != RuleKind::kList)
+    m.error("conversation", "only a list rule takes conversation: true");
   switch (rule->kind) {
     case RuleKind::kMatch:
       break;
@@ -260,6 +263,7 @@ void read_rule(ConfigMap& m, const ConfigReader& reader, RuleSet& set,
         m.error("list", "no list named '" + list + "'");
       else
         rule->list = it->second.get();
+      rule->list_name = list;
       if (list_fields.empty())
         m.error("fields", "a list rule needs fields: (addresses to look up)");
       for (const std::string& f : list_fields)
@@ -267,7 +271,15 @@ void read_rule(ConfigMap& m, const ConfigReader& reader, RuleSet& set,
           if (d->type != Value::Type::kIp) m.error("fields", "'" + f + "' is not an address");
           rule->list_fields.push_back(d);
         }
-      if (rule->group_by.empty()) rule->group_by = rule->list_fields;
+      if (rule->conversation) {
+        // One alert per pair of addresses, whichever spoke first: keyed by listed and peer.
+        if (list_fields.size() != 2)
+          m.error("conversation", "conversation: true needs exactly two fields (both ends)");
+        if (!group.empty())
+          m.error("group_by", "a conversation rule is keyed by listed and peer: no group_by");
+      } else if (rule->group_by.empty()) {
+        rule->group_by = rule->list_fields;
+      }
       break;
     }
     case RuleKind::kState:

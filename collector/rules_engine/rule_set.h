@@ -53,6 +53,8 @@ struct Rule {
   std::int64_t learning_ns = 0;              // kNewValue
   std::vector<const FieldDef*> list_fields;  // kList
   const IpSet* list = nullptr;               // kList
+  std::string list_name;                     // kList
+  bool conversation = false;                 // kList: key (listed, peer), either direction
   std::size_t max_keys = 10000;
   std::size_t max_distinct = 1000;
   std::size_t examples = 5;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <tuple>
 
 #include "common/log.h"
 
@@ -212,7 +213,7 @@ RulesEngine::KeyState* RulesEngine::key_state(RuleState& rs, std::uint64_t key, 
 }
 
 void RulesEngine::fire(RuleState& rs, KeyState& ks, const EvalInput& in, double value,
-                       std::int64_t wall_ns, const Example* extra) {
+                       std::int64_t wall_ns, const Example* extra, const ListHit* hit) {
   const Rule& r = *rs.rule;
   const std::int64_t t = in.time_ns();
   if (ks.last_signal_ns != 0 && t >= ks.last_signal_ns && t - ks.last_signal_ns < kSignalInterval &&
@@ -227,6 +228,24 @@ void RulesEngine::fire(RuleState& rs, KeyState& ks, const EvalInput& in, double 
     std::string label(f->name);
     std::replace(label.begin(), label.end(), '.', '_');
     s.key_labels.emplace_back(std::move(label), std::move(v));
+  }
+  if (hit && r.conversation) {
+    for (const auto& [name, v] :
+         {std::pair{"listed", &hit->listed}, std::pair{"peer", &hit->peer}}) {
+      std::string text = format_value(*v);
+      s.key += (s.key.empty() ? "" : ",") + std::string(name) + "=" + text;
+      s.key_labels.emplace_back(name, std::move(text));
+    }
+  }
+  if (hit) {
+    // Which list, and the entry the address matched (the most specific), with the feed's
+    // reference for it: what an analyst checks first.
+    s.details.emplace_back("list", r.list_name);
+    ListMatch m;
+    if (r.list->lookup(hit->listed.ip, m)) {
+      s.details.emplace_back("list_entry", std::move(m.entry));
+      if (!m.reference.empty()) s.details.emplace_back("list_reference", std::move(m.reference));
+    }
   }
   // Where: the segment and agent the record came from, and the segment's site.
   const std::string_view segment =
@@ -290,10 +309,24 @@ void RulesEngine::eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wal
           break;
         }
       if (!hit) return;
-      KeyState* ks = key_state(rs, key_hash(r, in), t);
+      ListHit lh{hit->get(in), {}};
+      std::uint64_t key = 0;
+      if (r.conversation) {
+        // Both directions of a conversation share one key: (listed, peer). When both ends
+        // are listed, the lower address is "listed".
+        const FieldDef* other = hit == r.list_fields[0] ? r.list_fields[1] : r.list_fields[0];
+        lh.peer = other->get(in);
+        if (r.list->contains(lh.peer.ip) && std::tie(lh.peer.ip.family, lh.peer.ip.bytes) <
+                                                std::tie(lh.listed.ip.family, lh.listed.ip.bytes))
+          std::swap(lh.listed, lh.peer);
+        key = hash_value(lh.peer, hash_value(lh.listed));
+      } else {
+        key = key_hash(r, in);
+      }
+      KeyState* ks = key_state(rs, key, t);
       ks->last_ns = t;
       const Example e = make_example(hit->get(in));
-      fire(rs, *ks, in, 1, wall_ns, ks->examples.empty() ? &e : nullptr);
+      fire(rs, *ks, in, 1, wall_ns, ks->examples.empty() ? &e : nullptr, &lh);
       return;
     }
     case RuleKind::kThreshold: {

@@ -99,8 +99,13 @@ class RulesEngine : public RecordConsumer {
 
   void eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wall_ns);
   KeyState* key_state(RuleState& rs, std::uint64_t key, std::int64_t t);
+  // A list rule's hit: the address on the list and the other end of the record.
+  struct ListHit {
+    Value listed;
+    Value peer;
+  };
   void fire(RuleState& rs, KeyState& ks, const EvalInput& in, double value, std::int64_t wall_ns,
-            const Example* extra = nullptr);
+            const Example* extra = nullptr, const ListHit* hit = nullptr);
   std::uint64_t key_hash(const Rule& r, const EvalInput& in) const;
 
   AlertLifecycle& alerts_;

@@ -226,7 +226,9 @@ std::vector<Case> cases() {
        }},
       {"blocklisted_address",
        [] {
+         // Both directions of the first conversation: one alert for it (issue 13).
          return Input{{flow(kT0, "10.0.0.5", "192.0.2.44", 40000, 443),
+                       flow(kT0 + kSec, "192.0.2.44", "10.0.0.5", 443, 40000),
                        flow(kT0, "2001:db8:bad::7", "fd00::5", 443, 40000)},
                       {}};
        },

@@ -203,6 +203,78 @@ TEST(RulesEngine, ErrorsNameFileLineAndKey) {
   EXPECT_NE(m.find("list: and fields: are for kind: list"), std::string::npos) << m;
 }
 
+// A list rule with conversation: true raises one alert for both directions between an
+// internal host and a listed address, and the alert names the list, the entry the address
+// matched and the feed's reference (issue 13).
+TEST(RulesEngine, ListConversationIsOneAlertNamingTheEntry) {
+  TempDir feed;
+  const std::string drop = feed.write("drop.txt", "; Spamhaus DROP\n198.51.100.0/24 ; SBL1234\n");
+  Fixture f(R"(lists:
+  - name: drop
+    file: )" +
+            drop + R"(
+    format: spamhaus_drop
+rules:
+  - name: listed
+    kind: list
+    description: d
+    runbook: r
+    summary: "{peer} and {listed}: {list} {list_entry} {list_reference}"
+    list: drop
+    fields: [src, dst]
+    conversation: true
+)");
+  ASSERT_TRUE(f.status.is_ok()) << f.status.message();
+  f.feed(flow(kT0, "10.0.0.5", "198.51.100.7", 40000, 443));
+  f.feed(flow(kT0 + 20 * kSec, "198.51.100.7", "10.0.0.5", 443, 40000));  // the reply
+  f.feed(flow(kT0 + 40 * kSec, "198.51.100.7", "10.0.0.5", 443, 40001));  // it calls back
+  ASSERT_EQ(f.lifecycle.firing(), 1u);
+  ASSERT_EQ(f.sink.events.size(), 1u) << f.sink.events.back();
+  EXPECT_EQ(f.sink.events[0], "firing listed listed=198.51.100.7,peer=10.0.0.5 1");
+  const Alert* a = f.lifecycle.find("listed", "listed=198.51.100.7,peer=10.0.0.5");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->summary(), "10.0.0.5 and 198.51.100.7: drop 198.51.100.0/24 SBL1234");
+  EXPECT_EQ(
+      a->details,
+      (Labels{{"list", "drop"}, {"list_entry", "198.51.100.0/24"}, {"list_reference", "SBL1234"}}));
+  // Another internal host talking to the same listed address is its own conversation.
+  f.feed(flow(kT0 + 50 * kSec, "10.0.0.6", "198.51.100.7", 40000, 443));
+  EXPECT_EQ(f.lifecycle.firing(), 2u);
+}
+
+TEST(RulesEngine, ConversationNeedsTwoFieldsAndAListRule) {
+  Fixture f(R"(rules:
+  - name: a
+    kind: match
+    description: d
+    runbook: r
+    conversation: true
+)");
+  ASSERT_FALSE(f.status.is_ok());
+  EXPECT_NE(f.status.message().find("only a list rule takes conversation"), std::string::npos)
+      << f.status.message();
+  TempDir feed;
+  const std::string list = feed.write("l.txt", "192.0.2.1\n");
+  Fixture g(R"(lists:
+  - name: l
+    file: )" +
+            list + R"(
+rules:
+  - name: b
+    kind: list
+    description: d
+    runbook: r
+    list: l
+    fields: [src, dst, exporter]
+    group_by: [src]
+    conversation: true
+)");
+  ASSERT_FALSE(g.status.is_ok());
+  EXPECT_NE(g.status.message().find("needs exactly two fields"), std::string::npos)
+      << g.status.message();
+  EXPECT_NE(g.status.message().find("no group_by"), std::string::npos) << g.status.message();
+}
+
 TEST(RulesService, BrokenReloadKeepsTheRunningRules) {
   TempDir dir;
   dir.write("scan.yaml", kScanRule);
