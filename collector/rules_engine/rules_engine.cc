@@ -99,6 +99,11 @@ RulesEngine::RulesEngine(AlertLifecycle& alerts, prometheus::Registry& r, Clock 
                 .Name("citywatch_rules_info")
                 .Help("The running rule set; version is a hash of its files; value is always 1")
                 .Register(r)),
+      list_entries_(prometheus::BuildGauge()
+                        .Name("citywatch_rules_list_entries")
+                        .Help("Entries (addresses and CIDR blocks) of each list or feed, as "
+                              "loaded")
+                        .Register(r)),
       load_time_(prometheus::BuildGauge()
                      .Name("citywatch_rules_load_timestamp_seconds")
                      .Help("When the running rule set was loaded, seconds since the epoch")
@@ -132,6 +137,13 @@ void RulesEngine::load(std::shared_ptr<const RuleSet> rules) {
     rs.key_gauge = &keys_.Add({{"rule", r.info->name}});
     rs.key_gauge->Set(0);
     by_source_[static_cast<std::size_t>(r.source)].push_back(i);
+  }
+  for (prometheus::Gauge* g : list_gauges_) list_entries_.Remove(g);
+  list_gauges_.clear();
+  for (const auto& [name, list] : rules_->lists) {
+    prometheus::Gauge& g = list_entries_.Add({{"list", name}});
+    g.Set(static_cast<double>(list->entries()));
+    list_gauges_.push_back(&g);
   }
   if (info_gauge_) info_gauge_->Set(0);
   info_gauge_ = &info_.Add({{"version", rules_->version}});

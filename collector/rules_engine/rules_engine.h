@@ -122,6 +122,8 @@ class RulesEngine : public RecordConsumer {
   prometheus::Family<prometheus::Gauge>& keys_;
   prometheus::Gauge& loaded_;
   prometheus::Family<prometheus::Gauge>& info_;
+  prometheus::Family<prometheus::Gauge>& list_entries_;
+  std::vector<prometheus::Gauge*> list_gauges_;
   prometheus::Gauge& load_time_;
   prometheus::Counter& reload_ok_;
   prometheus::Counter& reload_failed_;

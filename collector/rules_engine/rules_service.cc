@@ -1,5 +1,7 @@
 #include "collector/rules_engine/rules_service.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 
 #include "common/log.h"
@@ -54,6 +56,7 @@ Status RulesService::start() {
     if (auto s = syslog_->start(); !s) return s;
     lifecycle_.add_sink(syslog_.get());
   }
+  loaded_fingerprint_ = files_fingerprint();
   log::info("rules: loaded " + std::to_string(set->rules.size()) + " rules and " +
             std::to_string(set->lists.size()) + " lists (version " + set->version + ")");
   tick();
@@ -61,24 +64,52 @@ Status RulesService::start() {
 }
 
 bool RulesService::reload() {
+  const std::string fingerprint = files_fingerprint();
   auto set = std::make_shared<RuleSet>();
   if (auto s = load_rule_set(expand_rule_paths(rules_config_.files), *set); !s) {
     engine_.on_reload_failed();
+    rejected_fingerprint_ = fingerprint;
     log::error("rules: reload rejected, the running rules (version " +
                (engine_.rules() ? engine_.rules()->version : std::string("none")) + ") stay:\n" +
                s.message());
     return false;
   }
   engine_.load(set);
+  loaded_fingerprint_ = files_fingerprint();
+  rejected_fingerprint_.clear();
   if (jsonl_) jsonl_->reopen();
   log::info("rules: reloaded " + std::to_string(set->rules.size()) + " rules (version " +
             set->version + ")");
   return true;
 }
 
+std::string RulesService::files_fingerprint() const {
+  std::string fp;
+  const auto add = [&fp](const std::string& file) {
+    struct stat st {};
+    fp += file;
+    if (::stat(file.c_str(), &st) == 0)
+      fp += ':' + std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) + '.' +
+            std::to_string(st.st_mtim.tv_nsec) + ':' + std::to_string(st.st_ino);
+    fp += '\n';
+  };
+  for (const std::string& f : expand_rule_paths(rules_config_.files)) add(f);
+  if (const RuleSet* rules = engine_.rules())
+    for (const std::string& f : rules->files) add(f);
+  return fp;
+}
+
+void RulesService::reload_if_changed() {
+  const std::string fp = files_fingerprint();
+  if (fp == loaded_fingerprint_ || fp == rejected_fingerprint_) return;
+  log::info("rules: a rule or list file changed; reloading");
+  reload();
+}
+
 void RulesService::tick() {
   if (stopped_ || !timer_) return;
   lifecycle_.tick(wall_now());
+  if (++ticks_ % 5 == 0) reload_if_changed();
   timer_->expires_after(std::chrono::seconds(1));
   timer_->async_wait([this](boost::system::error_code ec) {
     if (!ec && !stopped_) tick();

@@ -4,7 +4,10 @@
 //
 // start() fails fast (bad rule file, unwritable alert log, bad URL). reload() re-reads every
 // rule and list file: if any is broken it logs the errors (FILE:LINE) and the running rules
-// stay; citywatch_rules_reloads_total{result="rejected"} counts it.
+// stay; citywatch_rules_reloads_total{result="rejected"} counts it. The tick also reloads
+// when a rule or list file changes (checked every 5 s: the rule paths' listing and each
+// file's size, mtime and inode), so a threat feed updated by cron is picked up without a
+// signal; a change that was rejected is not retried until the files change again.
 //
 // stop() detaches the engine (later records and session events are ignored) and releases
 // everything bound to the io_context, so this object may outlive the io_context: ingest
@@ -45,6 +48,9 @@ class RulesService {
 
  private:
   void tick();
+  // Size, mtime and inode of every rule and list file, and the rule paths' listing.
+  std::string files_fingerprint() const;
+  void reload_if_changed();
 
   boost::asio::io_context& io_;
   RulesConfig rules_config_;
@@ -57,6 +63,9 @@ class RulesService {
   std::unique_ptr<SyslogSink> syslog_;
   std::unique_ptr<boost::asio::steady_timer> timer_;
   bool stopped_ = false;
+  unsigned ticks_ = 0;
+  std::string loaded_fingerprint_;    // of the files the running rules came from
+  std::string rejected_fingerprint_;  // of files a reload refused
 };
 
 // `citywatch-collector check-rules FILES...`: loads and compiles without running. Prints a

@@ -46,8 +46,9 @@ grep -q "$WORK/rules/web.yaml:6:.*unknown field 'dst_prt'" "$WORK/check.out" || 
 grep -q "$WORK/rules/web.yaml:8:.*severty: unknown key" "$WORK/check.out" || fail "check-rules: $(cat "$WORK/check.out")"
 
 kill -HUP "$COL_PID"
-rejected() { [[ "$(cw_metric "$METRICS_PORT" citywatch_rules_reloads_total 'result="rejected"')" == 1 ]]; }
-cw_wait_until 100 "reloads_total{result=rejected} == 1" rejected
+# (The collector may also have seen the change by itself: it looks at its files every 5 s.)
+rejected() { (( $(cw_metric "$METRICS_PORT" citywatch_rules_reloads_total 'result="rejected"') >= 1 )); }
+cw_wait_until 100 "reloads_total{result=rejected} >= 1" rejected
 grep -q "reload rejected" "$WORK/collector.log" || fail "no 'reload rejected' in the log"
 grep -q "$WORK/rules/web.yaml:6:" "$WORK/collector.log" || fail "the log does not name web.yaml:6"
 cw_expect "rules version after a rejected reload" "$(version)" "$v1"
@@ -61,11 +62,11 @@ cw_wait_exit "$CW_LAST_PID" 300
 fired() { [[ -f "$WORK/alerts.jsonl" ]] && jq -s -e 'any(.[]; .rule=="https_seen" and .state=="firing" and .labels.dst=="10.0.0.2")' "$WORK/alerts.jsonl" >/dev/null; }
 cw_wait_until 100 "https_seen firing from the old rules" fired
 
-# A good file is taken: new version, reloads_total{result=ok} 2 (start + reload).
+# A good file is taken: new version, reloads_total{result=ok} at least 2 (start + reload).
 sed -i 's/dst_prt/dst_port/; s/severty/severity/' "$WORK/rules/web.yaml"
 kill -HUP "$COL_PID"
-reloaded() { [[ "$(cw_metric "$METRICS_PORT" citywatch_rules_reloads_total 'result="ok"')" == 2 ]]; }
-cw_wait_until 100 "reloads_total{result=ok} == 2" reloaded
+reloaded() { (( $(cw_metric "$METRICS_PORT" citywatch_rules_reloads_total 'result="ok"') >= 2 )); }
+cw_wait_until 100 "reloads_total{result=ok} >= 2" reloaded
 v2=$(version)
 [[ -n "$v2" && "$v2" != "$v1" ]] || fail "version did not change on a good reload ($v1 -> $v2)"
 load_ts=$(cw_metric "$METRICS_PORT" citywatch_rules_load_timestamp_seconds)

@@ -302,6 +302,49 @@ TEST(RulesService, BrokenReloadKeepsTheRunningRules) {
   service.stop();
 }
 
+// A list file that changes is reloaded by the service's tick, without SIGHUP; a broken one is
+// rejected once (the old list stays) and not retried until it changes again.
+TEST(RulesService, ReloadsAListWhenItsFileChanges) {
+  TempDir dir;
+  const std::string list = dir.write("feed.txt", "192.0.2.0/24\n");
+  dir.write("rules.yaml", R"(lists:
+  - name: feed
+    file: feed.txt
+rules:
+  - name: listed
+    kind: list
+    description: d
+    runbook: r
+    list: feed
+    fields: [dst]
+)");
+  boost::asio::io_context io;
+  prometheus::Registry registry;
+  RulesConfig rc;
+  rc.files = {dir.path()};
+  RulesService service(io, registry, rc, AlertsConfig{});
+  ASSERT_TRUE(service.start().is_ok());
+  const auto entries = [&] { return service.engine().rules()->lists.at("feed")->entries(); };
+  const auto reloads = [&](const char* result) {
+    for (const auto& fam : registry.Collect())
+      if (fam.name == "citywatch_rules_reloads_total")
+        for (const auto& m : fam.metric)
+          if (m.label[0].value == result) return m.counter.value;
+    return -1.0;
+  };
+  EXPECT_EQ(entries(), 1u);
+  std::ofstream(list) << "192.0.2.0/24\n198.51.100.0/24\n2001:db8::/32\n";
+  io.run_for(std::chrono::milliseconds(5500));  // the tick looks every 5 s
+  EXPECT_EQ(entries(), 3u);
+  EXPECT_EQ(reloads("ok"), 2);
+  std::ofstream(list) << "192.0.2.0/24\nnot-an-address\n";
+  io.restart();
+  io.run_for(std::chrono::milliseconds(10500));
+  EXPECT_EQ(entries(), 3u) << "the old list stays";
+  EXPECT_EQ(reloads("rejected"), 1) << "a broken file is not retried until it changes";
+  service.stop();
+}
+
 TEST(Fields, DnsDerivedFields) {
   const Record r =
       packet(kT0, PacketEventKind::kDnsQuery, "10.0.0.1", "10.0.0.2",
