@@ -23,7 +23,9 @@ using namespace citywatch::collector::testing;
 namespace {
 
 // A directory with the pack's rule files plus a lists file whose blocklist has 100,000
-// random IPv4 and IPv6 CIDRs (the pack's own blocklist is replaced).
+// random IPv4 and IPv6 CIDRs (the pack's own blocklist is replaced), and two threat feeds of
+// 100,000 entries each, one in Spamhaus DROP format and one in Suricata iprep format, with a
+// conversation list rule on each (docs/rules.md, "Lists and feeds").
 struct PackWithBigList {
   PackWithBigList() {
     dir = std::filesystem::temp_directory_path() / ("rules-bench-" + std::to_string(getpid()));
@@ -48,6 +50,41 @@ struct PackWithBigList {
             << '/' << (20 + rng() % 13) << "\n";
       }
     }
+    std::ofstream drop(dir / "lists" / "drop.txt");
+    std::ofstream iprep(dir / "lists" / "reputation.csv");
+    drop << "; Spamhaus DROP List (generated for the benchmark)\n";
+    for (int i = 0; i < 100000; ++i) {
+      const std::uint32_t a = static_cast<std::uint32_t>(rng()) | 0x01000000;
+      const std::uint32_t b = static_cast<std::uint32_t>(rng()) | 0x01000000;
+      drop << (a >> 24) << '.' << ((a >> 16) & 255) << '.' << ((a >> 8) & 255) << ".0/"
+           << (18 + rng() % 7) << " ; SBL" << 100000 + i << "\n";
+      iprep << (b >> 24) << '.' << ((b >> 16) & 255) << '.' << ((b >> 8) & 255) << '.' << (b & 255)
+            << ',' << 1 + rng() % 40 << ',' << rng() % 128 << "\n";
+    }
+    std::ofstream(dir / "feeds.yaml") << R"(lists:
+  - name: drop
+    file: lists/drop.txt
+    format: spamhaus_drop
+  - name: reputation
+    file: lists/reputation.csv
+    format: iprep
+    min_score: 30
+rules:
+  - name: drop_listed
+    kind: list
+    description: d
+    runbook: r
+    list: drop
+    fields: [src, dst]
+    conversation: true
+  - name: bad_reputation
+    kind: list
+    description: d
+    runbook: r
+    list: reputation
+    fields: [src, dst]
+    conversation: true
+)";
   }
   ~PackWithBigList() { std::filesystem::remove_all(dir); }
   std::filesystem::path dir;
@@ -112,7 +149,8 @@ void BM_LookupHundredThousandCidrs(benchmark::State& state) {
 }
 BENCHMARK(BM_LookupHundredThousandCidrs);
 
-// The whole pack, 100k-entry blocklist, 1M-record mix; items/s = records/s.
+// The whole pack, 100k-entry blocklist, two 100k-entry feeds (DROP, iprep) with their
+// conversation rules, 1M-record mix; items/s = records/s.
 void BM_EngineWholePack(benchmark::State& state) {
   PackWithBigList pack;
   auto set = std::make_shared<col::RuleSet>();
