@@ -12,6 +12,8 @@ const char* to_string(AlertEvent e) {
       return "firing";
     case AlertEvent::kResend:
       return "resend";
+    case AlertEvent::kUpdate:
+      return "update";
     case AlertEvent::kResolved:
       return "resolved";
   }

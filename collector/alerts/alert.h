@@ -50,9 +50,14 @@ struct AlertSignal {
   std::int64_t window_ns = 0;
   std::vector<std::string> examples;  // ports, hosts, names that made the value
   std::int64_t event_time_ns = 0;
+  // Event time of the first record of the evidence (the scan's first probe); 0: event_time.
+  std::int64_t first_event_ns = 0;
 };
 
-enum class AlertEvent : std::uint8_t { kFiring, kResend, kResolved };
+// kUpdate: a firing alert's evidence grew materially (to at least kUpdateGrowth times the
+// value last reported); sinks that keep a record (JSONL, syslog) write it.
+enum class AlertEvent : std::uint8_t { kFiring, kResend, kUpdate, kResolved };
+constexpr double kUpdateGrowth = 1.5;
 const char* to_string(AlertEvent e);
 
 struct Alert {
@@ -71,6 +76,7 @@ struct Alert {
   std::int64_t ends_wall_ns = 0;    // 0 while firing
   std::int64_t last_sent_wall_ns = 0;
   std::uint64_t signals = 0;
+  double reported_value = 0;  // value in the last firing or update event
 
   // The summary template with {name} replaced by key labels, details and evidence.
   std::string summary() const;

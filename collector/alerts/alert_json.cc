@@ -30,6 +30,7 @@ std::string alert_jsonl(const Alert& a, AlertEvent e, std::int64_t wall_ns) {
   j["examples"] = a.examples;
   j["first_seen"] = format_time(a.first_event_ns);
   j["last_seen"] = format_time(a.last_event_ns);
+  j["duration_seconds"] = static_cast<double>(a.last_event_ns - a.first_event_ns) / 1e9;
   j["signals"] = a.signals;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -55,6 +56,7 @@ std::string alertmanager_json(const Alert& a, AlertEvent e, std::int64_t wall_ns
   if (!ex.empty()) ann["examples"] = ex;
   ann["first_seen"] = format_time(a.first_event_ns);
   ann["last_seen"] = format_time(a.last_event_ns);
+  ann["duration"] = format_duration(a.last_event_ns - a.first_event_ns);
   for (const auto& [k, v] : a.details) ann[k] = v;
   nlohmann::json j;
   j["labels"] = labels;

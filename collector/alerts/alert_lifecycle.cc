@@ -31,7 +31,9 @@ const Alert* AlertLifecycle::find(const std::string& rule, const std::string& ke
 
 void AlertLifecycle::deliver(const Alert& a, AlertEvent e, std::int64_t wall_ns) {
   for (AlertSink* s : sinks_)
-    if (e != AlertEvent::kResend || s->wants_resend()) s->deliver(a, e, wall_ns);
+    if ((e != AlertEvent::kResend || s->wants_resend()) &&
+        (e != AlertEvent::kUpdate || s->wants_updates()))
+      s->deliver(a, e, wall_ns);
 }
 
 void AlertLifecycle::signal(const AlertSignal& s, std::int64_t wall_ns) {
@@ -49,6 +51,10 @@ void AlertLifecycle::signal(const AlertSignal& s, std::int64_t wall_ns) {
     // moves with it, so a later resolve does not drive another series negative.
     if (a.rule != s.rule) metrics_.on_rule_changed(*a.rule, *s.rule);
     a.rule = s.rule;
+    if (a.value >= a.reported_value * kUpdateGrowth && a.value > a.reported_value) {
+      a.reported_value = a.value;
+      deliver(a, AlertEvent::kUpdate, wall_ns);
+    }
     return;
   }
   if (auto r = resolved_at_.find(k); r != resolved_at_.end()) {
@@ -78,9 +84,11 @@ void AlertLifecycle::signal(const AlertSignal& s, std::int64_t wall_ns) {
   a.window_ns = s.window_ns;
   a.examples = s.examples;
   a.first_event_ns = a.last_event_ns = s.event_time_ns;
+  if (s.first_event_ns > 0) a.first_event_ns = std::min(a.first_event_ns, s.first_event_ns);
   a.starts_wall_ns = wall_ns;
   a.last_sent_wall_ns = wall_ns;
   a.signals = 1;
+  a.reported_value = a.value;
   auto [pos, inserted] = active_.emplace(k, std::move(a));
   metrics_.on_firing(pos->second, wall_ns);
   log::info("alert firing: " + s.rule->name + (s.key.empty() ? "" : " {" + s.key + "}") + ": " +

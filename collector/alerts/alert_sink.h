@@ -19,6 +19,8 @@ class AlertSink {
   virtual void deliver(const Alert& alert, AlertEvent event, std::int64_t wall_ns) = 0;
   // Only sinks that want resends (Alertmanager, to keep endsAt ahead) get kResend.
   virtual bool wants_resend() const { return false; }
+  // Only sinks that keep a record of the evidence (JSON lines, syslog) get kUpdate.
+  virtual bool wants_updates() const { return false; }
 };
 
 }  // namespace citywatch::collector

@@ -23,6 +23,7 @@ class JsonlSink : public AlertSink {
   Status open();
   void reopen();
   void deliver(const Alert& alert, AlertEvent event, std::int64_t wall_ns) override;
+  bool wants_updates() const override { return true; }
 
  private:
   std::string path_;

@@ -45,6 +45,7 @@ class SyslogSink : public AlertSink {
   Status start();
   void stop();
   void deliver(const Alert& alert, AlertEvent event, std::int64_t wall_ns) override;
+  bool wants_updates() const override { return true; }
 
  private:
   boost::asio::io_context& io_;

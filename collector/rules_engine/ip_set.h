@@ -3,9 +3,10 @@
 //
 // Entries are kept as sorted, merged, non-overlapping [first, last] ranges, one vector per
 // family, so contains() is a binary search with no allocation. A 100,000-CIDR list costs
-// about 2.4 MB (IPv4) or 9.6 MB (IPv6) with the entries kept for lookup(). The entries as listed are kept beside them, with the
-// feed's reference, so an alert can name the entry an address matched. Built once at load or
-// reload (control path); a file with a bad line is rejected with FILE:LINE.
+// about 2.4 MB (IPv4) or 9.6 MB (IPv6) with the entries kept for lookup(). The entries as listed
+// are kept beside them, with the feed's reference, so an alert can name the entry an address
+// matched. Built once at load or reload (control path); a file with a bad line is rejected with
+// FILE:LINE.
 //
 // Thread-safety: immutable after build; contains() may be called from any thread.
 #pragma once

@@ -125,6 +125,7 @@ RulesEngine::~RulesEngine() = default;
 void RulesEngine::load(std::shared_ptr<const RuleSet> rules) {
   rules_ = std::move(rules);
   states_.clear();
+  pending_.clear();
   for (auto& v : by_source_) v.clear();
   states_.resize(rules_->rules.size());
   for (std::size_t i = 0; i < rules_->rules.size(); ++i) {
@@ -174,6 +175,7 @@ void RulesEngine::consume(std::span<const Record> records) {
     const EvalInput in{&r, nullptr};
     for (std::size_t i : by_source_[source_index(r.kind())]) eval_rule(states_[i], in, wall);
   }
+  if (!pending_.empty()) flush_pending(wall);
   records_.Increment(static_cast<double>(records.size()));
   seconds_.Increment(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
@@ -185,6 +187,7 @@ void RulesEngine::on_agent_session(const std::string& agent, const std::string& 
   const EvalInput in{nullptr, &ev};
   for (std::size_t i : by_source_[static_cast<std::size_t>(RuleSource::kAgentSession)])
     eval_rule(states_[i], in, clock_());
+  if (!pending_.empty()) flush_pending(clock_());
   records_.Increment();
 }
 
@@ -194,6 +197,7 @@ void RulesEngine::evaluate(const EvalInput& in, std::int64_t wall_ns) {
   const std::size_t src = in.record ? source_index(in.record->kind())
                                     : static_cast<std::size_t>(RuleSource::kAgentSession);
   for (std::size_t i : by_source_[src]) eval_rule(states_[i], in, wall_ns);
+  if (!pending_.empty()) flush_pending(wall_ns);
 }
 
 std::uint64_t RulesEngine::key_hash(const Rule& r, const EvalInput& in) const {
@@ -220,6 +224,8 @@ RulesEngine::KeyState* RulesEngine::key_state(RuleState& rs, std::uint64_t key, 
     }
   }
   KeyState& ks = rs.keys[key];
+  ks.key = key;
+  ks.first_ns = t;
   rs.key_gauge->Set(static_cast<double>(rs.keys.size()));
   return &ks;
 }
@@ -229,9 +235,20 @@ void RulesEngine::fire(RuleState& rs, KeyState& ks, const EvalInput& in, double 
   const Rule& r = *rs.rule;
   const std::int64_t t = in.time_ns();
   if (ks.last_signal_ns != 0 && t >= ks.last_signal_ns && t - ks.last_signal_ns < kSignalInterval &&
-      r.kind != RuleKind::kChange && r.kind != RuleKind::kNewValue)
+      r.kind != RuleKind::kChange && r.kind != RuleKind::kNewValue) {
+    // Held back; if the evidence grew, it goes out at the end of the batch.
+    if (ks.sent && value > ks.sent->value && value > ks.pending_value) {
+      if (!ks.pending)
+        pending_.emplace_back(static_cast<std::size_t>(&rs - states_.data()), ks.key);
+      ks.pending = true;
+      ks.pending_value = value;
+      ks.pending_ns = std::max(ks.pending_ns, t);
+    }
     return;
+  }
   ks.last_signal_ns = t;
+  ks.pending = false;
+  ks.pending_value = 0;
   AlertSignal s;
   s.rule = r.info;
   for (const FieldDef* f : r.group_by) {
@@ -290,7 +307,34 @@ void RulesEngine::fire(RuleState& rs, KeyState& ks, const EvalInput& in, double 
     s.key_labels.emplace_back(std::move(label), v);
   }
   s.event_time_ns = t;
+  // The evidence began with the key's first record, at most one window back.
+  if (r.window_ns > 0) s.first_event_ns = std::max(ks.first_ns, t - r.window_ns);
   alerts_.signal(s, wall_ns);
+  if (r.kind != RuleKind::kChange && r.kind != RuleKind::kNewValue)
+    ks.sent = std::make_unique<AlertSignal>(std::move(s));
+}
+
+void RulesEngine::flush_pending(std::int64_t wall_ns) {
+  for (const auto& [index, key] : pending_) {
+    if (index >= states_.size()) continue;
+    auto it = states_[index].keys.find(key);
+    if (it == states_[index].keys.end()) continue;  // evicted since
+    KeyState& ks = it->second;
+    if (!ks.pending || !ks.sent) continue;
+    ks.pending = false;
+    AlertSignal& s = *ks.sent;
+    s.value = ks.pending_value;
+    s.event_time_ns = std::max(s.event_time_ns, ks.pending_ns);
+    s.examples.clear();
+    for (const Example& e : ks.examples) {
+      Value v = e.value;
+      if (v.type == Value::Type::kStr) v.str = e.text.view();
+      s.examples.push_back(format_value(v));
+    }
+    ks.pending_value = 0;
+    alerts_.signal(s, wall_ns);
+  }
+  pending_.clear();
 }
 
 void RulesEngine::eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wall_ns) {

@@ -73,6 +73,8 @@ class RulesEngine : public RecordConsumer {
     InlineString<63> text;  // the bytes a kStr value points at
   };
   struct KeyState {
+    std::uint64_t key = 0;      // its key in RuleState::keys
+    std::int64_t first_ns = 0;  // event time of the first record of this key's state
     std::int64_t last_ns = 0;
     std::int64_t last_signal_ns = 0;
     std::int64_t bucket_start_ns = 0;
@@ -86,6 +88,13 @@ class RulesEngine : public RecordConsumer {
     std::int64_t last_prune_ns = 0;
     std::vector<std::pair<std::uint64_t, std::int64_t>> distinct;  // value hash, last seen
     std::vector<Example> examples;
+    // Evidence that grew between signals (at most one a second of event time): the last
+    // signal sent, and the value and time it has reached since. flush_pending() sends it at
+    // the end of the batch, so a scan over in under a second still reports its full extent.
+    std::unique_ptr<AlertSignal> sent;
+    double pending_value = 0;
+    std::int64_t pending_ns = 0;
+    bool pending = false;
   };
   struct RuleState {
     const Rule* rule = nullptr;
@@ -107,13 +116,16 @@ class RulesEngine : public RecordConsumer {
   void fire(RuleState& rs, KeyState& ks, const EvalInput& in, double value, std::int64_t wall_ns,
             const Example* extra = nullptr, const ListHit* hit = nullptr);
   std::uint64_t key_hash(const Rule& r, const EvalInput& in) const;
+  // Sends the grown evidence of the keys fire() held back in this batch.
+  void flush_pending(std::int64_t wall_ns);
 
   AlertLifecycle& alerts_;
   Clock clock_;
   std::map<std::string, std::string, std::less<>> sites_;  // segment -> site
   std::shared_ptr<const RuleSet> rules_;
   std::vector<RuleState> states_;
-  std::array<std::vector<std::size_t>, 6> by_source_;  // rule indexes per RuleSource
+  std::vector<std::pair<std::size_t, std::uint64_t>> pending_;  // rule index, key
+  std::array<std::vector<std::size_t>, 6> by_source_;           // rule indexes per RuleSource
 
   prometheus::Counter& records_;
   prometheus::Counter& seconds_;

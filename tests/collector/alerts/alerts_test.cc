@@ -255,6 +255,48 @@ TEST(JsonlSink, OneLinePerStateChange) {
   EXPECT_EQ(lines[1]["state"], "resolved");
 }
 
+// While an alert fires its evidence grows: the JSONL sink writes an update line each time the
+// value reaches 1.5 times the value it last wrote, and the resolved line carries the final
+// value and the duration (issue 13: a scan of 253 hosts says 253 when it ends).
+TEST(JsonlSink, UpdateLinesAsTheEvidenceGrowsAndTotalsOnResolve) {
+  prometheus::Registry registry;
+  AlertMetrics metrics(registry);
+  AlertLifecycle lifecycle(metrics);
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("alerts-growth-" + std::to_string(getpid()) + ".jsonl");
+  std::filesystem::remove(path);
+  {
+    JsonlSink sink(path.string(), metrics);
+    ASSERT_TRUE(sink.open().is_ok());
+    lifecycle.add_sink(&sink);
+    auto r = rule();
+    lifecycle.observe(kT0, kT0);
+    lifecycle.signal(signal(r, kT0, 25), kT0);
+    lifecycle.signal(signal(r, kT0 + kSec, 30), kT0 + kSec);           // < 37.5: no line
+    lifecycle.signal(signal(r, kT0 + 2 * kSec, 40), kT0 + 2 * kSec);   // update
+    lifecycle.signal(signal(r, kT0 + 3 * kSec, 41), kT0 + 3 * kSec);   // < 60: no line
+    lifecycle.signal(signal(r, kT0 + 4 * kSec, 253), kT0 + 4 * kSec);  // update
+    lifecycle.tick(kT0 + 70 * kSec);  // hold-down (60 s) over: resolved
+    lifecycle.clear_sinks();
+  }
+  std::ifstream in(path);
+  std::string line;
+  std::vector<nlohmann::json> lines;
+  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
+  std::filesystem::remove(path);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0]["state"], "firing");
+  EXPECT_EQ(lines[0]["value"], 25);
+  EXPECT_EQ(lines[1]["state"], "update");
+  EXPECT_EQ(lines[1]["value"], 40);
+  EXPECT_EQ(lines[2]["state"], "update");
+  EXPECT_EQ(lines[2]["value"], 253);
+  EXPECT_EQ(lines[3]["state"], "resolved");
+  EXPECT_EQ(lines[3]["value"], 253);
+  EXPECT_EQ(lines[3]["duration_seconds"], 4);
+  EXPECT_EQ(lines[3]["signals"], 5);
+}
+
 // A one-shot HTTP server: the first connection is answered 500, the second 200; the sink
 // must retry and deliver the same alert.
 TEST(AlertmanagerSink, RetriesUntilAccepted) {

@@ -116,6 +116,35 @@ TEST(RulesEngine, AlertFiresOnceRefreshesAndResolvesAfterHoldDown) {
   EXPECT_EQ(f.sink.events.back().rfind("resolved scan", 0), 0u);
 }
 
+// A scan over in well under a second (signals are at most one a second of event time)
+// still reports its full extent once the batch is done: 253 hosts, not the threshold.
+TEST(RulesEngine, EvidenceHeldBackWithinASecondIsSentAtTheEndOfTheBatch) {
+  Fixture f(R"(rules:
+  - name: sweep
+    kind: distinct
+    description: d
+    runbook: r
+    where: syn_only
+    group_by: [src, dst_port]
+    field: dst
+    threshold: 25
+    window: 5m
+)");
+  ASSERT_TRUE(f.status.is_ok()) << f.status.message();
+  std::vector<Record> batch;
+  for (int h = 1; h <= 253; ++h)
+    batch.push_back(flow(kT0 + h * kMs, "203.0.113.9", "10.1.2." + std::to_string(h), 40000, 445, 6,
+                         kSyn, 1, 40));
+  f.engine.consume(std::span<const Record>(batch.data(), batch.size()));
+  const Alert* a = f.lifecycle.find("sweep", "src=203.0.113.9,dst_port=445");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->value, 253);
+  EXPECT_EQ(a->examples.size(), 5u);
+  EXPECT_EQ(a->last_event_ns, kT0 + 253 * kMs);
+  ASSERT_EQ(f.sink.events.size(), 1u);  // one firing event; the growth went to the alert
+  EXPECT_EQ(f.sink.events[0], "firing sweep src=203.0.113.9,dst_port=445 25");
+}
+
 TEST(RulesEngine, ReplayIsIndependentOfArrivalTime) {
   std::vector<std::string> runs[2];
   for (int run = 0; run < 2; ++run) {
