@@ -5,7 +5,8 @@
 # later. The pack's port_scan_horizontal fires at its threshold (25 hosts), the JSONL sink
 # writes an update line as the count grows, and the resolved line, written once the replayed
 # event clock passes the 5-minute hold-down (no wall-clock wait), says 253 hosts with the
-# scan's duration.
+# scan's duration. The same capture has a gratuitous ARP reply moving 10.1.2.10 to another
+# MAC: arp_gratuitous_takeover names both MACs (acceptance 4, ARP part).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cw_init "$@"
 command -v jq >/dev/null || { echo "SKIP: jq not found" >&2; exit 77; }
@@ -22,6 +23,13 @@ for h in range(1, 254):
     rst = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:09") / IP(src=f"10.1.2.{h}", dst="203.0.113.9") / TCP(sport=445, dport=50000, flags="RA", ack=1001)
     rst.time = t + 0.0005
     pkts += [syn, rst]
+# ARP: 10.1.2.10 answers for itself from ...:aa, then ...:ee claims it in a gratuitous reply.
+from scapy.all import ARP
+owner = Ether(src="02:00:00:00:00:aa", dst="02:00:00:00:00:01") / ARP(op=2, hwsrc="02:00:00:00:00:aa", psrc="10.1.2.10", hwdst="02:00:00:00:00:01", pdst="10.1.2.1")
+owner.time = t0 + 5
+spoof = Ether(src="02:00:00:00:00:ee", dst="ff:ff:ff:ff:ff:ff") / ARP(op=2, hwsrc="02:00:00:00:00:ee", psrc="10.1.2.10", hwdst="ff:ff:ff:ff:ff:ff", pdst="10.1.2.10")
+spoof.time = t0 + 6
+pkts += [owner, spoof]
 # Ordinary traffic 6 minutes later moves the event clock past the rule's 5-minute hold-down.
 for i in range(4):
     p = Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01") / IP(src="10.1.2.7", dst="10.1.2.8") / TCP(sport=40000, dport=443, flags="A")
@@ -58,4 +66,10 @@ awk -v d="$duration" 'BEGIN { exit !(d >= 1.9 && d <= 2.1) }' ||
   fail "duration_seconds is $duration, the scan lasted 2.0 s of capture time (first to last probe)"
 cw_expect "first_seen (capture time of the scan)" "$(jq -r '.[-1].first_seen' <<<"$lines" | cut -c1-19)" "2023-11-14T22:13:20"
 
-echo "PASS: port_scan_horizontal lines $states with values $values; resolved after the replayed hold-down with 253 hosts over ${duration} s"
+# The gratuitous ARP takeover names the address and both MACs.
+arp=$(jq -s -c '[.[] | select(.rule == "arp_gratuitous_takeover" and .state == "firing")]' "$WORK/alerts.jsonl")
+cw_expect "arp_gratuitous_takeover alerts" "$(jq length <<<"$arp")" 1
+cw_expect "its labels" "$(jq -r '.[0].labels | .src + " " + .mac + " " + .prev_mac' <<<"$arp")" \
+  "10.1.2.10 02:00:00:00:00:ee 02:00:00:00:00:aa"
+
+echo "PASS: gratuitous ARP takeover of 10.1.2.10 (aa -> ee) alerted; port_scan_horizontal lines $states with values $values; resolved after the replayed hold-down with 253 hosts over ${duration} s"

@@ -307,6 +307,21 @@ std::vector<Case> cases() {
                        packet(kT0 + kSec, PE::kArpBinding, "10.0.0.1", "10.0.0.2", "", mac_a)},
                       {}};
        }},
+      {"arp_gratuitous_takeover",
+       [mac_a, mac_b] {
+         // The agent flags a gratuitous ARP that moved the address (prev_mac is the old MAC).
+         Record r = packet(kT0, PE::kArpBinding, "10.0.0.1", "10.0.0.1", "", mac_b,
+                           packet_event_flags::kArpGratuitous | packet_event_flags::kArpChanged |
+                               packet_event_flags::kArpReply);
+         std::get<PacketEvent>(r.body).prev_mac = mac_a;
+         return Input{{r}, {}};
+       },
+       [mac_a] {
+         // The owner announcing itself (gratuitous, unchanged) is no takeover.
+         return Input{{packet(kT0, PE::kArpBinding, "10.0.0.1", "10.0.0.1", "", mac_a,
+                              packet_event_flags::kArpGratuitous | packet_event_flags::kArpNew)},
+                      {}};
+       }},
       {"interface_down",
        [] {
          return Input{{iface(kT0, 0, 0, 0, 1, 1), iface(kT0 + kSec, 0, 0, 0, 1, 2)}, {}};
