@@ -216,6 +216,44 @@ void read_rule(ConfigMap& m, const ConfigReader& reader, RuleSet& set,
     if (end != scale.c_str() + scale.size() || rule->scale <= 0)
       m.error("scale", "expected a number > 0, got '" + scale + "'");
   }
+  for (ConfigMap& g : m.list("thresholds")) {
+    ThresholdGroup tg;
+    std::string list, value;
+    std::vector<std::string> networks;
+    g.get("name", tg.name, true);
+    g.get("list", list);
+    g.get("networks", networks);
+    g.get("threshold", value, true);
+    char* end = nullptr;
+    tg.threshold = std::strtod(value.c_str(), &end);
+    if (!value.empty() && (end != value.c_str() + value.size() || tg.threshold < 0))
+      g.error("threshold", "expected a number >= 0, got '" + value + "'");
+    if (list.empty() == networks.empty()) {
+      g.error("list", "a threshold group names either list: or networks:");
+    } else if (!list.empty()) {
+      auto it = set.lists.find(list);
+      if (it == set.lists.end())
+        g.error("list", "no list named '" + list + "'");
+      else
+        tg.networks = it->second.get();
+    } else {
+      tg.own = std::make_unique<IpSet>();
+      for (const std::string& n : networks)
+        if (!tg.own->add(n))
+          g.error("networks", "expected an IP address or CIDR, got '" + n + "'");
+      tg.own->build();
+      tg.networks = tg.own.get();
+    }
+    g.done();
+    rule->groups.push_back(std::move(tg));
+  }
+  std::string group_field = "dst";
+  m.get("threshold_field", group_field);
+  if (!rule->groups.empty()) {
+    rule->group_field = resolve_field(m, "threshold_field", group_field, src);
+    if (rule->group_field && rule->group_field->type != Value::Type::kIp)
+      m.error("threshold_field", "'" + group_field + "' is not an address");
+  }
   std::string relative;
   m.get("relative_to", relative);
   if (!relative.empty()) rule->relative_to = resolve_field(m, "relative_to", relative, src);
@@ -233,6 +271,8 @@ void read_rule(ConfigMap& m, const ConfigReader& reader, RuleSet& set,
     if (f && f->type != Value::Type::kNum)
       m.error(key, "'" + std::string(f->name) + "' is not numeric");
   };
+  if (!rule->groups.empty() && rule->kind != RuleKind::kThreshold && rule->kind != RuleKind::kRate)
+    m.error("thresholds", "only threshold and rate rules take threshold groups");
   if (rule->conversation && rule->kind != RuleKind::kList)
     m.error("conversation", "only a list rule takes conversation: true");
   switch (rule->kind) {

@@ -35,6 +35,15 @@ enum class RuleKind : std::uint8_t {
 };
 const char* to_string(RuleKind k);
 
+// A threshold that applies to addresses in some networks (FastNetMon's host groups): the
+// city's PLC network and its public web servers deserve different flood limits.
+struct ThresholdGroup {
+  std::string name;
+  const IpSet* networks = nullptr;  // a named list, or `own`
+  std::unique_ptr<IpSet> own;       // inline `networks: [...]`
+  double threshold = 0;
+};
+
 struct Rule {
   std::shared_ptr<const RuleInfo> info;
   RuleKind kind = RuleKind::kMatch;
@@ -55,6 +64,8 @@ struct Rule {
   const IpSet* list = nullptr;               // kList
   std::string list_name;                     // kList
   bool conversation = false;                 // kList: key (listed, peer), either direction
+  std::vector<ThresholdGroup> groups;        // kThreshold, kRate: first group holding
+  const FieldDef* group_field = nullptr;     // this address sets the threshold
   std::size_t max_keys = 10000;
   std::size_t max_distinct = 1000;
   std::size_t examples = 5;

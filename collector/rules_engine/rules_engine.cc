@@ -230,8 +230,17 @@ RulesEngine::KeyState* RulesEngine::key_state(RuleState& rs, std::uint64_t key, 
   return &ks;
 }
 
+const ThresholdGroup* RulesEngine::group_of(const Rule& r, const EvalInput& in) {
+  if (r.groups.empty()) return nullptr;
+  const IpAddr a = r.group_field->get(in).ip;
+  for (const ThresholdGroup& g : r.groups)
+    if (g.networks->contains(a)) return &g;
+  return nullptr;
+}
+
 void RulesEngine::fire(RuleState& rs, KeyState& ks, const EvalInput& in, double value,
-                       std::int64_t wall_ns, const Example* extra, const ListHit* hit) {
+                       std::int64_t wall_ns, const Example* extra, const ListHit* hit,
+                       const ThresholdGroup* group) {
   const Rule& r = *rs.rule;
   const std::int64_t t = in.time_ns();
   if (ks.last_signal_ns != 0 && t >= ks.last_signal_ns && t - ks.last_signal_ns < kSignalInterval &&
@@ -286,7 +295,8 @@ void RulesEngine::fire(RuleState& rs, KeyState& ks, const EvalInput& in, double 
   if (auto site = sites_.find(segment); site != sites_.end())
     s.where.emplace_back("site", site->second);
   s.value = value;
-  s.threshold = r.threshold;
+  s.threshold = group ? group->threshold : r.threshold;
+  if (group) s.details.emplace_back("threshold_group", group->name);
   s.window_ns = r.window_ns;
   for (const Example& e : ks.examples) {
     Value v = e.value;
@@ -400,7 +410,9 @@ void RulesEngine::eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wal
         if (!seen) ks->examples.push_back(make_example(v));
       }
       const double total = window_sum(ks->buckets);
-      if (total >= r.threshold) fire(rs, *ks, in, total, wall_ns);
+      const ThresholdGroup* g = group_of(r, in);
+      if (total >= (g ? g->threshold : r.threshold))
+        fire(rs, *ks, in, total, wall_ns, nullptr, nullptr, g);
       return;
     }
     case RuleKind::kRate: {
@@ -425,7 +437,9 @@ void RulesEngine::eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wal
         if (base <= 0) return;
         rate /= base;
       }
-      if (rate >= r.threshold) fire(rs, *ks, in, rate, wall_ns);
+      const ThresholdGroup* g = group_of(r, in);
+      if (rate >= (g ? g->threshold : r.threshold))
+        fire(rs, *ks, in, rate, wall_ns, nullptr, nullptr, g);
       return;
     }
     case RuleKind::kDistinct: {

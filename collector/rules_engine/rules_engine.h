@@ -114,7 +114,10 @@ class RulesEngine : public RecordConsumer {
     Value peer;
   };
   void fire(RuleState& rs, KeyState& ks, const EvalInput& in, double value, std::int64_t wall_ns,
-            const Example* extra = nullptr, const ListHit* hit = nullptr);
+            const Example* extra = nullptr, const ListHit* hit = nullptr,
+            const ThresholdGroup* group = nullptr);
+  // The group whose networks hold the record's group_field address (first match), if any.
+  static const ThresholdGroup* group_of(const Rule& r, const EvalInput& in);
   std::uint64_t key_hash(const Rule& r, const EvalInput& in) const;
   // Sends the grown evidence of the keys fire() held back in this batch.
   void flush_pending(std::int64_t wall_ns);

@@ -304,6 +304,52 @@ rules:
   EXPECT_NE(g.status.message().find("no group_by"), std::string::npos) << g.status.message();
 }
 
+// Threshold groups: the first group whose networks hold the destination sets the limit;
+// the alert says which group and which threshold applied.
+TEST(RulesEngine, ThresholdGroupsSetTheLimitByNetwork) {
+  Fixture f(R"(rules:
+  - name: flood
+    kind: rate
+    description: d
+    runbook: r
+    group_by: [dst]
+    field: packets
+    window: 10s
+    threshold: 5000
+    thresholds:
+      - {name: plc, networks: [10.20.0.0/24], threshold: 100}
+      - {name: wide, networks: [10.0.0.0/8], threshold: 50000}
+)");
+  ASSERT_TRUE(f.status.is_ok()) << f.status.message();
+  f.feed(flow(kT0, "203.0.113.5", "10.20.0.5", 1, 9, 17, 0, 2000, 100000));   // 200 pps > 100
+  f.feed(flow(kT0, "203.0.113.5", "10.30.0.5", 1, 9, 17, 0, 60000, 100000));  // 6000 < 50000
+  f.feed(flow(kT0, "203.0.113.5", "192.0.2.5", 1, 9, 17, 0, 60000, 100000));  // 6000 > 5000
+  ASSERT_EQ(f.lifecycle.firing(), 2u);
+  const Alert* plc = f.lifecycle.find("flood", "dst=10.20.0.5");
+  ASSERT_NE(plc, nullptr);
+  EXPECT_EQ(plc->threshold, 100);
+  EXPECT_EQ(plc->details, (Labels{{"threshold_group", "plc"}}));
+  const Alert* other = f.lifecycle.find("flood", "dst=192.0.2.5");
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(other->threshold, 5000);
+  EXPECT_TRUE(other->details.empty());
+
+  Fixture bad(R"(rules:
+  - name: m
+    kind: match
+    description: d
+    runbook: r
+    thresholds:
+      - {name: g, networks: [10.0.0.0/8], list: x, threshold: 1}
+)");
+  ASSERT_FALSE(bad.status.is_ok());
+  EXPECT_NE(bad.status.message().find("only threshold and rate rules take threshold groups"),
+            std::string::npos)
+      << bad.status.message();
+  EXPECT_NE(bad.status.message().find("either list: or networks:"), std::string::npos)
+      << bad.status.message();
+}
+
 TEST(RulesService, BrokenReloadKeepsTheRunningRules) {
   TempDir dir;
   dir.write("scan.yaml", kScanRule);
