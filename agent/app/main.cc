@@ -36,7 +36,9 @@ int main(int argc, char** argv) {
   citywatch::agent::flow::DecodeCommandOptions decode_opts;
   bool decode_summary_only = false;
   CLI::App* decode = app.add_subcommand(
-      "decode", "print the records in captured NetFlow/IPFIX/sFlow exports as JSON lines");
+      "decode",
+      "print the records in captured NetFlow/IPFIX/sFlow exports, or the flows and packet "
+      "events of a packet capture, as JSON lines");
   decode->add_option("files", decode_opts.files, "pcap/pcapng files, templates first")
       ->required()
       ->check(CLI::ExistingFile);
@@ -45,9 +47,18 @@ int main(int argc, char** argv) {
   decode->add_option("--state", decode_opts.state_file,
                      "template state file to load first and save after");
   decode->add_flag("--summary-only", decode_summary_only, "print only the summary (stderr)");
+  std::string decode_mode = "auto";
+  decode
+      ->add_option("--mode", decode_mode,
+                   "auto: flow exports, or meter a capture that has none; exports; packets: meter "
+                   "as citywatch-agent -r does (flows and packet events)")
+      ->check(CLI::IsMember({"auto", "exports", "packets"}));
   CLI11_PARSE(app, argc, argv);
   if (*decode) {
     decode_opts.records = !decode_summary_only;
+    decode_opts.mode = decode_mode == "packets"   ? citywatch::agent::flow::DecodeMode::kPackets
+                       : decode_mode == "exports" ? citywatch::agent::flow::DecodeMode::kExports
+                                                  : citywatch::agent::flow::DecodeMode::kAuto;
     return citywatch::agent::flow::run_decode_command(decode_opts, std::cout, std::cerr);
   }
 

@@ -4,6 +4,10 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "agent/capture/flow_meter.h"
+#include "agent/capture/packet_decoder.h"
+#include "agent/capture/packet_events.h"
+#include "agent/capture/packet_source.h"
 #include "agent/flow/export_pcap.h"
 #include "agent/flow/flow_decoder.h"
 
@@ -95,8 +99,42 @@ class JsonSink : public RecordSink {
       j["admin_up"] = s->admin_up;
       j["oper_up"] = s->oper_up;
       out_ << j.dump() << '\n';
+    } else if (const auto* e = std::get_if<PacketEvent>(&r.body)) {
+      ++packet_events;
+      ++events_by_kind[to_string(e->kind)];
+      if (!print_) return;
+      nlohmann::ordered_json j;
+      j["kind"] = "packet_event";
+      j["event"] = to_string(e->kind);
+      j["time_ns"] = r.event_time_ns;
+      if (e->src.family != IpAddr::Family::kNone) j["src"] = to_string(e->src);
+      if (e->dst.family != IpAddr::Family::kNone) j["dst"] = to_string(e->dst);
+      j["src_port"] = e->src_port;
+      j["dst_port"] = e->dst_port;
+      j["protocol"] = e->protocol;
+      j["vlan"] = e->vlan;
+      j["mac"] = mac_text(e->mac);
+      if (e->kind == PacketEventKind::kArpBinding) {
+        j["flags"] = e->flags;
+        if (e->prev_mac != std::array<std::uint8_t, 6>{}) j["prev_mac"] = mac_text(e->prev_mac);
+      }
+      if (!e->name.view().empty()) {
+        j["name"] = std::string(e->name.view());
+        j["dns_qtype"] = e->dns_qtype;
+        j["dns_rcode"] = e->dns_rcode;
+      }
+      if (e->kind == PacketEventKind::kIcmpUnreachable) j["icmp_code"] = e->icmp_code;
+      out_ << j.dump() << '\n';
     }
   }
+  static std::string mac_text(const std::array<std::uint8_t, 6>& m) {
+    char buf[18];
+    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+                  m[5]);
+    return buf;
+  }
+  std::uint64_t packet_events = 0;
+  std::map<std::string, std::uint64_t> events_by_kind;
   std::uint64_t flows = 0, packets = 0, bytes = 0, interface_samples = 0;
   std::map<int, std::pair<std::uint64_t, std::uint64_t>> by_protocol;
 
@@ -105,6 +143,53 @@ class JsonSink : public RecordSink {
   bool print_;
   const SamplingDecision* decision_ = nullptr;
 };
+
+// A raw packet capture, metered as `citywatch-agent -r` meters it (default flow meter and
+// packet-event settings, the capture's clock expiring flows): flows and packet events go
+// to the sink.
+Status meter_capture(const std::string& file, RecordSink& sink, DecodeCounters& counters,
+                     std::uint64_t& frames) {
+  CaptureOptions opts;
+  opts.file = file;
+  Status err;
+  auto src = PacketSource::open(opts, err);
+  if (!src) return err;
+  Record rec;
+  FlowMeter meter(FlowMeterConfig{}, [&](const FlowRecord& f) {
+    rec.event_time_ns = f.end_ns;
+    rec.body = f;
+    sink.add(rec);
+  });
+  PacketEventExtractor events(PacketEventConfig{}, [&](const PacketEvent& ev, std::int64_t ts) {
+    rec.event_time_ns = ts;
+    rec.body = ev;
+    sink.add(rec);
+  });
+  DecodedPacket pkt;
+  std::int64_t last_advance = 0;
+  const int linktype = src->linktype();
+  for (;;) {
+    const auto res = src->dispatch(
+        4096,
+        [&](std::int64_t ts, std::span<const std::byte> frame, std::uint32_t) {
+          ++frames;
+          const DecodeResult r = decode_packet(linktype, frame, pkt);
+          counters.count(r);
+          events.add(r, pkt, frame, ts);
+          if (r != DecodeResult::kOk) return;
+          meter.add(pkt, ts);
+          if (ts - last_advance >= 1'000'000'000) {
+            last_advance = ts;
+            meter.advance(ts);
+          }
+        },
+        err);
+    if (res == PacketSource::ReadResult::kError) return err;
+    if (res == PacketSource::ReadResult::kEnd) break;
+  }
+  meter.flush();
+  return Status::ok();
+}
 
 }  // namespace
 
@@ -120,11 +205,26 @@ int run_decode_command(const DecodeCommandOptions& o, std::ostream& out, std::os
     }
   }
   ExportPcapStats ps;
+  DecodeCounters metered;
+  std::uint64_t metered_frames = 0, metered_files = 0;
   int rc = 0;
   for (const std::string& f : o.files) {
-    if (auto s = decode_export_pcap(f, o.port, decoder, ps); !s) {
-      err << f << ": " << s.message() << '\n';
-      rc = 1;
+    const std::uint64_t datagrams_before = ps.datagrams;
+    if (o.mode != DecodeMode::kPackets) {
+      if (auto s = decode_export_pcap(f, o.port, decoder, ps); !s) {
+        err << f << ": " << s.message() << '\n';
+        rc = 1;
+        continue;
+      }
+    }
+    // A capture without flow exports is traffic: meter it as the agent would.
+    if (o.mode == DecodeMode::kPackets ||
+        (o.mode == DecodeMode::kAuto && ps.datagrams == datagrams_before)) {
+      ++metered_files;
+      if (auto s = meter_capture(f, sink, metered, metered_frames); !s) {
+        err << f << ": " << s.message() << '\n';
+        rc = 1;
+      }
     }
   }
   if (!o.state_file.empty())
@@ -134,6 +234,13 @@ int run_decode_command(const DecodeCommandOptions& o, std::ostream& out, std::os
   const ExporterStats t = decoder.totals();
   nlohmann::ordered_json j;
   j["frames"] = ps.frames;
+  j["packet_captures"] = metered_files;
+  j["frames_metered"] = metered_frames;
+  nlohmann::ordered_json not_decoded = nlohmann::ordered_json::object();
+  for (std::size_t i = 0; i < kDecodeResultCount; ++i)
+    if (metered.by_result[i] && static_cast<DecodeResult>(i) != DecodeResult::kOk)
+      not_decoded[to_string(static_cast<DecodeResult>(i))] = metered.by_result[i];
+  j["frames_not_decoded"] = not_decoded;
   j["datagrams"] = ps.datagrams;
   j["skipped_not_export"] = ps.not_export;
   j["skipped_not_udp"] = ps.not_udp;
@@ -142,6 +249,10 @@ int run_decode_command(const DecodeCommandOptions& o, std::ostream& out, std::os
   j["packets"] = sink.packets;
   j["bytes"] = sink.bytes;
   j["interface_samples"] = sink.interface_samples;
+  j["packet_events"] = sink.packet_events;
+  nlohmann::ordered_json kinds = nlohmann::ordered_json::object();
+  for (const auto& [k, n] : sink.events_by_kind) kinds[k] = n;
+  j["packet_events_by_kind"] = kinds;
   j["templates"] = decoder.templates().size();
   j["held_released"] = t.released;
   j["sflow_headers_not_ip"] = t.header_not_ip;
