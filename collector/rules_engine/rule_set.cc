@@ -239,8 +239,7 @@ void read_rule(ConfigMap& m, const ConfigReader& reader, RuleSet& set,
     } else {
       tg.own = std::make_unique<IpSet>();
       for (const std::string& n : networks)
-        if (!tg.own->add(n))
-          g.error("networks", "expected an IP address or CIDR, got '" + n + "'");
+        if (!tg.own->add(n)) g.error("networks", "expected an IP address or CIDR, got '" + n + "'");
       tg.own->build();
       tg.networks = tg.own.get();
     }
