@@ -14,6 +14,7 @@
 #include <cstdlib>
 
 #include "agent/capture/flow_meter.h"
+#include "agent/capture/meter_frame.h"
 #include "agent/capture/packet_decoder.h"
 #include "agent/capture/packet_events.h"
 #include "agent/capture/packet_source.h"
@@ -57,19 +58,12 @@ int main(int argc, char** argv) {
                                  [&](const PacketEvent&, std::int64_t) { ++events; });
   DecodeCounters counters;
   DecodedPacket pkt;
-  std::int64_t next_advance = 0;
+  FileClock clock;  // expiry once a second of packet time, like softflowd's expint
   const int linktype = src->linktype();
   const PacketSource::FrameFn fn = [&](std::int64_t ts, std::span<const std::byte> frame,
                                        std::uint32_t) {
     ++frames;
-    const DecodeResult r = decode_packet(linktype, frame, pkt);
-    counters.count(r);
-    if (r == DecodeResult::kOk) meter.add(pkt, ts);
-    extractor.add(r, pkt, frame, ts);
-    if (ts >= next_advance) {  // expiry once a second of packet time, like softflowd's expint
-      meter.advance(ts);
-      next_advance = ts + 1'000'000'000;
-    }
+    meter_frame(linktype, ts, frame, pkt, counters, extractor, meter, &clock);
   };
   for (;;) {
     const auto rr = src->dispatch(1024, fn, err);

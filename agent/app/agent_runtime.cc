@@ -14,7 +14,6 @@ namespace {
 
 constexpr int kFileSlice = 4096;  // packets per slice of file reading
 constexpr int kLiveSlice = 1024;  // packets per readable event
-constexpr std::int64_t kAdvanceEveryNs = 1'000'000'000;
 
 std::int64_t wall_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -170,19 +169,9 @@ int AgentRuntime::run() {
 }
 
 void AgentRuntime::on_frame(Source& s, std::int64_t ts_ns, std::span<const std::byte> frame) {
-  const DecodeResult r = decode_packet(s.pcap->linktype(), frame, packet_);
-  decode_counters_.count(r);
-  // Events first: ARP and other non-IP frames matter to them too. Bounded per key and per
-  // kind inside the extractor (docs/packet-capture.md), suppressions counted.
-  s.events->add(r, packet_, frame, ts_ns);
-  if (r != DecodeResult::kOk) return;
-  s.meter->add(packet_, ts_ns);
-  // Offline, time is the packets' time: expire flows as the file's clock moves on, so a
-  // replayed capture yields the same flows as the traffic seen live.
-  if (s.pcap->is_file() && ts_ns - s.last_advance_ns >= kAdvanceEveryNs) {
-    s.last_advance_ns = ts_ns;
-    s.meter->advance(ts_ns);
-  }
+  // Events are bounded per key and per kind inside the extractor, suppressions counted.
+  meter_frame(s.pcap->linktype(), ts_ns, frame, packet_, decode_counters_, *s.events, *s.meter,
+              s.pcap->is_file() ? &s.file_clock : nullptr);
 }
 
 void AgentRuntime::on_packet_event(const PacketEvent& ev, std::int64_t ts_ns) {

@@ -22,6 +22,7 @@
 #include "agent/app/agent_config.h"
 #include "agent/app/agent_metrics.h"
 #include "agent/capture/flow_meter.h"
+#include "agent/capture/meter_frame.h"
 #include "agent/capture/packet_decoder.h"
 #include "agent/capture/packet_events.h"
 #include "agent/capture/packet_source.h"
@@ -79,7 +80,7 @@ class AgentRuntime : public RecordSink {
     // Packet events, on the same clock as the meter.
     std::unique_ptr<PacketEventExtractor> events;
     std::unique_ptr<boost::asio::posix::stream_descriptor> fd;  // live sources only
-    std::int64_t last_advance_ns = 0;
+    FileClock file_clock;  // capture files: flows expire on the packets' clock
     bool done = false;
     AgentMetrics::SourceMetrics* metrics = nullptr;
   };

@@ -4,9 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
-#include "agent/capture/flow_meter.h"
-#include "agent/capture/packet_decoder.h"
-#include "agent/capture/packet_events.h"
+#include "agent/capture/meter_frame.h"
 #include "agent/capture/packet_source.h"
 #include "agent/flow/export_pcap.h"
 #include "agent/flow/flow_decoder.h"
@@ -166,22 +164,14 @@ Status meter_capture(const std::string& file, RecordSink& sink, DecodeCounters& 
     sink.add(rec);
   });
   DecodedPacket pkt;
-  std::int64_t last_advance = 0;
+  FileClock clock;
   const int linktype = src->linktype();
   for (;;) {
     const auto res = src->dispatch(
         4096,
         [&](std::int64_t ts, std::span<const std::byte> frame, std::uint32_t) {
           ++frames;
-          const DecodeResult r = decode_packet(linktype, frame, pkt);
-          counters.count(r);
-          events.add(r, pkt, frame, ts);
-          if (r != DecodeResult::kOk) return;
-          meter.add(pkt, ts);
-          if (ts - last_advance >= 1'000'000'000) {
-            last_advance = ts;
-            meter.advance(ts);
-          }
+          meter_frame(linktype, ts, frame, pkt, counters, events, meter, &clock);
         },
         err);
     if (res == PacketSource::ReadResult::kError) return err;
