@@ -42,6 +42,9 @@ class RulesService {
   Status start();
   // True if the new rules were loaded.
   bool reload();
+  // Reloads if a rule or list file changed since the running rules were loaded and the
+  // change was not already rejected; the tick calls it every 5 s.
+  void reload_if_changed();
   void stop();
   RulesEngine& engine() { return engine_; }
   AlertLifecycle& alerts() { return lifecycle_; }
@@ -50,7 +53,6 @@ class RulesService {
   void tick();
   // Size, mtime and inode of every rule and list file, and the rule paths' listing.
   std::string files_fingerprint() const;
-  void reload_if_changed();
 
   boost::asio::io_context& io_;
   RulesConfig rules_config_;
