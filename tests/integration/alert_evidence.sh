@@ -44,10 +44,7 @@ cw_collector_config "$WORK/collector.yaml" "$WORK/pki" "$WORK/state" "rules:
 alerts:
   jsonl: $WORK/alerts.jsonl"
 cw_start_collector collector "$WORK/collector.yaml"
-cw_agent_config "$WORK/agent.yaml" "$WORK/pki" evidence-agent "$INGEST_PORT" "$WORK/spool"
-cw_spawn "$WORK/agent.log" "$AGENT_BIN" --config "$WORK/agent.yaml" -r "$WORK/scan.pcap"
-cw_wait_exit "$CW_LAST_PID" 300
-((CW_EXIT == 0)) || fail "agent exited with $CW_EXIT"
+cw_replay evidence-agent "$WORK/scan.pcap"
 
 scan() { jq -s -c '[.[] | select(.rule == "port_scan_horizontal" and .labels.src == "203.0.113.9")]' "$WORK/alerts.jsonl"; }
 resolved() { [[ -f "$WORK/alerts.jsonl" ]] && [[ "$(scan | jq -r '.[-1].state')" == resolved ]]; }

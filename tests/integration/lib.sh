@@ -146,6 +146,16 @@ $extra
 EOF
 }
 
+# cw_replay AGENT PCAP: an agent with AGENT's certificate (cw_certs) reads PCAP (-r) into the
+# collector cw_start_collector started; it must exit 0, every batch acked.
+cw_replay() {
+  local name=$1 pcap=$2
+  cw_agent_config "$WORK/$name.yaml" "$WORK/pki" "$name" "$INGEST_PORT" "$WORK/$name-spool"
+  cw_spawn "$WORK/$name.log" "$AGENT_BIN" --config "$WORK/$name.yaml" -r "$pcap"
+  cw_wait_exit "$CW_LAST_PID" 300
+  ((CW_EXIT == 0)) || fail "agent $name exited with $CW_EXIT reading $pcap"
+}
+
 # cw_agent_config FILE PKI_DIR AGENT_ID INGEST_PORT SPOOL_DIR [EXTRA_YAML] [CERT_NAME]
 # No capture section: the tests pass -r FILE, or add one in EXTRA_YAML.
 cw_agent_config() {

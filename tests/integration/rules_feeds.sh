@@ -87,10 +87,7 @@ conv(IP, "203.0.113.0", "10.0.0.7", 40002, n=1)
 conv(IP, "10.0.0.6", "198.51.101.0", 40003)
 wrpcap(sys.argv[1], pkts)
 PY
-cw_agent_config "$WORK/agent.yaml" "$WORK/pki" feeds-agent "$INGEST_PORT" "$WORK/spool"
-cw_spawn "$WORK/agent.log" "$AGENT_BIN" --config "$WORK/agent.yaml" -r "$WORK/feeds.pcap"
-cw_wait_exit "$CW_LAST_PID" 300
-((CW_EXIT == 0)) || fail "agent exited with $CW_EXIT"
+cw_replay feeds-agent "$WORK/feeds.pcap"
 firing() { jq -s -c "[.[] | select(.state == \"firing\" and .rule == \"$1\")]" "$WORK/alerts.jsonl"; }
 all_fired() {
   [[ -f "$WORK/alerts.jsonl" ]] &&

@@ -47,10 +47,7 @@ cw_collector_config "$WORK/collector.yaml" "$WORK/pki" "$WORK/state" "rules:
 alerts:
   jsonl: $WORK/alerts.jsonl"
 cw_start_collector collector "$WORK/collector.yaml"
-cw_agent_config "$WORK/agent.yaml" "$WORK/pki" flood-agent "$INGEST_PORT" "$WORK/spool"
-cw_spawn "$WORK/agent.log" "$AGENT_BIN" --config "$WORK/agent.yaml" -r "$WORK/flood.pcap"
-cw_wait_exit "$CW_LAST_PID" 300
-((CW_EXIT == 0)) || fail "agent exited with $CW_EXIT"
+cw_replay flood-agent "$WORK/flood.pcap"
 applied() { (( $(cw_metric "$METRICS_PORT" citywatch_rules_records_total) >= 2 )); }
 cw_wait_until 150 "the collector to evaluate both flows" applied
 fired() { [[ -f "$WORK/alerts.jsonl" ]] && jq -s -e 'any(.[]; .rule == "udp_flood")' "$WORK/alerts.jsonl" >/dev/null; }

@@ -55,10 +55,7 @@ cw_expect "rules version after a rejected reload" "$(version)" "$v1"
 
 # The old rules still work: HTTPS traffic through an agent raises https_seen.
 cw_make_small_pcap "$WORK/small.pcap"
-cw_agent_config "$WORK/agent.yaml" "$WORK/pki" reload-agent "$INGEST_PORT" "$WORK/spool"
-cw_spawn "$WORK/agent.log" "$AGENT_BIN" --config "$WORK/agent.yaml" -r "$WORK/small.pcap"
-cw_wait_exit "$CW_LAST_PID" 300
-((CW_EXIT == 0)) || fail "agent exited with $CW_EXIT"
+cw_replay reload-agent "$WORK/small.pcap"
 fired() { [[ -f "$WORK/alerts.jsonl" ]] && jq -s -e 'any(.[]; .rule=="https_seen" and .state=="firing" and .labels.dst=="10.0.0.2")' "$WORK/alerts.jsonl" >/dev/null; }
 cw_wait_until 100 "https_seen firing from the old rules" fired
 
