@@ -7,9 +7,7 @@
 #  (c) a BATCH that stops half way is dropped at the frame deadline;
 #  (d) 20 sessions stalled inside batches declaring 16 MiB cost what they sent: RSS stays
 #      within 64 MB of idle (it used to grow by 16 MiB each);
-#  (accept back-off when descriptors run out is not exercised here: with no descriptor
-#   left, the sanitizer runtime of the ASan build cannot work and reports false errors;
-#   it was measured by hand on the release build, see the issue's closing note)
+#  (accept back-off when descriptors run out: ingest_fd_exhaustion.sh, release build only)
 #  (f) a valid agent then delivers.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cw_init "$@"
