@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
     }
   }
   meter.flush();
+  extractor.flush();
   const double cpu = cpu_seconds() - start_cpu;
   const auto& st = meter.stats();
   std::printf("frames %llu\nip_packets %llu\nip_bytes %llu\nflows %llu\n",

@@ -226,6 +226,7 @@ enum class PacketEventKind : std::uint8_t {
   kArpBinding = 6,
   kIcmpUnreachable = 7,
   kNewMac = 8,
+  kTcpProbeFailed = 9,  // a connection attempt refused (RST) or unanswered: a scan's probe
 };
 
 // PacketEvent::flags bits.
@@ -234,6 +235,8 @@ inline constexpr std::uint8_t kArpNew = 0x01;         // first binding seen for 
 inline constexpr std::uint8_t kArpChanged = 0x02;     // the IP moved to another MAC; see prev_mac
 inline constexpr std::uint8_t kArpGratuitous = 0x04;  // sender announces its own address
 inline constexpr std::uint8_t kArpReply = 0x08;       // ARP op 2 (else a request)
+inline constexpr std::uint8_t kTcpRejected = 0x10;    // tcp_probe_failed: refused by a RST
+inline constexpr std::uint8_t kTcpHalfOpen = 0x20;    // tcp_probe_failed: accepted, then reset
 }  // namespace packet_event_flags
 
 // What each kind fills (docs/packet-capture.md has the full table):
@@ -243,6 +246,10 @@ inline constexpr std::uint8_t kArpReply = 0x08;       // ARP op 2 (else a reques
 //   ICMP unreachable: src = who reports, dst = whom; protocol and ports of the packet it
 //     quotes; icmp_code.
 //   New MAC: mac, vlan, src when the frame was IP.
+//   TCP probe failed: as its SYN (src = who tried, dst and dst_port = what), at the SYN's
+//     time; flags kTcpRejected when a RST refused it, kTcpHalfOpen when the server accepted
+//     and the client reset instead of completing (a SYN scan finding an open port), else
+//     it went unanswered.
 // The kind's name: the `kind` label of the agent's event metrics and the `event` field of
 // the rule language, so both speak of the same thing the same way.
 constexpr const char* to_string(PacketEventKind k) {
@@ -263,6 +270,8 @@ constexpr const char* to_string(PacketEventKind k) {
       return "icmp_unreachable";
     case PacketEventKind::kNewMac:
       return "new_mac";
+    case PacketEventKind::kTcpProbeFailed:
+      return "tcp_probe_failed";
   }
   return "unknown";
 }

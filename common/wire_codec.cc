@@ -320,7 +320,7 @@ void fields(A& a, PacketEvent& f) {
   a.array(f.mac);
   a.u8(f.protocol);
   a.u8(f.dns_rcode);
-  a.e8(f.kind, PacketEventKind::kNewMac);
+  a.e8(f.kind, PacketEventKind::kTcpProbeFailed);
   a.str(f.name);
   a.u8(f.flags);
   a.u8(f.icmp_code);

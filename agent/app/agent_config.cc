@@ -37,6 +37,7 @@ packet_events:                # TCP SYN/SYN-ACK/RST, DNS, ARP, ICMP unreachable,
   per_key_budget: 32          # events per key (e.g. src, dst, port) per window
   rate: 2000                  # per kind, events per second sustained ...
   burst: 10000                # ... and at once
+  probe_timeout: 5s           # a SYN unanswered this long is a failed probe (tcp_probe_failed)
 batch:
   max_records: 1000
   max_delay: 1s
@@ -231,6 +232,13 @@ Status read(ConfigReader& reader, AgentConfig& out) {
   v = static_cast<std::int64_t>(ev.mac_table);
   events.get("mac_table", v, 16, 1 << 22);
   ev.mac_table = static_cast<std::size_t>(v);
+  std::chrono::nanoseconds probe_timeout(ev.probe_timeout_ns);
+  events.get_duration("probe_timeout", probe_timeout);
+  if (probe_timeout.count() <= 0) events.error("probe_timeout", "must be more than 0");
+  ev.probe_timeout_ns = probe_timeout.count();
+  v = static_cast<std::int64_t>(ev.probe_slots);
+  events.get("probe_slots", v, 16, 1 << 22);
+  ev.probe_slots = static_cast<std::size_t>(v);
   v = ev.dns_port;
   events.get("dns_port", v, 1, 65535);
   ev.dns_port = static_cast<std::uint16_t>(v);

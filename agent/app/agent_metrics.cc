@@ -191,6 +191,10 @@ void AgentMetrics::update_packet_events(const PacketEventStats& ev) {
                        .Register(r);
     events_->arp_resets = CounterMirror(resets.Add({{"table", "arp"}}));
     events_->mac_resets = CounterMirror(resets.Add({{"table", "mac"}}));
+    events_->probes_evicted = CounterMirror(
+        counter(r, "citywatch_agent_tcp_probes_evicted_total",
+                "TCP connection attempts pushed out of the full probe ring before their "
+                "answer or timeout (not reported as failed)"));
   }
   for (std::size_t k = 1; k < kPacketEventKinds; ++k) {
     events_->emitted[k].set(ev.emitted[k]);
@@ -203,6 +207,7 @@ void AgentMetrics::update_packet_events(const PacketEventStats& ev) {
   events_->key_evictions.set(ev.key_evictions);
   events_->arp_resets.set(ev.arp_table_resets);
   events_->mac_resets.set(ev.mac_table_resets);
+  events_->probes_evicted.set(ev.probes_evicted);
 }
 
 void AgentMetrics::count_reload(bool ok) {

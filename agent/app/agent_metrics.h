@@ -92,7 +92,8 @@ class AgentMetrics {
   struct EventMetrics {
     std::array<CounterMirror, kPacketEventKinds> emitted, suppressed_budget, suppressed_rate;
     std::array<CounterMirror, kDnsResultCount> dns;
-    CounterMirror arp_malformed, icmp_quote_truncated, key_evictions, arp_resets, mac_resets;
+    CounterMirror arp_malformed, icmp_quote_truncated, key_evictions, arp_resets, mac_resets,
+        probes_evicted;
   };
   std::unique_ptr<EventMetrics> events_;  // registered on first update
   struct SnmpMetrics {

@@ -284,7 +284,10 @@ void AgentRuntime::tick() {
   std::erase_if(retired_pollers_,
                 [now](const RetiredPoller& r) { return now - r.retired_ns > 2'000'000'000; });
   for (Source& s : sources_)
-    if (!s.pcap->is_file()) s.meter->advance(now);
+    if (!s.pcap->is_file()) {
+      s.meter->advance(now);
+      s.events->advance(now);
+    }
   update_metrics();
   if (flow_decoder_) {
     flow_decoder_->expire(now);
@@ -338,7 +341,10 @@ void AgentRuntime::maybe_finish() {
 }
 
 void AgentRuntime::flush_meters() {
-  for (Source& s : sources_) s.meter->flush();
+  for (Source& s : sources_) {
+    s.meter->flush();
+    s.events->flush();
+  }
 }
 
 void AgentRuntime::set_reload_source(std::string config_file, bool files_from_command_line) {

@@ -63,6 +63,7 @@ void add_packet_event_stats(PacketEventStats& into, const PacketEventStats& from
   into.key_evictions += from.key_evictions;
   into.arp_table_resets += from.arp_table_resets;
   into.mac_table_resets += from.mac_table_resets;
+  into.probes_evicted += from.probes_evicted;
 }
 
 PacketEventExtractor::KeySet::KeySet(std::size_t max_entries)
@@ -101,11 +102,14 @@ PacketEventExtractor::PacketEventExtractor(PacketEventConfig cfg, Emit emit)
       budgets_(pow2_at_least(std::max<std::size_t>(cfg.key_slots, 2))),
       budget_mask_(budgets_.size() - 1),
       arp_(cfg.arp_table),
-      macs_(cfg.mac_table) {}
+      macs_(cfg.mac_table),
+      probes_(pow2_at_least(std::max<std::size_t>(cfg.probe_slots, 2))),
+      probe_index_(2 * probes_.size()) {}
 
 void PacketEventExtractor::add(DecodeResult r, const DecodedPacket& p,
                                std::span<const std::byte> frame, std::int64_t ts) {
   if (!cfg_.enabled) return;
+  if (probe_head_ != probe_tail_) expire_probes(ts, false);
   if (r != DecodeResult::kOk && r != DecodeResult::kNotIp) return;
   new_mac(p, ts);
   if (r == DecodeResult::kNotIp) {
@@ -201,11 +205,99 @@ void PacketEventExtractor::tcp(const DecodedPacket& p, std::int64_t ts) {
     kind = PacketEventKind::kTcpSyn;
     service_port = p.dst_port;
   }
+  if (kind == PacketEventKind::kTcpSyn)
+    probe_syn(p, ts);
+  else
+    probe_answer(p, kind == PacketEventKind::kTcpRst, ts);
   const std::uint64_t key =
       mix(static_cast<std::uint64_t>(kind), service_port | std::uint64_t{p.vlan} << 16);
   if (!admit(kind, mix_addr(mix_addr(key, p.src), p.dst), ts)) return;
   start(kind, p);
   emit(ts);
+}
+
+namespace {
+// One connection attempt: who tried (client), whom (server), which port, on which VLAN.
+std::uint64_t probe_key(const IpAddr& client, const IpAddr& server, std::uint16_t port,
+                        std::uint16_t vlan) {
+  return nonzero(
+      mix_addr(mix_addr(mix(0x70726f6265ull, port | std::uint64_t{vlan} << 16), client), server));
+}
+}  // namespace
+
+PacketEventExtractor::Probe* PacketEventExtractor::find_probe(std::uint64_t key) {
+  const std::uint64_t at = probe_index_[key & (probe_index_.size() - 1)];
+  if (at == 0 || at - 1 < probe_head_) return nullptr;  // empty, or left the ring since
+  Probe& pr = probes_[(at - 1) & (probes_.size() - 1)];
+  return pr.key == key ? &pr : nullptr;
+}
+
+void PacketEventExtractor::probe_syn(const DecodedPacket& p, std::int64_t ts) {
+  const std::uint64_t key = probe_key(p.src, p.dst, p.dst_port, p.vlan);
+  if (Probe* pr = find_probe(key); pr && pr->state == ProbeState::kWaiting) return;  // again
+  if (probe_tail_ - probe_head_ == probes_.size()) {
+    if (probes_[probe_head_ & (probes_.size() - 1)].state == ProbeState::kWaiting)
+      ++stats_.probes_evicted;
+    ++probe_head_;
+  }
+  Probe& pr = probes_[probe_tail_ & (probes_.size() - 1)];
+  pr =
+      Probe{key, ts, p.src, p.dst, p.src_port, p.dst_port, p.vlan, p.src_mac, ProbeState::kWaiting};
+  probe_index_[key & (probe_index_.size() - 1)] = ++probe_tail_;
+}
+
+void PacketEventExtractor::probe_answer(const DecodedPacket& p, bool rst, std::int64_t ts) {
+  (void)ts;
+  // From the server: a SYN-ACK accepts the attempt, a RST refuses it.
+  if (Probe* pr = find_probe(probe_key(p.dst, p.src, p.src_port, p.vlan))) {
+    if (pr->state != ProbeState::kWaiting) return;
+    pr->state = rst ? ProbeState::kDone : ProbeState::kAnswered;
+    if (rst) probe_failed(*pr, packet_event_flags::kTcpRejected);
+    return;
+  }
+  // From the client: a RST without ACK after the server accepted is a half-open probe (a SYN
+  // scan tearing down what it found open: nmap -sS), not a connection.
+  if (!rst || (p.tcp_flags & kTcpAck) != 0) return;
+  if (Probe* pr = find_probe(probe_key(p.src, p.dst, p.dst_port, p.vlan));
+      pr && pr->state == ProbeState::kAnswered) {
+    pr->state = ProbeState::kDone;
+    probe_failed(*pr, packet_event_flags::kTcpHalfOpen);
+  }
+}
+
+void PacketEventExtractor::probe_failed(const Probe& pr, std::uint8_t flags) {
+  const auto kind = PacketEventKind::kTcpProbeFailed;
+  const std::uint64_t key =
+      mix(static_cast<std::uint64_t>(kind), pr.dst_port | std::uint64_t{pr.vlan} << 16);
+  if (!admit(kind, mix_addr(mix_addr(key, pr.src), pr.dst), pr.ts)) return;
+  ev_ = PacketEvent{};
+  ev_.kind = kind;
+  ev_.src = pr.src;
+  ev_.dst = pr.dst;
+  ev_.src_port = pr.src_port;
+  ev_.dst_port = pr.dst_port;
+  ev_.vlan = pr.vlan;
+  ev_.protocol = kProtoTcp;
+  ev_.mac = pr.mac;
+  ev_.flags = flags;
+  emit(pr.ts);
+}
+
+void PacketEventExtractor::expire_probes(std::int64_t now, bool all) {
+  while (probe_head_ != probe_tail_) {
+    const Probe& pr = probes_[probe_head_ & (probes_.size() - 1)];
+    if (!all && now - pr.ts < cfg_.probe_timeout_ns) return;
+    ++probe_head_;  // first: probe_failed's emit must not see it again
+    if (pr.state == ProbeState::kWaiting) probe_failed(pr, 0);
+  }
+}
+
+void PacketEventExtractor::advance(std::int64_t now_ns) {
+  if (cfg_.enabled && probe_head_ != probe_tail_) expire_probes(now_ns, false);
+}
+
+void PacketEventExtractor::flush() {
+  if (cfg_.enabled) expire_probes(0, true);
 }
 
 void PacketEventExtractor::dns(const DecodedPacket& p, std::span<const std::byte> frame,

@@ -5,7 +5,15 @@
 //   - ARP bindings: an IPv4 address seen with a MAC for the first time, moved to another
 //     MAC, or announced gratuitously;
 //   - ICMP / ICMPv6 destination unreachable, with the protocol and ports of the quoted packet;
-//   - a source MAC address seen on the segment for the first time.
+//   - a source MAC address seen on the segment for the first time;
+//   - failed TCP connection attempts (tcp_probe_failed): a SYN refused by a RST, or not
+//     answered (no SYN-ACK, no RST) within `probe_timeout`. A scan's probes, seconds after
+//     they are sent rather than when their flows time out; a connection that was answered
+//     is no probe, which keeps busy clients out of the scan rules. The attempts awaiting an
+//     answer are a fixed-size ring in SYN order (`probe_slots`); one that leaves a full ring
+//     before its answer or timeout is counted (probes_evicted), not reported. A SYN seen
+//     again while its attempt waits is the same attempt. advance() expires attempts when no
+//     frame comes (live sources), flush() reports the rest at the end of a capture file.
 //
 // Bounded by design, so a flood or a scan cannot turn into a record flood:
 //   1. Per-key budget: at most `per_key_budget` events per key in each `window` (keys:
@@ -52,11 +60,14 @@ struct PacketEventConfig {
   std::size_t arp_table = 4096;             // IPv4 → MAC bindings remembered
   std::size_t mac_table = 16384;            // source MACs remembered
   std::uint16_t dns_port = 53;              // UDP/TCP port whose payload is DNS
+  // A SYN without an answer this long is a failed probe (Zeek's tcp_attempt_delay is 5 s).
+  std::int64_t probe_timeout_ns = 5'000'000'000;
+  std::size_t probe_slots = 16384;  // connection attempts awaiting an answer (rounded to 2^n)
 
   bool operator==(const PacketEventConfig&) const = default;
 };
 
-inline constexpr std::size_t kPacketEventKinds = 9;  // index = PacketEventKind value (1..8)
+inline constexpr std::size_t kPacketEventKinds = 10;  // index = PacketEventKind value (1..9)
 
 struct PacketEventStats {
   std::array<std::uint64_t, kPacketEventKinds> emitted{};
@@ -68,6 +79,7 @@ struct PacketEventStats {
   std::uint64_t key_evictions = 0;
   std::uint64_t arp_table_resets = 0;
   std::uint64_t mac_table_resets = 0;
+  std::uint64_t probes_evicted = 0;  // attempts pushed out of a full ring before an answer
 };
 
 // Adds `from` into `into` (several capture sources export one set of counters).
@@ -87,6 +99,13 @@ class PacketEventExtractor {
   // anything else is ignored).
   void add(DecodeResult r, const DecodedPacket& p, std::span<const std::byte> frame,
            std::int64_t ts_ns);
+
+  // Reports the connection attempts unanswered for probe_timeout by `now_ns` (the packets'
+  // clock; live sources call it once a second, so a scan's last probes are not held back
+  // until the next frame).
+  void advance(std::int64_t now_ns);
+  // End of input: every attempt still waiting is reported as unanswered.
+  void flush();
 
   const PacketEventStats& stats() const { return stats_; }
   const PacketEventConfig& config() const { return cfg_; }
@@ -125,6 +144,25 @@ class PacketEventExtractor {
   void arp(const DecodedPacket& p, std::span<const std::byte> frame, std::int64_t ts);
   void icmp_unreachable(const DecodedPacket& p, std::span<const std::byte> frame, std::int64_t ts);
   void new_mac(const DecodedPacket& p, std::int64_t ts);
+  // Connection attempts: a SYN starts one, a SYN-ACK or RST from the other side ends it.
+  enum class ProbeState : std::uint8_t {
+    kWaiting,   // no answer yet
+    kAnswered,  // the server sent SYN-ACK (a connection, unless the client then resets)
+    kDone,      // reported, or nothing more to learn
+  };
+  struct Probe {
+    std::uint64_t key = 0;
+    std::int64_t ts = 0;
+    IpAddr src, dst;
+    std::uint16_t src_port = 0, dst_port = 0, vlan = 0;
+    std::array<std::uint8_t, 6> mac{};
+    ProbeState state = ProbeState::kDone;
+  };
+  Probe* find_probe(std::uint64_t key);
+  void probe_syn(const DecodedPacket& p, std::int64_t ts);
+  void probe_answer(const DecodedPacket& p, bool rst, std::int64_t ts);
+  void probe_failed(const Probe& pr, std::uint8_t flags);
+  void expire_probes(std::int64_t now, bool all);
   // Applies the key's budget and the kind's rate limit; true (and counted) when both allow.
   bool admit(PacketEventKind kind, std::uint64_t key, std::int64_t ts);
   void emit(std::int64_t ts);
@@ -139,6 +177,9 @@ class PacketEventExtractor {
   KeySet arp_;
   KeySet macs_;
   std::array<std::uint64_t, 2> recent_macs_{};  // the last source MACs seen: the common case
+  std::vector<Probe> probes_;                   // ring, in SYN order
+  std::vector<std::uint64_t> probe_index_;      // key -> ring position + 1 (direct-mapped)
+  std::uint64_t probe_head_ = 0, probe_tail_ = 0;
   DnsMessage dns_;
   PacketEvent ev_;
 };

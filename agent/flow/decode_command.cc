@@ -122,6 +122,10 @@ class JsonSink : public RecordSink {
         j["dns_rcode"] = e->dns_rcode;
       }
       if (e->kind == PacketEventKind::kIcmpUnreachable) j["icmp_code"] = e->icmp_code;
+      if (e->kind == PacketEventKind::kTcpProbeFailed)
+        j["failure"] = (e->flags & packet_event_flags::kTcpRejected)   ? "rejected"
+                       : (e->flags & packet_event_flags::kTcpHalfOpen) ? "half_open"
+                                                                       : "unanswered";
       out_ << j.dump() << '\n';
     }
   }
@@ -178,6 +182,7 @@ Status meter_capture(const std::string& file, RecordSink& sink, DecodeCounters& 
     if (res == PacketSource::ReadResult::kEnd) break;
   }
   meter.flush();
+  events.flush();
   return Status::ok();
 }
 

@@ -191,7 +191,7 @@ std::vector<FieldDef> make_table() {
   t.push_back({S::kPacket, "event", T::kStr,
                [](const EvalInput& in) { return Value::string(to_string(pkt(in).kind)); },
                "tcp_syn, tcp_syn_ack, tcp_rst, dns_query, dns_response, arp_binding, "
-               "icmp_unreachable, new_mac"});
+               "icmp_unreachable, new_mac, tcp_probe_failed"});
   t.push_back({S::kPacket, "src", T::kIp,
                [](const EvalInput& in) { return Value::address(pkt(in).src); },
                "source address (ARP: the sender IP)"});
@@ -254,6 +254,16 @@ std::vector<FieldDef> make_table() {
                  return num((pkt(in).flags & packet_event_flags::kArpGratuitous) != 0);
                },
                ""});
+  t.push_back({S::kPacket, "tcp.rejected", T::kNum,
+               [](const EvalInput& in) {
+                 return num((pkt(in).flags & packet_event_flags::kTcpRejected) != 0);
+               },
+               "tcp_probe_failed: refused by a RST"});
+  t.push_back({S::kPacket, "tcp.half_open", T::kNum,
+               [](const EvalInput& in) {
+                 return num((pkt(in).flags & packet_event_flags::kTcpHalfOpen) != 0);
+               },
+               "tcp_probe_failed: accepted, then reset by the client (SYN scan, open port)"});
   t.push_back({S::kPacket, "icmp_code", T::kNum,
                [](const EvalInput& in) { return num(pkt(in).icmp_code); }, ""});
   // Interface samples (InterfaceSample).

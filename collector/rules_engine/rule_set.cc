@@ -340,7 +340,73 @@ void read_rule(ConfigMap& m, const ConfigReader& reader, RuleSet& set,
     m.error("list", "list: and fields: are for kind: list");
   if (rule->kind != RuleKind::kState && (!rule->state.empty() || !decreases.empty()))
     m.error("while", "while: and decreases: are for kind: state");
+  if (m.has("also")) {
+    ConfigMap a = m.map("also");
+    std::string also_source;
+    a.get("record", also_source, true);
+    auto alt = std::make_unique<Rule>();
+    bool source_ok = false;
+    if (!also_source.empty() && !parse_rule_source(also_source, alt->source))
+      a.error("record", "expected flow, packet, interface, device, trap or agent_session, got '" +
+                            also_source + "'");
+    else if (!also_source.empty() && alt->source == src)
+      a.error("record", "is the rule's own record kind; put both conditions in its where:");
+    else
+      source_ok = !also_source.empty();
+    if (rule->kind != RuleKind::kThreshold && rule->kind != RuleKind::kDistinct &&
+        rule->kind != RuleKind::kRate && rule->kind != RuleKind::kMatch)
+      a.error("record", "only match, threshold, distinct and rate rules take also:");
+    const RuleSource asrc = alt->source;
+    auto also_expr = [&](const char* key, const std::string& fallback, Expr& out) {
+      std::string text = fallback;
+      a.get(key, text);
+      std::string error;
+      if (!Expr::compile(text, asrc, lists, out, error)) a.error(key, error);
+    };
+    std::string except_text;
+    m.get("except", except_text);
+    also_expr("where", "", alt->where);
+    also_expr("except", except_text, alt->except);
+    a.done();
+    if (source_ok) {
+      // Same fields by name, so both sources key and count the same values.
+      auto same = [&](const FieldDef* f) -> const FieldDef* {
+        if (!f) return nullptr;
+        const FieldDef* g = find_field(asrc, f->name);
+        if (!g)
+          m.error("also", "field '" + std::string(f->name) + "' has no counterpart in " +
+                              to_string(asrc) + " records");
+        else if (g->type != f->type)
+          m.error("also", "field '" + std::string(f->name) + "' has another type in " +
+                              to_string(asrc) + " records");
+        return g;
+      };
+      for (const FieldDef* f : rule->group_by) alt->group_by.push_back(same(f));
+      alt->value = same(rule->value);
+      alt->relative_to = same(rule->relative_to);
+      alt->group_field = same(rule->group_field);
+      alt->kind = rule->kind;
+      alt->sum = rule->sum;
+      alt->counter = rule->counter;
+      alt->scale = rule->scale;
+      alt->threshold = rule->threshold;
+      alt->window_ns = rule->window_ns;
+      alt->learning_ns = rule->learning_ns;
+      alt->max_keys = rule->max_keys;
+      alt->max_distinct = rule->max_distinct;
+      alt->examples = rule->examples;
+      for (const ThresholdGroup& g : rule->groups) {
+        ThresholdGroup copy;
+        copy.name = g.name;
+        copy.networks = g.networks;  // owned by the rule, which outlives its `also`
+        copy.threshold = g.threshold;
+        alt->groups.push_back(std::move(copy));
+      }
+      rule->also = std::move(alt);
+    }
+  }
   m.done();
+  if (rule->also) rule->also->info = info;
   rule->info = std::move(info);
   set.rules.push_back(std::move(rule));
 }

@@ -69,6 +69,11 @@ struct Rule {
   std::size_t max_keys = 10000;
   std::size_t max_distinct = 1000;
   std::size_t examples = 5;
+  // `also:`: the same evidence from another kind of record (a scan's probes from packet
+  // events as well as from flow records). A copy of this rule with its own source, where and
+  // except, and group_by / field resolved by name for that source; it shares this rule's
+  // state, so a probe seen both ways counts once and raises one alert.
+  std::unique_ptr<Rule> also;
 };
 
 struct RuleSet {

@@ -137,7 +137,8 @@ void RulesEngine::load(std::shared_ptr<const RuleSet> rules) {
     rs.evictions = &evictions_.Add({{"rule", r.info->name}});
     rs.key_gauge = &keys_.Add({{"rule", r.info->name}});
     rs.key_gauge->Set(0);
-    by_source_[static_cast<std::size_t>(r.source)].push_back(i);
+    by_source_[static_cast<std::size_t>(r.source)].emplace_back(i, &r);
+    if (r.also) by_source_[static_cast<std::size_t>(r.also->source)].emplace_back(i, r.also.get());
   }
   for (prometheus::Gauge* g : list_gauges_) list_entries_.Remove(g);
   list_gauges_.clear();
@@ -173,7 +174,8 @@ void RulesEngine::consume(std::span<const Record> records) {
   for (const Record& r : records) {
     alerts_.observe(r.event_time_ns, wall);
     const EvalInput in{&r, nullptr};
-    for (std::size_t i : by_source_[source_index(r.kind())]) eval_rule(states_[i], in, wall);
+    for (const auto& [i, rule] : by_source_[source_index(r.kind())])
+      eval_rule(states_[i], *rule, in, wall);
   }
   if (!pending_.empty()) flush_pending(wall);
   records_.Increment(static_cast<double>(records.size()));
@@ -185,8 +187,8 @@ void RulesEngine::on_agent_session(const std::string& agent, const std::string& 
   if (!rules_) return;
   const SessionEvent ev{agent, segment, connected, time_ns};
   const EvalInput in{nullptr, &ev};
-  for (std::size_t i : by_source_[static_cast<std::size_t>(RuleSource::kAgentSession)])
-    eval_rule(states_[i], in, clock_());
+  for (const auto& [i, rule] : by_source_[static_cast<std::size_t>(RuleSource::kAgentSession)])
+    eval_rule(states_[i], *rule, in, clock_());
   if (!pending_.empty()) flush_pending(clock_());
   records_.Increment();
 }
@@ -196,7 +198,7 @@ void RulesEngine::evaluate(const EvalInput& in, std::int64_t wall_ns) {
   if (in.record) alerts_.observe(in.record->event_time_ns, wall_ns);
   const std::size_t src = in.record ? source_index(in.record->kind())
                                     : static_cast<std::size_t>(RuleSource::kAgentSession);
-  for (std::size_t i : by_source_[src]) eval_rule(states_[i], in, wall_ns);
+  for (const auto& [i, rule] : by_source_[src]) eval_rule(states_[i], *rule, in, wall_ns);
   if (!pending_.empty()) flush_pending(wall_ns);
 }
 
@@ -238,10 +240,9 @@ const ThresholdGroup* RulesEngine::group_of(const Rule& r, const EvalInput& in) 
   return nullptr;
 }
 
-void RulesEngine::fire(RuleState& rs, KeyState& ks, const EvalInput& in, double value,
-                       std::int64_t wall_ns, const Example* extra, const ListHit* hit,
+void RulesEngine::fire(RuleState& rs, const Rule& r, KeyState& ks, const EvalInput& in,
+                       double value, std::int64_t wall_ns, const Example* extra, const ListHit* hit,
                        const ThresholdGroup* group) {
-  const Rule& r = *rs.rule;
   const std::int64_t t = in.time_ns();
   if (ks.last_signal_ns != 0 && t >= ks.last_signal_ns && t - ks.last_signal_ns < kSignalInterval &&
       r.kind != RuleKind::kChange && r.kind != RuleKind::kNewValue) {
@@ -347,8 +348,8 @@ void RulesEngine::flush_pending(std::int64_t wall_ns) {
   pending_.clear();
 }
 
-void RulesEngine::eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wall_ns) {
-  const Rule& r = *rs.rule;
+void RulesEngine::eval_rule(RuleState& rs, const Rule& r, const EvalInput& in,
+                            std::int64_t wall_ns) {
   if (!r.where.eval(in)) return;
   if (!r.except.empty() && r.except.eval(in)) return;
   rs.matches->Increment();
@@ -364,7 +365,7 @@ void RulesEngine::eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wal
     case RuleKind::kMatch: {
       KeyState* ks = key_state(rs, key_hash(r, in), t);
       ks->last_ns = t;
-      fire(rs, *ks, in, 1, wall_ns);
+      fire(rs, r, *ks, in, 1, wall_ns);
       return;
     }
     case RuleKind::kList: {
@@ -392,7 +393,7 @@ void RulesEngine::eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wal
       KeyState* ks = key_state(rs, key, t);
       ks->last_ns = t;
       const Example e = make_example(hit->get(in));
-      fire(rs, *ks, in, 1, wall_ns, ks->examples.empty() ? &e : nullptr, &lh);
+      fire(rs, r, *ks, in, 1, wall_ns, ks->examples.empty() ? &e : nullptr, &lh);
       return;
     }
     case RuleKind::kThreshold: {
@@ -412,7 +413,7 @@ void RulesEngine::eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wal
       const double total = window_sum(ks->buckets);
       const ThresholdGroup* g = group_of(r, in);
       if (total >= (g ? g->threshold : r.threshold))
-        fire(rs, *ks, in, total, wall_ns, nullptr, nullptr, g);
+        fire(rs, r, *ks, in, total, wall_ns, nullptr, nullptr, g);
       return;
     }
     case RuleKind::kRate: {
@@ -439,7 +440,7 @@ void RulesEngine::eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wal
       }
       const ThresholdGroup* g = group_of(r, in);
       if (rate >= (g ? g->threshold : r.threshold))
-        fire(rs, *ks, in, rate, wall_ns, nullptr, nullptr, g);
+        fire(rs, r, *ks, in, rate, wall_ns, nullptr, nullptr, g);
       return;
     }
     case RuleKind::kDistinct: {
@@ -468,7 +469,7 @@ void RulesEngine::eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wal
       // Only a new value keeps the alert alive: probing ports already counted is not more
       // scanning (and a SYN flood to one port must not extend a finished scan).
       const double n = static_cast<double>(ks->distinct.size());
-      if (!found && n >= r.threshold) fire(rs, *ks, in, n, wall_ns);
+      if (!found && n >= r.threshold) fire(rs, r, *ks, in, n, wall_ns);
       return;
     }
     case RuleKind::kState: {
@@ -480,7 +481,7 @@ void RulesEngine::eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wal
         const bool dropped = ks->have_prev && v < ks->prev;
         ks->have_prev = true;
         ks->prev = v;
-        if (dropped) fire(rs, *ks, in, v, wall_ns);
+        if (dropped) fire(rs, r, *ks, in, v, wall_ns);
         return;
       }
       const bool bad = r.state.eval(in);
@@ -498,7 +499,7 @@ void RulesEngine::eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wal
       KeyState* ks = key_state(rs, key, t);
       ks->last_ns = t;
       ks->bad = true;
-      fire(rs, *ks, in, 1, wall_ns);
+      fire(rs, r, *ks, in, 1, wall_ns);
       return;
     }
     case RuleKind::kNewValue: {
@@ -513,7 +514,7 @@ void RulesEngine::eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wal
       ks->last_ns = t;
       if (t - rs.first_seen_ns < r.learning_ns) return;  // still learning what is normal
       const Example e = make_example(v);
-      fire(rs, *ks, in, 1, wall_ns, &e);
+      fire(rs, r, *ks, in, 1, wall_ns, &e);
       return;
     }
     case RuleKind::kChange: {
@@ -525,7 +526,7 @@ void RulesEngine::eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wal
       if (changed) {
         // Evidence: the previous value, then the new one.
         const Example e = make_example(v);
-        fire(rs, *ks, in, 1, wall_ns, &e);
+        fire(rs, r, *ks, in, 1, wall_ns, &e);
       }
       ks->have_prev = true;
       ks->prev_hash = h;

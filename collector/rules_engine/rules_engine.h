@@ -106,15 +106,16 @@ class RulesEngine : public RecordConsumer {
     prometheus::Gauge* key_gauge = nullptr;
   };
 
-  void eval_rule(RuleState& rs, const EvalInput& in, std::int64_t wall_ns);
+  // `r` is rs.rule, or its `also` (another record kind feeding the same state).
+  void eval_rule(RuleState& rs, const Rule& r, const EvalInput& in, std::int64_t wall_ns);
   KeyState* key_state(RuleState& rs, std::uint64_t key, std::int64_t t);
   // A list rule's hit: the address on the list and the other end of the record.
   struct ListHit {
     Value listed;
     Value peer;
   };
-  void fire(RuleState& rs, KeyState& ks, const EvalInput& in, double value, std::int64_t wall_ns,
-            const Example* extra = nullptr, const ListHit* hit = nullptr,
+  void fire(RuleState& rs, const Rule& r, KeyState& ks, const EvalInput& in, double value,
+            std::int64_t wall_ns, const Example* extra = nullptr, const ListHit* hit = nullptr,
             const ThresholdGroup* group = nullptr);
   // The group whose networks hold the record's group_field address (first match), if any.
   static const ThresholdGroup* group_of(const Rule& r, const EvalInput& in);
@@ -128,7 +129,8 @@ class RulesEngine : public RecordConsumer {
   std::shared_ptr<const RuleSet> rules_;
   std::vector<RuleState> states_;
   std::vector<std::pair<std::size_t, std::uint64_t>> pending_;  // rule index, key
-  std::array<std::vector<std::size_t>, 6> by_source_;           // rule indexes per RuleSource
+  // Per RuleSource: the rules that read it, with the index of the state they feed.
+  std::array<std::vector<std::pair<std::size_t, const Rule*>>, 6> by_source_;
 
   prometheus::Counter& records_;
   prometheus::Counter& seconds_;

@@ -142,6 +142,77 @@ TEST(PacketEvents, AnswersAreKeyedByService) {
   EXPECT_EQ(h.events.size(), 164u + 2u);     // + the two hosts' new-MAC events
 }
 
+std::vector<PacketEvent> failed(const Harness& h) {
+  std::vector<PacketEvent> out;
+  for (const auto& e : h.events)
+    if (e.kind == PacketEventKind::kTcpProbeFailed) out.push_back(e);
+  return out;
+}
+
+TEST(PacketEvents, ProbesRefusedAtOnceHalfOpenAtOnceUnansweredAfterTheTimeout) {
+  using namespace packet_event_flags;
+  Harness h;
+  // .10 tries four ports of .20: 22 refused (RST+ACK), 80 accepted and then reset by the
+  // client (a SYN scan finding it open), 443 accepted and completed, 8080 never answered.
+  for (int port : {22, 80, 443, 8080}) h.feed(tcp_frame(40000, port, 0x02), kSec);
+  h.feed(tcp_frame(40000, 8080, 0x02), kSec + kSec / 2);  // retransmitted: the same attempt
+  h.feed(tcp_frame(22, 40000, 0x14, 20, 10), kSec + 1000);
+  h.feed(tcp_frame(80, 40000, 0x12, 20, 10), kSec + 1000);
+  h.feed(tcp_frame(443, 40000, 0x12, 20, 10), kSec + 1000);
+  h.feed(tcp_frame(40000, 80, 0x04), kSec + 2000);
+  h.feed(tcp_frame(40000, 443, 0x10), kSec + 2000);
+  auto f = failed(h);
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].dst_port, 22);
+  EXPECT_EQ(f[0].flags, kTcpRejected);
+  EXPECT_EQ(f[1].dst_port, 80);
+  EXPECT_EQ(f[1].flags, kTcpHalfOpen);
+  // Oriented as the SYN: src tried dst.
+  EXPECT_EQ(f[0].src.bytes[3], 10);
+  EXPECT_EQ(f[0].dst.bytes[3], 20);
+  // 8080: nothing at 5.9 s, reported (once) by the first frame or tick at 6 s.
+  h.x.advance(kSec + 5 * kSec - 1);
+  EXPECT_EQ(failed(h).size(), 2u);
+  h.x.advance(kSec + 5 * kSec);
+  f = failed(h);
+  ASSERT_EQ(f.size(), 3u);
+  EXPECT_EQ(f[2].dst_port, 8080);
+  EXPECT_EQ(f[2].flags, 0);
+  h.x.advance(60 * kSec);
+  h.x.flush();
+  EXPECT_EQ(failed(h).size(), 3u);  // 443 was a connection, not a probe
+}
+
+TEST(PacketEvents, ProbeEventTimeIsTheSynAndFlushReportsWhatWaits) {
+  Harness h;
+  std::vector<std::int64_t> times;
+  PacketEventExtractor x({}, [&](const PacketEvent& e, std::int64_t ts) {
+    if (e.kind == PacketEventKind::kTcpProbeFailed) times.push_back(ts);
+  });
+  for (int i = 0; i < 3; ++i) {
+    const Bytes f = tcp_frame(40000, 100 + i, 0x02);
+    DecodedPacket p;
+    x.add(decode_packet(DLT_EN10MB, f.b, p), p, f.b, (10 + i) * kSec);
+  }
+  x.flush();  // end of a capture file: nothing more will answer
+  EXPECT_EQ(times, (std::vector<std::int64_t>{10 * kSec, 11 * kSec, 12 * kSec}));
+}
+
+TEST(PacketEvents, AFullProbeRingCountsWhatItPushesOut) {
+  PacketEventConfig cfg;
+  cfg.probe_slots = 16;
+  Harness h(cfg);
+  for (int port = 1; port <= 20; ++port) h.feed(tcp_frame(40000, port, 0x02), kSec);
+  EXPECT_EQ(h.x.stats().probes_evicted, 4u);
+  h.x.flush();
+  const auto f = failed(h);
+  ASSERT_EQ(f.size(), 16u);
+  EXPECT_EQ(f.front().dst_port, 5);  // the oldest four left unreported
+  // An answer for an attempt that left the ring is no answer to anything else.
+  h.feed(tcp_frame(1, 40000, 0x14, 20, 10), 2 * kSec);
+  EXPECT_EQ(failed(h).size(), 16u);
+}
+
 TEST(PacketEvents, RateLimitBoundsFloodsWithManyKeys) {
   PacketEventConfig cfg;
   cfg.rate = 10;

@@ -99,6 +99,82 @@ TEST(RulesEngine, DistinctCountsOnEventTimeWindows) {
   EXPECT_EQ(f.sink.events.size(), 1u);
 }
 
+// A failed probe as the agent's packet events report it (oriented as its SYN).
+Record probe(std::int64_t t, const std::string& src, const std::string& dst, int dport) {
+  Record r = packet(t, PacketEventKind::kTcpProbeFailed, src, dst);
+  auto& p = std::get<PacketEvent>(r.body);
+  p.protocol = 6;
+  p.dst_port = static_cast<std::uint16_t>(dport);
+  p.flags = packet_event_flags::kTcpRejected;
+  return r;
+}
+
+const char* kScanFromBoth = R"(rules:
+  - name: scan
+    kind: distinct
+    description: d
+    runbook: r
+    where: syn_only
+    except: src in [10.9.9.9]
+    group_by: [src, dst]
+    field: dst_port
+    threshold: 10
+    window: 10s
+    hold_down: 30s
+    also:
+      record: packet
+      where: event == 'tcp_probe_failed'
+)";
+
+TEST(RulesEngine, AlsoFeedsOneStateFromPacketsAndFlows) {
+  Fixture f(kScanFromBoth);
+  ASSERT_TRUE(f.status.is_ok()) << f.status.message();
+  // Packet events report ports 0-9 as they are refused: the alert fires from them alone.
+  for (int p = 0; p < 10; ++p) f.feed(probe(kT0 + p * kMs, "10.0.0.1", "10.0.0.2", p));
+  ASSERT_EQ(f.sink.events.size(), 1u);
+  EXPECT_EQ(f.sink.events[0], "firing scan src=10.0.0.1,dst=10.0.0.2 10");
+  // Two seconds later the flows of the same probes end (the agent's meter saw them too):
+  // within the window, the same ports are not new values.
+  for (int p = 0; p < 10; ++p)
+    f.feed(flow(kT0 + 2 * kSec + p * kMs, "10.0.0.1", "10.0.0.2", 1, p, 6, kSyn, 1, 40));
+  const Alert* a = f.lifecycle.find("scan", "src=10.0.0.1,dst=10.0.0.2");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->value, 10);  // each probe counted once, whichever way it was seen
+  // New ports from flows (an exporter saw them) grow the same alert.
+  for (int p = 10; p < 15; ++p)
+    f.feed(flow(kT0 + 3 * kSec + p * kMs, "10.0.0.1", "10.0.0.2", 1, p, 6, kSyn, 1, 40));
+  EXPECT_EQ(a->value, 15);
+  EXPECT_EQ(f.lifecycle.firing(), 1u);
+  // The rule's except applies to packet events too.
+  for (int p = 0; p < 50; ++p) f.feed(probe(kT0 + p * kMs, "10.9.9.9", "10.0.0.2", p));
+  EXPECT_EQ(f.lifecycle.firing(), 1u);
+}
+
+TEST(RulesEngine, AlsoNeedsAnotherRecordKindAndMatchingFields) {
+  auto load = [](const std::string& also) {
+    TempDir dir;
+    const std::string f = dir.write("r.yaml", std::string(R"(rules:
+  - name: scan
+    kind: distinct
+    description: d
+    runbook: r
+    where: syn_only
+    group_by: [src, bytes]
+    field: dst_port
+    threshold: 10
+    window: 10s
+    also:
+)") + also);
+    RuleSet set;
+    return load_rule_set({f}, set).message();
+  };
+  EXPECT_NE(load("      record: flow\n").find("is the rule's own record kind"), std::string::npos);
+  EXPECT_NE(load("      record: packet\n").find("field 'bytes' has no counterpart in packet"),
+            std::string::npos);
+  EXPECT_NE(load("      record: packet\n      where: nope == 1\n").find("also.where"),
+            std::string::npos);
+}
+
 TEST(RulesEngine, AlertFiresOnceRefreshesAndResolvesAfterHoldDown) {
   Fixture f(kScanRule);
   for (int p = 0; p < 500; ++p)
