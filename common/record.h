@@ -227,6 +227,7 @@ enum class PacketEventKind : std::uint8_t {
   kIcmpUnreachable = 7,
   kNewMac = 8,
   kTcpProbeFailed = 9,  // a connection attempt refused (RST) or unanswered: a scan's probe
+  kArpReplyFlood = 10,  // one MAC sent more ARP replies in a second than arp_reply_flood
 };
 
 // PacketEvent::flags bits.
@@ -250,6 +251,8 @@ inline constexpr std::uint8_t kTcpHalfOpen = 0x20;    // tcp_probe_failed: accep
 //     time; flags kTcpRejected when a RST refused it, kTcpHalfOpen when the server accepted
 //     and the client reset instead of completing (a SYN scan finding an open port), else
 //     it went unanswered.
+//   ARP reply flood: mac = the sender, src / dst = its last reply's sender and target IP,
+//     count = its replies in that second, at the second's start.
 // The kind's name: the `kind` label of the agent's event metrics and the `event` field of
 // the rule language, so both speak of the same thing the same way.
 constexpr const char* to_string(PacketEventKind k) {
@@ -272,6 +275,8 @@ constexpr const char* to_string(PacketEventKind k) {
       return "new_mac";
     case PacketEventKind::kTcpProbeFailed:
       return "tcp_probe_failed";
+    case PacketEventKind::kArpReplyFlood:
+      return "arp_reply_flood";
   }
   return "unknown";
 }
@@ -291,6 +296,7 @@ struct PacketEvent {
   std::uint8_t flags = 0;  // packet_event_flags
   std::uint8_t icmp_code = 0;
   std::array<std::uint8_t, 6> prev_mac{};  // ARP binding changed: the MAC it had before
+  std::uint32_t count = 0;                 // ARP reply flood: replies in its second
 };
 
 enum class RecordKind : std::uint8_t {

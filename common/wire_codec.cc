@@ -122,6 +122,9 @@ class Writer {
   }
   // An element count of a bounded array; the reader refuses one beyond max.
   void count(const std::uint8_t& n, std::size_t /*max*/) { put(n, 1); }
+  // A field added at the end of a body: always written; a body from an older agent that
+  // ends before it reads as 0.
+  void tail_u32(const std::uint32_t& v) { put(v, 4); }
   void oid(const std::array<std::uint32_t, 16>& a, const std::uint8_t& len) {
     put(len, 1);
     for (std::uint8_t i = 0; i < len && i < a.size(); ++i) put(a[i], 4);
@@ -159,6 +162,7 @@ class Reader {
   void u32(std::uint32_t& v) { v = r_.u32(); }
   void u64(std::uint64_t& v) { v = r_.u64(); }
   void i64(std::int64_t& v) { v = r_.i64(); }
+  void tail_u32(std::uint32_t& v) { v = r_.remaining() == 0 ? 0 : r_.u32(); }
   template <typename E>
   void e8(E& v, E max) {
     const std::uint8_t raw = r_.u8();
@@ -320,11 +324,12 @@ void fields(A& a, PacketEvent& f) {
   a.array(f.mac);
   a.u8(f.protocol);
   a.u8(f.dns_rcode);
-  a.e8(f.kind, PacketEventKind::kTcpProbeFailed);
+  a.e8(f.kind, PacketEventKind::kArpReplyFlood);
   a.str(f.name);
   a.u8(f.flags);
   a.u8(f.icmp_code);
   a.array(f.prev_mac);
+  a.tail_u32(f.count);
 }
 
 constexpr std::uint8_t kMaxKind = static_cast<std::uint8_t>(RecordKind::kPacketEvent);

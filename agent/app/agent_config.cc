@@ -38,6 +38,7 @@ packet_events:                # TCP SYN/SYN-ACK/RST, DNS, ARP, ICMP unreachable,
   rate: 2000                  # per kind, events per second sustained ...
   burst: 10000                # ... and at once
   probe_timeout: 5s           # a SYN unanswered this long is a failed probe (tcp_probe_failed)
+  arp_reply_flood: 50         # ARP replies per second from one MAC: an arp_reply_flood event
 batch:
   max_records: 1000
   max_delay: 1s
@@ -239,6 +240,9 @@ Status read(ConfigReader& reader, AgentConfig& out) {
   v = static_cast<std::int64_t>(ev.probe_slots);
   events.get("probe_slots", v, 16, 1 << 22);
   ev.probe_slots = static_cast<std::size_t>(v);
+  v = ev.arp_reply_flood;
+  events.get("arp_reply_flood", v, 0, 1 << 24);
+  ev.arp_reply_flood = static_cast<std::uint32_t>(v);
   v = ev.dns_port;
   events.get("dns_port", v, 1, 65535);
   ev.dns_port = static_cast<std::uint16_t>(v);

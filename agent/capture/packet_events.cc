@@ -19,6 +19,7 @@ constexpr std::uint8_t kTcpAck = 0x10;
 constexpr std::uint8_t kIcmpUnreachable = 3;    // RFC 792
 constexpr std::uint8_t kIcmpv6Unreachable = 1;  // RFC 4443 section 3.1
 constexpr std::size_t kIcmpHeader = 8;          // type, code, checksum, 4 unused: then the quote
+constexpr std::int64_t kSecond = 1'000'000'000;
 
 // splitmix64's finaliser: cheap and well mixed, for combining key parts.
 std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
@@ -110,6 +111,10 @@ void PacketEventExtractor::add(DecodeResult r, const DecodedPacket& p,
                                std::span<const std::byte> frame, std::int64_t ts) {
   if (!cfg_.enabled) return;
   if (probe_head_ != probe_tail_) expire_probes(ts, false);
+  if (ts - last_reply_sweep_ns_ >= kSecond) {
+    last_reply_sweep_ns_ = ts;
+    expire_reply_counts(ts, false);
+  }
   if (r != DecodeResult::kOk && r != DecodeResult::kNotIp) return;
   new_mac(p, ts);
   if (r == DecodeResult::kNotIp) {
@@ -292,12 +297,55 @@ void PacketEventExtractor::expire_probes(std::int64_t now, bool all) {
   }
 }
 
+void PacketEventExtractor::count_reply(const ArpPacket& a, std::uint16_t vlan, std::int64_t ts) {
+  const std::uint64_t key = mac48(a.sender_mac) | std::uint64_t{1} << 48;  // never 0
+  ReplyCount& c = replies_[mix(vlan, key) & (replies_.size() - 1)];
+  if (c.mac != key || c.vlan != vlan) {
+    if (c.mac != 0) end_reply_second(c);  // a MAC sharing the slot: its second ends early
+    c = ReplyCount{key, ts, 0, {}, {}, vlan};
+  } else if (ts - c.second_start >= kSecond) {
+    end_reply_second(c);
+    c.second_start = ts;
+  }
+  ++c.count;
+  c.sender_ip = a.sender_ip;
+  c.target_ip = a.target_ip;
+}
+
+void PacketEventExtractor::end_reply_second(ReplyCount& c) {
+  const std::uint32_t n = c.count;
+  c.count = 0;
+  if (n < cfg_.arp_reply_flood) return;
+  const auto kind = PacketEventKind::kArpReplyFlood;
+  if (!admit(kind, mix(static_cast<std::uint64_t>(kind), c.mac ^ std::uint64_t{c.vlan} << 52),
+             c.second_start))
+    return;
+  ev_ = PacketEvent{};
+  ev_.kind = kind;
+  ev_.src = IpAddr::v4(c.sender_ip.data());
+  ev_.dst = IpAddr::v4(c.target_ip.data());
+  ev_.vlan = c.vlan;
+  for (int i = 5; i >= 0; --i)
+    ev_.mac[static_cast<std::size_t>(i)] = (c.mac >> (8 * (5 - i))) & 0xff;
+  ev_.count = n;
+  emit(c.second_start);
+}
+
+void PacketEventExtractor::expire_reply_counts(std::int64_t now, bool all) {
+  for (ReplyCount& c : replies_)
+    if (c.count != 0 && (all || now - c.second_start >= kSecond)) end_reply_second(c);
+}
+
 void PacketEventExtractor::advance(std::int64_t now_ns) {
-  if (cfg_.enabled && probe_head_ != probe_tail_) expire_probes(now_ns, false);
+  if (!cfg_.enabled) return;
+  if (probe_head_ != probe_tail_) expire_probes(now_ns, false);
+  expire_reply_counts(now_ns, false);
 }
 
 void PacketEventExtractor::flush() {
-  if (cfg_.enabled) expire_probes(0, true);
+  if (!cfg_.enabled) return;
+  expire_probes(0, true);
+  expire_reply_counts(0, true);
 }
 
 void PacketEventExtractor::dns(const DecodedPacket& p, std::span<const std::byte> frame,
@@ -329,6 +377,7 @@ void PacketEventExtractor::arp(const DecodedPacket& p, std::span<const std::byte
     ++stats_.arp_malformed;
     return;
   }
+  if (a.op == 2 && cfg_.arp_reply_flood != 0) count_reply(a, p.vlan, ts);
   std::uint32_t ip;
   std::memcpy(&ip, a.sender_ip.data(), 4);
   if (ip == 0) return;  // an ARP probe (RFC 5227): the sender claims no address yet

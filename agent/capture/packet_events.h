@@ -13,7 +13,11 @@
 //     answer are a fixed-size ring in SYN order (`probe_slots`); one that leaves a full ring
 //     before its answer or timeout is counted (probes_evicted), not reported. A SYN seen
 //     again while its attempt waits is the same attempt. advance() expires attempts when no
-//     frame comes (live sources), flush() reports the rest at the end of a capture file.
+//     frame comes (live sources), flush() reports the rest at the end of a capture file;
+//   - ARP reply floods: a MAC that sends `arp_reply_flood` ARP replies or more in one second
+//     (of packet time). Repeated replies for a known binding make no arp_binding event, so
+//     they are counted here, per sender MAC in a fixed direct-mapped table; each flooding
+//     second is one arp_reply_flood event carrying its count, at the second's start.
 //
 // Bounded by design, so a flood or a scan cannot turn into a record flood:
 //   1. Per-key budget: at most `per_key_budget` events per key in each `window` (keys:
@@ -62,12 +66,13 @@ struct PacketEventConfig {
   std::uint16_t dns_port = 53;              // UDP/TCP port whose payload is DNS
   // A SYN without an answer this long is a failed probe (Zeek's tcp_attempt_delay is 5 s).
   std::int64_t probe_timeout_ns = 5'000'000'000;
-  std::size_t probe_slots = 16384;  // connection attempts awaiting an answer (rounded to 2^n)
+  std::size_t probe_slots = 16384;     // connection attempts awaiting an answer (rounded to 2^n)
+  std::uint32_t arp_reply_flood = 50;  // ARP replies per second from one MAC; 0: not counted
 
   bool operator==(const PacketEventConfig&) const = default;
 };
 
-inline constexpr std::size_t kPacketEventKinds = 10;  // index = PacketEventKind value (1..9)
+inline constexpr std::size_t kPacketEventKinds = 11;  // index = PacketEventKind value (1..10)
 
 struct PacketEventStats {
   std::array<std::uint64_t, kPacketEventKinds> emitted{};
@@ -163,6 +168,17 @@ class PacketEventExtractor {
   void probe_answer(const DecodedPacket& p, bool rst, std::int64_t ts);
   void probe_failed(const Probe& pr, std::uint8_t flags);
   void expire_probes(std::int64_t now, bool all);
+  // ARP replies per sender MAC and second.
+  struct ReplyCount {
+    std::uint64_t mac = 0;  // 48 bits; 0 = empty
+    std::int64_t second_start = 0;
+    std::uint32_t count = 0;
+    std::array<std::uint8_t, 4> sender_ip{}, target_ip{};
+    std::uint16_t vlan = 0;
+  };
+  void count_reply(const ArpPacket& a, std::uint16_t vlan, std::int64_t ts);
+  void end_reply_second(ReplyCount& c);
+  void expire_reply_counts(std::int64_t now, bool all);
   // Applies the key's budget and the kind's rate limit; true (and counted) when both allow.
   bool admit(PacketEventKind kind, std::uint64_t key, std::int64_t ts);
   void emit(std::int64_t ts);
@@ -180,6 +196,8 @@ class PacketEventExtractor {
   std::vector<Probe> probes_;                   // ring, in SYN order
   std::vector<std::uint64_t> probe_index_;      // key -> ring position + 1 (direct-mapped)
   std::uint64_t probe_head_ = 0, probe_tail_ = 0;
+  std::array<ReplyCount, 1024> replies_{};
+  std::int64_t last_reply_sweep_ns_ = 0;
   DnsMessage dns_;
   PacketEvent ev_;
 };

@@ -122,6 +122,7 @@ class JsonSink : public RecordSink {
         j["dns_rcode"] = e->dns_rcode;
       }
       if (e->kind == PacketEventKind::kIcmpUnreachable) j["icmp_code"] = e->icmp_code;
+      if (e->kind == PacketEventKind::kArpReplyFlood) j["count"] = e->count;
       if (e->kind == PacketEventKind::kTcpProbeFailed)
         j["failure"] = (e->flags & packet_event_flags::kTcpRejected)   ? "rejected"
                        : (e->flags & packet_event_flags::kTcpHalfOpen) ? "half_open"

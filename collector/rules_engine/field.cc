@@ -191,7 +191,7 @@ std::vector<FieldDef> make_table() {
   t.push_back({S::kPacket, "event", T::kStr,
                [](const EvalInput& in) { return Value::string(to_string(pkt(in).kind)); },
                "tcp_syn, tcp_syn_ack, tcp_rst, dns_query, dns_response, arp_binding, "
-               "icmp_unreachable, new_mac, tcp_probe_failed"});
+               "icmp_unreachable, new_mac, tcp_probe_failed, arp_reply_flood"});
   t.push_back({S::kPacket, "src", T::kIp,
                [](const EvalInput& in) { return Value::address(pkt(in).src); },
                "source address (ARP: the sender IP)"});
@@ -254,6 +254,8 @@ std::vector<FieldDef> make_table() {
                  return num((pkt(in).flags & packet_event_flags::kArpGratuitous) != 0);
                },
                ""});
+  t.push_back({S::kPacket, "count", T::kNum, [](const EvalInput& in) { return num(pkt(in).count); },
+               "arp_reply_flood: the MAC's ARP replies in that second"});
   t.push_back({S::kPacket, "tcp.rejected", T::kNum,
                [](const EvalInput& in) {
                  return num((pkt(in).flags & packet_event_flags::kTcpRejected) != 0);

@@ -530,7 +530,15 @@ void RulesEngine::eval_rule(RuleState& rs, const Rule& r, const EvalInput& in,
       }
       ks->have_prev = true;
       ks->prev_hash = h;
-      ks->examples.assign(1, make_example(v));
+      // The key's recent values, oldest first, each once (an IP's MAC history): the alert
+      // shows them before the new one.
+      std::erase_if(ks->examples, [&](const Example& e) {
+        return hash_value(e.value.type == Value::Type::kStr ? Value::string(e.text.view())
+                                                            : e.value) == h;
+      });
+      ks->examples.push_back(make_example(v));
+      if (ks->examples.size() > std::max<std::size_t>(r.examples, 1))
+        ks->examples.erase(ks->examples.begin());
       return;
     }
   }

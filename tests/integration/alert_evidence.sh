@@ -6,7 +6,9 @@
 # writes an update line as the count grows, and the resolved line, written once the replayed
 # event clock passes the 5-minute hold-down (no wall-clock wait), says 253 hosts with the
 # scan's duration. The same capture has a gratuitous ARP reply moving 10.1.2.10 to another
-# MAC: arp_gratuitous_takeover names both MACs (acceptance 4, ARP part).
+# MAC: arp_gratuitous_takeover names both MACs; then that MAC floods the segment with 300
+# ARP replies claiming the gateway 10.1.2.1 in 3 s, while the real gateway answers 5 times:
+# arp_reply_flood names the MAC and the address, and its final line says 300 (acceptance 4).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cw_init "$@"
 command -v jq >/dev/null || { echo "SKIP: jq not found" >&2; exit 77; }
@@ -30,6 +32,15 @@ owner.time = t0 + 5
 spoof = Ether(src="02:00:00:00:00:ee", dst="ff:ff:ff:ff:ff:ff") / ARP(op=2, hwsrc="02:00:00:00:00:ee", psrc="10.1.2.10", hwdst="ff:ff:ff:ff:ff:ff", pdst="10.1.2.10")
 spoof.time = t0 + 6
 pkts += [owner, spoof]
+for i in range(300):
+    p = Ether(src="02:00:00:00:00:ee", dst="02:00:00:00:00:32") / ARP(op=2, hwsrc="02:00:00:00:00:ee", psrc="10.1.2.1", hwdst="02:00:00:00:00:32", pdst="10.1.2.50")
+    p.time = t0 + 10 + i * 0.01
+    pkts.append(p)
+for i in range(5):
+    p = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:32") / ARP(op=2, hwsrc="02:00:00:00:00:01", psrc="10.1.2.254", hwdst="02:00:00:00:00:32", pdst="10.1.2.50")
+    p.time = t0 + 10 + i * 0.5
+    pkts.append(p)
+pkts.sort(key=lambda p: p.time)
 # Ordinary traffic 6 minutes later moves the event clock past the rule's 5-minute hold-down.
 for i in range(4):
     p = Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01") / IP(src="10.1.2.7", dst="10.1.2.8") / TCP(sport=40000, dport=443, flags="A")
@@ -69,4 +80,14 @@ cw_expect "arp_gratuitous_takeover alerts" "$(jq length <<<"$arp")" 1
 cw_expect "its labels" "$(jq -r '.[0].labels | .src + " " + .mac + " " + .prev_mac' <<<"$arp")" \
   "10.1.2.10 02:00:00:00:00:ee 02:00:00:00:00:aa"
 
-echo "PASS: gratuitous ARP takeover of 10.1.2.10 (aa -> ee) alerted; port_scan_horizontal lines $states with values $values; resolved after the replayed hold-down with 253 hosts over ${duration} s"
+# The ARP reply flood: one alert naming the MAC and the address it claims, 300 replies.
+flood=$(jq -s -c '[.[] | select(.rule == "arp_reply_flood")]' "$WORK/alerts.jsonl")
+cw_expect "arp_reply_flood firing lines" "$(jq '[.[] | select(.state == "firing")] | length' <<<"$flood")" 1
+cw_expect "its labels" "$(jq -r '.[0].labels | .mac + " " + .src' <<<"$flood")" "02:00:00:00:00:ee 10.1.2.1"
+flood_resolved() { [[ "$(jq -s -r '[.[] | select(.rule == "arp_reply_flood")][-1].state' "$WORK/alerts.jsonl")" == resolved ]]; }
+cw_wait_until 100 "arp_reply_flood resolved on the replayed event clock" flood_resolved
+flood=$(jq -s -c '[.[] | select(.rule == "arp_reply_flood")]' "$WORK/alerts.jsonl")
+cw_expect "replies counted by its last line" "$(jq -r '.[-1].value' <<<"$flood")" 300
+cw_log "arp_reply_flood: $(jq -r '.[0].summary' <<<"$flood")"
+
+echo "PASS: gratuitous ARP takeover of 10.1.2.10 (aa -> ee) alerted; ARP reply flood from ee claiming 10.1.2.1 alerted once, 300 replies; port_scan_horizontal lines $states with values $values; resolved after the replayed hold-down with 253 hosts over ${duration} s"

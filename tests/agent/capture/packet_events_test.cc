@@ -213,6 +213,41 @@ TEST(PacketEvents, AFullProbeRingCountsWhatItPushesOut) {
   EXPECT_EQ(failed(h).size(), 16u);
 }
 
+TEST(PacketEvents, ArpReplyFloodIsCountedPerMacAndSecond) {
+  PacketEventConfig cfg;
+  cfg.arp_reply_flood = 50;
+  Harness h(cfg);
+  auto floods = [&h] {
+    std::vector<PacketEvent> out;
+    for (const auto& e : h.events)
+      if (e.kind == PacketEventKind::kArpReplyFlood) out.push_back(e);
+    return out;
+  };
+  // MAC ...:66 claims 10.0.0.1 in 120 replies spread over the second [1 s, 2 s), then 80
+  // in [2 s, 3 s). MAC ...:55 answers 10 times a second: no flood.
+  for (int i = 0; i < 120; ++i)
+    h.feed(arp_frame(2, 0x66, {10, 0, 0, 1}, {10, 0, 0, 9}), kSec + i * 8'000'000);
+  for (int i = 0; i < 80; ++i)
+    h.feed(arp_frame(2, 0x66, {10, 0, 0, 1}, {10, 0, 0, 9}), 2 * kSec + i * 12'000'000);
+  for (int i = 0; i < 10; ++i)
+    h.feed(arp_frame(2, 0x55, {10, 0, 0, 5}, {10, 0, 0, 9}), kSec + i * 100'000'000);
+  auto f = floods();
+  ASSERT_EQ(f.size(), 1u);  // the first second ended when the second began
+  EXPECT_EQ(f[0].count, 120u);
+  EXPECT_EQ(f[0].mac[5], 0x66);
+  EXPECT_EQ(f[0].src.bytes[3], 1);
+  h.x.advance(4 * kSec);  // no more replies: the second second ends on the clock
+  f = floods();
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[1].count, 80u);
+  h.x.flush();
+  EXPECT_EQ(floods().size(), 2u);
+  // Requests are not counted.
+  for (int i = 0; i < 200; ++i) h.feed(arp_frame(1, 0x77, {10, 0, 0, 7}, {10, 0, 0, 9}), 10 * kSec);
+  h.x.flush();
+  EXPECT_EQ(floods().size(), 2u);
+}
+
 TEST(PacketEvents, RateLimitBoundsFloodsWithManyKeys) {
   PacketEventConfig cfg;
   cfg.rate = 10;
@@ -332,6 +367,7 @@ TEST(PacketEvents, WireRoundTripKeepsEveryField) {
   e.flags = packet_event_flags::kArpChanged;
   e.icmp_code = 9;
   e.name.assign("x.example");
+  e.count = 123456;
   Record r;
   r.event_time_ns = 5 * kSec;
   r.body = e;
@@ -353,6 +389,22 @@ TEST(PacketEvents, WireRoundTripKeepsEveryField) {
   EXPECT_EQ(d.flags, e.flags);
   EXPECT_EQ(d.icmp_code, e.icmp_code);
   EXPECT_EQ(d.name, e.name);
+  EXPECT_EQ(d.count, e.count);
+
+  // An older agent's body ends before `count` (added last): it reads as 0, not as an error.
+  // Payload (little-endian): seq u64, count u32, then kind u8, body length u16, body.
+  std::vector<std::byte> old(payload.begin(), payload.end() - 4);
+  const std::size_t len_at = 8 + 4 + 1;
+  const auto len = static_cast<std::uint16_t>(
+      (std::to_integer<int>(old[len_at]) | std::to_integer<int>(old[len_at + 1]) << 8) - 4);
+  old[len_at] = static_cast<std::byte>(len & 0xff);
+  old[len_at + 1] = static_cast<std::byte>(len >> 8);
+  out.clear();
+  ASSERT_EQ(wire::decode_batch(old, ShortName("a"), ShortName("s"), seq, out, unknown),
+            wire::DecodeError::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<PacketEvent>(out[0].body).count, 0u);
+  EXPECT_EQ(std::get<PacketEvent>(out[0].body).name, e.name);
 }
 
 }  // namespace

@@ -338,6 +338,23 @@ std::vector<Case> cases() {
                               packet_event_flags::kArpGratuitous | packet_event_flags::kArpNew)},
                       {}};
        }},
+      {"arp_reply_flood",
+       [mac_b] {
+         // Three seconds of 60 replies each, as the agent reports them: 180 in 10 s.
+         Input in;
+         for (int s = 0; s < 3; ++s) {
+           Record r = packet(kT0 + s * kSec, PE::kArpReplyFlood, "10.0.0.1", "10.0.0.9", "", mac_b);
+           std::get<PacketEvent>(r.body).count = 60;
+           in.records.push_back(r);
+         }
+         return in;
+       },
+       [mac_b] {
+         // One busy second is no flood.
+         Record r = packet(kT0, PE::kArpReplyFlood, "10.0.0.1", "10.0.0.9", "", mac_b);
+         std::get<PacketEvent>(r.body).count = 60;
+         return Input{{r}, {}};
+       }},
       {"interface_down",
        [] {
          return Input{{iface(kT0, 0, 0, 0, 1, 1), iface(kT0 + kSec, 0, 0, 0, 1, 2)}, {}};
@@ -440,6 +457,21 @@ TEST(RulePack, StateRulesResolveWhenHealthy) {
   EXPECT_EQ(h.sink.resolved["interface_down"], 1);
   EXPECT_EQ(h.sink.fired["agent_disconnected"], 1);
   EXPECT_EQ(h.sink.resolved["agent_disconnected"], 1);
+}
+
+TEST(RulePack, ArpSpoofingNamesTheAddressesMacHistory) {
+  Harness h;
+  using PE = PacketEventKind;
+  const std::array<std::uint8_t, 6> a{2, 0, 0, 0, 0, 0xa}, b{2, 0, 0, 0, 0, 0xb},
+      c{2, 0, 0, 0, 0, 0xc};
+  h.run(Input{{packet(kT0, PE::kArpBinding, "10.0.0.1", "10.0.0.2", "", a),
+               packet(kT0 + kSec, PE::kArpBinding, "10.0.0.1", "10.0.0.2", "", b),
+               packet(kT0 + 2 * kSec, PE::kArpBinding, "10.0.0.1", "10.0.0.2", "", c)},
+              {}});
+  EXPECT_EQ(h.sink.fired["arp_spoofing"], 2);
+  EXPECT_EQ(h.sink.last_summary["arp_spoofing"],
+            "10.0.0.1 moved to MAC 02:00:00:00:00:0c on segment water-plant (its MACs, oldest "
+            "first: 02:00:00:00:00:0a, 02:00:00:00:00:0b, 02:00:00:00:00:0c)");
 }
 
 TEST(RulePack, KnownScannerIsAllowlisted) {
