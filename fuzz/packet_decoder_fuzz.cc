@@ -27,6 +27,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         c.key_slots = 1024;
         c.arp_table = 64;  // small tables: resets get exercised too
         c.mac_table = 64;
+        c.probe_slots = 64;  // the probe ring fills and pushes attempts out
+        c.probe_timeout_ns = 50'000'000;
+        c.arp_reply_flood = 2;  // two replies a second from one MAC are a flood
         return c;
       }(),
       [](const PacketEvent&, std::int64_t) {});
@@ -39,6 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const DecodeResult r = decode_packet(linktype, frame, p);
   now += 1'000'000;
   events.add(r, p, frame, now);
+  if (data[0] & 0x80) events.advance(now);  // a live source's tick
   if (r == DecodeResult::kOk) {
     meter.add(p, now);
     meter.advance(now);
