@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "collector/ingest/ledger.h"
-#include "collector/ingest/record_consumer.h"
+#include "collector/records/record_consumer.h"
 #include "collector/metrics/collector_metrics.h"
 #include "common/status.h"
 

@@ -23,7 +23,7 @@
 #include <string>
 #include <tuple>
 
-#include "collector/ingest/ledger.h"
+#include "collector/records/batch_summary.h"
 
 namespace citywatch::collector {
 

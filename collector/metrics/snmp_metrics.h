@@ -30,7 +30,7 @@
 #include <tuple>
 #include <vector>
 
-#include "collector/ingest/record_consumer.h"
+#include "collector/records/record_consumer.h"
 #include "common/record.h"
 
 namespace citywatch::collector {

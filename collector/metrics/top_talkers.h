@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "collector/ingest/record_consumer.h"
+#include "collector/records/record_consumer.h"
 #include "common/heavy_hitters.h"
 #include "common/record.h"
 

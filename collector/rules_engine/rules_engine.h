@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "collector/alerts/alert_lifecycle.h"
-#include "collector/ingest/record_consumer.h"
+#include "collector/records/record_consumer.h"
 #include "collector/rules_engine/rule_set.h"
 
 namespace citywatch::collector {

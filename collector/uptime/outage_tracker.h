@@ -29,7 +29,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "collector/ingest/record_consumer.h"
+#include "collector/records/record_consumer.h"
 #include "collector/uptime/availability.h"
 #include "collector/uptime/clock.h"
 #include "collector/uptime/outage_store.h"
