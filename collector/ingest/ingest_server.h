@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "collector/ingest/ledger.h"
-#include "collector/records/record_consumer.h"
 #include "collector/metrics/collector_metrics.h"
+#include "collector/records/record_consumer.h"
 #include "common/status.h"
 
 namespace citywatch::collector {

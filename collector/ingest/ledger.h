@@ -31,7 +31,6 @@ struct sqlite3_stmt;
 
 namespace citywatch::collector {
 
-
 class IngestLedger {
  public:
   static Status open(const std::filesystem::path& file, std::unique_ptr<IngestLedger>& out);
