@@ -287,6 +287,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     }
     for (const Record& r : records_) summary_.add(r);
     if (auto s = server_.ledger_.commit(summary_, flow_rows_, interface_rows_); !s) {
+      server_.metrics_.on_ledger_error();
       log::error("ingest: " + s.message() + "; closing session without ack");
       return false;
     }

@@ -82,6 +82,12 @@ CollectorMetrics::CollectorMetrics(prometheus::Registry& r)
                            .Name("citywatch_collector_frames_rejected_total")
                            .Help("Frames refused by the wire decoder, by reason")
                            .Register(r)),
+      ledger_errors_(prometheus::BuildCounter()
+                         .Name("citywatch_collector_ledger_errors_total")
+                         .Help("Batches the ingest ledger could not commit (disk full, I/O "
+                               "error): not acked, so the agent keeps and resends them")
+                         .Register(r)
+                         .Add({})),
       connections_rejected_(prometheus::BuildCounter()
                                 .Name("citywatch_collector_connections_rejected_total")
                                 .Help("Agent connections refused, by reason")
@@ -165,6 +171,7 @@ void CollectorMetrics::on_duplicate_batch(const std::string& agent) {
 void CollectorMetrics::on_frame_rejected(const char* reason) {
   frames_rejected_.Add({{"reason", reason}}).Increment();
 }
+void CollectorMetrics::on_ledger_error() { ledger_errors_.Increment(); }
 void CollectorMetrics::on_connection_rejected(const char* reason) {
   connections_rejected_.Add({{"reason", reason}}).Increment();
 }

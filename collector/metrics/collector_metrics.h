@@ -43,6 +43,7 @@ class CollectorMetrics {
   void on_duplicate_batch(const std::string& agent);
   void on_frame_rejected(const char* reason);
   void on_connection_rejected(const char* reason);
+  void on_ledger_error();
   void on_agent_connected(const std::string& agent, double now_seconds);
   void on_agent_disconnected();
   void on_agent_seen(const std::string& agent, double now_seconds);
@@ -67,6 +68,7 @@ class CollectorMetrics {
   prometheus::Family<prometheus::Counter>& records_;
   prometheus::Family<prometheus::Counter>& unknown_records_;
   prometheus::Family<prometheus::Counter>& frames_rejected_;
+  prometheus::Counter& ledger_errors_;
   prometheus::Family<prometheus::Counter>& connections_rejected_;
   prometheus::Family<prometheus::Counter>& connections_;
   prometheus::Family<prometheus::Gauge>& last_seen_;
