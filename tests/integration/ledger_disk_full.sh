@@ -5,6 +5,7 @@
 # (citywatch_collector_ledger_errors_total), the session closed, and the agent keeps its
 # spool and retries. Once space is freed, the same collector (never restarted) commits, the
 # agent delivers, and the totals are exactly segment-a's: nothing lost, nothing counted twice.
+# The outage store (uptime.sqlite) shares the disk: its failed writes are counted too.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cw_init "$@"
 cw_need_segment_a
@@ -32,8 +33,13 @@ cw_wait_until 600 "three failed commits" failing
 kill -0 "$AGENT" 2>/dev/null || fail "the agent exited while the collector could not commit"
 kill -0 "$COL_PID" 2>/dev/null || fail "the collector died on a full disk: $(tail -5 "$WORK/collector.log")"
 grep -q 'ingest: .*; closing session without ack' "$WORK/collector.log" || fail "no commit error logged"
-held=$(cw_sum citywatch_flow_packets_total <<<"$(cw_scrape "$METRICS_PORT")")
-cw_log "disk full: $(errors) failed commits, ${held:-0} packets counted so far"
+m=$(cw_scrape "$METRICS_PORT")
+held=$(cw_sum citywatch_flow_packets_total <<<"$m")
+# The outage store shares the disk: the agent's session opening could not be written either,
+# and that is counted, not silent.
+store_errors=$(cw_sum citywatch_uptime_store_errors_total <<<"$m")
+((${store_errors:-0} >= 1)) || fail "the outage store's failed writes were not counted"
+cw_log "disk full: $(errors) failed commits, $store_errors outage-store errors, ${held:-0} packets counted so far"
 
 rm -f "$WORK/state/filler"
 cw_wait_exit "$AGENT" 600
@@ -43,4 +49,4 @@ cw_expect "sum(citywatch_flow_packets_total)" "$(cw_sum citywatch_flow_packets_t
 cw_expect "sum(citywatch_flow_bytes_total)" "$(cw_sum citywatch_flow_bytes_total <<<"$m")" $BYTES
 fails=$(cw_sum citywatch_collector_ledger_errors_total <<<"$m")
 dup=$(cw_sum citywatch_collector_batches_duplicate_total <<<"$m")
-echo "PASS: ledger_disk_full: $fails commits failed on a full 8 MiB tmpfs (${held:-0} packets counted while full), none acked; after space was freed the same collector counted exactly $PACKETS packets / $BYTES bytes ($dup duplicate batches recognised)"
+echo "PASS: ledger_disk_full: $fails commits failed on a full 8 MiB tmpfs (${held:-0} packets counted while full), none acked, $store_errors outage-store writes failed and counted; after space was freed the same collector counted exactly $PACKETS packets / $BYTES bytes ($dup duplicate batches recognised)"
