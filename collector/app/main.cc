@@ -1,29 +1,14 @@
 // citywatch-collector: receives agents' records over mutual TLS, keeps the ingest ledger and
-// exports Prometheus metrics. Objects are built and wired here; nothing is global.
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
+// exports Prometheus metrics. This file reads the command line and the configuration; the
+// collector itself is a CollectorRuntime (collector_runtime.h). Nothing is global.
 #include <CLI/CLI.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <map>
 
 #include "collector/app/collector_config.h"
-#include "collector/ingest/ingest_server.h"
-#include "collector/ingest/ledger.h"
-#include "collector/metrics/collector_metrics.h"
-#include "collector/metrics/snmp_metrics.h"
-#include "collector/metrics/top_talkers.h"
+#include "collector/app/collector_runtime.h"
 #include "collector/rules_engine/rules_service.h"
-#include "collector/uptime/outage_store.h"
-#include "collector/uptime/outage_tracker.h"
-#include "collector/uptime/uptime_metrics.h"
-#include "common/http/metrics_server.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/version.h"
@@ -94,152 +79,23 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  std::unique_ptr<col::IngestLedger> ledger;
-  if (auto s =
-          col::IngestLedger::open(std::filesystem::path(cfg.state_dir) / "ingest.sqlite", ledger);
-      !s) {
+  col::RuntimeOptions options;
+  options.fault_exit_after_commits = fault_exit;
+  std::unique_ptr<col::CollectorRuntime> runtime;
+  if (auto s = col::CollectorRuntime::create(std::move(cfg), options, runtime); !s) {
     cw::log::error(s.message());
     return 1;
   }
-
-  auto registry = std::make_shared<prometheus::Registry>();
-  col::CollectorMetrics metrics(*registry);
-  prometheus::BuildGauge()
-      .Name("citywatch_build_info")
-      .Help("Build of the running collector; value is always 1")
-      .Register(*registry)
-      .Add({{"version", std::string(cw::kVersion)}, {"component", "collector"}})
-      .Set(1);
-  // Counters continue from the ledger instead of restarting at zero.
-  ledger->for_each_flow_total(
-      [&](const std::string& seg, const std::string& agent, const col::FlowRow& row) {
-        metrics.apply_flow_row(seg, agent, row);
-      });
-  ledger->for_each_interface_total(
-      [&](const std::string& seg, const std::string& agent, const col::InterfaceRow& row) {
-        metrics.apply_interface_row(seg, agent, row);
-      });
-  ledger->for_each_agent([&](const std::string& agent, std::uint64_t batches,
-                             const std::array<std::uint64_t, 6>& records) {
-    metrics.apply_agent_totals(agent, batches, records);
-  });
-
-  // /metrics over HTTP or HTTPS with basic auth (common/http/metrics_server.h).
-  cw::http::MetricsServerOptions http_options;
-  http_options.host = cfg.metrics_host;
-  http_options.port = cfg.metrics_port;
-  http_options.web = cfg.metrics_web;
-  cw::http::MetricsServer metrics_server(std::move(http_options), *registry);
-  metrics_server.add(registry);
-  // SNMP interface and device metrics (docs/snmp.md): served from the latest samples.
-  auto snmp_metrics = std::make_shared<col::SnmpMetrics>();
-  metrics_server.add(snmp_metrics);
-  // Top talkers per segment and minute, a fixed number of series (docs/metrics.md).
-  auto top_talkers = std::make_shared<col::TopTalkers>();
-  metrics_server.add(top_talkers);
-  if (auto s = metrics_server.start(); !s) {
+  if (auto s = runtime->start(); !s) {
     cw::log::error(s.message());
     return 1;
   }
-  const int metrics_port = metrics_server.port();
-
-  // The uptime tracker outlives the io_context: sessions report their end to it as they
-  // are destroyed.
-  std::unique_ptr<col::uptime::OutageStore> outage_store;
-  std::unique_ptr<col::uptime::UptimeMetrics> uptime_metrics;
-  std::unique_ptr<col::uptime::OutageTracker> tracker;
-  col::uptime::SystemClock clock;
-  if (cfg.uptime.enabled) {
-    if (auto s = col::uptime::OutageStore::open(
-            std::filesystem::path(cfg.state_dir) / "uptime.sqlite", outage_store);
-        !s) {
-      cw::log::error(s.message());
-      return 1;
-    }
-    uptime_metrics = std::make_unique<col::uptime::UptimeMetrics>(*registry, cfg.uptime);
-    tracker = std::make_unique<col::uptime::OutageTracker>(cfg.uptime, *outage_store, clock,
-                                                           uptime_metrics.get());
-    if (auto s = tracker->load(); !s) {
-      cw::log::error(s.message());
-      return 1;
-    }
-  }
-
-  // Outlives the io_context, like the tracker: sessions report their end to the engine as
-  // they are destroyed (after stop() the engine ignores them).
-  std::unique_ptr<col::RulesService> rules;
-  boost::asio::io_context io(1);
-  col::IngestOptions opts;
-  opts.host = cfg.ingest_host;
-  opts.port = cfg.ingest_port;
-  opts.allowed_agents = cfg.allowed_agents;
-  opts.frame_timeout = cfg.frame_timeout;
-  opts.max_sessions_per_agent = cfg.max_sessions_per_agent;
-  opts.fault_exit_after_commits = fault_exit;
-  col::IngestServer server(io, *tls, *ledger, metrics, opts);
-  server.add_consumer(snmp_metrics.get());
-  server.add_consumer(top_talkers.get());
-  boost::asio::steady_timer uptime_timer(io);
-  std::function<void()> uptime_tick = [&] {
-    tracker->tick();
-    uptime_timer.expires_after(std::chrono::seconds(1));
-    uptime_timer.async_wait([&](boost::system::error_code ec) {
-      if (!ec) uptime_tick();
-    });
-  };
-  if (tracker) {
-    server.add_consumer(tracker.get());
-    uptime_tick();
-  }
-  // Rules and alerting (docs/rules.md): SIGHUP reloads the rules and lists.
-  boost::asio::signal_set hangup(io, SIGHUP);
-  std::function<void()> wait_hangup = [&] {
-    hangup.async_wait([&](boost::system::error_code ec, int) {
-      if (ec) return;
-      rules->reload();
-      wait_hangup();
-    });
-  };
-  if (!cfg.rules.files.empty()) {
-    rules = std::make_unique<col::RulesService>(io, *registry, cfg.rules, cfg.alerts);
-    if (auto s = rules->start(); !s) {
-      cw::log::error(s.message());
-      return 2;
-    }
-    // Alerts say where: the site of each segment, as uptime.sites configures it.
-    std::map<std::string, std::string, std::less<>> sites;
-    for (const auto& site : cfg.uptime.sites)
-      for (const auto& segment : site.segments) sites.emplace(segment, site.name);
-    rules->engine().set_sites(std::move(sites));
-    server.add_consumer(&rules->engine());
-    wait_hangup();
-  }
-  if (auto s = server.start(); !s) {
-    cw::log::error(s.message());
-    return 1;
-  }
-  cw::log::info("citywatch-collector " + std::string(cw::kVersion) + ": ingest on " +
-                cfg.ingest_host + ":" + std::to_string(server.port()) + ", metrics at " +
-                metrics_server.url());
   if (!ready_file.empty()) {
     const std::string tmp = ready_file + ".tmp";
-    std::ofstream(tmp) << "{\"ingest_port\":" << server.port()
-                       << ",\"metrics_port\":" << metrics_port << "}\n";
+    std::ofstream(tmp) << "{\"ingest_port\":" << runtime->ingest_port()
+                       << ",\"metrics_port\":" << runtime->metrics_port() << "}\n";
     std::filesystem::rename(tmp, ready_file);
   }
-
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int sig) {
-    cw::log::info("collector: signal " + std::to_string(sig) + ", stopping");
-    if (tracker) tracker->stop();
-    uptime_timer.cancel();
-    if (rules) rules->stop();
-    hangup.cancel();
-    server.stop();
-    io.stop();
-  });
-  io.run();
-  // Sessions suspended in I/O must end while the server and its consumers still exist.
-  server.drain();
+  runtime->run();
   return 0;
 }
