@@ -213,7 +213,7 @@ void PacketEventExtractor::tcp(const DecodedPacket& p, std::int64_t ts) {
   if (kind == PacketEventKind::kTcpSyn)
     probe_syn(p, ts);
   else
-    probe_answer(p, kind == PacketEventKind::kTcpRst, ts);
+    probe_answer(p, kind == PacketEventKind::kTcpRst);
   const std::uint64_t key =
       mix(static_cast<std::uint64_t>(kind), service_port | std::uint64_t{p.vlan} << 16);
   if (!admit(kind, mix_addr(mix_addr(key, p.src), p.dst), ts)) return;
@@ -230,11 +230,17 @@ std::uint64_t probe_key(const IpAddr& client, const IpAddr& server, std::uint16_
 }
 }  // namespace
 
+// The index is 4-way set associative: a key lives in one of the 4 slots of its bucket, each
+// holding a ring position + 1 (0: empty). A slot whose position left the ring is free.
 PacketEventExtractor::Probe* PacketEventExtractor::find_probe(std::uint64_t key) {
-  const std::uint64_t at = probe_index_[key & (probe_index_.size() - 1)];
-  if (at == 0 || at - 1 < probe_head_) return nullptr;  // empty, or left the ring since
-  Probe& pr = probes_[(at - 1) & (probes_.size() - 1)];
-  return pr.key == key ? &pr : nullptr;
+  const std::size_t bucket = key & (probe_index_.size() - 1) & ~std::size_t{3};
+  for (std::size_t i = bucket; i < bucket + 4; ++i) {
+    const std::uint64_t at = probe_index_[i];
+    if (at == 0 || at - 1 < probe_head_) continue;  // empty, or left the ring since
+    Probe& pr = probes_[(at - 1) & (probes_.size() - 1)];
+    if (pr.key == key) return &pr;
+  }
+  return nullptr;
 }
 
 void PacketEventExtractor::probe_syn(const DecodedPacket& p, std::int64_t ts) {
@@ -245,14 +251,37 @@ void PacketEventExtractor::probe_syn(const DecodedPacket& p, std::int64_t ts) {
       ++stats_.probes_evicted;
     ++probe_head_;
   }
+  // Its index slot: the one holding this key already, else a free one, else one whose
+  // attempt is no longer waiting, else the oldest waiting attempt, which then can never be
+  // matched to its answer: it is dropped (counted), never reported as a false failure.
+  const std::size_t bucket = key & (probe_index_.size() - 1) & ~std::size_t{3};
+  std::size_t slot = bucket;
+  int best = 4;  // 0 same key, 1 free, 2 not waiting, 3 waiting (oldest wins)
+  for (std::size_t i = bucket; i < bucket + 4; ++i) {
+    const std::uint64_t at = probe_index_[i];
+    int rank;
+    if (at == 0 || at - 1 < probe_head_) {
+      rank = 1;
+    } else {
+      const Probe& other = probes_[(at - 1) & (probes_.size() - 1)];
+      rank = other.key == key ? 0 : other.state == ProbeState::kWaiting ? 3 : 2;
+    }
+    if (rank < best || (rank == 3 && best == 3 && at < probe_index_[slot])) {
+      best = rank;
+      slot = i;
+    }
+  }
+  if (best == 3) {
+    probes_[(probe_index_[slot] - 1) & (probes_.size() - 1)].state = ProbeState::kDone;
+    ++stats_.probes_evicted;
+  }
   Probe& pr = probes_[probe_tail_ & (probes_.size() - 1)];
   pr =
       Probe{key, ts, p.src, p.dst, p.src_port, p.dst_port, p.vlan, p.src_mac, ProbeState::kWaiting};
-  probe_index_[key & (probe_index_.size() - 1)] = ++probe_tail_;
+  probe_index_[slot] = ++probe_tail_;
 }
 
-void PacketEventExtractor::probe_answer(const DecodedPacket& p, bool rst, std::int64_t ts) {
-  (void)ts;
+void PacketEventExtractor::probe_answer(const DecodedPacket& p, bool rst) {
   // From the server: a SYN-ACK accepts the attempt, a RST refuses it.
   if (Probe* pr = find_probe(probe_key(p.dst, p.src, p.src_port, p.vlan))) {
     if (pr->state != ProbeState::kWaiting) return;

@@ -10,8 +10,9 @@
 //     answered (no SYN-ACK, no RST) within `probe_timeout`. A scan's probes, seconds after
 //     they are sent rather than when their flows time out; a connection that was answered
 //     is no probe, which keeps busy clients out of the scan rules. The attempts awaiting an
-//     answer are a fixed-size ring in SYN order (`probe_slots`); one that leaves a full ring
-//     before its answer or timeout is counted (probes_evicted), not reported. A SYN seen
+//     answer are a fixed-size ring in SYN order (`probe_slots`), found through a 4-way set
+//     associative index; one that leaves a full ring, or loses its index slot, before its
+//     answer or timeout is counted (probes_evicted), never reported as failed. A SYN seen
 //     again while its attempt waits is the same attempt. advance() expires attempts when no
 //     frame comes (live sources), flush() reports the rest at the end of a capture file;
 //   - ARP reply floods: a MAC that sends `arp_reply_flood` ARP replies or more in one second
@@ -165,7 +166,7 @@ class PacketEventExtractor {
   };
   Probe* find_probe(std::uint64_t key);
   void probe_syn(const DecodedPacket& p, std::int64_t ts);
-  void probe_answer(const DecodedPacket& p, bool rst, std::int64_t ts);
+  void probe_answer(const DecodedPacket& p, bool rst);
   void probe_failed(const Probe& pr, std::uint8_t flags);
   void expire_probes(std::int64_t now, bool all);
   // ARP replies per sender MAC and second.
