@@ -113,10 +113,10 @@ Status CollectorRuntime::start() {
   if (auto s = server_->start(); !s) return s;
   if (tracker_) uptime_tick();
   if (options_.handle_signals) {
-    if (rules_) {
-      hangup_.add(SIGHUP);
-      wait_hangup();
-    }
+    // Always caught: without rules a SIGHUP (logrotate, systemctl reload) must not stop
+    // the collector; there is just nothing to reload.
+    hangup_.add(SIGHUP);
+    wait_hangup();
     signals_.add(SIGINT);
     signals_.add(SIGTERM);
     signals_.async_wait([this](boost::system::error_code ec, int sig) {
@@ -141,7 +141,10 @@ void CollectorRuntime::uptime_tick() {
 void CollectorRuntime::wait_hangup() {
   hangup_.async_wait([this](boost::system::error_code ec, int) {
     if (ec) return;
-    rules_->reload();
+    if (rules_)
+      rules_->reload();
+    else
+      log::info("collector: SIGHUP: no rules configured, nothing to reload");
     wait_hangup();
   });
 }

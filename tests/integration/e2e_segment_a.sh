@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End to end: an agent replays segment-a.pcap (-r) to a collector over mutual TLS; the
-# collector's flow counters must match the capture exactly, per protocol.
+# collector's flow counters must match the capture exactly, per protocol. The collector has
+# no rules: a SIGHUP (logrotate, systemctl reload) must still leave it running.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cw_init "$@"
 cw_need_segment_a
@@ -8,6 +9,10 @@ cw_need_segment_a
 cw_certs "$WORK/pki" demo-agent
 cw_collector_config "$WORK/collector.yaml" "$WORK/pki" "$WORK/state"
 cw_start_collector collector "$WORK/collector.yaml"
+kill -HUP "$COL_PID"
+hup_logged() { grep -q 'SIGHUP: no rules configured' "$WORK/collector.log"; }
+cw_wait_until 100 "the collector to log the SIGHUP" hup_logged
+kill -0 "$COL_PID" 2>/dev/null || fail "SIGHUP stopped a collector without rules"
 
 cw_agent_config "$WORK/agent.yaml" "$WORK/pki" demo-agent "$INGEST_PORT" "$WORK/spool"
 cw_spawn "$WORK/agent.log" "$AGENT_BIN" --config "$WORK/agent.yaml" -r "$SEGMENT_A"
