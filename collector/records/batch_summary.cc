@@ -29,7 +29,10 @@ void BatchSummary::add(const Record& r) {
   g->totals.packets += f->packets;
   g->totals.bytes += f->bytes;
   if (!exported) return;
-  for (const auto& [if_index, input] : {std::pair{f->input_if, true}, {f->output_if, false}}) {
+  for (const auto& side : {std::pair{f->input_if, true}, {f->output_if, false}}) {
+    // Plain copies: clang before 16 cannot capture structured bindings in the lambda.
+    const std::uint32_t if_index = side.first;
+    const bool input = side.second;
     if (if_index == 0) continue;  // not reported by the exporter
     auto i = std::find_if(interfaces.begin(), interfaces.end(), [&](const InterfaceGroup& x) {
       return x.if_index == if_index && x.input == input && x.exporter == exporter;
