@@ -227,6 +227,14 @@ bool ConfigMap::has(const char* key) const {
   return node_.IsMap() && node_[key].IsDefined() && !node_[key].IsNull();
 }
 
+void ConfigMap::reject_example_marker() {
+  bool example = false;
+  get("example_config", example);
+  if (example)
+    error("example_config", "this is the packaged example configuration; edit " + reader_.file() +
+                                " for this site, then delete the example_config line");
+}
+
 void ConfigMap::error(const char* key, const std::string& what) {
   const YAML::Node n = key && has(key) ? node_[key] : node_;
   reader_.add_error(n.Mark(), key ? key_path(key) : path_, what);

@@ -54,6 +54,11 @@ class ConfigMap {
   // Reports keys present in the file that no get()/map()/list() asked for.
   void done();
 
+  // The packaged example configs start with `example_config: true`: a daemon refuses to run
+  // on a file that still has it, naming the file, so installing the package starts nothing
+  // half-configured. `example_config: false` (or no key) is a configured file.
+  void reject_example_marker();
+
   // Records an error at this map's position or at one of its keys.
   void error(const char* key, const std::string& what);
 

@@ -135,6 +135,7 @@ void read_flow_config(ConfigMap& root, AgentConfig& out) {
 
 Status read(ConfigReader& reader, AgentConfig& out) {
   ConfigMap root = reader.root();
+  root.reject_example_marker();
 
   ConfigMap agent = root.map("agent", true);
   agent.get("id", out.agent_id, true);

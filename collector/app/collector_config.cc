@@ -32,6 +32,7 @@ namespace {
 
 Status read(ConfigReader& reader, CollectorConfig& out) {
   ConfigMap root = reader.root();
+  root.reject_example_marker();
   ConfigMap listen = root.map("listen");
   listen.get_listen("ingest", out.ingest_host, out.ingest_port);
   listen.get_listen("metrics", out.metrics_host, out.metrics_port);

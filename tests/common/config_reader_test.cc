@@ -65,6 +65,22 @@ TEST(ConfigReaderEdges, OnlyRegularFilesAreRead) {
             std::string::npos);
 }
 
+TEST(ConfigReaderEdges, ThePackagedExampleIsRefusedUntilEdited) {
+  ConfigReader r =
+      ConfigReader::from_string("# shipped\nexample_config: true\n", "agent.yaml", ".");
+  ConfigMap root = r.root();
+  root.reject_example_marker();
+  root.done();
+  EXPECT_EQ(r.status().message(),
+            "agent.yaml:2:17: example_config: this is the packaged example configuration; edit "
+            "agent.yaml for this site, then delete the example_config line");
+  ConfigReader edited = ConfigReader::from_string("example_config: false\n", "agent.yaml", ".");
+  ConfigMap edited_root = edited.root();
+  edited_root.reject_example_marker();
+  edited_root.done();
+  EXPECT_TRUE(edited.status()) << edited.status().message();
+}
+
 TEST(ConfigReaderEdges, ListenAddressesMustBeIpLiterals) {
   ConfigReader r = ConfigReader::from_string("l: localhost:0\nm: '[::1]:9'\n", "t.yaml", ".");
   ConfigMap root = r.root();
