@@ -28,6 +28,9 @@ Status CollectorRuntime::build() {
   if (auto s = IngestLedger::open(std::filesystem::path(cfg_.state_dir) / "ingest.sqlite", ledger_);
       !s)
     return s;
+  if (int from = ledger_->migrated_from(); from != 0)
+    log::info("collector: ingest ledger migrated from schema " + std::to_string(from) +
+              "; totals and delivery positions kept");
 
   registry_ = std::make_shared<prometheus::Registry>();
   metrics_ = std::make_unique<CollectorMetrics>(*registry_);

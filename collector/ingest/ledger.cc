@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <iterator>
 
 namespace citywatch::collector {
 
@@ -44,6 +45,32 @@ CREATE TABLE IF NOT EXISTS interface_totals (
   PRIMARY KEY (segment, agent, exporter, if_index, direction)
 );
 )sql";
+
+// kMigrations[N - 1] turns schema N into N + 1; each runs inside its own transaction.
+// 1 -> 2 (0.1.0 before per-exporter totals): flow totals gain the exporter and direction
+// keys. Version 1 kept one row per protocol for everything an agent sent, so its rows become
+// the agent's own rows (exporter 'capture', direction 'unknown'): every flow in them came
+// through the agent.
+constexpr const char* kMigrations[] = {
+    R"sql(
+ALTER TABLE flow_totals RENAME TO flow_totals_v1;
+CREATE TABLE flow_totals (
+  segment TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  exporter TEXT NOT NULL,
+  protocol INTEGER NOT NULL,
+  direction TEXT NOT NULL,
+  flows INTEGER NOT NULL,
+  packets INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (segment, agent, exporter, protocol, direction)
+);
+INSERT INTO flow_totals
+  SELECT segment, agent, 'capture', protocol, 'unknown', flows, packets, bytes FROM flow_totals_v1;
+DROP TABLE flow_totals_v1;
+)sql",
+};
+static_assert(std::size(kMigrations) == kSchemaVersion - 1, "one migration per schema step");
 
 // SQLite integers are signed 64-bit; counters are stored as their bit pattern.
 sqlite3_int64 to_db(std::uint64_t v) { return static_cast<sqlite3_int64>(v); }
@@ -86,7 +113,8 @@ Status IngestLedger::open(const std::filesystem::path& file, std::unique_ptr<Ing
   // WAL + synchronous=FULL: a commit is on disk before the batch is acked, so neither a kill
   // nor a power loss can take back a batch the agent has already deleted from its spool.
   if (auto s = l->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !s) return s;
-  // user_version names the schema; a ledger from another version is refused, not guessed at.
+  // user_version names the schema. An older ledger is migrated in one transaction (so a
+  // crash mid-way leaves the old one intact); a newer or unknown one is refused, not guessed at.
   sqlite3_stmt* v = nullptr;
   int version = -1;
   if (sqlite3_prepare_v2(l->db_, "PRAGMA user_version", -1, &v, nullptr) == SQLITE_OK &&
@@ -100,10 +128,22 @@ Status IngestLedger::open(const std::filesystem::path& file, std::unique_ptr<Ing
       sqlite3_step(t) == SQLITE_ROW)
     empty = false;
   sqlite3_finalize(t);
-  if (!empty && version != kSchemaVersion)
-    return Status::error(file.string() + ": ledger schema version " + std::to_string(version) +
-                         ", this collector needs " + std::to_string(kSchemaVersion) +
-                         "; move the file aside to start a new ledger");
+  if (!empty && version != kSchemaVersion) {
+    if (version < 1 || version > kSchemaVersion)
+      return Status::error(file.string() + ": ledger schema version " + std::to_string(version) +
+                           ", this collector reads 1 to " + std::to_string(kSchemaVersion) +
+                           "; move the file aside to start a new ledger");
+    for (int from = version; from < kSchemaVersion; ++from) {
+      const std::string step = std::string("BEGIN IMMEDIATE;") + kMigrations[from - 1] +
+                               "PRAGMA user_version=" + std::to_string(from + 1) + "; COMMIT;";
+      if (auto s = l->exec(step.c_str()); !s) {
+        (void)l->exec("ROLLBACK");  // best effort: the failed step may have ended it
+        return Status::error(file.string() + ": migrating the ledger from schema " +
+                             std::to_string(from) + ": " + s.message());
+      }
+    }
+    l->migrated_from_ = version;
+  }
   if (auto s = l->exec(kSchema); !s) return s;
   if (auto s = l->exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str()); !s)
     return s;

@@ -59,6 +59,9 @@ class IngestLedger {
       const std::function<void(const std::string& agent, std::uint64_t batches,
                                const std::array<std::uint64_t, 6>& records)>& fn) const;
 
+  // The schema version the file had when open() migrated it, or 0 if it needed none.
+  int migrated_from() const { return migrated_from_; }
+
  private:
   IngestLedger() = default;
   Status exec(const char* sql);
@@ -67,6 +70,7 @@ class IngestLedger {
                              std::uint32_t if_index);
 
   sqlite3* db_ = nullptr;
+  int migrated_from_ = 0;
   sqlite3_stmt* upsert_flow_ = nullptr;
   sqlite3_stmt* upsert_agent_ = nullptr;
   sqlite3_stmt* upsert_interface_ = nullptr;

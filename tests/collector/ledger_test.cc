@@ -138,6 +138,81 @@ TEST_F(LedgerTest, NewStreamStartsAFreshSequenceSpace) {
   EXPECT_EQ(l->last_seq("agent-2", 9), 0u);
 }
 
+// A ledger written by 0.1.0 before per-exporter totals (schema 1, its DDL verbatim from that
+// version): opening it migrates the totals and keeps every agent's delivery position, so an
+// upgrade neither re-applies nor refuses the agents' next batches.
+TEST_F(LedgerTest, MigratesASchemaOneLedgerKeepingTotalsAndPositions) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "ingest.sqlite").c_str(), &db), SQLITE_OK);
+    const char* v1 = R"sql(
+CREATE TABLE IF NOT EXISTS agents (
+  agent TEXT PRIMARY KEY,
+  stream INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  batches INTEGER NOT NULL DEFAULT 0,
+  flow_records INTEGER NOT NULL DEFAULT 0,
+  interface_records INTEGER NOT NULL DEFAULT 0,
+  device_records INTEGER NOT NULL DEFAULT 0,
+  trap_records INTEGER NOT NULL DEFAULT 0,
+  event_records INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS flow_totals (
+  segment TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  protocol INTEGER NOT NULL,
+  flows INTEGER NOT NULL,
+  packets INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (segment, agent, protocol)
+);
+INSERT INTO agents VALUES ('agent-1', 7, 41, 41, 900, 0, 0, 0, 12);
+INSERT INTO flow_totals VALUES ('library', 'agent-1', 6, 800, 29000, 6500000);
+INSERT INTO flow_totals VALUES ('library', 'agent-1', 17, 100, 327, 13622);
+PRAGMA user_version=1;
+)sql";
+    ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    auto l = open();
+    ASSERT_TRUE(l);
+    EXPECT_EQ(l->migrated_from(), 1);
+    EXPECT_EQ(l->last_seq("agent-1", 7), 41u);
+    std::uint64_t packets = 0, bytes = 0, flows = 0;
+    l->for_each_flow_total([&](const std::string& seg, const std::string& agent, const FlowRow& r) {
+      EXPECT_EQ(seg, "library");
+      EXPECT_EQ(agent, "agent-1");
+      EXPECT_EQ(r.exporter, "capture");
+      EXPECT_EQ(r.direction, "unknown");
+      packets += r.totals.packets;
+      bytes += r.totals.bytes;
+      flows += r.totals.flows;
+    });
+    EXPECT_EQ(packets, 29327u);
+    EXPECT_EQ(bytes, 6513622u);
+    EXPECT_EQ(flows, 900u);
+    // The next batch lands on the migrated row: one row per protocol, as before.
+    ASSERT_TRUE(commit(*l, batch(7, 42, 10)));
+    EXPECT_EQ(l->last_seq("agent-1", 7), 42u);
+  }
+  auto l = open();
+  EXPECT_EQ(l->migrated_from(), 0);  // already current
+  std::uint64_t tcp_packets = 0;
+  int rows = 0;
+  l->for_each_flow_total([&](const std::string&, const std::string&, const FlowRow& r) {
+    ++rows;
+    if (r.protocol == 6) tcp_packets = r.totals.packets;
+  });
+  EXPECT_EQ(rows, 2);
+  EXPECT_EQ(tcp_packets, 29010u);
+  l->for_each_agent(
+      [&](const std::string&, std::uint64_t batches, const std::array<std::uint64_t, 6>& records) {
+        EXPECT_EQ(batches, 42u);
+        EXPECT_EQ(records[static_cast<std::size_t>(RecordKind::kFlow)], 901u);
+      });
+}
+
 TEST_F(LedgerTest, RefusesALedgerOfAnotherSchemaVersion) {
   { auto l = open(); }
   {
