@@ -124,7 +124,10 @@ void PacketEventExtractor::add(DecodeResult r, const DecodedPacket& p,
   if (p.fragment_offset != 0) return;  // later fragments carry no transport header
   switch (p.protocol) {
     case kProtoTcp:
-      if (p.tcp_flags & (kTcpSyn | kTcpRst)) tcp(p, ts);
+      if (p.tcp_flags & (kTcpSyn | kTcpRst))
+        tcp(p, ts);
+      else if ((p.tcp_flags & kTcpAck) != 0 && probe_head_ != probe_tail_)
+        probe_established(p);
       if (p.payload_offset != 0 && (p.src_port == cfg_.dns_port || p.dst_port == cfg_.dns_port))
         dns(p, frame, ts);
       break;
@@ -297,6 +300,15 @@ void PacketEventExtractor::probe_answer(const DecodedPacket& p, bool rst) {
     pr->state = ProbeState::kDone;
     probe_failed(*pr, packet_event_flags::kTcpHalfOpen);
   }
+}
+
+void PacketEventExtractor::probe_established(const DecodedPacket& p) {
+  // From the client: an ACK after the server's SYN-ACK completes the handshake. That is a
+  // connection, however it ends: a browser aborting one and its kernel answering the server's
+  // segment in flight with a bare RST is not a SYN scan's half-open probe, which never ACKs.
+  if (Probe* pr = find_probe(probe_key(p.src, p.dst, p.dst_port, p.vlan));
+      pr && pr->state == ProbeState::kAnswered)
+    pr->state = ProbeState::kDone;
 }
 
 void PacketEventExtractor::probe_failed(const Probe& pr, std::uint8_t flags) {

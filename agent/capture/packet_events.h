@@ -153,7 +153,7 @@ class PacketEventExtractor {
   // Connection attempts: a SYN starts one, a SYN-ACK or RST from the other side ends it.
   enum class ProbeState : std::uint8_t {
     kWaiting,   // no answer yet
-    kAnswered,  // the server sent SYN-ACK (a connection, unless the client then resets)
+    kAnswered,  // the server sent SYN-ACK (a half-open probe if the client resets before any ACK)
     kDone,      // reported, or nothing more to learn
   };
   struct Probe {
@@ -166,6 +166,7 @@ class PacketEventExtractor {
   };
   Probe* find_probe(std::uint64_t key);
   void probe_syn(const DecodedPacket& p, std::int64_t ts);
+  void probe_established(const DecodedPacket& p);
   void probe_answer(const DecodedPacket& p, bool rst);
   void probe_failed(const Probe& pr, std::uint8_t flags);
   void expire_probes(std::int64_t now, bool all);

@@ -183,6 +183,23 @@ TEST(PacketEvents, ProbesRefusedAtOnceHalfOpenAtOnceUnansweredAfterTheTimeout) {
   EXPECT_EQ(failed(h).size(), 3u);  // 443 was a connection, not a probe
 }
 
+// A browser's HTTPS connection, completed (the client's ACK), then aborted: RST+ACK, and its
+// kernel answers the server's segment in flight with a bare RST. A connection, not a SYN
+// scan's half-open probe (which resets without ever ACKing): the corpus case
+// https_client_resets, 40 of which were once reported as a horizontal scan.
+TEST(PacketEvents, ACompletedHandshakeIsNeverAHalfOpenProbeHoweverItEnds) {
+  Harness h;
+  h.feed(tcp_frame(40000, 443, 0x02), kSec);
+  h.feed(tcp_frame(443, 40000, 0x12, 20, 10), kSec + 1000);
+  h.feed(tcp_frame(40000, 443, 0x10), kSec + 2000);  // handshake complete
+  h.feed(tcp_frame(40000, 443, 0x18), kSec + 3000);  // the request
+  h.feed(tcp_frame(40000, 443, 0x14), kSec + 4000);  // abort: RST+ACK
+  h.feed(tcp_frame(40000, 443, 0x04), kSec + 5000);  // bare RST to the segment in flight
+  h.x.advance(60 * kSec);
+  h.x.flush();
+  EXPECT_EQ(failed(h).size(), 0u);
+}
+
 TEST(PacketEvents, ProbeEventTimeIsTheSynAndFlushReportsWhatWaits) {
   Harness h;
   std::vector<std::int64_t> times;
