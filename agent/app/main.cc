@@ -77,8 +77,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!files.empty()) {
+    // -r: files only, so the agent ends when they are done. Flow listeners, SNMP polls and
+    // the trap receiver are live sources that never end; an operator replaying a capture
+    // with the production config gets the capture's records and an agent that exits.
     cfg.captures.clear();
-    cfg.flow_listeners.clear();  // -r: files only, so the agent ends when they are done
+    cfg.flow_listeners.clear();
+    cfg.snmp.targets.clear();
+    cfg.snmp.trap_host.clear();
     for (const auto& f : files) {
       ag::CaptureOptions c;
       c.file = f;
