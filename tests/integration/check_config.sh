@@ -159,4 +159,14 @@ expect_error "collector: a directory as config" "$COLLECTOR_BIN" "$E" "$E: is a 
 expect_error "agent: a host name as a listen address" "$AGENT_BIN" "$E/agent-name.yaml" \
   "$E/agent-name.yaml:" "expected an IP address to listen on, got 'localhost'"
 
-echo "PASS: --check-config: $CHECKS cases (agent and collector: good config -> 'configuration OK' exit 0 and nothing created; unknown key, wrong type, bad duration/endpoint, missing TLS file, YAML syntax error, missing file -> exit 2 with FILE:LINE and the key on stderr; relative paths resolved against the config's directory)"
+# ---- the packaged examples ------------------------------------------------------------------
+# The configs the Debian packages install are refused until edited, naming the line to delete
+# (tests/package/debian.sh runs them edited, as installed).
+for d in agent collector; do
+  if [[ $d == agent ]]; then bin=$AGENT_BIN; else bin=$COLLECTOR_BIN; fi
+  ex=$SRC_DIR/systemd/$d.example.yaml
+  expect_error "shipped $d example" "$bin" "$ex" \
+    "$ex:$(line_of "$ex" '^example_config:'):17: example_config: this is the packaged example configuration; edit $ex for this site, then delete the example_config line"
+done
+
+echo "PASS: --check-config: $CHECKS cases (agent and collector: good config -> 'configuration OK' exit 0 and nothing created; unknown key, wrong type, bad duration/endpoint, missing TLS file, YAML syntax error, missing file, the packaged examples -> exit 2 with FILE:LINE and the key on stderr; relative paths resolved against the config's directory)"
