@@ -16,6 +16,9 @@ peer_pkgs=(
   chromium fonts-dejavu-core
   jq openssh-server  # rules tests: read alert logs; a real sshd for password guessing
   apache2-utils      # htpasswd -nbB: bcrypt hashes for the metrics and Alertmanager web configs
+  python3-yaml       # tests/corpus: case.yaml files
+  # tests/package/debian.sh: build the Debian packages, lint them, install them in a fresh root
+  debhelper lintian mmdebstrap help2man systemd-container
 )
 
 want=("${build_pkgs[@]}")
