@@ -429,8 +429,16 @@ void RulesEngine::eval_rule(RuleState& rs, const Rule& r, const EvalInput& in,
         ks->prev_ns = t;
         if (!ok) return;
       } else {
-        window_add(ks->buckets, ks->current, ks->bucket_start_ns, t, r.window_ns,
-                   r.value->get(in).num);
+        double v = r.value->get(in).num;
+        // A flow's packets and bytes were sent over its whole life, not at its end: only the
+        // share that falls inside the window counts. Ten 59-second camera streams ending
+        // together add 10/59 of their packets to a 10 s window (their real rate), not all
+        // of them at once (six times the rate, a false flood).
+        if (const auto* f = in.record ? std::get_if<FlowRecord>(&in.record->body) : nullptr) {
+          const std::int64_t life = f->end_ns - f->start_ns;
+          if (life > r.window_ns) v *= static_cast<double>(r.window_ns) / static_cast<double>(life);
+        }
+        window_add(ks->buckets, ks->current, ks->bucket_start_ns, t, r.window_ns, v);
         rate = window_sum(ks->buckets) / (static_cast<double>(r.window_ns) / 1e9) * r.scale;
       }
       if (r.relative_to) {

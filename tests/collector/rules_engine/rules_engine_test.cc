@@ -426,6 +426,38 @@ TEST(RulesEngine, ThresholdGroupsSetTheLimitByNetwork) {
       << bad.status.message();
 }
 
+// A flow's packets were sent over its life: a rate rule counts only the share inside its
+// window. Ten camera streams of 150 packets/s for 59 s end together: 1,500 packets/s, not
+// 88,500 packets in one 10 s window (8,850/s). A flood of 6,000 packets/s for 59 s still
+// fires, with its real rate. The corpus case nvr_camera_streams.
+TEST(RulesEngine, RateRulesSpreadALongFlowOverItsLife) {
+  Fixture f(R"(rules:
+  - name: udp_flood
+    kind: rate
+    description: d
+    runbook: r
+    group_by: [dst]
+    field: packets
+    window: 10s
+    threshold: 5000
+)");
+  ASSERT_TRUE(f.status.is_ok()) << f.status.message();
+  for (int cam = 0; cam < 10; ++cam) {
+    Record r = flow(kT0 + 60 * kSec, "10.40.0." + std::to_string(10 + cam), "10.40.0.2", 5004, 5004,
+                    17, 0, 150 * 59, 150 * 59 * 1200);
+    std::get<FlowRecord>(r.body).start_ns = kT0 + kSec;
+    f.feed(r);
+  }
+  EXPECT_EQ(f.lifecycle.firing(), 0u);
+  Record flood = flow(kT0 + 60 * kSec, "203.0.113.5", "10.40.0.3", 1, 9, 17, 0, 6000 * 59, 1);
+  std::get<FlowRecord>(flood.body).start_ns = kT0 + kSec;
+  f.feed(flood);
+  ASSERT_EQ(f.lifecycle.firing(), 1u);
+  const Alert* a = f.lifecycle.find("udp_flood", "dst=10.40.0.3");
+  ASSERT_NE(a, nullptr);
+  EXPECT_NEAR(a->value, 6000, 1);
+}
+
 TEST(RulesService, BrokenReloadKeepsTheRunningRules) {
   TempDir dir;
   dir.write("scan.yaml", kScanRule);
