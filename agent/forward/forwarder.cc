@@ -2,30 +2,25 @@
 
 #include <array>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include "common/byte_io.h"
 #include "common/log.h"
+#include "common/tls_stream.h"
 
 namespace citywatch::agent {
 
 namespace asio = boost::asio;
 using asio::awaitable;
-using asio::ip::tcp;
 
 // One TLS session's state. Shared by the writer coroutine, the reader coroutine and the
 // forwarder (which only pokes `wake` and `stream`), so whichever ends last frees it.
 struct Forwarder::Shared {
-  Shared(asio::io_context& io, asio::ssl::context& tls) : stream(io, tls), wake(io), deadline(io) {}
-  asio::ssl::stream<tcp::socket> stream;
+  Shared(asio::io_context& io, std::unique_ptr<ClientStream> s)
+      : stream(std::move(s)), wake(io), deadline(io) {}
+  std::unique_ptr<ClientStream> stream;
   asio::steady_timer wake;              // cancelled to wake the writer (new batch, ack, end)
   asio::steady_timer deadline;          // connect/handshake timeout
   std::deque<std::uint64_t> in_flight;  // sent, not yet acked, in order
@@ -35,8 +30,7 @@ struct Forwarder::Shared {
   void close() {
     if (closed) return;
     closed = true;
-    boost::system::error_code ignored;
-    stream.lowest_layer().close(ignored);
+    stream->close();
     wake.cancel();
     deadline.cancel();
   }
@@ -52,16 +46,20 @@ awaitable<void> wait_for(asio::steady_timer& t, std::chrono::nanoseconds d) {
 }
 
 // Reads one frame; false on I/O error or a frame that does not verify.
-awaitable<bool> read_frame(asio::ssl::stream<tcp::socket>& s, wire::FrameHeader& h,
-                           std::vector<std::byte>& payload) {
+// The collector sends only HELLO_ACK, ACK and ERROR frames, all small: a header announcing
+// more is not a collector speaking this protocol.
+constexpr std::uint32_t kMaxCollectorFrame = 4096;
+
+// Reads one frame; false on I/O error or a frame that does not verify.
+awaitable<bool> read_frame(ByteStream& s, wire::FrameHeader& h, std::vector<std::byte>& payload) {
   boost::system::error_code ec;
   std::array<std::byte, wire::kHeaderSize> head;
-  co_await asio::async_read(s, asio::buffer(head), asio::redirect_error(asio::use_awaitable, ec));
-  if (ec || wire::decode_header(head, h) != wire::DecodeError::kOk) co_return false;
+  if (!co_await read_exactly(s, head, ec) ||
+      wire::decode_header(head, h) != wire::DecodeError::kOk || h.length > kMaxCollectorFrame)
+    co_return false;
   payload.resize(h.length);
-  co_await asio::async_read(s, asio::buffer(payload),
-                            asio::redirect_error(asio::use_awaitable, ec));
-  co_return !ec && wire::verify_payload(h, payload) == wire::DecodeError::kOk;
+  co_return co_await read_exactly(s, payload, ec) &&
+      wire::verify_payload(h, payload) == wire::DecodeError::kOk;
 }
 
 std::string error_text(std::span<const std::byte> payload) {
@@ -77,8 +75,12 @@ std::string error_text(std::span<const std::byte> payload) {
 
 Forwarder::Forwarder(asio::io_context& io, asio::ssl::context& tls, Spool& spool,
                      ForwarderOptions options)
+    : Forwarder(io, tls_stream_factory(io, tls), spool, std::move(options)) {}
+
+Forwarder::Forwarder(asio::io_context& io, ClientStreamFactory streams, Spool& spool,
+                     ForwarderOptions options)
     : io_(io),
-      tls_(tls),
+      streams_(std::move(streams)),
       spool_(spool),
       options_(std::move(options)),
       retry_timer_(io),
@@ -115,7 +117,7 @@ void Forwarder::schedule_reconnect() {
 void Forwarder::connect() {
   if (options_.collectors.empty()) return;
   const CollectorEndpoint ep = options_.collectors[collector_index_ % options_.collectors.size()];
-  auto s = std::make_shared<Shared>(io_, tls_);
+  auto s = std::make_shared<Shared>(io_, streams_());
   session_ = s;
   s->peer = ep.host + ":" + std::to_string(ep.port);
   ++stats_.connect_attempts;
@@ -132,32 +134,19 @@ void Forwarder::connect() {
         s->deadline.async_wait([s](boost::system::error_code e) {
           if (!e) s->close();
         });
-        tcp::resolver resolver(io_);
-        auto endpoints = co_await resolver.async_resolve(
-            ep.host, std::to_string(ep.port), asio::redirect_error(asio::use_awaitable, ec));
-        if (!ec)
-          co_await asio::async_connect(s->stream.lowest_layer(), endpoints,
-                                       asio::redirect_error(asio::use_awaitable, ec));
-        if (!ec) {
-          failure = "TLS handshake";
-          s->stream.lowest_layer().set_option(tcp::no_delay(true), ec);
-          const std::string name = ep.server_name.empty() ? ep.host : ep.server_name;
-          s->stream.set_verify_callback(asio::ssl::host_name_verification(name));
-          SSL_set_tlsext_host_name(s->stream.native_handle(), name.c_str());
-          co_await s->stream.async_handshake(asio::ssl::stream_base::client,
-                                             asio::redirect_error(asio::use_awaitable, ec));
-        }
+        // Named, not a temporary: GCC 12 mishandles aggregate temporaries in co_await.
+        const ConnectTarget target{ep.host, ep.port, ep.server_name};
+        co_await s->stream->connect(target, ec, failure);
         std::vector<std::byte> payload, frame;
         wire::FrameHeader h;
         if (!ec) {
           failure = "HELLO";
           wire::encode_hello(options_.hello, payload);
           wire::encode_frame(wire::FrameType::kHello, payload, frame);
-          co_await asio::async_write(s->stream, asio::buffer(frame),
-                                     asio::redirect_error(asio::use_awaitable, ec));
+          co_await write_all(*s->stream, frame, ec);
         }
         std::uint64_t collector_has = 0;
-        if (!ec && co_await read_frame(s->stream, h, payload)) {
+        if (!ec && co_await read_frame(*s->stream, h, payload)) {
           if (h.type == wire::FrameType::kHelloAck &&
               wire::decode_sequence(payload, collector_has) == wire::DecodeError::kOk) {
             established = true;
@@ -205,7 +194,7 @@ void Forwarder::connect() {
             [this, s]() -> awaitable<void> {
               std::vector<std::byte> in;
               wire::FrameHeader rh;
-              while (co_await read_frame(s->stream, rh, in)) {
+              while (co_await read_frame(*s->stream, rh, in)) {
                 std::uint64_t acked = 0;
                 if (rh.type != wire::FrameType::kAck ||
                     wire::decode_sequence(in, acked) != wire::DecodeError::kOk)
@@ -242,9 +231,7 @@ void Forwarder::connect() {
             }
             frame.clear();
             wire::encode_frame(wire::FrameType::kBatch, payload, frame);
-            co_await asio::async_write(s->stream, asio::buffer(frame),
-                                       asio::redirect_error(asio::use_awaitable, ec));
-            if (ec) break;
+            if (!co_await write_all(*s->stream, frame, ec)) break;
             s->in_flight.push_back(seq);
             sent_upto = seq;
             ++stats_.batches_sent;

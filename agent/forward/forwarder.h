@@ -10,6 +10,9 @@
 // ledger, so a batch one collector committed but did not ack is counted again by the next. Nothing
 // is lost while the collector is away: batches wait in the spool until its size limit.
 //
+// The forwarder speaks the wire protocol over a ClientStream (common/byte_stream.h): mutual
+// TLS in production, an in-memory pipe in unit tests.
+//
 // Thread-safety: none. Everything runs on the agent's single io_context thread, which also
 // owns the spool.
 #pragma once
@@ -27,6 +30,7 @@
 #include <vector>
 
 #include "agent/spool/spool.h"
+#include "common/byte_stream.h"
 #include "common/wire_codec.h"
 
 namespace citywatch::agent {
@@ -61,7 +65,11 @@ struct ForwarderStats {
 
 class Forwarder {
  public:
+  // Over mutual TLS with `tls` (which must outlive the forwarder).
   Forwarder(boost::asio::io_context& io, boost::asio::ssl::context& tls, Spool& spool,
+            ForwarderOptions options);
+  // Over whatever streams `streams` makes (one per connection attempt).
+  Forwarder(boost::asio::io_context& io, ClientStreamFactory streams, Spool& spool,
             ForwarderOptions options);
   ~Forwarder();
 
@@ -86,7 +94,7 @@ class Forwarder {
   void connect();
 
   boost::asio::io_context& io_;
-  boost::asio::ssl::context& tls_;
+  ClientStreamFactory streams_;
   Spool& spool_;
   ForwarderOptions options_;
   ForwarderStats stats_;

@@ -7,19 +7,14 @@
 #include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <cctype>
 #include <memory>
 #include <string_view>
 #include <vector>
 
 #include "common/log.h"
-#include "common/tls.h"
+#include "common/tls_stream.h"
 #include "common/wire_codec.h"
 
 namespace citywatch::collector {
@@ -69,28 +64,36 @@ bool valid_name(std::string_view s) {
 
 class IngestServer::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(IngestServer& server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket), server.tls_), timer_(stream_.get_executor()) {}
+  // `tls` is `stream` itself when it still needs its handshake (an accepted socket), null
+  // when the stream arrives authenticated as `agent`.
+  Session(IngestServer& server, std::unique_ptr<ByteStream> stream, TlsStream* tls,
+          std::string agent)
+      : server_(server),
+        stream_(std::move(stream)),
+        tls_(tls),
+        timer_(server.io_),
+        agent_(std::move(agent)) {}
 
   awaitable<void> run() {
     auto self = shared_from_this();
-    boost::system::error_code ec;
-    peer_ = endpoint_text();
-    // A peer that connects and never completes the handshake is cut off.
-    timer_.expires_after(server_.options_.handshake_timeout);
-    timer_.async_wait([self](boost::system::error_code e) {
-      if (!e) self->close();
-    });
-    co_await stream_.async_handshake(asio::ssl::stream_base::server,
-                                     asio::redirect_error(asio::use_awaitable, ec));
-    timer_.cancel();
-    if (ec) {
-      const char* reason = handshake_reason(ec);
-      server_.metrics_.on_connection_rejected(reason);
-      log::warning("ingest: refused " + peer_ + ": " + reason + " (" + ec.message() + ")");
-      co_return;
+    peer_ = stream_->peer();
+    if (tls_) {
+      boost::system::error_code ec;
+      // A peer that connects and never completes the handshake is cut off.
+      timer_.expires_after(server_.options_.handshake_timeout);
+      timer_.async_wait([self](boost::system::error_code e) {
+        if (!e) self->close();
+      });
+      co_await tls_->accept_handshake(ec);
+      timer_.cancel();
+      if (ec) {
+        const char* reason = handshake_reason(ec);
+        server_.metrics_.on_connection_rejected(reason);
+        log::warning("ingest: refused " + peer_ + ": " + reason + " (" + ec.message() + ")");
+        co_return;
+      }
+      agent_ = tls_->peer_common_name();
     }
-    agent_ = peer_common_name(stream_.native_handle());
     if (agent_.empty() || agent_.size() > ShortName::kCapacity ||
         (!server_.options_.allowed_agents.empty() &&
          !server_.options_.allowed_agents.count(agent_))) {
@@ -172,10 +175,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  void close() {
-    boost::system::error_code ignored;
-    stream_.lowest_layer().close(ignored);
-  }
+  void close() { stream_->close(); }
 
   ~Session() {
     if (counted_ && --server_.sessions_per_agent_[agent_] == 0)
@@ -189,12 +189,6 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
-  std::string endpoint_text() {
-    boost::system::error_code ec;
-    const auto ep = stream_.lowest_layer().remote_endpoint(ec);
-    return ec ? "unknown peer" : ep.address().to_string() + ":" + std::to_string(ep.port());
-  }
-
   void reject(const char* reason, const std::string& what) {
     server_.metrics_.on_frame_rejected(reason);
     log::warning("ingest: " + peer_ + (agent_.empty() ? "" : " (" + agent_ + ")") + ": " + what +
@@ -222,9 +216,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     boost::system::error_code ec;
     std::array<std::byte, wire::kHeaderSize> head;
     if (deadline_from_start) arm_deadline();
-    co_await asio::async_read(stream_, asio::buffer(head),
-                              asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
+    if (!co_await read_exactly(*stream_, head, ec)) {
       timer_.cancel();
       co_return false;  // peer gone (or its deadline passed); not a protocol error
     }
@@ -240,9 +232,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
       const std::size_t have = payload_.size();
       const std::size_t n = std::min<std::size_t>(kChunk, header.length - have);
       payload_.resize(have + n);
-      co_await asio::async_read(stream_, asio::buffer(payload_.data() + have, n),
-                                asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
+      if (!co_await read_exactly(*stream_, std::span(payload_).subspan(have, n), ec)) break;
     }
     timer_.cancel();
     if (ec) co_return false;
@@ -319,13 +309,12 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     out_.clear();
     wire::encode_frame(type, out_payload_, out_);
     boost::system::error_code ec;
-    co_await asio::async_write(stream_, asio::buffer(out_),
-                               asio::redirect_error(asio::use_awaitable, ec));
-    co_return !ec;
+    co_return co_await write_all(*stream_, out_, ec);
   }
 
   IngestServer& server_;
-  asio::ssl::stream<tcp::socket> stream_;
+  std::unique_ptr<ByteStream> stream_;
+  TlsStream* tls_;
   asio::steady_timer timer_;
   std::string peer_;
   std::string agent_;
@@ -392,6 +381,17 @@ void IngestServer::drain() {
   io_.stop();
 }
 
+void IngestServer::serve(std::unique_ptr<ByteStream> stream, std::string agent) {
+  spawn(std::make_shared<Session>(*this, std::move(stream), nullptr, std::move(agent)));
+}
+
+void IngestServer::spawn(std::shared_ptr<Session> session) {
+  std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
+  sessions_.push_back(session);
+  asio::co_spawn(
+      io_, [session]() { return session->run(); }, asio::detached);
+}
+
 void IngestServer::accept_next() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
@@ -413,11 +413,9 @@ void IngestServer::accept_next() {
     {
       socket.set_option(asio::socket_base::keep_alive(true), ec);
       socket.set_option(tcp::no_delay(true), ec);
-      auto session = std::make_shared<Session>(*this, std::move(socket));
-      std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
-      sessions_.push_back(session);
-      asio::co_spawn(
-          io_, [session]() { return session->run(); }, asio::detached);
+      auto stream = std::make_unique<TlsStream>(std::move(socket), tls_);
+      TlsStream* tls = stream.get();
+      spawn(std::make_shared<Session>(*this, std::move(stream), tls, std::string()));
     }
     accept_next();
   });

@@ -7,6 +7,9 @@
 // committed, applied to the metrics, and only then acked. Malformed frames are counted by
 // reason and end the session; nothing an agent sends can crash the collector.
 //
+// The TLS listener is one way in: serve() runs the same session on any authenticated
+// ByteStream (unit tests drive it over an in-memory pipe).
+//
 // Thread-safety: everything runs on the one io_context thread that owns the ledger.
 #pragma once
 
@@ -26,6 +29,7 @@
 #include "collector/ingest/ledger.h"
 #include "collector/metrics/collector_metrics.h"
 #include "collector/records/record_consumer.h"
+#include "common/byte_stream.h"
 #include "common/status.h"
 
 namespace citywatch::collector {
@@ -62,12 +66,18 @@ class IngestServer {
   // io_context, after the server they report to.
   void drain();
 
+  // Runs a session on a stream whose peer is already authenticated as `agent` (the identity
+  // a certificate's CN gives an accepted TLS connection); the allow list and the session
+  // limit still apply. The session belongs to the server like an accepted one.
+  void serve(std::unique_ptr<ByteStream> stream, std::string agent);
+
   // Components fed with every accepted record; not owned, must outlive the server.
   void add_consumer(RecordConsumer* consumer) { consumers_.push_back(consumer); }
 
  private:
   class Session;
   void accept_next();
+  void spawn(std::shared_ptr<Session> session);
 
   boost::asio::io_context& io_;
   boost::asio::ssl::context& tls_;

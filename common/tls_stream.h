@@ -1,0 +1,51 @@
+// TlsStream: a ByteStream over mutual TLS on TCP (the production transport).
+//
+// A client stream connects with a deadline set by its user (close() aborts it), verifies
+// that the server's certificate is signed by the context's CA and names the target's
+// server_name (SNI carries the same name). A server stream wraps an accepted socket;
+// accept_handshake() requires a client certificate signed by the CA, and peer_common_name()
+// then says whose it is.
+//
+// Thread-safety: see ByteStream.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <string>
+
+#include "common/byte_stream.h"
+
+namespace citywatch {
+
+class TlsStream final : public ClientStream {
+ public:
+  // A client stream, not yet connected.
+  TlsStream(boost::asio::io_context& io, boost::asio::ssl::context& tls);
+  // The server side of an accepted connection; accept_handshake() comes next.
+  TlsStream(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& tls);
+
+  boost::asio::awaitable<std::size_t> read_some(std::span<std::byte> buf,
+                                                boost::system::error_code& ec) override;
+  boost::asio::awaitable<std::size_t> write_some(std::span<const std::byte> buf,
+                                                 boost::system::error_code& ec) override;
+  void close() override;
+  std::string peer() const override { return peer_; }
+
+  boost::asio::awaitable<void> connect(const ConnectTarget& target, boost::system::error_code& ec,
+                                       const char*& stage) override;
+  boost::asio::awaitable<void> accept_handshake(boost::system::error_code& ec);
+  // The verified client certificate's subject CN after accept_handshake(), or "".
+  std::string peer_common_name();
+
+ private:
+  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream_;
+  std::string peer_;
+  bool closed_ = false;  // close() came first: a connect in progress must not reopen
+};
+
+// The factory the forwarder uses in production.
+ClientStreamFactory tls_stream_factory(boost::asio::io_context& io, boost::asio::ssl::context& tls);
+
+}  // namespace citywatch
