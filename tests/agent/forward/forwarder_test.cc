@@ -1,0 +1,297 @@
+// The forwarder over an in-memory transport (tests/support/memory_pipe.h), with a real spool
+// on disk and a scripted collector on the other end of each connection: batches arrive in
+// order a byte at a time, lost acks resend only what the collector lacks, a refusing, a
+// black-holed and a garbling collector each make the agent move on without acking anything
+// it should not, and an agent whose collector is ahead of it continues above.
+#include "agent/forward/forwarder.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <numeric>
+#include <vector>
+
+#include "tests/support/frames.h"
+#include "tests/support/memory_pipe.h"
+
+namespace citywatch::agent {
+namespace {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using asio::awaitable;
+using citywatch::testing::make_pipe;
+using citywatch::testing::MemoryStream;
+using citywatch::testing::PipeOptions;
+using citywatch::testing::recv_frame;
+using citywatch::testing::send_frame;
+using citywatch::testing::send_sequence;
+
+// What one connection's collector saw.
+struct Seen {
+  std::string agent;
+  std::vector<std::uint64_t> batches;
+  std::vector<std::vector<std::byte>> payloads;
+};
+
+// A collector script runs on the server end of one connection.
+using Script = std::function<awaitable<void>(MemoryStream&, Seen&)>;
+
+// A well-behaved collector that already holds batches up to `has`; it acks each batch
+// unless `ack` is false, and hangs up after `hang_up_after` batches (0: never).
+Script collector(std::uint64_t has, bool ack = true, std::size_t hang_up_after = 0) {
+  return [=](MemoryStream& s, Seen& seen) -> awaitable<void> {
+    wire::FrameHeader h;
+    std::vector<std::byte> payload;
+    if (!co_await recv_frame(s, h, payload) || h.type != wire::FrameType::kHello) co_return;
+    wire::Hello hello;
+    if (wire::decode_hello(payload, hello) != wire::DecodeError::kOk) co_return;
+    seen.agent = std::string(hello.agent_id.view());
+    if (!co_await send_sequence(s, wire::FrameType::kHelloAck, has)) co_return;
+    while (co_await recv_frame(s, h, payload)) {
+      std::uint64_t seq = 0;
+      if (h.type != wire::FrameType::kBatch ||
+          wire::peek_batch_sequence(payload, seq) != wire::DecodeError::kOk)
+        break;
+      seen.batches.push_back(seq);
+      seen.payloads.push_back(payload);
+      if (ack && !co_await send_sequence(s, wire::FrameType::kAck, seq)) break;
+      if (hang_up_after && seen.batches.size() >= hang_up_after) break;
+    }
+    s.close();
+  };
+}
+
+class ForwarderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("cw-forwarder-" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    SpoolOptions so;
+    so.dir = dir_;
+    ASSERT_TRUE(Spool::open(so, spool_).is_ok());
+  }
+  void TearDown() override {
+    spool_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // Spools `n` batches of 3 flows each.
+  void spool_batches(int n) {
+    for (int b = 0; b < n; ++b) {
+      const std::uint64_t seq = spool_->last_seq() + 1;
+      auto payload = citywatch::testing::flow_batch(seq, 3, 10, 1000 + seq);
+      expected_.push_back(payload);
+      ASSERT_TRUE(spool_->append(seq, payload).is_ok());
+    }
+  }
+
+  // Runs a forwarder whose i-th connection attempt gets pipes_[i] and scripts_[i] (the last
+  // entry repeats), until the spool drains or `limit` passes.
+  void run(std::size_t collectors = 1, std::chrono::seconds limit = std::chrono::seconds(20)) {
+    ForwarderOptions fo;
+    for (std::size_t i = 0; i < collectors; ++i)
+      fo.collectors.push_back({"collector-" + std::to_string(i), 7443, ""});
+    fo.hello.agent_id.assign("agent-a");
+    fo.hello.segment.assign("segment-a");
+    fo.hello.stream_id = spool_->stream_id();
+    fo.initial_backoff = std::chrono::milliseconds(2);
+    fo.max_backoff = std::chrono::milliseconds(20);
+    fo.connect_timeout = std::chrono::milliseconds(200);
+    fo.max_in_flight = 4;
+    auto factory = [this]() -> std::unique_ptr<ClientStream> {
+      const std::size_t i = attempts_++;
+      PipeOptions po = pipes_.empty() ? PipeOptions{} : pipes_[std::min(i, pipes_.size() - 1)];
+      po.on_connect = [this](const ConnectTarget& t) { targets_.push_back(t.host); };
+      auto [client, server] = make_pipe(io_, po);
+      const Script script = scripts_[std::min(i, scripts_.size() - 1)];
+      seen_.emplace_back();
+      std::shared_ptr<MemoryStream> end(std::move(server));
+      asio::co_spawn(
+          io_, [script, end, this, i]() -> awaitable<void> { co_await script(*end, seen_[i]); },
+          asio::detached);
+      return std::move(client);
+    };
+    forwarder_ = std::make_unique<Forwarder>(io_, factory, *spool_, fo);
+    forwarder_->on_drained([this] {
+      if (spool_->acked_seq() < spool_->last_seq()) return;
+      drained_ = true;
+      io_.stop();
+    });
+    forwarder_->on_collector_ahead([this](std::uint64_t seq) { ahead_ = seq; });
+    forwarder_->start();
+    forwarder_->notify();
+    io_.run_for(limit);
+    // Let every coroutine see its stream closed and end before anything is destroyed.
+    forwarder_->stop();
+    io_.restart();
+    for (int i = 0; i < 100 && io_.poll(); ++i) {
+    }
+  }
+
+  std::vector<std::uint64_t> all_batches() const {
+    std::vector<std::uint64_t> all;
+    for (const Seen& s : seen_) all.insert(all.end(), s.batches.begin(), s.batches.end());
+    return all;
+  }
+
+  fs::path dir_;
+  asio::io_context io_{1};
+  std::unique_ptr<Spool> spool_;
+  std::vector<std::vector<std::byte>> expected_;
+  std::vector<PipeOptions> pipes_;
+  std::vector<Script> scripts_;
+  std::deque<Seen> seen_;  // a deque: scripts hold references into it while it grows
+  std::vector<std::string> targets_;
+  std::size_t attempts_ = 0;
+  std::unique_ptr<Forwarder> forwarder_;
+  bool drained_ = false;
+  std::uint64_t ahead_ = 0;
+};
+
+TEST_F(ForwarderTest, StreamsEveryBatchInOrderAByteAtATime) {
+  spool_batches(12);
+  PipeOptions bytewise;
+  bytewise.max_write = 1;
+  bytewise.max_read = 1;
+  pipes_ = {bytewise};
+  scripts_ = {collector(0)};
+  run();
+  ASSERT_TRUE(drained_);
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].agent, "agent-a");
+  std::vector<std::uint64_t> want(12);
+  std::iota(want.begin(), want.end(), 1);
+  EXPECT_EQ(seen_[0].batches, want);
+  ASSERT_EQ(seen_[0].payloads.size(), expected_.size());
+  for (std::size_t i = 0; i < expected_.size(); ++i)
+    EXPECT_EQ(seen_[0].payloads[i], expected_[i]) << "batch " << i + 1 << " changed on the way";
+  EXPECT_EQ(spool_->acked_seq(), 12u);
+  EXPECT_EQ(forwarder_->stats().batches_sent, 12u);
+  EXPECT_EQ(forwarder_->stats().acks, 12u);
+  EXPECT_EQ(forwarder_->stats().sessions, 1u);
+}
+
+TEST_F(ForwarderTest, LostAcksResendOnlyWhatTheCollectorLacks) {
+  spool_batches(10);
+  // First session: the collector reads the first 4 batches (the agent's in-flight limit),
+  // commits 3 of them (says so on the next HELLO_ACK) and hangs up before any ack reaches the
+  // agent.
+  scripts_ = {collector(0, /*ack=*/false, /*hang_up_after=*/4), collector(3)};
+  run();
+  ASSERT_TRUE(drained_);
+  ASSERT_EQ(seen_.size(), 2u);
+  EXPECT_EQ(seen_[0].batches, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(seen_[1].batches, (std::vector<std::uint64_t>{4, 5, 6, 7, 8, 9, 10}));
+  EXPECT_EQ(spool_->acked_seq(), 10u);
+}
+
+TEST_F(ForwarderTest, ARefusingCollectorMakesItFailOverToTheNext) {
+  spool_batches(3);
+  scripts_ = {[](MemoryStream& s, Seen&) -> awaitable<void> {
+                wire::FrameHeader h;
+                std::vector<std::byte> payload;
+                co_await recv_frame(s, h, payload);  // HELLO
+                payload.clear();
+                wire::encode_error(wire::ErrorCode::kUnknownAgent, "agent not allowed", payload);
+                co_await send_frame(s, wire::FrameType::kError, payload);
+                s.close();
+              },
+              collector(0)};
+  run(/*collectors=*/2);
+  ASSERT_TRUE(drained_);
+  EXPECT_EQ(forwarder_->stats().refusals, 1u);
+  EXPECT_EQ(forwarder_->stats().connect_failures, 1u);
+  ASSERT_EQ(targets_.size(), 2u);
+  EXPECT_EQ(targets_[0], "collector-0");
+  EXPECT_EQ(targets_[1], "collector-1");
+  EXPECT_EQ(all_batches(), (std::vector<std::uint64_t>{1, 2, 3}));
+}
+
+TEST_F(ForwarderTest, ABlackHoledCollectorCostsTheConnectTimeoutThenTheNextIsTried) {
+  spool_batches(2);
+  PipeOptions hole;
+  hole.black_hole = true;
+  pipes_ = {hole, PipeOptions{}};
+  scripts_ = {collector(0)};
+  run(/*collectors=*/2);
+  ASSERT_TRUE(drained_);
+  EXPECT_EQ(forwarder_->stats().connect_failures, 1u);
+  EXPECT_EQ(targets_, (std::vector<std::string>{"collector-0", "collector-1"}));
+  EXPECT_EQ(all_batches(), (std::vector<std::uint64_t>{1, 2}));
+}
+
+TEST_F(ForwarderTest, ARefusedConnectionIsRetriedWithoutLosingAnything) {
+  spool_batches(2);
+  PipeOptions refuse;
+  refuse.refuse = true;
+  pipes_ = {refuse, refuse, refuse, PipeOptions{}};
+  scripts_ = {collector(0)};
+  run();
+  ASSERT_TRUE(drained_);
+  EXPECT_EQ(forwarder_->stats().connect_attempts, 4u);
+  EXPECT_EQ(forwarder_->stats().connect_failures, 3u);
+  EXPECT_EQ(all_batches(), (std::vector<std::uint64_t>{1, 2}));
+}
+
+// A frame from the collector that does not verify (a flipped bit in an ACK for everything,
+// then an oversized header) ends the session; nothing is taken as acked.
+TEST_F(ForwarderTest, AGarbledAckEndsTheSessionAndAcksNothing) {
+  spool_batches(4);
+  auto garbling = [](bool oversized) {
+    return [oversized](MemoryStream& s, Seen& seen) -> awaitable<void> {
+      wire::FrameHeader h;
+      std::vector<std::byte> payload;
+      co_await recv_frame(s, h, payload);
+      co_await send_sequence(s, wire::FrameType::kHelloAck, 0);
+      co_await recv_frame(s, h, payload);
+      std::uint64_t seq = 0;
+      wire::peek_batch_sequence(payload, seq);
+      seen.batches.push_back(seq);
+      std::vector<std::byte> frame, ack;
+      wire::encode_sequence(4, ack);
+      wire::encode_frame(wire::FrameType::kAck, ack, frame);
+      if (oversized) {
+        // The same ACK, but its header claims a 1 MiB payload (the checksum still covers the
+        // header): no collector frame is that large.
+        frame.clear();
+        wire::encode_frame(wire::FrameType::kAck, std::vector<std::byte>(1u << 20), frame);
+      } else {
+        frame.back() ^= std::byte{0x01};
+      }
+      boost::system::error_code ec;
+      co_await write_all(s, frame, ec);
+      // Wait for the agent to hang up.
+      while (co_await recv_frame(s, h, payload)) {
+      }
+      s.close();
+    };
+  };
+  scripts_ = {garbling(false), garbling(true), collector(0)};
+  run();
+  ASSERT_TRUE(drained_);
+  ASSERT_EQ(seen_.size(), 3u);
+  EXPECT_EQ(seen_[0].batches.front(), 1u);
+  EXPECT_EQ(seen_[1].batches.front(), 1u) << "a garbled ACK for 4 was taken as an ack";
+  EXPECT_EQ(seen_[2].batches, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(forwarder_->stats().acks, 4u);
+}
+
+TEST_F(ForwarderTest, ACollectorAheadOfTheSpoolMovesTheAgentAboveIt) {
+  spool_batches(3);
+  scripts_ = {collector(100)};
+  run();
+  ASSERT_TRUE(drained_);
+  EXPECT_EQ(ahead_, 100u);
+  EXPECT_EQ(spool_->acked_seq(), 3u);
+  EXPECT_TRUE(all_batches().empty()) << "batches the collector already holds were sent";
+}
+
+}  // namespace
+}  // namespace citywatch::agent
