@@ -8,7 +8,7 @@
 
 #include "common/byte_io.h"
 #include "common/log.h"
-#include "common/tls_stream.h"
+#include "common/transport/tls_stream.h"
 
 namespace citywatch::agent {
 

@@ -10,8 +10,8 @@
 // ledger, so a batch one collector committed but did not ack is counted again by the next. Nothing
 // is lost while the collector is away: batches wait in the spool until its size limit.
 //
-// The forwarder speaks the wire protocol over a ClientStream (common/byte_stream.h): mutual
-// TLS in production, an in-memory pipe in unit tests.
+// The forwarder speaks the wire protocol over a ClientStream (common/transport/byte_stream.h):
+// mutual TLS in production, an in-memory pipe in unit tests.
 //
 // Thread-safety: none. Everything runs on the agent's single io_context thread, which also
 // owns the spool.
@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "agent/spool/spool.h"
-#include "common/byte_stream.h"
+#include "common/transport/byte_stream.h"
 #include "common/wire_codec.h"
 
 namespace citywatch::agent {

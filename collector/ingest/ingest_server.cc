@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/log.h"
-#include "common/tls_stream.h"
+#include "common/transport/tls_stream.h"
 #include "common/wire_codec.h"
 
 namespace citywatch::collector {

@@ -29,8 +29,8 @@
 #include "collector/ingest/ledger.h"
 #include "collector/metrics/collector_metrics.h"
 #include "collector/records/record_consumer.h"
-#include "common/byte_stream.h"
 #include "common/status.h"
+#include "common/transport/byte_stream.h"
 
 namespace citywatch::collector {
 

@@ -3,7 +3,7 @@
 // agent's side refuses a collector whose certificate another CA signed or that names another
 // host; the collector's side refuses an agent from another CA, and names a good one by its
 // certificate's CN.
-#include "common/tls_stream.h"
+#include "common/transport/tls_stream.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "common/byte_stream.h"
+#include "common/transport/byte_stream.h"
 #include "common/wire_codec.h"
 
 namespace citywatch::testing {

@@ -17,7 +17,7 @@
 #include <memory>
 #include <utility>
 
-#include "common/byte_stream.h"
+#include "common/transport/byte_stream.h"
 
 namespace citywatch::testing {
 

@@ -2,10 +2,10 @@
 //
 // The agent's forwarder and the collector's ingest session speak the wire protocol
 // (common/wire_codec.h) over a ByteStream: mutual TLS over TCP in production
-// (common/tls_stream.h), an in-memory pipe in unit tests (tests/support/memory_pipe.h), which
-// can deliver a byte at a time, cut the connection after any byte, or never connect. What
-// is authenticated, and how, belongs to the stream: a session starts on a stream whose peer
-// is already known.
+// (common/transport/tls_stream.h), an in-memory pipe in unit tests (tests/support/memory_pipe.h),
+// which can deliver a byte at a time, cut the connection after any byte, or never connect. What is
+// authenticated, and how, belongs to the stream: a session starts on a stream whose peer is already
+// known.
 //
 // Thread-safety: none; a stream and its user run on one io_context thread. At most one read
 // and one write are pending at a time; close() may be called while they are, and makes them

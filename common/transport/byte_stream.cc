@@ -1,4 +1,4 @@
-#include "common/byte_stream.h"
+#include "common/transport/byte_stream.h"
 
 namespace citywatch {
 

@@ -1,4 +1,4 @@
-#include "common/tls_stream.h"
+#include "common/transport/tls_stream.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/redirect_error.hpp>

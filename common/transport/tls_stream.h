@@ -15,7 +15,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <string>
 
-#include "common/byte_stream.h"
+#include "common/transport/byte_stream.h"
 
 namespace citywatch {
 
