@@ -120,6 +120,8 @@ enum class SnmpCause : std::uint8_t {
   kSend = 4,      // the request could not be sent (socket or encoding error)
   kBadReply = 5,  // the answer was malformed or incomplete (e.g. no sysUpTime)
 };
+// Per-cause tables are indexed by SnmpCause.
+inline constexpr std::size_t kSnmpCauses = static_cast<std::size_t>(SnmpCause::kBadReply) + 1;
 
 using LongName = InlineString<63>;
 
@@ -150,13 +152,15 @@ struct InterfaceSample {
   std::uint64_t in_discards = 0;
   std::uint64_t out_discards = 0;
   std::uint64_t speed_bps = 0;
-  std::uint8_t admin_up = 0;
-  std::uint8_t oper_up = 0;
   std::uint8_t admin_status = 0;      // IF-MIB ifAdminStatus (1 up, 2 down, 3 testing); 0 unknown
   std::uint8_t oper_status = 0;       // IF-MIB ifOperStatus (1 up, 2 down, ... 7); 0 unknown
   std::uint8_t prev_oper_status = 0;  // with kOperChange: the status before
   std::uint8_t flags = 0;
   SnmpEvent event = SnmpEvent::kNone;
+
+  // The one status representation is IF-MIB's; these read it (unknown is not up).
+  bool admin_up() const { return admin_status == 1; }
+  bool oper_up() const { return oper_status == 1; }
 };
 
 // Reachability and identity of a polled device: one per poll (event kNone), plus one per
@@ -173,7 +177,7 @@ struct DeviceStatus {
   std::uint16_t interfaces = 0;  // rows reported by the last successful poll
   std::uint16_t consecutive_failures = 0;
   std::uint8_t reachable = 0;
-  std::uint8_t cause = 0;  // SnmpCause of this poll (kDown: of the failure that took it down)
+  SnmpCause cause = SnmpCause::kNone;  // of this poll (kDown: of the failure that took it down)
   SnmpEvent event = SnmpEvent::kNone;
 };
 
@@ -307,11 +311,21 @@ enum class RecordKind : std::uint8_t {
   kPacketEvent = 5,
 };
 
+// The bodies in RecordKind order: a RecordKind is its body's index + 1.
+using RecordBody = std::variant<FlowRecord, InterfaceSample, DeviceStatus, SnmpTrap, PacketEvent>;
+inline constexpr std::size_t kRecordKinds = std::variant_size_v<RecordBody>;
+static_assert(static_cast<std::size_t>(RecordKind::kPacketEvent) == kRecordKinds,
+              "a new RecordKind needs its body in RecordBody, in order");
+
+// A table with one slot per RecordKind, indexed by the kind's value (slot 0 is unused).
+template <typename T>
+using PerRecordKind = std::array<T, kRecordKinds + 1>;
+
 struct Record {
   std::int64_t event_time_ns = 0;  // when it happened, ns since the Unix epoch
   ShortName agent;
   ShortName segment;
-  std::variant<FlowRecord, InterfaceSample, DeviceStatus, SnmpTrap, PacketEvent> body;
+  RecordBody body;
 
   RecordKind kind() const { return static_cast<RecordKind>(body.index() + 1); }
 };

@@ -87,6 +87,7 @@ bool valid(FlowSource s) {
 }
 bool valid(PacketEventKind k) { return static_cast<std::uint8_t>(k) != 0; }
 bool valid(SnmpEvent) { return true; }
+bool valid(SnmpCause) { return true; }
 bool valid(SnmpTrapKind) { return true; }
 
 // Each record kind's fields are listed once, in fields(); the writer and the reader below
@@ -98,6 +99,7 @@ class Writer {
   explicit Writer(std::byte* p) : p_(p) {}
   std::byte* position() const { return p_; }
   void u8(const std::uint8_t& v) { put(v, 1); }
+  void derived_u8(std::uint8_t v) { put(v, 1); }
   void u16(const std::uint16_t& v) { put(v, 2); }
   void u32(const std::uint32_t& v) { put(v, 4); }
   void u64(const std::uint64_t& v) { put(v, 8); }
@@ -158,6 +160,7 @@ class Reader {
   std::size_t remaining() const { return r_.remaining(); }
 
   void u8(std::uint8_t& v) { v = r_.u8(); }
+  void derived_u8(std::uint8_t) { (void)r_.u8(); }
   void u16(std::uint16_t& v) { v = r_.u16(); }
   void u32(std::uint32_t& v) { v = r_.u32(); }
   void u64(std::uint64_t& v) { v = r_.u64(); }
@@ -265,8 +268,10 @@ void fields(A& a, InterfaceSample& f) {
   a.u64(f.in_discards);
   a.u64(f.out_discards);
   a.u64(f.speed_bps);
-  a.u8(f.admin_up);
-  a.u8(f.oper_up);
+  // Wire version 1 carries admin_up and oper_up bytes before the statuses: written from the
+  // statuses, skipped on reading.
+  a.derived_u8(f.admin_up() ? 1 : 0);
+  a.derived_u8(f.oper_up() ? 1 : 0);
   a.u8(f.admin_status);
   a.u8(f.oper_status);
   a.u8(f.prev_oper_status);
@@ -287,7 +292,7 @@ void fields(A& a, DeviceStatus& f) {
   a.u16(f.interfaces);
   a.u16(f.consecutive_failures);
   a.u8(f.reachable);
-  a.u8(f.cause);
+  a.e8(f.cause, SnmpCause::kBadReply);
   a.e8(f.event, SnmpEvent::kOperChange);
 }
 

@@ -94,8 +94,8 @@ class JsonSink : public RecordSink {
       j["in_discards"] = s->in_discards;
       j["out_discards"] = s->out_discards;
       j["speed_bps"] = s->speed_bps;
-      j["admin_up"] = s->admin_up;
-      j["oper_up"] = s->oper_up;
+      j["admin_up"] = s->admin_up() ? 1 : 0;
+      j["oper_up"] = s->oper_up() ? 1 : 0;
       out_ << j.dump() << '\n';
     } else if (const auto* e = std::get_if<PacketEvent>(&r.body)) {
       ++packet_events;

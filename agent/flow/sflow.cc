@@ -210,8 +210,9 @@ FlowError counter_sample(Cursor c, bool expanded, const IpAddr& agent, std::int6
     s.speed_bps = r.u64();
     r.u32();                               // ifDirection
     const std::uint32_t status = r.u32();  // bit 0 admin up, bit 1 oper up
-    s.admin_up = status & 1;
-    s.oper_up = (status >> 1) & 1;
+    // ifStatus: bit 0 ifAdminStatus, bit 1 ifOperStatus (sFlow v5 counters), as IF-MIB values.
+    s.admin_status = (status & 1) ? 1 : 2;
+    s.oper_status = ((status >> 1) & 1) ? 1 : 2;
     s.in_octets = r.u64();
     s.in_packets = std::uint64_t{r.u32()} + r.u32() + r.u32();  // unicast + multicast + broadcast
     s.in_discards = r.u32();

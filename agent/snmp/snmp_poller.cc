@@ -437,7 +437,7 @@ void SnmpPoller::emit_status(Target& t, std::int64_t now_ns, SnmpEvent event, Sn
   d.interfaces = static_cast<std::uint16_t>(std::min<std::size_t>(t.states.size(), 0xffff));
   d.consecutive_failures = t.failures;
   d.reachable = t.reach == Target::Reach::kUp;
-  d.cause = static_cast<std::uint8_t>(cause);
+  d.cause = cause;
   d.event = event;
   sink_.add(record_);
 }
@@ -548,8 +548,6 @@ void SnmpPoller::emit_success(Target& t, std::int64_t now_ns) {
                                                                  : r.v[C::kSpeed];
     s.admin_status = static_cast<std::uint8_t>(std::min<std::uint64_t>(r.v[C::kAdminStatus], 255));
     s.oper_status = static_cast<std::uint8_t>(std::min<std::uint64_t>(r.v[C::kOperStatus], 255));
-    s.admin_up = s.admin_status == 1;
-    s.oper_up = s.oper_status == 1;
     s.flags = static_cast<std::uint8_t>((wide[0] ? InterfaceSample::kCounters64 : 0) |
                                         (reset ? InterfaceSample::kCountersReset : 0));
     if (known && st.oper != s.oper_status) {

@@ -50,7 +50,7 @@ Status CollectorRuntime::build() {
         metrics_->apply_interface_row(seg, agent, row);
       });
   ledger_->for_each_agent([this](const std::string& agent, std::uint64_t batches,
-                                 const std::array<std::uint64_t, 6>& records) {
+                                 const PerRecordKind<std::uint64_t>& records) {
     metrics_->apply_agent_totals(agent, batches, records);
   });
 

@@ -328,14 +328,14 @@ void IngestLedger::for_each_interface_total(
 
 void IngestLedger::for_each_agent(
     const std::function<void(const std::string&, std::uint64_t,
-                             const std::array<std::uint64_t, 6>&)>& fn) const {
+                             const PerRecordKind<std::uint64_t>&)>& fn) const {
   sqlite3_stmt* q = nullptr;
   sqlite3_prepare_v2(db_,
                      "SELECT agent, batches, flow_records, interface_records, device_records, "
                      "trap_records, event_records FROM agents",
                      -1, &q, nullptr);
   while (sqlite3_step(q) == SQLITE_ROW) {
-    std::array<std::uint64_t, 6> rec{};
+    PerRecordKind<std::uint64_t> rec{};
     for (int k = 1; k <= 5; ++k)
       rec[static_cast<std::size_t>(k)] = from_db(sqlite3_column_int64(q, k + 1));
     fn(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)),

@@ -57,7 +57,7 @@ class IngestLedger {
                                const InterfaceRow&)>& fn) const;
   void for_each_agent(
       const std::function<void(const std::string& agent, std::uint64_t batches,
-                               const std::array<std::uint64_t, 6>& records)>& fn) const;
+                               const PerRecordKind<std::uint64_t>& records)>& fn) const;
 
   // The schema version the file had when open() migrated it, or 0 if it needed none.
   int migrated_from() const { return migrated_from_; }

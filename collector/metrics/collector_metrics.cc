@@ -151,7 +151,7 @@ void CollectorMetrics::apply_interface_row(const std::string& segment, const std
 }
 
 void CollectorMetrics::apply_agent_totals(const std::string& agent, std::uint64_t batches,
-                                          const std::array<std::uint64_t, 6>& records) {
+                                          const PerRecordKind<std::uint64_t>& records) {
   batches_.Add({{"agent", agent}}).Increment(static_cast<double>(batches));
   for (std::size_t k = 1; k < records.size(); ++k)
     records_.Add({{"agent", agent}, {"kind", kKindNames[k]}})

@@ -36,7 +36,7 @@ class CollectorMetrics {
   void apply_interface_row(const std::string& segment, const std::string& agent,
                            const InterfaceRow& row);
   void apply_agent_totals(const std::string& agent, std::uint64_t batches,
-                          const std::array<std::uint64_t, 6>& records_by_kind);
+                          const PerRecordKind<std::uint64_t>& records_by_kind);
   void apply_batch(const BatchSummary& b, const std::vector<FlowRow>& flows,
                    const std::vector<InterfaceRow>& interfaces);
 

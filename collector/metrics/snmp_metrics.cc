@@ -134,7 +134,7 @@ void SnmpMetrics::on_device(const Record& r, const DeviceStatus& d) {
       ++dev.reboots;
       break;
     default:
-      if (d.cause < dev.polls.size()) ++dev.polls[d.cause];
+      ++dev.polls[static_cast<std::size_t>(d.cause)];  // the decoder bounds the cause
       dev.last_poll_s = seconds(r.event_time_ns);
       // Identity from the last answer stays while the device is down.
       if (d.reachable || !dev.polled) dev.last = d;

@@ -53,7 +53,7 @@ class SnmpMetrics : public RecordConsumer, public prometheus::Collectable {
   struct Device {
     DeviceStatus last;
     bool polled = false;
-    std::array<std::uint64_t, 6> polls{};  // by SnmpCause
+    std::array<std::uint64_t, kSnmpCauses> polls{};  // by SnmpCause
     std::uint64_t downs = 0;
     std::uint64_t ups = 0;
     std::uint64_t reboots = 0;

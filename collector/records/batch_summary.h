@@ -44,7 +44,7 @@ struct BatchSummary {
   std::string segment;
   std::uint64_t stream = 0;
   std::uint64_t seq = 0;
-  std::array<std::uint64_t, 6> records_by_kind{};  // indexed by RecordKind
+  PerRecordKind<std::uint64_t> records_by_kind{};
   std::vector<FlowGroup> flows;
   std::vector<InterfaceGroup> interfaces;  // exported flows only: they name ifIndexes
   void clear();

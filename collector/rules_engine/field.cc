@@ -308,9 +308,11 @@ std::vector<FieldDef> make_table() {
                [](const EvalInput& in) { return num(static_cast<double>(ifs(in).speed_bps)); },
                ""});
   t.push_back({S::kInterface, "admin_up", T::kNum,
-               [](const EvalInput& in) { return num(ifs(in).admin_up); }, "1 = ifAdminStatus up"});
+               [](const EvalInput& in) { return num(ifs(in).admin_up() ? 1 : 0); },
+               "1 = ifAdminStatus up"});
   t.push_back({S::kInterface, "oper_up", T::kNum,
-               [](const EvalInput& in) { return num(ifs(in).oper_up); }, "1 = ifOperStatus up"});
+               [](const EvalInput& in) { return num(ifs(in).oper_up() ? 1 : 0); },
+               "1 = ifOperStatus up"});
   t.push_back({S::kInterface, "target", T::kStr,
                [](const EvalInput& in) { return Value::string(ifs(in).target.view()); },
                "configured device name"});
@@ -341,8 +343,8 @@ std::vector<FieldDef> make_table() {
        "sysUpTime in seconds"});
   t.push_back({S::kDevice, "reachable", T::kNum,
                [](const EvalInput& in) { return num(dev(in).reachable); }, ""});
-  t.push_back(
-      {S::kDevice, "cause", T::kNum, [](const EvalInput& in) { return num(dev(in).cause); }, ""});
+  t.push_back({S::kDevice, "cause", T::kNum,
+               [](const EvalInput& in) { return num(static_cast<double>(dev(in).cause)); }, ""});
   t.push_back({S::kDevice, "target", T::kStr,
                [](const EvalInput& in) { return Value::string(dev(in).target.view()); },
                "configured device name"});

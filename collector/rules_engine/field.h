@@ -27,6 +27,7 @@ enum class RuleSource : std::uint8_t {
   kTrap,
   kAgentSession,
 };
+inline constexpr std::size_t kRuleSources = static_cast<std::size_t>(RuleSource::kAgentSession) + 1;
 bool parse_rule_source(std::string_view s, RuleSource& out);
 const char* to_string(RuleSource s);
 

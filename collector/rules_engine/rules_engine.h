@@ -130,7 +130,7 @@ class RulesEngine : public RecordConsumer {
   std::vector<RuleState> states_;
   std::vector<std::pair<std::size_t, std::uint64_t>> pending_;  // rule index, key
   // Per RuleSource: the rules that read it, with the index of the state they feed.
-  std::array<std::vector<std::pair<std::size_t, const Rule*>>, 6> by_source_;
+  std::array<std::vector<std::pair<std::size_t, const Rule*>>, kRuleSources> by_source_;
 
   prometheus::Counter& records_;
   prometheus::Counter& seconds_;

@@ -47,8 +47,8 @@ IpAddr parse_addr(const std::string& s) {
   return a;
 }
 
-const char* cause_name(std::uint8_t cause) {
-  switch (static_cast<SnmpCause>(cause)) {
+const char* cause_name(SnmpCause cause) {
+  switch (cause) {
     case SnmpCause::kTimeout:
       return "snmp_timeout";
     case SnmpCause::kAuth:
@@ -209,13 +209,13 @@ void OutageTracker::consume(std::span<const Record> records) {
       observe(*t, d->reachable != 0, cause_name(d->cause), r.event_time_ns, "recovered");
     } else if (const auto* s = std::get_if<InterfaceSample>(&r.body)) {
       // ifAdminStatus 2 (down) or 3 (testing): not expected to pass traffic, not monitored.
-      const bool admin_up = s->admin_status ? s->admin_status == 1 : s->admin_up != 0;
+      const bool admin_up = s->admin_up();
       Tracked* t = interface(r, s->device, s->if_index, s->if_name.view(), admin_up);
       if (!t) continue;
       if (!admin_up)
         unmonitor(*t, r.event_time_ns);
       else
-        observe(*t, s->oper_up != 0, "oper_down", r.event_time_ns, "recovered");
+        observe(*t, s->oper_up(), "oper_down", r.event_time_ns, "recovered");
     } else if (const auto* tr = std::get_if<SnmpTrap>(&r.body)) {
       if (tr->kind == SnmpTrapKind::kLinkDown || tr->kind == SnmpTrapKind::kLinkUp) {
         if (tr->admin_status == 2) continue;  // shut down on purpose

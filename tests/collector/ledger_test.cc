@@ -72,7 +72,7 @@ TEST_F(LedgerTest, PositionAndTotalsSurviveReopen) {
   });
   EXPECT_EQ(rows, 1);
   l->for_each_agent(
-      [&](const std::string&, std::uint64_t batches, const std::array<std::uint64_t, 6>& records) {
+      [&](const std::string&, std::uint64_t batches, const PerRecordKind<std::uint64_t>& records) {
         EXPECT_EQ(batches, 2u);
         EXPECT_EQ(records[static_cast<std::size_t>(RecordKind::kFlow)], 2u);
       });
@@ -207,7 +207,7 @@ PRAGMA user_version=1;
   EXPECT_EQ(rows, 2);
   EXPECT_EQ(tcp_packets, 29010u);
   l->for_each_agent(
-      [&](const std::string&, std::uint64_t batches, const std::array<std::uint64_t, 6>& records) {
+      [&](const std::string&, std::uint64_t batches, const PerRecordKind<std::uint64_t>& records) {
         EXPECT_EQ(batches, 42u);
         EXPECT_EQ(records[static_cast<std::size_t>(RecordKind::kFlow)], 901u);
       });

@@ -49,8 +49,8 @@ std::vector<Record> one_of_each() {
   is.in_octets = ~0ull;
   is.out_discards = 5;
   is.speed_bps = 10'000'000'000ull;
-  is.admin_up = 1;
-  is.oper_up = 0;
+  is.admin_status = 1;
+  is.oper_status = 2;
   r.body = is;
   v.push_back(r);
   DeviceStatus ds;
@@ -108,7 +108,8 @@ bool same_bytes(const Record& a, const Record& b) {
         if constexpr (std::is_same_v<T, InterfaceSample>)
           return x.device == y.device && x.if_index == y.if_index && x.if_name == y.if_name &&
                  x.in_octets == y.in_octets && x.out_discards == y.out_discards &&
-                 x.speed_bps == y.speed_bps && x.admin_up == y.admin_up && x.oper_up == y.oper_up;
+                 x.speed_bps == y.speed_bps && x.admin_status == y.admin_status &&
+                 x.oper_status == y.oper_status;
         if constexpr (std::is_same_v<T, DeviceStatus>)
           return x.device == y.device && x.name == y.name && x.uptime_cs == y.uptime_cs &&
                  x.reachable == y.reachable;

@@ -97,8 +97,8 @@ TEST(Sflow, CounterSampleBecomesInterfaceSample) {
   EXPECT_EQ(s.device, ip4(192, 0, 2, 50));
   EXPECT_EQ(s.if_index, 4u);
   EXPECT_EQ(s.speed_bps, 1'000'000'000u);
-  EXPECT_EQ(s.admin_up, 1);
-  EXPECT_EQ(s.oper_up, 1);
+  EXPECT_EQ(s.admin_status, 1);  // ifStatus bits 0 and 1 set
+  EXPECT_EQ(s.oper_status, 1);
   EXPECT_EQ(s.in_octets, 5000u);
   EXPECT_EQ(s.in_packets, 13u);
   EXPECT_EQ(s.in_discards, 3u);

@@ -86,7 +86,7 @@ TEST(SnmpMetrics, DeviceTransitionsRebootsAndTraps) {
   DeviceStatus d;
   d.target.assign("fw");
   d.event = SnmpEvent::kDown;
-  d.cause = static_cast<std::uint8_t>(SnmpCause::kTimeout);
+  d.cause = SnmpCause::kTimeout;
   DeviceStatus poll = d;
   poll.event = SnmpEvent::kNone;
   DeviceStatus reboot = d;

@@ -88,8 +88,6 @@ inline Record iface(std::int64_t t, std::uint64_t in_octets, std::uint64_t out_o
   s.speed_bps = speed;
   s.admin_status = admin;
   s.oper_status = oper;
-  s.admin_up = admin == 1;
-  s.oper_up = oper == 1;
   r.body = s;
   return r;
 }

@@ -32,7 +32,7 @@ Record device(std::int64_t t, bool reachable, SnmpCause cause = SnmpCause::kTime
   d.device = IpAddr::v4(ip);
   d.target.assign("core-sw");
   d.reachable = reachable;
-  d.cause = static_cast<std::uint8_t>(reachable ? SnmpCause::kNone : cause);
+  d.cause = reachable ? SnmpCause::kNone : cause;
   r.body = d;
   return r;
 }
@@ -46,8 +46,6 @@ Record iface(std::int64_t t, std::uint8_t admin, std::uint8_t oper) {
   s.if_name.assign("ge-0/0/3");
   s.admin_status = admin;
   s.oper_status = oper;
-  s.admin_up = admin == 1;
-  s.oper_up = oper == 1;
   r.body = s;
   return r;
 }
