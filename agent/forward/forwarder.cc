@@ -8,6 +8,7 @@
 
 #include "common/byte_io.h"
 #include "common/log.h"
+#include "common/transport/byte_stream.h"
 #include "common/transport/tls_stream.h"
 
 namespace citywatch::agent {
@@ -77,7 +78,7 @@ Forwarder::Forwarder(asio::io_context& io, asio::ssl::context& tls, Spool& spool
                      ForwarderOptions options)
     : Forwarder(io, tls_stream_factory(io, tls), spool, std::move(options)) {}
 
-Forwarder::Forwarder(asio::io_context& io, ClientStreamFactory streams, Spool& spool,
+Forwarder::Forwarder(asio::io_context& io, StreamFactory streams, Spool& spool,
                      ForwarderOptions options)
     : io_(io),
       streams_(std::move(streams)),

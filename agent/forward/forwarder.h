@@ -30,10 +30,16 @@
 #include <vector>
 
 #include "agent/spool/spool.h"
-#include "common/transport/byte_stream.h"
 #include "common/wire_codec.h"
 
+namespace citywatch {
+class ClientStream;  // common/transport/byte_stream.h: coroutines, kept out of this header
+}  // namespace citywatch
+
 namespace citywatch::agent {
+
+// Makes a new, unconnected stream for each connection attempt (as ClientStreamFactory).
+using StreamFactory = std::function<std::unique_ptr<ClientStream>()>;
 
 struct CollectorEndpoint {
   std::string host;
@@ -69,7 +75,7 @@ class Forwarder {
   Forwarder(boost::asio::io_context& io, boost::asio::ssl::context& tls, Spool& spool,
             ForwarderOptions options);
   // Over whatever streams `streams` makes (one per connection attempt).
-  Forwarder(boost::asio::io_context& io, ClientStreamFactory streams, Spool& spool,
+  Forwarder(boost::asio::io_context& io, StreamFactory streams, Spool& spool,
             ForwarderOptions options);
   ~Forwarder();
 
@@ -94,7 +100,7 @@ class Forwarder {
   void connect();
 
   boost::asio::io_context& io_;
-  ClientStreamFactory streams_;
+  StreamFactory streams_;
   Spool& spool_;
   ForwarderOptions options_;
   ForwarderStats stats_;

@@ -30,7 +30,10 @@
 #include "collector/metrics/collector_metrics.h"
 #include "collector/records/record_consumer.h"
 #include "common/status.h"
-#include "common/transport/byte_stream.h"
+
+namespace citywatch {
+class ByteStream;  // common/transport/byte_stream.h: coroutines, kept out of this header
+}  // namespace citywatch
 
 namespace citywatch::collector {
 
