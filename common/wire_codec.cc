@@ -419,9 +419,14 @@ DecodeError peek_batch_sequence(std::span<const std::byte> payload, std::uint64_
   return r.ok() ? DecodeError::kOk : DecodeError::kTruncated;
 }
 
-DecodeError decode_batch(std::span<const std::byte> payload, const ShortName& agent,
-                         const ShortName& segment, std::uint64_t& seq, std::vector<Record>& out,
-                         std::uint32_t& unknown_records) {
+namespace {
+
+// Decodes a BATCH payload's records into `out`: Out::begin(count) before the first,
+// Out::add(time_ns, body) per record, Out::rollback() when the payload turns out bad (out
+// is then as it was).
+template <typename Out>
+DecodeError decode_records(std::span<const std::byte> payload, std::uint64_t& seq, Out& out,
+                           std::uint32_t& unknown_records) {
   ByteReader r(payload);
   seq = r.u64();
   const std::uint32_t count = r.u32();
@@ -431,54 +436,106 @@ DecodeError decode_batch(std::span<const std::byte> payload, const ShortName& ag
   // before it can drive a large reserve().
   if (count > r.remaining() / 3) return DecodeError::kTruncated;
 
-  const std::size_t first = out.size();
-  out.reserve(first + count);
+  out.begin(count);
   unknown_records = 0;
   for (std::uint32_t i = 0; i < count; ++i) {
     const std::uint8_t kind = r.u8();
     const std::uint16_t len = r.u16();
     const auto body = r.view(len);
     if (!r.ok()) {
-      out.resize(first);
+      out.rollback();
       return DecodeError::kTruncated;
     }
     if (kind == 0 || kind > kMaxKind) {
       ++unknown_records;
       continue;
     }
-    Record rec;
-    rec.agent = agent;
-    rec.segment = segment;
     Reader br(body);
-    br.i64(rec.event_time_ns);
+    std::int64_t time_ns = 0;
+    br.i64(time_ns);
+    auto one = [&](auto b) {
+      fields(br, b);
+      if (!br.ok() || br.remaining() != 0) return false;
+      out.add(time_ns, b);
+      return true;
+    };
+    bool ok = false;
     switch (static_cast<RecordKind>(kind)) {
       case RecordKind::kFlow:
-        fields(br, rec.body.emplace<FlowRecord>());
+        ok = one(FlowRecord{});
         break;
       case RecordKind::kInterfaceSample:
-        fields(br, rec.body.emplace<InterfaceSample>());
+        ok = one(InterfaceSample{});
         break;
       case RecordKind::kDeviceStatus:
-        fields(br, rec.body.emplace<DeviceStatus>());
+        ok = one(DeviceStatus{});
         break;
       case RecordKind::kSnmpTrap:
-        fields(br, rec.body.emplace<SnmpTrap>());
+        ok = one(SnmpTrap{});
         break;
       case RecordKind::kPacketEvent:
-        fields(br, rec.body.emplace<PacketEvent>());
+        ok = one(PacketEvent{});
         break;
     }
-    if (!br.ok() || br.remaining() != 0) {
-      out.resize(first);
+    if (!ok) {
+      out.rollback();
       return br.ok() ? DecodeError::kTrailingBytes : br.error();
     }
-    out.push_back(rec);
   }
   if (r.remaining() != 0) {
-    out.resize(first);
+    out.rollback();
     return DecodeError::kTrailingBytes;
   }
   return DecodeError::kOk;
+}
+
+// decode_records() into whole Records.
+struct ToVector {
+  std::vector<Record>& v;
+  const ShortName& agent;
+  const ShortName& segment;
+  std::size_t first = 0;
+  void begin(std::uint32_t count) {
+    first = v.size();
+    v.reserve(first + count);
+  }
+  void add(std::int64_t time_ns, const auto& body) {
+    Record& rec = v.emplace_back();
+    rec.event_time_ns = time_ns;
+    rec.agent = agent;
+    rec.segment = segment;
+    rec.body = body;
+  }
+  void rollback() { v.resize(first); }
+};
+
+// decode_records() into a RecordBatch.
+struct ToBatch {
+  RecordBatch& b;
+  RecordBatch::Mark first;
+  // Only the order is reserved: bodies grow with what really arrives, so a count claimed
+  // in a header cannot reserve more than 8 bytes per record.
+  void begin(std::uint32_t count) {
+    first = b.mark();
+    b.reserve(b.size() + count);
+  }
+  void add(std::int64_t time_ns, const auto& body) { b.add(time_ns, body); }
+  void rollback() { b.rollback(first); }
+};
+
+}  // namespace
+
+DecodeError decode_batch(std::span<const std::byte> payload, const ShortName& agent,
+                         const ShortName& segment, std::uint64_t& seq, std::vector<Record>& out,
+                         std::uint32_t& unknown_records) {
+  ToVector to{out, agent, segment};
+  return decode_records(payload, seq, to, unknown_records);
+}
+
+DecodeError decode_batch(std::span<const std::byte> payload, std::uint64_t& seq, RecordBatch& out,
+                         std::uint32_t& unknown_records) {
+  ToBatch to{out, {}};
+  return decode_records(payload, seq, to, unknown_records);
 }
 
 }  // namespace citywatch::wire

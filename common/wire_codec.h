@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/record.h"
+#include "common/record_batch.h"
 
 namespace citywatch::wire {
 
@@ -117,6 +118,10 @@ DecodeError peek_batch_sequence(std::span<const std::byte> payload, std::uint64_
 // is left as it was.
 DecodeError decode_batch(std::span<const std::byte> payload, const ShortName& agent,
                          const ShortName& segment, std::uint64_t& seq, std::vector<Record>& out,
+                         std::uint32_t& unknown_records);
+// The same into a RecordBatch (agent and segment are the batch's): what the collector keeps
+// in memory, each kind at its own size.
+DecodeError decode_batch(std::span<const std::byte> payload, std::uint64_t& seq, RecordBatch& out,
                          std::uint32_t& unknown_records);
 
 }  // namespace citywatch::wire

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/transport/byte_stream.h"
 #include "common/transport/tls_stream.h"
 #include "common/wire_codec.h"
 
@@ -259,14 +260,14 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
       ack = last;
       return true;
     }
-    records_.clear();
+    batch_.reset(agent_name_, segment_name_);
     std::uint32_t unknown = 0;
     summary_.clear();
     summary_.agent = agent_;
     summary_.segment = segment_;
     summary_.stream = stream_id_;
     summary_.seq = seq;
-    const auto e = wire::decode_batch(payload_, agent_name_, segment_name_, seq, records_, unknown);
+    const auto e = wire::decode_batch(payload_, seq, batch_, unknown);
     if (e != wire::DecodeError::kOk) {
       // The checksum matched, so this is what the agent meant to send: a bug or a version
       // skew, not line noise. Count it and commit the sequence empty, so the agent does not
@@ -275,7 +276,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
       log::warning("ingest: agent '" + agent_ + "' batch " + std::to_string(seq) +
                    " cannot be decoded (" + wire::to_string(e) + "); dropped and counted");
     }
-    for (const Record& r : records_) summary_.add(r);
+    for (const RecordRef r : batch_) summary_.add(r);
     if (auto s = server_.ledger_.commit(summary_, flow_rows_, interface_rows_); !s) {
       server_.metrics_.on_ledger_error();
       log::error("ingest: " + s.message() + "; closing session without ack");
@@ -287,7 +288,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
       _exit(70);
     }
     server_.metrics_.apply_batch(summary_, flow_rows_, interface_rows_);
-    for (RecordConsumer* c : server_.consumers_) c->consume(records_);
+    for (RecordConsumer* c : server_.consumers_) c->consume(batch_);
     if (unknown) server_.metrics_.on_unknown_records(agent_, unknown);
     ack = seq;
     return true;
@@ -328,7 +329,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
   std::vector<std::byte> payload_;
   std::vector<std::byte> out_payload_;
   std::vector<std::byte> out_;
-  std::vector<Record> records_;
+  RecordBatch batch_;
   BatchSummary summary_;
   std::vector<FlowRow> flow_rows_;
   std::vector<InterfaceRow> interface_rows_;

@@ -82,19 +82,19 @@ bool SnmpMetrics::room() const {
   return interfaces_.size() + devices_.size() + traps_.size() < max_series_;
 }
 
-void SnmpMetrics::consume(std::span<const Record> records) {
+void SnmpMetrics::consume(const RecordBatch& records) {
   std::lock_guard lock(mu_);
-  for (const Record& r : records) {
-    if (const auto* s = std::get_if<InterfaceSample>(&r.body))
+  for (const RecordRef r : records) {
+    if (const auto* s = r.get_if<InterfaceSample>())
       on_interface(r, *s);
-    else if (const auto* d = std::get_if<DeviceStatus>(&r.body))
+    else if (const auto* d = r.get_if<DeviceStatus>())
       on_device(r, *d);
-    else if (const auto* t = std::get_if<SnmpTrap>(&r.body))
+    else if (const auto* t = r.get_if<SnmpTrap>())
       on_trap(r, *t);
   }
 }
 
-void SnmpMetrics::on_interface(const Record& r, const InterfaceSample& s) {
+void SnmpMetrics::on_interface(const RecordRef& r, const InterfaceSample& s) {
   const std::string device = s.target.empty() ? ip_text(s.device) : std::string(s.target.view());
   IfKey key{std::string(r.segment.view()), device, s.if_index};
   auto it = interfaces_.find(key);
@@ -109,7 +109,7 @@ void SnmpMetrics::on_interface(const Record& r, const InterfaceSample& s) {
   it->second.last = s;
 }
 
-void SnmpMetrics::on_device(const Record& r, const DeviceStatus& d) {
+void SnmpMetrics::on_device(const RecordRef& r, const DeviceStatus& d) {
   const std::string device = d.target.empty() ? ip_text(d.device) : std::string(d.target.view());
   DevKey key{std::string(r.segment.view()), device};
   auto it = devices_.find(key);
@@ -146,7 +146,7 @@ void SnmpMetrics::on_device(const Record& r, const DeviceStatus& d) {
   }
 }
 
-void SnmpMetrics::on_trap(const Record& r, const SnmpTrap& t) {
+void SnmpMetrics::on_trap(const RecordRef& r, const SnmpTrap& t) {
   const std::string device = t.target.empty() ? ip_text(t.device) : std::string(t.target.view());
   const bool link = t.kind == SnmpTrapKind::kLinkDown || t.kind == SnmpTrapKind::kLinkUp;
   TrapKey key{std::string(r.segment.view()), device, trap_name(t.kind),

@@ -39,7 +39,7 @@ class SnmpMetrics : public RecordConsumer, public prometheus::Collectable {
  public:
   explicit SnmpMetrics(std::size_t max_series = 200000);
 
-  void consume(std::span<const Record> records) override;
+  void consume(const RecordBatch& batch) override;
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
@@ -61,9 +61,9 @@ class SnmpMetrics : public RecordConsumer, public prometheus::Collectable {
     double last_poll_s = 0;
   };
 
-  void on_interface(const Record& r, const InterfaceSample& s);
-  void on_device(const Record& r, const DeviceStatus& d);
-  void on_trap(const Record& r, const SnmpTrap& t);
+  void on_interface(const RecordRef& r, const InterfaceSample& s);
+  void on_device(const RecordRef& r, const DeviceStatus& d);
+  void on_trap(const RecordRef& r, const SnmpTrap& t);
   bool room() const;
   std::vector<prometheus::ClientMetric::Label> interface_labels(const IfKey& k,
                                                                 const InterfaceSample& s) const;

@@ -39,12 +39,12 @@ TopTalkers::Snapshot TopTalkers::snapshot(const Segment& s) const {
   return {s.window * o_.window_ns, talkers(s.src, o_.k), talkers(s.dst, o_.k)};
 }
 
-void TopTalkers::consume(std::span<const Record> records) {
+void TopTalkers::consume(const RecordBatch& records) {
   std::lock_guard lock(mu_);
   Segment* seg = nullptr;
   std::string_view seg_name;
-  for (const Record& r : records) {
-    const auto* f = std::get_if<FlowRecord>(&r.body);
+  for (const RecordRef r : records) {
+    const auto* f = r.get_if<FlowRecord>();
     if (!f || f->bytes == 0) continue;
     if (!seg || r.segment.view() != seg_name) {
       seg_name = r.segment.view();

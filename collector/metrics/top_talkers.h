@@ -56,7 +56,7 @@ class TopTalkers : public RecordConsumer, public prometheus::Collectable {
   TopTalkers();
   explicit TopTalkers(Options o);
 
-  void consume(std::span<const Record> records) override;
+  void consume(const RecordBatch& batch) override;
   std::vector<prometheus::MetricFamily> Collect() const override;
 
   // For tests and the decode tools: the segment's windows (empty when unknown).

@@ -13,9 +13,9 @@ void BatchSummary::clear() {
   interfaces.clear();
 }
 
-void BatchSummary::add(const Record& r) {
+void BatchSummary::add(const RecordRef& r) {
   ++records_by_kind[static_cast<std::size_t>(r.kind())];
-  const auto* f = std::get_if<FlowRecord>(&r.body);
+  const auto* f = r.get_if<FlowRecord>();
   if (!f) return;
   const bool exported = f->source != FlowSource::kPacketMeter;
   const IpAddr exporter = exported ? f->exporter : IpAddr{};

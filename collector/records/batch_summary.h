@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/record.h"
+#include "common/record_batch.h"
 
 namespace citywatch::collector {
 
@@ -48,7 +49,7 @@ struct BatchSummary {
   std::vector<FlowGroup> flows;
   std::vector<InterfaceGroup> interfaces;  // exported flows only: they name ifIndexes
   void clear();
-  void add(const Record& r);
+  void add(const RecordRef& r);
 };
 
 // The same traffic with its label values, as stored in the ledger and exported.

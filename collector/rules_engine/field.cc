@@ -11,13 +11,11 @@ namespace {
 using T = Value::Type;
 using S = RuleSource;
 
-const FlowRecord& flow(const EvalInput& in) { return std::get<FlowRecord>(in.record->body); }
-const PacketEvent& pkt(const EvalInput& in) { return std::get<PacketEvent>(in.record->body); }
-const InterfaceSample& ifs(const EvalInput& in) {
-  return std::get<InterfaceSample>(in.record->body);
-}
-const DeviceStatus& dev(const EvalInput& in) { return std::get<DeviceStatus>(in.record->body); }
-const SnmpTrap& trap(const EvalInput& in) { return std::get<SnmpTrap>(in.record->body); }
+const FlowRecord& flow(const EvalInput& in) { return in.record->get<FlowRecord>(); }
+const PacketEvent& pkt(const EvalInput& in) { return in.record->get<PacketEvent>(); }
+const InterfaceSample& ifs(const EvalInput& in) { return in.record->get<InterfaceSample>(); }
+const DeviceStatus& dev(const EvalInput& in) { return in.record->get<DeviceStatus>(); }
+const SnmpTrap& trap(const EvalInput& in) { return in.record->get<SnmpTrap>(); }
 Value num(double v) { return Value::number(v); }
 
 // RFC 793 section 3.1 control bits.

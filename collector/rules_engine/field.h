@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/record.h"
+#include "common/record_batch.h"
 
 namespace citywatch::collector {
 
@@ -40,7 +41,7 @@ struct SessionEvent {
 
 // What one evaluation looks at: a record, or a session event.
 struct EvalInput {
-  const Record* record = nullptr;
+  const RecordRef* record = nullptr;
   const SessionEvent* session = nullptr;
   std::int64_t time_ns() const { return record ? record->event_time_ns : session->time_ns; }
 };

@@ -167,11 +167,11 @@ std::size_t RulesEngine::keys() const {
   return n;
 }
 
-void RulesEngine::consume(std::span<const Record> records) {
+void RulesEngine::consume(const RecordBatch& records) {
   if (!rules_) return;
   const auto t0 = std::chrono::steady_clock::now();
   const std::int64_t wall = clock_();
-  for (const Record& r : records) {
+  for (const RecordRef r : records) {
     alerts_.observe(r.event_time_ns, wall);
     const EvalInput in{&r, nullptr};
     for (const auto& [i, rule] : by_source_[source_index(r.kind())])
@@ -434,7 +434,7 @@ void RulesEngine::eval_rule(RuleState& rs, const Rule& r, const EvalInput& in,
         // share that falls inside the window counts. Ten 59-second camera streams ending
         // together add 10/59 of their packets to a 10 s window (their real rate), not all
         // of them at once (six times the rate, a false flood).
-        if (const auto* f = in.record ? std::get_if<FlowRecord>(&in.record->body) : nullptr) {
+        if (const auto* f = in.record ? in.record->get_if<FlowRecord>() : nullptr) {
           const std::int64_t life = f->end_ns - f->start_ns;
           if (life > r.window_ns) v *= static_cast<double>(r.window_ns) / static_cast<double>(life);
         }

@@ -57,7 +57,7 @@ class RulesEngine : public RecordConsumer {
     sites_ = std::move(segment_to_site);
   }
 
-  void consume(std::span<const Record> records) override;
+  void consume(const RecordBatch& batch) override;
   void on_agent_session(const std::string& agent, const std::string& segment, bool connected,
                         std::int64_t time_ns) override;
 

@@ -157,7 +157,7 @@ OutageTracker::Tracked& OutageTracker::create(const Key& k, EntityRow row, std::
   return ref;
 }
 
-OutageTracker::Tracked* OutageTracker::device(const Record& r, const IpAddr& addr,
+OutageTracker::Tracked* OutageTracker::device(const RecordRef& r, const IpAddr& addr,
                                               std::string_view target, std::string_view sys_name,
                                               std::string_view site, bool create_it) {
   Key k{EntityKind::kDevice, r.segment, addr, 0};
@@ -176,7 +176,7 @@ OutageTracker::Tracked* OutageTracker::device(const Record& r, const IpAddr& add
   return &create(k, std::move(row), r.event_time_ns);
 }
 
-OutageTracker::Tracked* OutageTracker::interface(const Record& r, const IpAddr& addr,
+OutageTracker::Tracked* OutageTracker::interface(const RecordRef& r, const IpAddr& addr,
                                                  std::uint32_t if_index, std::string_view if_name,
                                                  bool create_it) {
   Key k{EntityKind::kInterface, r.segment, addr, if_index};
@@ -200,14 +200,14 @@ OutageTracker::Tracked* OutageTracker::interface(const Record& r, const IpAddr& 
   return &create(k, std::move(row), r.event_time_ns);
 }
 
-void OutageTracker::consume(std::span<const Record> records) {
-  for (const Record& r : records) {
-    if (const auto* d = std::get_if<DeviceStatus>(&r.body)) {
+void OutageTracker::consume(const RecordBatch& records) {
+  for (const RecordRef r : records) {
+    if (const auto* d = r.get_if<DeviceStatus>()) {
       Tracked* t = device(r, d->device, d->target.view(), d->name.view(), d->site.view(), true);
       if (d->event == SnmpEvent::kReboot && r.event_time_ns >= t->row.state_since_ns)
         save(store_.record_state(t->row, r.event_time_ns, "reboot"));
       observe(*t, d->reachable != 0, cause_name(d->cause), r.event_time_ns, "recovered");
-    } else if (const auto* s = std::get_if<InterfaceSample>(&r.body)) {
+    } else if (const auto* s = r.get_if<InterfaceSample>()) {
       // ifAdminStatus 2 (down) or 3 (testing): not expected to pass traffic, not monitored.
       const bool admin_up = s->admin_up();
       Tracked* t = interface(r, s->device, s->if_index, s->if_name.view(), admin_up);
@@ -216,7 +216,7 @@ void OutageTracker::consume(std::span<const Record> records) {
         unmonitor(*t, r.event_time_ns);
       else
         observe(*t, s->oper_up(), "oper_down", r.event_time_ns, "recovered");
-    } else if (const auto* tr = std::get_if<SnmpTrap>(&r.body)) {
+    } else if (const auto* tr = r.get_if<SnmpTrap>()) {
       if (tr->kind == SnmpTrapKind::kLinkDown || tr->kind == SnmpTrapKind::kLinkUp) {
         if (tr->admin_status == 2) continue;  // shut down on purpose
         Tracked* t = interface(r, tr->device, tr->if_index, {}, true);

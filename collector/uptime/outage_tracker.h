@@ -49,7 +49,7 @@ class OutageTracker final : public RecordConsumer {
   // Restores entities and open outages from the store.
   Status load();
 
-  void consume(std::span<const Record> records) override;
+  void consume(const RecordBatch& batch) override;
   void on_agent_session(const std::string& agent, const std::string& segment, bool connected,
                         std::int64_t time_ns) override;
 
@@ -81,9 +81,9 @@ class OutageTracker final : public RecordConsumer {
 
   Tracked* find(const Key& k);
   Tracked& create(const Key& k, EntityRow row, std::int64_t time_ns);
-  Tracked* device(const Record& r, const IpAddr& addr, std::string_view target,
+  Tracked* device(const RecordRef& r, const IpAddr& addr, std::string_view target,
                   std::string_view sys_name, std::string_view site, bool create_it);
-  Tracked* interface(const Record& r, const IpAddr& addr, std::uint32_t if_index,
+  Tracked* interface(const RecordRef& r, const IpAddr& addr, std::uint32_t if_index,
                      std::string_view if_name, bool create_it);
   void observe(Tracked& t, bool up, const char* cause, std::int64_t time_ns,
                const char* end_reason);

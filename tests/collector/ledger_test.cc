@@ -36,7 +36,7 @@ class LedgerTest : public ::testing::Test {
     f.packets = packets;
     f.bytes = packets * 100;
     r.body = f;
-    b.add(r);
+    b.add(RecordRef(r));
     return b;
   }
   static Status commit(IngestLedger& l, const BatchSummary& b) {
@@ -99,7 +99,7 @@ TEST_F(LedgerTest, ExportedFlowsAreLabelledByExporterAndInterfaceWithCaps) {
     f.input_if = 3;
     f.output_if = 7;
     r.body = f;
-    b.add(r);
+    b.add(RecordRef(r));
   }
   std::vector<FlowRow> flows;
   std::vector<InterfaceRow> interfaces;

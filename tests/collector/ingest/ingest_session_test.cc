@@ -40,10 +40,10 @@ using citywatch::testing::send_sequence;
 // Counts what the session passes on, by batch: a batch seen twice is a double count.
 class CountingConsumer : public RecordConsumer {
  public:
-  void consume(std::span<const Record> records) override {
-    for (const Record& r : records) {
+  void consume(const RecordBatch& batch) override {
+    for (const RecordRef r : batch) {
       ++records_;
-      if (const auto* f = std::get_if<FlowRecord>(&r.body)) packets_ += f->packets;
+      if (const auto* f = r.get_if<FlowRecord>()) packets_ += f->packets;
     }
     ++batches_;
   }

@@ -38,12 +38,12 @@ TEST(SnmpMetrics, InterfaceCountersAreTheSampleValues) {
   s.oper_status = 1;
   s.speed_bps = 1000000000;
   std::vector<Record> rs{with(s)};
-  m.consume(rs);
+  m.consume_records(rs);
   s.in_octets = 1000;  // after a reboot: a counter reset, never a spike
   s.oper_status = 2;
   s.event = SnmpEvent::kOperChange;
   rs = {with(s)};
-  m.consume(rs);
+  m.consume_records(rs);
   const auto fams = m.Collect();
   const auto* rx = find(fams, "citywatch_interface_receive_bytes_total", "ifname", "Gi0/3");
   ASSERT_NE(rx, nullptr);
@@ -68,7 +68,7 @@ TEST(SnmpMetrics, InterfaceLabelsAreCleanAndCarryTheSite) {
   s.if_name.assign(std::string_view("Gi0/3\0\0", 7));
   s.if_alias.assign(std::string_view("Uplink to\tMain Library\0", 24));
   std::vector<Record> rs{with(d), with(s)};
-  m.consume(rs);
+  m.consume_records(rs);
   const auto fams = m.Collect();
   const auto* rx = find(fams, "citywatch_interface_receive_bytes_total", "ifname", "Gi0/3");
   ASSERT_NE(rx, nullptr);
@@ -96,7 +96,7 @@ TEST(SnmpMetrics, DeviceTransitionsRebootsAndTraps) {
   t.kind = SnmpTrapKind::kLinkDown;
   t.if_index = 9;
   std::vector<Record> rs{with(d, 5'500'000'000), with(poll), with(reboot), with(t)};
-  m.consume(rs);
+  m.consume_records(rs);
   const auto fams = m.Collect();
   EXPECT_EQ(find(fams, "citywatch_snmp_device_up", "device", "fw")->gauge.value, 0);
   EXPECT_EQ(find(fams, "citywatch_snmp_device_transitions_total", "state", "down")->counter.value,
@@ -118,7 +118,7 @@ TEST(SnmpMetrics, SeriesBeyondTheCapAreDroppedAndCounted) {
     s.if_index = i;
     rs.push_back(with(s));
   }
-  m.consume(rs);
+  m.consume_records(rs);
   const auto fams = m.Collect();
   for (const auto& f : fams)
     if (f.name == "citywatch_snmp_series_dropped_total") {

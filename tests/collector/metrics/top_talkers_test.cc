@@ -64,7 +64,7 @@ TEST(TopTalkers, RanksBytesPerSegmentAndClosesWindowsByEventTime) {
   std::vector<Record> batch = {
       flow("a", v4(1), v4(100), 500, m0 + 1), flow("a", v4(2), v4(100), 300, m0 + 2),
       flow("a", v4(1), v4(101), 100, m0 + 3), flow("b", v4(9), v4(100), 50, m0 + 4)};
-  t.consume(batch);
+  t.consume_records(batch);
   auto cur = t.current("a");
   ASSERT_EQ(cur.src.size(), 2u);
   EXPECT_EQ(cur.src[0].address, v4(1));
@@ -75,7 +75,7 @@ TEST(TopTalkers, RanksBytesPerSegmentAndClosesWindowsByEventTime) {
   EXPECT_TRUE(t.previous("a").src.empty());
   // A flow of the next minute closes segment a's window; segment b's stays open.
   const std::vector<Record> next = {flow("a", v4(3), v4(102), 10, m0 + kMinute + 5)};
-  t.consume(next);
+  t.consume_records(next);
   EXPECT_EQ(t.previous("a").src[0].bytes, 600u);
   EXPECT_EQ(t.current("a").src[0].address, v4(3));
   EXPECT_EQ(t.current("b").src[0].bytes, 50u);
@@ -95,11 +95,11 @@ TEST(TopTalkers, HundredThousandAddressesStayWithinTheLabelBound) {
     batch.push_back(flow("seg", v4(0x0a800000 + i), v4(0x0a900000 + i), 100, at));
     if (i % 100 == 0) batch.push_back(flow("seg", v4(0x0a000001), v4(0x0a900000 + i), 10000, at));
     if (batch.size() >= 1000) {
-      t.consume(batch);
+      t.consume_records(batch);
       batch.clear();
     }
   }
-  t.consume(batch);
+  t.consume_records(batch);
   const auto fams = t.Collect();
   std::set<std::string> labels;
   for (const auto& f : fams)
@@ -121,7 +121,7 @@ TEST(TopTalkers, SegmentsBeyondTheCapAreCountedNotExported) {
   TopTalkers t(o);
   const std::vector<Record> batch = {flow("a", v4(1), v4(2), 1, 1), flow("b", v4(1), v4(2), 1, 1),
                                      flow("c", v4(1), v4(2), 1, 1)};
-  t.consume(batch);
+  t.consume_records(batch);
   EXPECT_EQ(t.segments(), 2u);
   EXPECT_EQ(t.segments_dropped(), 1u);
 }

@@ -52,7 +52,7 @@ struct Harness {
     engine.load(set);
   }
   void run(const Input& in) {
-    for (const Record& r : in.records) engine.consume(std::span<const Record>(&r, 1));
+    for (const Record& r : in.records) engine.consume_records(std::span<const Record>(&r, 1));
     for (const SessionEvent& e : in.sessions)
       engine.on_agent_session(std::string(e.agent), std::string(e.segment), e.connected, e.time_ns);
   }

@@ -55,7 +55,7 @@ struct Fixture {
     status = load_rule_set({f}, *set);
     if (status.is_ok()) engine.load(set);
   }
-  void feed(const Record& r) { engine.consume(std::span<const Record>(&r, 1)); }
+  void feed(const Record& r) { engine.consume_records(std::span<const Record>(&r, 1)); }
   TempDir dir;
   std::int64_t wall = kT0;
   prometheus::Registry registry;
@@ -211,7 +211,7 @@ TEST(RulesEngine, EvidenceHeldBackWithinASecondIsSentAtTheEndOfTheBatch) {
   for (int h = 1; h <= 253; ++h)
     batch.push_back(flow(kT0 + h * kMs, "203.0.113.9", "10.1.2." + std::to_string(h), 40000, 445, 6,
                          kSyn, 1, 40));
-  f.engine.consume(std::span<const Record>(batch.data(), batch.size()));
+  f.engine.consume_records(std::span<const Record>(batch.data(), batch.size()));
   const Alert* a = f.lifecycle.find("sweep", "src=203.0.113.9,dst_port=445");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->value, 253);
@@ -475,7 +475,7 @@ TEST(RulesService, BrokenReloadKeepsTheRunningRules) {
   // The old rules still work.
   for (int p = 0; p < 20; ++p) {
     const Record r = flow(kT0 + p * kMs, "10.0.0.1", "10.0.0.2", 1, p, 6, kSyn, 1, 40);
-    service.engine().consume(std::span<const Record>(&r, 1));
+    service.engine().consume_records(std::span<const Record>(&r, 1));
   }
   EXPECT_EQ(service.alerts().firing(), 1u);
   // A good file is taken.
@@ -535,7 +535,8 @@ TEST(Fields, DnsDerivedFields) {
   const Record r =
       packet(kT0, PacketEventKind::kDnsQuery, "10.0.0.1", "10.0.0.2",
              "q1.exfil-0001aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.city.example");
-  const EvalInput in{&r, nullptr};
+  const RecordRef ref(r);
+  const EvalInput in{&ref, nullptr};
   EXPECT_EQ(find_field(RuleSource::kPacket, "dns.domain")->get(in).str, "city.example");
   EXPECT_EQ(find_field(RuleSource::kPacket, "dns.subdomain")->get(in).str,
             "q1.exfil-0001aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
@@ -543,7 +544,8 @@ TEST(Fields, DnsDerivedFields) {
   EXPECT_EQ(find_field(RuleSource::kPacket, "dns.labels")->get(in).num, 4);
   const Record w =
       packet(kT0, PacketEventKind::kDnsQuery, "10.0.0.1", "10.0.0.2", "www.city.example");
-  const EvalInput win{&w, nullptr};
+  const RecordRef wref(w);
+  const EvalInput win{&wref, nullptr};
   EXPECT_LT(find_field(RuleSource::kPacket, "dns.entropy")->get(win).num, 2.0);
   EXPECT_EQ(format_value(find_field(RuleSource::kPacket, "mac")->get(win)), "02:00:00:00:00:01");
 }

@@ -80,7 +80,7 @@ class OutageTrackerTest : public ::testing::Test {
     ASSERT_TRUE(OutageStore::open(dir / "uptime.sqlite", store));
     start();
   }
-  void feed(const Record& r) { tracker->consume(std::span<const Record>(&r, 1)); }
+  void feed(const Record& r) { tracker->consume_records(std::span<const Record>(&r, 1)); }
   std::vector<OutageRow> all_outages() {
     std::vector<OutageRow> v;
     EXPECT_TRUE(store->load_outages(0, INT64_MAX, v));
