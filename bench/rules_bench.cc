@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "collector/rules_engine/rules_config.h"
@@ -166,10 +167,18 @@ void BM_EngineWholePack(benchmark::State& state) {
   engine.load(set);
   constexpr std::size_t kBatch = 1024;  // what a batch from one agent typically holds
   // The records as the ingest session hands them over: batches, each kind stored apart.
+  // The mix has flows from one segment and packet events from another: each 1,024 records
+  // become one batch per segment, as two agents would send them.
   std::vector<cw::RecordBatch> batches;
-  for (std::size_t pos = 0; pos + kBatch <= records.size(); pos += kBatch)
-    cw::for_each_batch(std::span<const cw::Record>(records.data() + pos, kBatch),
-                       [&](const cw::RecordBatch& b) { batches.push_back(b); });
+  for (std::size_t pos = 0; pos + kBatch <= records.size(); pos += kBatch) {
+    std::map<std::string_view, cw::RecordBatch> by_segment;
+    for (std::size_t i = pos; i < pos + kBatch; ++i) {
+      const cw::Record& r = records[i];
+      auto [it, fresh] = by_segment.try_emplace(r.segment.view(), r.agent, r.segment);
+      it->second.add(r);
+    }
+    for (auto& [segment, batch] : by_segment) batches.push_back(std::move(batch));
+  }
   std::size_t i = 0, processed = 0;
   for (auto _ : state) {
     engine.consume(batches[i]);
