@@ -33,7 +33,9 @@ started=$(date +%s.%N)
   fail "make_captures.py failed: $(tail -5 "$WORK/captures.log")"
 
 case_dirs=("$CORPUS"/cases/*/)
-[[ "${CW_CORPUS_KNOWN_BUGS:-0}" == 1 ]] && case_dirs+=("$CORPUS"/known-bugs/*/)
+if [[ "${CW_CORPUS_KNOWN_BUGS:-0}" == 1 ]]; then  # none may be open: then there is nothing to add
+  for d in "$CORPUS"/known-bugs/*/; do [[ -d "$d" ]] && case_dirs+=("$d"); done
+fi
 if [[ -n "${CW_CORPUS_CASES:-}" ]]; then  # a developer's shortcut: only these cases (a regex)
   only=()
   for d in "${case_dirs[@]}"; do [[ "$(basename "$d")" =~ ^($CW_CORPUS_CASES)$ ]] && only+=("$d"); done
