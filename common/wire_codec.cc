@@ -87,7 +87,6 @@ bool valid(FlowSource s) {
 }
 bool valid(PacketEventKind k) { return static_cast<std::uint8_t>(k) != 0; }
 bool valid(SnmpEvent) { return true; }
-bool valid(SnmpCause) { return true; }
 bool valid(SnmpTrapKind) { return true; }
 
 // Each record kind's fields are listed once, in fields(); the writer and the reader below
@@ -99,7 +98,10 @@ class Writer {
   explicit Writer(std::byte* p) : p_(p) {}
   std::byte* position() const { return p_; }
   void u8(const std::uint8_t& v) { put(v, 1); }
-  void derived_u8(std::uint8_t v) { put(v, 1); }
+  template <typename E>
+  void any8(const E& v) {
+    put(static_cast<std::uint8_t>(v), 1);
+  }
   void u16(const std::uint16_t& v) { put(v, 2); }
   void u32(const std::uint32_t& v) { put(v, 4); }
   void u64(const std::uint64_t& v) { put(v, 8); }
@@ -160,7 +162,10 @@ class Reader {
   std::size_t remaining() const { return r_.remaining(); }
 
   void u8(std::uint8_t& v) { v = r_.u8(); }
-  void derived_u8(std::uint8_t) { (void)r_.u8(); }
+  template <typename E>
+  void any8(E& v) {
+    v = static_cast<E>(r_.u8());
+  }
   void u16(std::uint16_t& v) { v = r_.u16(); }
   void u32(std::uint32_t& v) { v = r_.u32(); }
   void u64(std::uint64_t& v) { v = r_.u64(); }
@@ -268,12 +273,16 @@ void fields(A& a, InterfaceSample& f) {
   a.u64(f.in_discards);
   a.u64(f.out_discards);
   a.u64(f.speed_bps);
-  // Wire version 1 carries admin_up and oper_up bytes before the statuses: written from the
-  // statuses, skipped on reading.
-  a.derived_u8(f.admin_up() ? 1 : 0);
-  a.derived_u8(f.oper_up() ? 1 : 0);
+  // Wire version 1 carries admin_up and oper_up flags before the statuses. They are written
+  // from the statuses; on reading they matter only where a status is 0: agents before the
+  // one status representation sent sFlow interfaces with the flags alone.
+  std::uint8_t admin_flag = f.admin_up() ? 1 : 0, oper_flag = f.oper_up() ? 1 : 0;
+  a.u8(admin_flag);
+  a.u8(oper_flag);
   a.u8(f.admin_status);
   a.u8(f.oper_status);
+  if (f.admin_status == 0 && admin_flag == 1) f.admin_status = 1;
+  if (f.oper_status == 0 && oper_flag == 1) f.oper_status = 1;
   a.u8(f.prev_oper_status);
   a.u8(f.flags);
   a.e8(f.event, SnmpEvent::kOperChange);
@@ -292,7 +301,9 @@ void fields(A& a, DeviceStatus& f) {
   a.u16(f.interfaces);
   a.u16(f.consecutive_failures);
   a.u8(f.reachable);
-  a.e8(f.cause, SnmpCause::kBadReply);
+  // Any value: a cause a newer agent knows and this collector does not must not cost the
+  // batch (consumers treat unknown causes as "unreachable").
+  a.any8(f.cause);
   a.e8(f.event, SnmpEvent::kOperChange);
 }
 

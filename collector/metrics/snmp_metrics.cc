@@ -134,7 +134,8 @@ void SnmpMetrics::on_device(const RecordRef& r, const DeviceStatus& d) {
       ++dev.reboots;
       break;
     default:
-      ++dev.polls[static_cast<std::size_t>(d.cause)];  // the decoder bounds the cause
+      // A cause from a newer agent that this version does not know is not counted by result.
+      if (const auto c = static_cast<std::size_t>(d.cause); c < dev.polls.size()) ++dev.polls[c];
       dev.last_poll_s = seconds(r.event_time_ns);
       // Identity from the last answer stays while the device is down.
       if (d.reachable || !dev.polled) dev.last = d;

@@ -330,3 +330,61 @@ TEST(WireCodec, RandomCorruptionNeverCrashes) {
 
 }  // namespace
 }  // namespace citywatch::wire
+
+namespace citywatch::wire {
+namespace {
+
+// One record's batch payload, so its body's last bytes are the payload's last bytes.
+std::vector<std::byte> single(const Record& r) {
+  BatchEncoder enc;
+  enc.begin();
+  enc.add(r);
+  const auto p = enc.finish(1);
+  return {p.begin(), p.end()};
+}
+
+TEST(WireCodecCompat, AnOlderAgentsSflowInterfaceFlagsStillSayUp) {
+  // Agents before the one status representation sent sFlow interfaces with admin_up and
+  // oper_up flags and statuses 0. The body ends: admin flag, oper flag, admin status, oper
+  // status, previous oper status, flags, event.
+  Record r;
+  InterfaceSample s;
+  s.if_index = 7;
+  r.body = s;
+  auto p = single(r);
+  p[p.size() - 7] = std::byte{1};  // admin_up flag
+  p[p.size() - 6] = std::byte{1};  // oper_up flag
+  std::vector<Record> out;
+  std::uint64_t seq = 0;
+  std::uint32_t unknown = 0;
+  ASSERT_EQ(decode_batch(p, {}, {}, seq, out, unknown), DecodeError::kOk);
+  const auto& got = std::get<InterfaceSample>(out.at(0).body);
+  EXPECT_TRUE(got.admin_up());
+  EXPECT_TRUE(got.oper_up());
+  EXPECT_EQ(got.admin_status, 1);
+  // And a current agent's statuses win over its (derived) flags.
+  s.admin_status = 2;
+  s.oper_status = 7;  // lowerLayerDown
+  r.body = s;
+  out.clear();
+  ASSERT_EQ(decode_batch(single(r), {}, {}, seq, out, unknown), DecodeError::kOk);
+  EXPECT_EQ(std::get<InterfaceSample>(out.at(0).body).admin_status, 2);
+  EXPECT_EQ(std::get<InterfaceSample>(out.at(0).body).oper_status, 7);
+}
+
+TEST(WireCodecCompat, ACauseThisVersionDoesNotKnowKeepsTheBatch) {
+  Record r;
+  DeviceStatus d;
+  d.cause = SnmpCause::kTimeout;
+  r.body = d;
+  auto p = single(r);
+  p[p.size() - 2] = std::byte{9};  // cause; the event is the last byte
+  std::vector<Record> out;
+  std::uint64_t seq = 0;
+  std::uint32_t unknown = 0;
+  ASSERT_EQ(decode_batch(p, {}, {}, seq, out, unknown), DecodeError::kOk);
+  EXPECT_EQ(static_cast<int>(std::get<DeviceStatus>(out.at(0).body).cause), 9);
+}
+
+}  // namespace
+}  // namespace citywatch::wire
