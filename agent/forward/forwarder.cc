@@ -46,7 +46,6 @@ awaitable<void> wait_for(asio::steady_timer& t, std::chrono::nanoseconds d) {
   co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
-// Reads one frame; false on I/O error or a frame that does not verify.
 // The collector sends only HELLO_ACK, ACK and ERROR frames, all small: a header announcing
 // more is not a collector speaking this protocol.
 constexpr std::uint32_t kMaxCollectorFrame = 4096;

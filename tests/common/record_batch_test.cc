@@ -100,6 +100,9 @@ TEST(RecordBatch, DecodesTheWireLikeAVectorOfRecords) {
             wire::DecodeError::kOk);
   EXPECT_EQ(batch.size(), before);
   EXPECT_EQ(batch.count<FlowRecord>(), 2u);
+  EXPECT_EQ(batch.count<DeviceStatus>(), 1u);
+  EXPECT_EQ(batch[1].get<DeviceStatus>().target.view(), "core-1");
+  EXPECT_EQ(batch[2].get<FlowRecord>().bytes, 3000u);
 }
 
 TEST(RecordBatch, AFlowCostsAboutWhatItWeighs) {

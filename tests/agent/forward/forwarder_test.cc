@@ -214,7 +214,7 @@ TEST_F(ForwarderTest, ARefusingCollectorMakesItFailOverToTheNext) {
   EXPECT_EQ(all_batches(), (std::vector<std::uint64_t>{1, 2, 3}));
 }
 
-TEST_F(ForwarderTest, ABlackHoledCollectorCostsTheConnectTimeoutThenTheNextIsTried) {
+TEST_F(ForwarderTest, ABlackHoledCollectorIsGivenUpAtTheConnectDeadlineForTheNext) {
   spool_batches(2);
   PipeOptions hole;
   hole.black_hole = true;
@@ -258,10 +258,12 @@ TEST_F(ForwarderTest, AGarbledAckEndsTheSessionAndAcksNothing) {
       wire::encode_sequence(4, ack);
       wire::encode_frame(wire::FrameType::kAck, ack, frame);
       if (oversized) {
-        // The same ACK, but its header claims a 1 MiB payload (the checksum still covers the
-        // header): no collector frame is that large.
-        frame.clear();
-        wire::encode_frame(wire::FrameType::kAck, std::vector<std::byte>(1u << 20), frame);
+        // Only a header, announcing a 1 MiB payload that never comes: no collector frame is
+        // that large, so the agent hangs up at once. (Were it to wait for the payload, this
+        // session would never end and the spool would not drain.)
+        frame.resize(wire::kHeaderSize);
+        const std::uint32_t big = 1u << 20;
+        for (int i = 0; i < 4; ++i) frame[8 + i] = static_cast<std::byte>(big >> (8 * i));
       } else {
         frame.back() ^= std::byte{0x01};
       }
@@ -277,8 +279,7 @@ TEST_F(ForwarderTest, AGarbledAckEndsTheSessionAndAcksNothing) {
   run();
   ASSERT_TRUE(drained_);
   ASSERT_EQ(seen_.size(), 3u);
-  EXPECT_EQ(seen_[0].batches.front(), 1u);
-  EXPECT_EQ(seen_[1].batches.front(), 1u) << "a garbled ACK for 4 was taken as an ack";
+  // Had either garbled frame been taken as ACK 4, the third session would start after 4.
   EXPECT_EQ(seen_[2].batches, (std::vector<std::uint64_t>{1, 2, 3, 4}));
   EXPECT_EQ(forwarder_->stats().acks, 4u);
 }

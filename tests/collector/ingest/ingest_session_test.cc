@@ -273,7 +273,8 @@ TEST_F(IngestSessionRefusalTest, AHeaderClaimingMoreThanTheLimitIsRefusedUnread)
   const auto got = exchange("agent-a", true, {big});
   EXPECT_EQ(got, (std::vector<wire::FrameType>{wire::FrameType::kHelloAck}));
   EXPECT_EQ(last_seq(), 0u);
-  EXPECT_EQ(metric(registry_, "citywatch_collector_frames_rejected_total"), 1);
+  EXPECT_EQ(metric(registry_, "citywatch_collector_frames_rejected_total", "reason", "too_large"),
+            1);
 }
 
 TEST_F(IngestSessionRefusalTest, TheFirstFrameMustBeHello) {
