@@ -33,8 +33,7 @@ struct MemoryStream::State {
   bool write_ended[2] = {false, false};  // end i will write no more (closed or cut)
   bool closed[2] = {false, false};       // end i was closed by its owner
   bool cut = false;
-  std::uint64_t moved = 0;  // bytes written, both directions
-  std::uint64_t written[2] = {0, 0};
+  std::uint64_t moved = 0;     // bytes written, both directions
   asio::steady_timer wake[2];  // wake[i]: end i's pending read or connect
 
   void signal_all() {
@@ -100,7 +99,6 @@ awaitable<std::size_t> MemoryStream::write_some(std::span<const std::byte> buf,
   s.data[end_].insert(s.data[end_].end(), buf.begin(),
                       buf.begin() + static_cast<std::ptrdiff_t>(n));
   s.moved += n;
-  s.written[end_] += n;
   s.wake[1 - end_].cancel();
   if (cut_now) {
     s.cut = true;
@@ -138,8 +136,6 @@ awaitable<void> MemoryStream::connect(const ConnectTarget& target, boost::system
   ec = s.closed[end_] ? boost::system::error_code(asio::error::operation_aborted)
                       : boost::system::error_code();
 }
-
-std::uint64_t MemoryStream::bytes_written() const { return state_->written[end_]; }
 
 std::pair<std::unique_ptr<MemoryStream>, std::unique_ptr<MemoryStream>> make_pipe(
     asio::io_context& io, PipeOptions options) {

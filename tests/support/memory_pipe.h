@@ -45,9 +45,6 @@ class MemoryStream final : public ClientStream {
   boost::asio::awaitable<void> connect(const ConnectTarget& target, boost::system::error_code& ec,
                                        const char*& stage) override;
 
-  // Bytes this end has written so far.
-  std::uint64_t bytes_written() const;
-
  private:
   std::shared_ptr<State> state_;
   int end_;
