@@ -48,6 +48,14 @@ TEST(TimeZoneTest, RejectsUnknownAndPathLikeNames) {
   EXPECT_EQ(z.offset_at(utc(2025, 7, 1)), 0);
 }
 
+TEST(TimeZoneTest, ADirectoryIsRefusedNotThrown) {
+  // config_fuzz found this: reading a directory threw and ended the collector.
+  TimeZone z;
+  const Status s = TimeZone::load("Europe", z);
+  EXPECT_FALSE(s);
+  EXPECT_NE(s.message().find("is a directory"), std::string::npos) << s.message();
+}
+
 TEST(TimeZoneTest, BerlinOffsets) {
   const TimeZone z = zone("Europe/Berlin");
   EXPECT_EQ(z.offset_at(utc(2025, 1, 15)), 3600);
