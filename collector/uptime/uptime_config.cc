@@ -194,6 +194,12 @@ void read_uptime_config(ConfigMap& m, UptimeConfig& out) {
     s.done();
     out.sites.push_back(std::move(spec));
   }
+  m.get_duration("dependency_grace", out.dependency_grace);
+  m.get_duration("dependency_wait", out.dependency_wait);
+  {
+    std::vector<ConfigMap> deps = m.list("dependencies");
+    read_dependencies(deps, out.dependencies);
+  }
   for (ConfigMap& w : m.list("maintenance")) {
     MaintenanceWindow win;
     read_window(w, out, win);

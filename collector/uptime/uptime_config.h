@@ -1,8 +1,9 @@
 // UptimeConfig: the collector configuration's `uptime:` section (docs/configuration.md):
 // sites (which segments make up a site), the flap threshold, the agent grace period after a
 // collector restart, the availability windows exported as metrics, the SLO, label bounds and
-// the planned maintenance windows. `citywatch report` reads the same section, so the
-// collector and the report agree on sites and maintenance.
+// the planned maintenance windows and the dependencies between devices, segments and sites.
+// `citywatch report` reads the same section, so the collector and the report agree on sites and
+// maintenance.
 //
 // Thread-safety: a plain value, built once at start-up.
 #pragma once
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/uptime/dependencies.h"
 #include "collector/uptime/maintenance.h"
 #include "common/config_reader.h"
 
@@ -43,6 +45,12 @@ struct UptimeConfig {
   std::int64_t max_interface_series = 2048;  // interface series exported
   std::vector<SiteSpec> sites;
   std::vector<MaintenanceWindow> maintenance;
+  // Root cause (docs/uptime.md, "Dependencies and root cause"): what each entity is reached
+  // through; a dependent still down this long after its root ended becomes its own
+  // incident; a child's alert waits at most this long for its parents' next check.
+  std::vector<DependencySpec> dependencies;
+  std::chrono::nanoseconds dependency_grace = std::chrono::minutes(2);
+  std::chrono::nanoseconds dependency_wait = std::chrono::minutes(2);
 
   // The site a segment belongs to; a segment no site lists is its own site.
   const std::string& site_of(const std::string& segment) const;

@@ -90,5 +90,95 @@ TEST(UptimeConfigTest, ReportsEveryProblemWithItsKey) {
   EXPECT_NE(m.find("uptime.maintenance[0].duration"), std::string::npos) << m;
 }
 
+TEST(UptimeConfigTest, ReadsDependenciesAndFindsEachEntitysEntry) {
+  UptimeConfig c;
+  ASSERT_TRUE(parse(R"(uptime:
+  dependency_grace: 3m
+  dependency_wait: 45s
+  dependencies:
+    - device: core-router
+    - device: branch-router
+      parents: [core-router]
+    - device: 10.9.0.7
+      parents: [branch-router, core-router]
+    - segment: branch-lan
+      parents: [branch-router]
+    - site: branch-library
+      parents: [branch-router]
+)",
+                    c));
+  EXPECT_EQ(c.dependency_grace, std::chrono::minutes(3));
+  EXPECT_EQ(c.dependency_wait, std::chrono::seconds(45));
+  ASSERT_EQ(c.dependencies.size(), 5u);
+  using K = DependencySpec::Kind;
+  const auto* d = find_dependency(c.dependencies, K::kDevice, "branch-router", "10.9.0.1", "");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->parents, std::vector<std::string>{"core-router"});
+  // By address when the name has no entry.
+  d = find_dependency(c.dependencies, K::kDevice, "ups-1", "10.9.0.7", "branch-library");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->parents.size(), 2u);
+  // By site for a device without an entry of its own; never for the parent itself.
+  d = find_dependency(c.dependencies, K::kDevice, "branch-ap", "10.9.0.9", "branch-library");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->name, "branch-library");
+  EXPECT_EQ(find_dependency(c.dependencies, K::kDevice, "other", "10.1.1.1", "city-hall"), nullptr);
+  d = find_dependency(c.dependencies, K::kSegment, "branch-lan", "", "");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->parents, std::vector<std::string>{"branch-router"});
+  // A declared root has an entry and no parents (it does not take its site's).
+  d = find_dependency(c.dependencies, K::kDevice, "core-router", "", "branch-library");
+  ASSERT_NE(d, nullptr);
+  EXPECT_TRUE(d->parents.empty());
+}
+
+TEST(UptimeConfigTest, RejectsADependencyCycleWithFileAndLine) {
+  UptimeConfig c;
+  const Status s = parse(R"(uptime:
+  dependencies:
+    - device: a
+      parents: [c]
+    - device: b
+      parents: [a]
+    - device: c
+      parents: [b]
+)",
+                         c);
+  ASSERT_FALSE(s);
+  const std::string& m = s.message();
+  // One cycle, reported once, at the `parents` key of the entry that closes it.
+  EXPECT_NE(m.find("dependency cycle: a -> c -> b -> a"), std::string::npos) << m;
+  // a -> c -> b, and b's parent a closes it: line 6.
+  EXPECT_NE(m.find("test.yaml:6:"), std::string::npos) << m;
+  EXPECT_NE(m.find("uptime.dependencies[1].parents"), std::string::npos) << m;
+  EXPECT_EQ(m.find("cycle", m.find("cycle") + 1), std::string::npos) << m;
+}
+
+TEST(UptimeConfigTest, RejectsUnknownParentsDuplicatesAndBadEntries) {
+  UptimeConfig c;
+  const Status s = parse(R"(uptime:
+  dependencies:
+    - device: a
+      parents: [nowhere]
+    - device: a
+    - segment: s
+      site: x
+    - device: self
+      parents: [self]
+    - site: lib
+      parents: [a]
+      parent: [a]
+)",
+                         c);
+  ASSERT_FALSE(s);
+  const std::string& m = s.message();
+  EXPECT_NE(m.find("test.yaml:4:"), std::string::npos) << m;
+  EXPECT_NE(m.find("unknown parent 'nowhere'"), std::string::npos) << m;
+  EXPECT_NE(m.find("device 'a' has two entries"), std::string::npos) << m;
+  EXPECT_NE(m.find("exactly one of device, segment or site"), std::string::npos) << m;
+  EXPECT_NE(m.find("names itself as its parent"), std::string::npos) << m;
+  EXPECT_NE(m.find("uptime.dependencies[4].parent: unknown key"), std::string::npos) << m;
+}
+
 }  // namespace
 }  // namespace citywatch::collector::uptime
