@@ -14,6 +14,17 @@ void Figures::add(const Figures& o) {
   outages += o.outages;
   open_outages += o.open_outages;
   flaps += o.flaps;
+  dependent_down_ns += o.dependent_down_ns;
+  dependent_outages += o.dependent_outages;
+}
+
+Figures Figures::per_entity() const {
+  Figures f = *this;
+  f.down_ns += dependent_down_ns;
+  f.outages += dependent_outages;
+  f.dependent_down_ns = 0;
+  f.dependent_outages = 0;
+  return f;
 }
 
 double Figures::availability() const {
@@ -64,6 +75,11 @@ void compute_figures(const std::vector<EntityRow>& entities, const std::vector<O
     if (e <= s) continue;
     const std::int64_t down = e - s - covered_ns(maint[i], s, e);
     if (down <= 0) continue;
+    if (o.root_outage_id != 0) {
+      out[i].dependent_down_ns += down;
+      ++out[i].dependent_outages;
+      continue;
+    }
     out[i].down_ns += down;
     ++out[i].outages;
     if (o.open) ++out[i].open_outages;

@@ -9,6 +9,10 @@
 //               not count); an outage crossing the period's edge counts in both periods;
 //   availability = 1 - down / monitored;  MTTR = down / outages;
 //   MTBF = (monitored - down) / outages.
+// An outage attached to another entity's (a dependent, docs/uptime.md "Dependencies and root
+// cause") is counted apart, in dependent_down / dependent_outages: the incident view (down,
+// outages, availability, MTTR) counts each incident once, at its root; per_entity() adds the
+// dependents back for the per-device view.
 // docs/uptime.md states the same rules for readers of the report.
 //
 // Thread-safety: pure functions.
@@ -29,8 +33,12 @@ struct Figures {
   std::int64_t outages = 0;
   std::int64_t open_outages = 0;
   std::int64_t flaps = 0;
+  std::int64_t dependent_down_ns = 0;
+  std::int64_t dependent_outages = 0;
 
   void add(const Figures& o);
+  // Every outage of the entity, dependents included.
+  Figures per_entity() const;
   double availability() const;  // 1 when nothing was monitored
   double mttr_s() const;        // 0 without outages
   double mtbf_s() const;        // the monitored up time without outages

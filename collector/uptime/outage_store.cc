@@ -48,7 +48,16 @@ EntityState parse_state(const std::string& s) {
   return EntityState::kUnknown;
 }
 
-constexpr int kSchemaVersion = 1;
+// Version 2 added outages.root_outage_id (dependencies); kMigrations[v - 1] takes a
+// version-v file to v + 1 inside one transaction.
+constexpr int kSchemaVersion = 2;
+constexpr const char* kMigrations[] = {
+    R"sql(
+ALTER TABLE outages ADD COLUMN root_outage_id INTEGER REFERENCES outages(id);
+DROP VIEW IF EXISTS outage_view;
+)sql",
+};
+static_assert(std::size(kMigrations) == kSchemaVersion - 1);
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS entities (
   id INTEGER PRIMARY KEY,
@@ -78,8 +87,11 @@ CREATE TABLE IF NOT EXISTS outages (
   flap INTEGER NOT NULL DEFAULT 0,
   maintenance_ns INTEGER NOT NULL DEFAULT 0,
   end_reason TEXT NOT NULL DEFAULT '',
+  root_outage_id INTEGER REFERENCES outages(id),
   UNIQUE (entity_id, start_ns)
 );
+CREATE INDEX IF NOT EXISTS outages_by_root ON outages(root_outage_id)
+  WHERE root_outage_id IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_outage ON outages(entity_id) WHERE end_ns IS NULL;
 CREATE INDEX IF NOT EXISTS outages_by_time ON outages(start_ns, end_ns);
 CREATE TABLE IF NOT EXISTS state_changes (
@@ -92,7 +104,7 @@ CREATE TABLE IF NOT EXISTS state_changes (
 CREATE VIEW IF NOT EXISTS outage_view AS
   SELECT o.id, e.kind, e.site, e.segment, e.device, e.device_name, e.interface, o.cause,
          o.start_ns, o.end_ns, o.start_uncertainty_ns, o.end_uncertainty_ns, o.flap,
-         o.maintenance_ns, o.end_reason
+         o.maintenance_ns, o.end_reason, o.root_outage_id
   FROM outages o JOIN entities e ON e.id = o.entity_id;
 )sql";
 
@@ -133,7 +145,7 @@ class Stmt {
 
 constexpr const char* kOutageColumns =
     "SELECT id, entity_id, cause, start_ns, end_ns, start_uncertainty_ns, end_uncertainty_ns, "
-    "flap, maintenance_ns, end_reason FROM outages ";
+    "flap, maintenance_ns, end_reason, root_outage_id FROM outages ";
 
 OutageRow read_outage(const Stmt& q) {
   OutageRow o;
@@ -148,6 +160,7 @@ OutageRow read_outage(const Stmt& q) {
   o.flap = q.i64(7) != 0;
   o.maintenance_ns = q.i64(8);
   o.end_reason = q.text(9);
+  o.root_outage_id = q.null(10) ? 0 : q.i64(10);
   return o;
 }
 
@@ -176,10 +189,19 @@ Status OutageStore::open(const std::filesystem::path& file, std::unique_ptr<Outa
     Stmt t(s->db_, "SELECT 1 FROM sqlite_master LIMIT 1");
     if (t.ok() && t.step() == SQLITE_ROW) empty = false;
   }
-  if (!empty && version != kSchemaVersion)
+  if (!empty && (version < 1 || version > kSchemaVersion))
     return Status::error(file.string() + ": outage store schema version " +
-                         std::to_string(version) + ", this build needs " +
+                         std::to_string(version) + ", this build reads 1 to " +
                          std::to_string(kSchemaVersion) + "; move the file aside");
+  for (int v = empty ? kSchemaVersion : version; v < kSchemaVersion; ++v) {
+    const std::string step = std::string("BEGIN IMMEDIATE;") + kMigrations[v - 1] +
+                             "PRAGMA user_version=" + std::to_string(v + 1) + "; COMMIT;";
+    if (auto st = s->exec(step.c_str()); !st) {
+      (void)s->exec("ROLLBACK");
+      return Status::error("migrating the outage store to version " + std::to_string(v + 1) + ": " +
+                           st.message());
+    }
+  }
   if (auto st = s->exec(kSchema); !st) return st;
   if (auto st = s->exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str()); !st)
     return st;
@@ -303,15 +325,20 @@ Status OutageStore::start_outage(const EntityRow& e, OutageRow& o) {
   if (auto s = exec("BEGIN IMMEDIATE"); !s) return s;
   Status st = [&]() -> Status {
     Stmt ins(db_,
-             "INSERT OR IGNORE INTO outages(entity_id, cause, start_ns, start_uncertainty_ns) "
-             "VALUES(?1, ?2, ?3, ?4)");
+             "INSERT OR IGNORE INTO outages(entity_id, cause, start_ns, start_uncertainty_ns, "
+             "root_outage_id) VALUES(?1, ?2, ?3, ?4, ?5)");
     if (!ins.ok()) return Status::error(file_ + ": " + sqlite3_errmsg(db_));
     ins.bind(1, e.id).bind(2, o.cause).bind(3, o.start_ns).bind(4, o.start_uncertainty_ns);
+    if (o.root_outage_id)
+      ins.bind(5, o.root_outage_id);
+    else
+      ins.bind_null(5);
     if (ins.step() != SQLITE_DONE) return Status::error(file_ + ": " + sqlite3_errmsg(db_));
-    Stmt id(db_, "SELECT id FROM outages WHERE entity_id = ?1 AND start_ns = ?2");
+    Stmt id(db_, "SELECT id, root_outage_id FROM outages WHERE entity_id = ?1 AND start_ns = ?2");
     id.bind(1, e.id).bind(2, o.start_ns);
     if (id.step() != SQLITE_ROW) return Status::error(file_ + ": outage row vanished");
     o.id = id.i64(0);
+    o.root_outage_id = id.null(1) ? 0 : id.i64(1);
     if (auto s = save_entity_state(e); !s) return s;
     return add_change(e, o.start_ns, "outage start: " + o.cause);
   }();
@@ -339,6 +366,65 @@ Status OutageStore::end_outage(const EntityRow& e, const OutageRow& o) {
     if (auto s = save_entity_state(e); !s) return s;
     return add_change(e, o.end_ns,
                       std::string(o.flap ? "flap end: " : "outage end: ") + o.end_reason);
+  }();
+  if (!st) {
+    (void)exec("ROLLBACK");
+    return st;
+  }
+  return exec("COMMIT");
+}
+
+Status OutageStore::load_outage(std::int64_t id, OutageRow& out) const {
+  Stmt q(db_, (std::string(kOutageColumns) + "WHERE id = ?1").c_str());
+  if (!q.ok()) return Status::error(file_ + ": " + sqlite3_errmsg(db_));
+  q.bind(1, id);
+  if (q.step() != SQLITE_ROW) return Status::error(file_ + ": no outage " + std::to_string(id));
+  out = read_outage(q);
+  return Status::ok();
+}
+
+Status OutageStore::attach(std::int64_t outage_id, std::int64_t root_id) {
+  if (auto s = exec("BEGIN IMMEDIATE"); !s) return s;
+  Status st = [&]() -> Status {
+    // The outage and everything attached to it move under the root: roots are never nested.
+    Stmt up(db_, "UPDATE outages SET root_outage_id = ?2 WHERE id = ?1 OR root_outage_id = ?1");
+    if (!up.ok()) return Status::error(file_ + ": " + sqlite3_errmsg(db_));
+    up.bind(1, outage_id).bind(2, root_id);
+    if (up.step() != SQLITE_DONE) return Status::error(file_ + ": " + sqlite3_errmsg(db_));
+    return Status::ok();
+  }();
+  if (!st) {
+    (void)exec("ROLLBACK");
+    return st;
+  }
+  return exec("COMMIT");
+}
+
+Status OutageStore::split_outage(const EntityRow& e, const OutageRow& ended, OutageRow& next) {
+  if (auto s = exec("BEGIN IMMEDIATE"); !s) return s;
+  Status st = [&]() -> Status {
+    Stmt up(db_,
+            "UPDATE outages SET end_ns = ?2, end_uncertainty_ns = 0, flap = ?3, "
+            "maintenance_ns = ?4, end_reason = ?5 WHERE id = ?1");
+    if (!up.ok()) return Status::error(file_ + ": " + sqlite3_errmsg(db_));
+    up.bind(1, ended.id)
+        .bind(2, ended.end_ns)
+        .bind(3, ended.flap ? 1 : 0)
+        .bind(4, ended.maintenance_ns)
+        .bind(5, ended.end_reason);
+    if (up.step() != SQLITE_DONE) return Status::error(file_ + ": " + sqlite3_errmsg(db_));
+    Stmt ins(db_,
+             "INSERT INTO outages(entity_id, cause, start_ns, start_uncertainty_ns, "
+             "root_outage_id) VALUES(?1, ?2, ?3, 0, ?4) RETURNING id");
+    if (!ins.ok()) return Status::error(file_ + ": " + sqlite3_errmsg(db_));
+    ins.bind(1, e.id).bind(2, next.cause).bind(3, next.start_ns);
+    if (next.root_outage_id)
+      ins.bind(4, next.root_outage_id);
+    else
+      ins.bind_null(4);
+    if (ins.step() != SQLITE_ROW) return Status::error(file_ + ": " + sqlite3_errmsg(db_));
+    next.id = ins.i64(0);
+    return add_change(e, next.start_ns, "outage continues on its own: " + ended.end_reason);
   }();
   if (!st) {
     (void)exec("ROLLBACK");

@@ -2,7 +2,8 @@
 //
 // Three tables: `entities` (every monitored segment, device and interface with its current
 // state), `outages` (one row per outage: entity, cause, start, end or NULL while open,
-// detection uncertainty, flap flag, maintenance time inside it) and `state_changes` (the
+// detection uncertainty, flap flag, maintenance time inside it, the root outage it depends
+// on) and `state_changes` (the
 // timeline). An outage's row is written when it starts, so a collector restart finds it
 // open and continues it instead of opening a second one: (entity, start) is unique and at
 // most one outage per entity can be open, both enforced by the schema. Each transition is
@@ -62,7 +63,10 @@ struct OutageRow {
   std::int64_t end_uncertainty_ns = 0;
   bool flap = false;                // shorter than uptime.min_outage
   std::int64_t maintenance_ns = 0;  // time inside maintenance windows (set at the end)
-  std::string end_reason;           // recovered, admin_down, agent_back
+  std::string end_reason;           // recovered, admin_down, agent_back, parent_up
+  // The outage of the entity this one depends on (docs/uptime.md, "Dependencies and root
+  // cause"), always the top of the chain; 0: this outage is a root, its own incident.
+  std::int64_t root_outage_id = 0;
 };
 
 class OutageStore {
@@ -84,6 +88,12 @@ class OutageStore {
   // entity and start is reused, not duplicated), the entity's state and a state change.
   Status start_outage(const EntityRow& e, OutageRow& o);
   Status end_outage(const EntityRow& e, const OutageRow& o);
+  Status load_outage(std::int64_t id, OutageRow& out) const;
+  // Makes the outage a dependent of root_id, with every outage that was attached to it.
+  Status attach(std::int64_t outage_id, std::int64_t root_id);
+  // One transaction: ends `ended` (still down: its root recovered) and opens `next` for the
+  // same entity at the same moment; next.id is set. The entity's state does not change.
+  Status split_outage(const EntityRow& e, const OutageRow& ended, OutageRow& next);
   // A state change with no outage boundary (first seen up, unmonitored, reboot).
   Status record_state(const EntityRow& e, std::int64_t time_ns, const std::string& detail);
 
