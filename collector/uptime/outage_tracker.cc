@@ -24,12 +24,19 @@ struct OutageTracker::Tracked {
   std::int64_t maint_to_ns = 0;
   UptimeMetrics::SiteSeries* site = nullptr;
   UptimeMetrics::EntitySeries series;
+  // Dependencies: the entry naming its parents (null: none), those parents as a label, and
+  // for an entity the configuration names as a parent, its incident_dependents gauge.
+  const DependencySpec* deps = nullptr;
+  std::string parents_label;
+  bool is_parent = false;
+  prometheus::Gauge* incident_gauge = nullptr;
 };
 
 namespace {
 
 constexpr std::int64_t kDayNs = 86400 * kNsPerSecond;
 constexpr std::int64_t kAvailabilityEveryNs = 60 * kNsPerSecond;
+constexpr std::size_t kMaxDependentNames = 20;  // in a root alert's dependent_names
 
 std::string addr_text(const IpAddr& a) {
   char buf[INET6_ADDRSTRLEN] = {};
@@ -81,6 +88,8 @@ OutageTracker::OutageTracker(const UptimeConfig& config, OutageStore& store, con
       clock_(clock),
       metrics_(metrics),
       calendar_(config.maintenance) {
+  for (const DependencySpec& d : config.dependencies)
+    for (const std::string& p : d.parents) parent_names_.insert(p);
   // read_uptime_config has checked the zone; UTC stays if it has gone since.
   if (auto s = TimeZone::load(config.time_zone, tz_); !s) log::error("uptime: " + s.message());
 }
@@ -125,11 +134,30 @@ Status OutageTracker::load() {
       t->site = metrics_->site(t->row.site, t->row.kind);
       t->series = metrics_->entity(t->row);
       if (t->series.up) t->series.up->Set(t->row.state == EntityState::kDown ? 0 : 1);
-      if (t->has_outage) t->site->open->Increment();
     }
+    resolve_dependencies(*t);
     by_key_[t->row.key] = t.get();
     entities_.emplace(k, std::move(t));
   }
+  // Roots of the dependents still open: an open outage of another entity, or one that ended
+  // (its dependents wait out the grace from its end).
+  for (auto& [k, t] : entities_) {
+    if (!t->has_outage || t->outage.root_outage_id == 0) continue;
+    const std::int64_t r = t->outage.root_outage_id;
+    if (roots_.count(r)) continue;
+    Root root;
+    for (auto& [k2, o] : entities_)
+      if (o->has_outage && o->outage.id == r) root.entity = o.get();
+    if (!root.entity) {
+      OutageRow ended;
+      if (auto st = store_.load_outage(r, ended); !st) return st;
+      root.open = false;
+      root.end_ns = ended.open ? now : ended.end_ns;
+    }
+    roots_.emplace(r, std::move(root));
+  }
+  for (auto& [k, t] : entities_)
+    if (t->has_outage) enter(*t);
   log::info("uptime: " + std::to_string(entities_.size()) + " entities, " +
             std::to_string(open.size()) + " open outages restored");
   return Status::ok();
@@ -151,6 +179,7 @@ OutageTracker::Tracked& OutageTracker::create(const Key& k, EntityRow row, std::
     t->site = metrics_->site(t->row.site, t->row.kind);
     t->series = metrics_->entity(t->row);
   }
+  resolve_dependencies(*t);
   Tracked& ref = *t;
   by_key_[ref.row.key] = &ref;
   entities_.emplace(k, std::move(t));
@@ -292,12 +321,17 @@ void OutageTracker::observe(Tracked& t, bool up, const char* cause, std::int64_t
   t.outage.cause = cause;
   t.outage.start_ns = time_ns;
   t.outage.start_uncertainty_ns = last_good > 0 ? time_ns - last_good : 0;
+  const Blocker b = blocking_root(t);
+  t.outage.root_outage_id = b.id;
   t.has_outage = true;
   t.confirmed = false;
   t.accounted_ns = time_ns;
   save(store_.start_outage(e, t.outage));
+  if (t.outage.root_outage_id != b.id) t.outage.root_outage_id = 0;  // a row from before
+  if (t.outage.root_outage_id) root_entry(b.id, b.owner);
   if (t.series.up) t.series.up->Set(0);
-  if (t.site) t.site->open->Increment();
+  enter(t);
+  attach_dependents(t);
 }
 
 void OutageTracker::unmonitor(Tracked& t, std::int64_t time_ns) {
@@ -331,16 +365,13 @@ void OutageTracker::end_outage(Tracked& t, std::int64_t time_ns, const char* rea
     if (o.flap) {
       t.site->flaps->Increment();
     } else {
-      if (!t.confirmed && metrics_) metrics_->outage(t.row.site, t.row.kind, o.cause);
+      if (!t.confirmed && metrics_)
+        metrics_->outage(t.row.site, t.row.kind, o.cause, o.root_outage_id != 0);
       t.confirmed = true;
-      if (time_ns > t.accounted_ns)
-        t.site->outage_seconds->Increment(
-            static_cast<double>(time_ns - t.accounted_ns -
-                                maintenance_between(t, t.accounted_ns, time_ns)) /
-            kNsPerSecond);
+      count_outage_time(t, time_ns);
     }
-    t.site->open->Decrement();
   }
+  leave(t, time_ns);
   t.has_outage = false;
   t.confirmed = false;
   if (t.series.up) t.series.up->Set(1);
@@ -371,12 +402,12 @@ void OutageTracker::account(Tracked& t, std::int64_t now_ns) {
                             maintenance_between(t, t.monitored_ns, now_ns)) /
         kNsPerSecond);
   t.monitored_ns = std::max(t.monitored_ns, now_ns);
-  if (t.has_outage && t.confirmed && now_ns > t.accounted_ns) {
-    t.site->outage_seconds->Increment(
-        static_cast<double>(now_ns - t.accounted_ns -
-                            maintenance_between(t, t.accounted_ns, now_ns)) /
-        kNsPerSecond);
-    t.accounted_ns = now_ns;
+  if (t.has_outage && t.confirmed) {
+    // A dependent whose root has ended waits: its time up to now belongs to the dependent
+    // outage if it recovers within the grace, to an outage of its own if it does not.
+    const auto r = roots_.find(t.outage.root_outage_id);
+    if (t.outage.root_outage_id == 0 || r == roots_.end() || r->second.open)
+      count_outage_time(t, now_ns);
   }
   if (t.series.maintenance)
     t.series.maintenance->Set(covered_ns(t.maint, now_ns, now_ns + 1) > 0 ? 1 : 0);
@@ -398,10 +429,12 @@ void OutageTracker::tick() {
     }
     if (t.has_outage && !t.confirmed && now - t.outage.start_ns >= config_.min_outage.count()) {
       t.confirmed = true;
-      if (metrics_) metrics_->outage(t.row.site, t.row.kind, t.outage.cause);
+      if (metrics_)
+        metrics_->outage(t.row.site, t.row.kind, t.outage.cause, t.outage.root_outage_id != 0);
     }
     account(t, now);
   }
+  release_dependents(now);
   last_tick_ns_ = now;
   if (metrics_ && now >= next_availability_ns_) {
     next_availability_ns_ = now + kAvailabilityEveryNs;
@@ -441,9 +474,282 @@ void OutageTracker::update_availability(std::int64_t now_ns) {
   metrics_->set_targets(targets, config_.target.reduction_percent);
 }
 
+// ---- Dependencies ----
+
+namespace {
+
+// How a root alert names what it took down.
+std::string display_name(const EntityRow& e) {
+  switch (e.kind) {
+    case EntityKind::kSegment:
+      return "segment " + e.segment;
+    case EntityKind::kInterface:
+      return e.device_name + "[" + e.interface + "]";
+    case EntityKind::kDevice:
+      break;
+  }
+  return e.device_name;
+}
+
+}  // namespace
+
+const OutageTracker::Tracked* OutageTracker::find(const Key& k) const {
+  const auto it = entities_.find(k);
+  return it == entities_.end() ? nullptr : it->second.get();
+}
+
+void OutageTracker::resolve_dependencies(Tracked& t) {
+  EntityRow& e = t.row;
+  std::vector<std::string> names;
+  switch (e.kind) {
+    case EntityKind::kDevice:
+      names = {e.device_name, e.device};
+      t.deps = find_dependency(config_.dependencies, DependencySpec::Kind::kDevice, e.device_name,
+                               e.device, e.site);
+      break;
+    case EntityKind::kInterface:
+      break;
+    case EntityKind::kSegment:
+      t.deps = find_dependency(config_.dependencies, DependencySpec::Kind::kSegment, e.segment, {},
+                               e.site);
+      break;
+  }
+  for (const std::string& n : names) {
+    by_name_.try_emplace(n, &t);
+    t.is_parent = t.is_parent || parent_names_.count(n) > 0;
+  }
+  if (t.deps)
+    for (const std::string& p : t.deps->parents)
+      t.parents_label += (t.parents_label.empty() ? "" : ",") + p;
+  if (t.is_parent && metrics_) {
+    t.incident_gauge = metrics_->incident_dependents(e, display_name(e));
+    t.incident_gauge->Set(0);
+  }
+}
+
+const OutageTracker::Tracked* OutageTracker::parent_entity(const std::string& p) const {
+  const auto it = by_name_.find(p);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+OutageTracker::Blocker OutageTracker::blocking_root(const Tracked& t) const {
+  if (!t.deps || t.deps->parents.empty()) return {};
+  Blocker b;
+  for (const std::string& p : t.deps->parents) {
+    const Tracked* pt = parent_entity(p);
+    if (!pt || pt == &t || !pt->has_outage) return {};
+    const std::int64_t r = pt->outage.root_outage_id ? pt->outage.root_outage_id : pt->outage.id;
+    const auto it = roots_.find(r);
+    if (it != roots_.end() && !it->second.open) return {};  // that incident is over
+    if (t.has_outage && r == t.outage.id) return {};
+    if (b.id == 0) {
+      b.id = r;
+      b.owner = it != roots_.end() ? it->second.entity : const_cast<Tracked*>(pt);
+    }
+  }
+  return b;
+}
+
+OutageTracker::Root& OutageTracker::root_entry(std::int64_t id, Tracked* owner) {
+  auto [it, added] = roots_.try_emplace(id);
+  if (added) it->second.entity = owner;
+  return it->second;
+}
+
+void OutageTracker::enter(Tracked& t) {
+  const std::int64_t r = t.outage.root_outage_id;
+  if (r == 0) {
+    if (t.site) t.site->open->Increment();
+    return;
+  }
+  if (t.site) t.site->open_dependent->Increment();
+  if (t.series.dependent) t.series.dependent->Set(1);
+  if (auto it = roots_.find(r); it != roots_.end()) {
+    it->second.dependents.push_back(&t);
+    update_root_gauge(r);
+  }
+}
+
+void OutageTracker::leave(Tracked& t, std::int64_t time_ns) {
+  const std::int64_t r = t.outage.root_outage_id;
+  if (r == 0) {
+    if (t.site) t.site->open->Decrement();
+    if (auto it = roots_.find(t.outage.id); it != roots_.end()) {
+      it->second.open = false;
+      it->second.end_ns = time_ns;
+      update_root_gauge(t.outage.id);
+      if (it->second.dependents.empty()) roots_.erase(it);
+    }
+    return;
+  }
+  if (t.site) t.site->open_dependent->Decrement();
+  if (t.series.dependent) t.series.dependent->Set(0);
+  if (auto it = roots_.find(r); it != roots_.end()) {
+    auto& v = it->second.dependents;
+    v.erase(std::remove(v.begin(), v.end(), &t), v.end());
+    update_root_gauge(r);
+    if (!it->second.open && v.empty()) roots_.erase(it);
+  }
+}
+
+void OutageTracker::attach(Tracked& t, const Blocker& b) {
+  const std::int64_t own = t.outage.id;
+  // What depended on t moves under t's root: roots are never nested.
+  std::vector<Tracked*> moved;
+  if (auto it = roots_.find(own); it != roots_.end()) {
+    moved = std::move(it->second.dependents);
+    roots_.erase(it);
+  }
+  if (t.site) t.site->open->Decrement();
+  if (t.incident_gauge) t.incident_gauge->Set(0);
+  save(store_.attach(own, b.id));
+  Root& root = root_entry(b.id, b.owner);
+  for (Tracked* d : moved) {
+    d->outage.root_outage_id = b.id;
+    root.dependents.push_back(d);
+  }
+  t.outage.root_outage_id = b.id;
+  enter(t);
+}
+
+void OutageTracker::attach_dependents(Tracked& parent) {
+  if (!parent.is_parent) return;
+  // Outages that began after the parent's last good check may be its doing: those whose
+  // parents are now all down move under the root. A chain settles in as many rounds as it
+  // is deep (bounded: a cycle is a configuration error).
+  const std::int64_t since = parent.row.last_up_ns;
+  for (int round = 0; round < 16; ++round) {
+    bool moved = false;
+    for (auto& [k, tp] : entities_) {
+      Tracked& c = *tp;
+      if (&c == &parent || !c.has_outage || c.outage.root_outage_id != 0 || !c.deps ||
+          c.outage.start_ns < since)
+        continue;
+      const Blocker b = blocking_root(c);
+      if (b.id == 0) continue;
+      attach(c, b);
+      moved = true;
+    }
+    if (!moved) break;
+  }
+}
+
+void OutageTracker::release_dependents(std::int64_t now_ns) {
+  std::vector<std::int64_t> due;
+  for (const auto& [id, r] : roots_)
+    if (!r.open && now_ns - r.end_ns >= config_.dependency_grace.count()) due.push_back(id);
+  for (const std::int64_t id : due) {
+    const auto it = roots_.find(id);
+    if (it == roots_.end()) continue;
+    const std::vector<Tracked*> still_down = std::move(it->second.dependents);
+    const std::int64_t at = it->second.end_ns;
+    roots_.erase(it);
+    for (Tracked* d : still_down) split(*d, at);
+  }
+}
+
+void OutageTracker::split(Tracked& t, std::int64_t at_ns) {
+  OutageRow& o = t.outage;
+  at_ns = std::max(at_ns, o.start_ns);
+  o.end_ns = at_ns;
+  o.open = false;
+  o.end_reason = "parent_up";
+  o.end_uncertainty_ns = 0;
+  o.flap = at_ns - o.start_ns < config_.min_outage.count();
+  o.maintenance_ns = maintenance_between(t, o.start_ns, at_ns);
+  if (t.site) {
+    if (o.flap) {
+      t.site->flaps->Increment();
+    } else {
+      if (!t.confirmed && metrics_) metrics_->outage(t.row.site, t.row.kind, o.cause, true);
+      count_outage_time(t, at_ns);
+    }
+  }
+  leave(t, at_ns);
+  OutageRow next;
+  next.entity_id = t.row.id;
+  next.cause = o.cause;
+  next.start_ns = at_ns;
+  const Blocker b = blocking_root(t);
+  next.root_outage_id = b.id;
+  save(store_.split_outage(t.row, o, next));
+  log::info("uptime: " + display_name(t.row) + " is still down after the outage it depended on " +
+            "ended; it continues as an outage of its own");
+  t.outage = std::move(next);
+  t.confirmed = false;
+  t.accounted_ns = at_ns;
+  if (b.id) root_entry(b.id, b.owner);
+  enter(t);
+  attach_dependents(t);
+}
+
+void OutageTracker::count_outage_time(Tracked& t, std::int64_t until_ns) {
+  if (!t.site || until_ns <= t.accounted_ns) return;
+  prometheus::Counter* c =
+      t.outage.root_outage_id ? t.site->dependent_outage_seconds : t.site->outage_seconds;
+  c->Increment(static_cast<double>(until_ns - t.accounted_ns -
+                                   maintenance_between(t, t.accounted_ns, until_ns)) /
+               kNsPerSecond);
+  t.accounted_ns = until_ns;
+}
+
+void OutageTracker::update_root_gauge(std::int64_t root_id) {
+  const auto it = roots_.find(root_id);
+  if (it == roots_.end() || !it->second.entity || !it->second.entity->incident_gauge) return;
+  it->second.entity->incident_gauge->Set(
+      it->second.open ? static_cast<double>(it->second.dependents.size()) : 0.0);
+}
+
+const OutageTracker::Tracked* OutageTracker::find_ref(const EntityRef& e) const {
+  // An interface's alerts follow its device's dependencies.
+  if (e.kind == EntityRef::Kind::kSegment)
+    return find({EntityKind::kSegment, ShortName(e.agent), IpAddr{}, 0});
+  return find({EntityKind::kDevice, ShortName(e.segment), e.addr, 0});
+}
+
+DependencyView::Verdict OutageTracker::verdict(const EntityRef& e, std::int64_t event_ns) const {
+  const Tracked* t = find_ref(e);
+  if (!t || !t->deps) return Verdict::kAlert;
+  if (t->has_outage && t->outage.root_outage_id) return Verdict::kSuppress;
+  if (blocking_root(*t).id) return Verdict::kSuppress;
+  // It failed and a parent has not been checked since: its answer decides.
+  if (t->has_outage && event_ns - t->outage.start_ns < config_.dependency_wait.count())
+    for (const std::string& p : t->deps->parents)
+      if (const Tracked* pt = parent_entity(p);
+          pt && std::max(pt->row.last_up_ns, pt->row.last_down_ns) < t->outage.start_ns)
+        return Verdict::kHold;
+  return Verdict::kAlert;
+}
+
+void OutageTracker::describe(const EntityRef& e,
+                             std::vector<std::pair<std::string, std::string>>& labels,
+                             std::vector<std::pair<std::string, std::string>>& details) const {
+  const Tracked* root = find_ref(e);
+  if (root && !root->parents_label.empty()) labels.emplace_back("parents", root->parents_label);
+  if (e.kind == EntityRef::Kind::kInterface) return;  // the device's alert names dependents
+  if (!root || !root->has_outage || root->outage.root_outage_id != 0) return;
+  const auto it = roots_.find(root->outage.id);
+  if (it == roots_.end() || it->second.dependents.empty()) return;
+  std::vector<std::string> names;
+  for (const Tracked* d : it->second.dependents) names.push_back(display_name(d->row));
+  std::sort(names.begin(), names.end());
+  std::string text;
+  for (std::size_t i = 0; i < names.size() && i < kMaxDependentNames; ++i)
+    text += (i ? ", " : "") + names[i];
+  if (names.size() > kMaxDependentNames)
+    text += " and " + std::to_string(names.size() - kMaxDependentNames) + " more";
+  details.emplace_back("dependents", std::to_string(names.size()));
+  details.emplace_back("dependent_names", std::move(text));
+}
+
 const EntityRow* OutageTracker::entity(const std::string& key) const {
   const auto it = by_key_.find(key);
   return it == by_key_.end() ? nullptr : &it->second->row;
+}
+
+const OutageRow* OutageTracker::open_outage(const std::string& key) const {
+  const auto it = by_key_.find(key);
+  return it == by_key_.end() || !it->second->has_outage ? nullptr : &it->second->outage;
 }
 
 std::size_t OutageTracker::open_outage_count() const {

@@ -12,6 +12,14 @@
 // segment was up when the collector stopped get uptime.agent_grace to reconnect before
 // their segment is counted dark (from the collector's start).
 //
+// Dependencies (uptime.dependencies, docs/uptime.md "Dependencies and root cause"): an
+// outage that starts while every parent of its entity is down, or whose parent goes down
+// after the entity's last good check, is attached to the root outage (the top of the
+// chain) and counted as a dependent, not an incident, in the metrics. A dependent still down
+// uptime.dependency_grace after its root ended continues as an outage of its own from the
+// root's end. As a DependencyView, the tracker tells the rules engine which alerts the root
+// speaks for and what the root took down.
+//
 // Time: outage boundaries are the records' event times (agent clock) and the session times
 // the ingest server reports; tick() reads the injected Clock for accounting, the grace
 // period and the availability gauges. Tests use a fake clock and never sleep.
@@ -24,11 +32,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "collector/records/dependency_view.h"
 #include "collector/records/record_consumer.h"
 #include "collector/uptime/availability.h"
 #include "collector/uptime/clock.h"
@@ -39,7 +49,7 @@
 
 namespace citywatch::collector::uptime {
 
-class OutageTracker final : public RecordConsumer {
+class OutageTracker final : public RecordConsumer, public DependencyView {
  public:
   // metrics may be null (tests, tools); store, clock and config must outlive the tracker.
   OutageTracker(const UptimeConfig& config, OutageStore& store, const Clock& clock,
@@ -60,8 +70,14 @@ class OutageTracker final : public RecordConsumer {
   // The collector is shutting down: session closes from now on are not agent losses.
   void stop() { stopping_ = true; }
 
+  Verdict verdict(const EntityRef& e, std::int64_t event_ns) const override;
+  void describe(const EntityRef& e, std::vector<std::pair<std::string, std::string>>& labels,
+                std::vector<std::pair<std::string, std::string>>& details) const override;
+
   // For tests and tools.
   const EntityRow* entity(const std::string& key) const;
+  // The open outage of the entity (null without one).
+  const OutageRow* open_outage(const std::string& key) const;
   std::size_t open_outage_count() const;
   std::uint64_t store_errors() const { return store_errors_; }
   std::uint64_t late_records() const { return late_records_; }
@@ -78,8 +94,36 @@ class OutageTracker final : public RecordConsumer {
     std::size_t operator()(const Key& k) const;
   };
   struct Tracked;
+  // A root outage others are attached to.
+  struct Root {
+    Tracked* entity = nullptr;  // whose outage it is
+    bool open = true;
+    std::int64_t end_ns = 0;
+    std::vector<Tracked*> dependents;  // with an open outage attached here
+  };
+  // The outage an entity's failure is attributed to: all its parents are down and none of
+  // their incidents has ended. id 0: none.
+  struct Blocker {
+    std::int64_t id = 0;
+    Tracked* owner = nullptr;
+  };
 
   Tracked* find(const Key& k);
+  const Tracked* find(const Key& k) const;
+  const Tracked* find_ref(const EntityRef& e) const;
+  void resolve_dependencies(Tracked& t);
+  const Tracked* parent_entity(const std::string& p) const;
+  Blocker blocking_root(const Tracked& t) const;
+  // An open outage enters or leaves the books: open gauges, the root's dependents.
+  Root& root_entry(std::int64_t id, Tracked* owner);
+  void enter(Tracked& t);
+  void leave(Tracked& t, std::int64_t time_ns);
+  void attach(Tracked& t, const Blocker& b);
+  void attach_dependents(Tracked& parent);
+  void release_dependents(std::int64_t now_ns);
+  void split(Tracked& t, std::int64_t at_ns);
+  void count_outage_time(Tracked& t, std::int64_t until_ns);
+  void update_root_gauge(std::int64_t root_id);
   Tracked& create(const Key& k, EntityRow row, std::int64_t time_ns);
   Tracked* device(const RecordRef& r, const IpAddr& addr, std::string_view target,
                   std::string_view sys_name, std::string_view site, bool create_it);
@@ -103,6 +147,10 @@ class OutageTracker final : public RecordConsumer {
   TimeZone tz_;  // uptime.time_zone: the target periods are local calendar periods
   std::unordered_map<Key, std::unique_ptr<Tracked>, KeyHash> entities_;
   std::unordered_map<std::string, Tracked*> by_key_;
+  std::unordered_map<std::int64_t, Root> roots_;
+  // Devices by name and by address.
+  std::unordered_map<std::string, Tracked*> by_name_;
+  std::set<std::string, std::less<>> parent_names_;  // every parent the config names
   std::int64_t last_tick_ns_ = 0;
   std::int64_t next_availability_ns_ = 0;
   bool stopping_ = false;

@@ -26,16 +26,47 @@ UptimeMetrics::UptimeMetrics(prometheus::Registry& r, const UptimeConfig& config
                               .Register(r)),
       outages_(prometheus::BuildCounter()
                    .Name("citywatch_uptime_outages_total")
-                   .Help("Outages (at least uptime.min_outage long) by site, entity kind and "
-                         "cause; counted once the outage has lasted min_outage")
+                   .Help("Incidents: outages (at least uptime.min_outage long) that depend on "
+                         "no other outage, by site, entity kind and cause; counted once the "
+                         "outage has lasted min_outage")
                    .Register(r)),
+      dependent_outages_(prometheus::BuildCounter()
+                             .Name("citywatch_uptime_dependent_outages_total")
+                             .Help("Outages attached to the outage of an entity they depend on "
+                                   "(uptime.dependencies), not counted as incidents")
+                             .Register(r)),
+      dependent_seconds_(prometheus::BuildCounter()
+                             .Name("citywatch_uptime_dependent_outage_seconds_total")
+                             .Help("Entity-seconds of dependent outage outside maintenance "
+                                   "windows (not in citywatch_uptime_outage_seconds_total)")
+                             .Register(r)),
+      open_dependent_(prometheus::BuildGauge()
+                          .Name("citywatch_uptime_open_dependent_outages")
+                          .Help("Dependent outages in progress")
+                          .Register(r)),
+      device_dependent_(prometheus::BuildGauge()
+                            .Name("citywatch_uptime_device_dependent")
+                            .Help("1 while the device is down because an entity it depends on "
+                                  "is down (its outage is attached to that one), else 0")
+                            .Register(r)),
+      agent_dependent_(prometheus::BuildGauge()
+                           .Name("citywatch_uptime_agent_dependent")
+                           .Help("1 while the segment is dark because an entity it depends on "
+                                 "is down, else 0")
+                           .Register(r)),
+      incident_dependents_(prometheus::BuildGauge()
+                               .Name("citywatch_uptime_incident_dependents")
+                               .Help("Devices and segments whose outage is attached to the open "
+                                     "outage of this root (0 while it has none)")
+                               .Register(r)),
       flaps_(prometheus::BuildCounter()
                  .Name("citywatch_uptime_flaps_total")
                  .Help("Down/up blips shorter than uptime.min_outage (not outages)")
                  .Register(r)),
       outage_seconds_(prometheus::BuildCounter()
                           .Name("citywatch_uptime_outage_seconds_total")
-                          .Help("Entity-seconds of outage outside maintenance windows")
+                          .Help("Entity-seconds of incident outage (outages that depend on no "
+                                "other) outside maintenance windows")
                           .Register(r)),
       monitored_seconds_(prometheus::BuildCounter()
                              .Name("citywatch_uptime_monitored_seconds_total")
@@ -69,7 +100,7 @@ UptimeMetrics::UptimeMetrics(prometheus::Registry& r, const UptimeConfig& config
                        .Register(r)),
       open_(prometheus::BuildGauge()
                 .Name("citywatch_uptime_open_outages")
-                .Help("Outages in progress")
+                .Help("Incidents in progress: open outages that depend on no other")
                 .Register(r)),
       availability_(prometheus::BuildGauge()
                         .Name("citywatch_uptime_availability_ratio")
@@ -100,6 +131,8 @@ UptimeMetrics::SiteSeries* UptimeMetrics::site(const std::string& site, EntityKi
     it->second.monitored_seconds = &monitored_seconds_.Add(l);
     it->second.flaps = &flaps_.Add(l);
     it->second.open = &open_.Add(l);
+    it->second.dependent_outage_seconds = &dependent_seconds_.Add(l);
+    it->second.open_dependent = &open_dependent_.Add(l);
   }
   return &it->second;
 }
@@ -109,6 +142,8 @@ UptimeMetrics::EntitySeries UptimeMetrics::entity(const EntityRow& e) {
   switch (e.kind) {
     case EntityKind::kSegment:
       s.up = &agent_up_.Add({{"site", e.site}, {"segment", e.segment}, {"agent", e.agent}});
+      s.dependent =
+          &agent_dependent_.Add({{"site", e.site}, {"segment", e.segment}, {"agent", e.agent}});
       break;
     case EntityKind::kDevice:
       if (devices_exported_ >= config_.max_devices) {
@@ -118,6 +153,8 @@ UptimeMetrics::EntitySeries UptimeMetrics::entity(const EntityRow& e) {
       ++devices_exported_;
       s.up = &device_up_.Add({{"site", e.site}, {"segment", e.segment}, {"device", e.device_name}});
       s.maintenance = &device_maintenance_.Add(
+          {{"site", e.site}, {"segment", e.segment}, {"device", e.device_name}});
+      s.dependent = &device_dependent_.Add(
           {{"site", e.site}, {"segment", e.segment}, {"device", e.device_name}});
       break;
     case EntityKind::kInterface:
@@ -135,8 +172,17 @@ UptimeMetrics::EntitySeries UptimeMetrics::entity(const EntityRow& e) {
   return s;
 }
 
-void UptimeMetrics::outage(const std::string& site, EntityKind kind, const std::string& cause) {
-  outages_.Add({{"site", site}, {"kind", to_string(kind)}, {"cause", cause}}).Increment();
+void UptimeMetrics::outage(const std::string& site, EntityKind kind, const std::string& cause,
+                           bool dependent) {
+  (dependent ? dependent_outages_ : outages_)
+      .Add({{"site", site}, {"kind", to_string(kind)}, {"cause", cause}})
+      .Increment();
+}
+
+prometheus::Gauge* UptimeMetrics::incident_dependents(const EntityRow& root,
+                                                      const std::string& root_name) {
+  return &incident_dependents_.Add(
+      {{"site", root.site}, {"segment", root.segment}, {"root", root_name}});
 }
 
 void UptimeMetrics::set_availability(const std::string& site, const std::string& window,

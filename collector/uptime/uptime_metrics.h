@@ -35,17 +35,24 @@ class UptimeMetrics {
     prometheus::Counter* monitored_seconds = nullptr;
     prometheus::Counter* flaps = nullptr;
     prometheus::Gauge* open = nullptr;
+    // The same for outages attached to another entity's (docs/uptime.md, "Dependencies").
+    prometheus::Counter* dependent_outage_seconds = nullptr;
+    prometheus::Gauge* open_dependent = nullptr;
   };
   struct EntitySeries {
     prometheus::Gauge* up = nullptr;           // null past the cap
     prometheus::Gauge* maintenance = nullptr;  // devices only
+    prometheus::Gauge* dependent = nullptr;    // devices and segments; null past the cap
   };
 
   UptimeMetrics(prometheus::Registry& registry, const UptimeConfig& config);
 
   SiteSeries* site(const std::string& site, EntityKind kind);
   EntitySeries entity(const EntityRow& e);
-  void outage(const std::string& site, EntityKind kind, const std::string& cause);
+  // An outage reached min_outage: a root (an incident) or a dependent of another's outage.
+  void outage(const std::string& site, EntityKind kind, const std::string& cause, bool dependent);
+  // How many dependents the open outage of `root` (a declared parent) holds now.
+  prometheus::Gauge* incident_dependents(const EntityRow& root, const std::string& root_name);
   void set_availability(const std::string& site, const std::string& window, double ratio);
   void set_segment_availability(const std::string& site, const std::string& segment,
                                 const std::string& window, double ratio);
@@ -61,6 +68,12 @@ class UptimeMetrics {
   prometheus::Family<prometheus::Gauge>& agent_up_;
   prometheus::Family<prometheus::Gauge>& device_maintenance_;
   prometheus::Family<prometheus::Counter>& outages_;
+  prometheus::Family<prometheus::Counter>& dependent_outages_;
+  prometheus::Family<prometheus::Counter>& dependent_seconds_;
+  prometheus::Family<prometheus::Gauge>& open_dependent_;
+  prometheus::Family<prometheus::Gauge>& device_dependent_;
+  prometheus::Family<prometheus::Gauge>& agent_dependent_;
+  prometheus::Family<prometheus::Gauge>& incident_dependents_;
   prometheus::Family<prometheus::Counter>& flaps_;
   prometheus::Family<prometheus::Counter>& outage_seconds_;
   prometheus::Family<prometheus::Counter>& monitored_seconds_;

@@ -8,6 +8,8 @@
 namespace citywatch::collector::uptime {
 namespace {
 
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
 constexpr std::int64_t kS = kNsPerSecond;
 constexpr std::int64_t kT0 = 1'750'000'000 * kS;
 
@@ -48,6 +50,28 @@ Record iface(std::int64_t t, std::uint8_t admin, std::uint8_t oper) {
   s.oper_status = oper;
   r.body = s;
   return r;
+}
+
+// A device of the branch topology the dependency tests use: 10.9.0.N named `name`.
+Record dev(std::int64_t t, std::uint8_t n, const char* name, bool reachable) {
+  Record r = base(t);
+  DeviceStatus d;
+  const std::uint8_t ip[4] = {10, 9, 0, n};
+  d.device = IpAddr::v4(ip);
+  d.target.assign(name);
+  d.reachable = reachable;
+  d.cause = reachable ? SnmpCause::kNone : SnmpCause::kTimeout;
+  r.body = d;
+  return r;
+}
+
+EntityRef ref(std::uint8_t n) {
+  EntityRef e;
+  e.kind = EntityRef::Kind::kDevice;
+  e.segment = "seg-a";
+  const std::uint8_t ip[4] = {10, 9, 0, n};
+  e.addr = IpAddr::v4(ip);
+  return e;
 }
 
 class OutageTrackerTest : public ::testing::Test {
@@ -333,6 +357,229 @@ TEST_F(OutageTrackerTest, SegmentAvailabilityAndTargetGauges) {
   EXPECT_DOUBLE_EQ(metric("citywatch_uptime_target_info"), 1);
   EXPECT_DOUBLE_EQ(metric("citywatch_uptime_target_info", "period=\"2026\""), 1);
   EXPECT_DOUBLE_EQ(metric("citywatch_uptime_baseline_outage_seconds", "site=\"seg-a\""), 360);
+}
+
+// The branch: core-router (.1) <- branch-router (.2) <- switch (.3), ap (.4); segment
+// branch-lan's agent behind the branch router.
+class DependencyTest : public OutageTrackerTest {
+ protected:
+  void SetUp() override {
+    OutageTrackerTest::SetUp();
+    config.dependency_grace = std::chrono::seconds(120);
+    config.dependency_wait = std::chrono::seconds(120);
+    config.dependencies = {{DependencySpec::Kind::kDevice, "core-router", {}},
+                           {DependencySpec::Kind::kDevice, "branch-router", {"core-router"}},
+                           {DependencySpec::Kind::kDevice, "switch", {"branch-router"}},
+                           {DependencySpec::Kind::kDevice, "ap", {"branch-router"}},
+                           {DependencySpec::Kind::kSegment, "seg-a", {"branch-router"}}};
+    restart();
+  }
+  void all(std::int64_t t, bool router_up, bool switch_up, bool ap_up) {
+    feed(dev(t, 2, "branch-router", router_up));
+    feed(dev(t, 3, "switch", switch_up));
+    feed(dev(t, 4, "ap", ap_up));
+  }
+  const OutageRow* open(const char* addr) {
+    return tracker->open_outage(std::string("device/seg-a/") + addr);
+  }
+};
+
+TEST_F(DependencyTest, ChildrenOfADownParentAreAttachedToItsIncident) {
+  all(kT0, true, true, true);
+  feed(dev(kT0 + 60 * kS, 2, "branch-router", false));  // the root goes first
+  feed(dev(kT0 + 61 * kS, 3, "switch", false));
+  feed(dev(kT0 + 62 * kS, 4, "ap", false));
+  tracker->on_agent_session("agent-1", "seg-a", true, kT0);
+  tracker->on_agent_session("agent-1", "seg-a", false, kT0 + 63 * kS);
+  const OutageRow* root = open("10.9.0.2");
+  ASSERT_NE(root, nullptr);
+  EXPECT_EQ(root->root_outage_id, 0);
+  EXPECT_EQ(open("10.9.0.3")->root_outage_id, root->id);
+  EXPECT_EQ(open("10.9.0.4")->root_outage_id, root->id);
+  EXPECT_EQ(tracker->open_outage("segment/agent-1")->root_outage_id, root->id);
+  // The rules engine's view: children suppressed, the root names them.
+  EXPECT_EQ(tracker->verdict(ref(3), kT0 + 70 * kS), DependencyView::Verdict::kSuppress);
+  EXPECT_EQ(tracker->verdict(ref(2), kT0 + 70 * kS), DependencyView::Verdict::kAlert);
+  Labels labels, details;
+  tracker->describe(ref(2), labels, details);
+  EXPECT_EQ(labels, (Labels{{"parents", "core-router"}}));
+  EXPECT_EQ(details,
+            (Labels{{"dependents", "3"}, {"dependent_names", "ap, segment seg-a, switch"}}));
+  EXPECT_EQ(metric("citywatch_uptime_open_outages"), 1);
+  EXPECT_EQ(metric("citywatch_uptime_open_dependent_outages"), 3);
+  EXPECT_EQ(metric("citywatch_uptime_device_dependent", "device=\"switch\""), 1);
+  EXPECT_EQ(metric("citywatch_uptime_agent_dependent"), 1);
+  EXPECT_EQ(metric("citywatch_uptime_incident_dependents", "root=\"branch-router\""), 3);
+  clock.now = kT0 + 200 * kS;
+  tracker->tick();
+  // One incident counted; the dependents apart.
+  EXPECT_EQ(metric("citywatch_uptime_outages_total"), 1);
+  EXPECT_EQ(metric("citywatch_uptime_dependent_outages_total"), 3);
+  EXPECT_EQ(metric("citywatch_uptime_outage_seconds_total"), 140);
+  EXPECT_EQ(metric("citywatch_uptime_dependent_outage_seconds_total"), 139 + 138 + 137);
+  // All recover within the grace: the dependents stay attached, nothing of their own.
+  all(kT0 + 300 * kS, true, true, true);
+  tracker->on_agent_session("agent-1", "seg-a", true, kT0 + 305 * kS);
+  clock.now = kT0 + 1000 * kS;
+  tracker->tick();
+  const auto v = all_outages();
+  ASSERT_EQ(v.size(), 4u);
+  int roots = 0;
+  for (const OutageRow& o : v) roots += o.root_outage_id == 0 ? 1 : 0;
+  EXPECT_EQ(roots, 1);
+  EXPECT_EQ(metric("citywatch_uptime_open_outages"), 0);
+  EXPECT_EQ(metric("citywatch_uptime_open_dependent_outages"), 0);
+  EXPECT_EQ(metric("citywatch_uptime_incident_dependents"), 0);
+  EXPECT_EQ(metric("citywatch_uptime_outage_seconds_total"), 240);
+}
+
+TEST_F(DependencyTest, AChildThatFailedFirstJoinsItsParentsIncident) {
+  all(kT0, true, true, true);
+  feed(dev(kT0 + 60 * kS, 3, "switch", false));  // polled before its parent in the round
+  // Until the parent's next check the child's alert waits; then it is suppressed.
+  EXPECT_EQ(tracker->verdict(ref(3), kT0 + 61 * kS), DependencyView::Verdict::kHold);
+  feed(dev(kT0 + 61 * kS, 2, "branch-router", false));
+  EXPECT_EQ(open("10.9.0.3")->root_outage_id, open("10.9.0.2")->id);
+  EXPECT_EQ(tracker->verdict(ref(3), kT0 + 62 * kS), DependencyView::Verdict::kSuppress);
+  // A child down since before its parent's last good check is its own incident.
+  feed(dev(kT0 + 120 * kS, 4, "ap", true));
+  all(kT0 + 200 * kS, true, true, true);
+  feed(dev(kT0 + 300 * kS, 4, "ap", false));
+  feed(dev(kT0 + 360 * kS, 2, "branch-router", true));
+  EXPECT_EQ(tracker->verdict(ref(4), kT0 + 361 * kS), DependencyView::Verdict::kAlert);
+  feed(dev(kT0 + 420 * kS, 2, "branch-router", false));
+  EXPECT_EQ(open("10.9.0.4")->root_outage_id, 0);
+}
+
+TEST_F(DependencyTest, AChildStillDownAfterTheGraceBecomesItsOwnIncident) {
+  all(kT0, true, true, true);
+  all(kT0 + 60 * kS, false, false, false);
+  const std::int64_t root_id = open("10.9.0.2")->id;
+  feed(dev(kT0 + 400 * kS, 2, "branch-router", true));  // the root recovers at +400
+  feed(dev(kT0 + 410 * kS, 4, "ap", true));             // the ap with it
+  clock.now = kT0 + 500 * kS;                           // within the grace
+  tracker->tick();
+  EXPECT_EQ(open("10.9.0.3")->root_outage_id, root_id);
+  EXPECT_EQ(tracker->verdict(ref(3), kT0 + 500 * kS), DependencyView::Verdict::kSuppress);
+  clock.now = kT0 + 521 * kS;  // the grace is over: the switch is down on its own
+  tracker->tick();
+  const OutageRow* own = open("10.9.0.3");
+  ASSERT_NE(own, nullptr);
+  EXPECT_EQ(own->root_outage_id, 0);
+  EXPECT_EQ(own->start_ns, kT0 + 400 * kS);
+  EXPECT_EQ(tracker->verdict(ref(3), kT0 + 521 * kS), DependencyView::Verdict::kAlert);
+  feed(dev(kT0 + 700 * kS, 3, "switch", true));
+  std::vector<OutageRow> sw;
+  for (const OutageRow& o : all_outages())
+    if (o.start_ns >= kT0 + 60 * kS && o.cause == "snmp_timeout") sw.push_back(o);
+  // Root, ap (dependent), switch dependent piece, switch's own piece.
+  ASSERT_EQ(sw.size(), 4u);
+  int own_pieces = 0, split_pieces = 0;
+  for (const OutageRow& o : sw) {
+    if (o.end_reason == "parent_up") {
+      ++split_pieces;
+      EXPECT_EQ(o.root_outage_id, root_id);
+      EXPECT_EQ(o.end_ns, kT0 + 400 * kS);
+    }
+    if (o.root_outage_id == 0 && o.id != root_id) {
+      ++own_pieces;
+      EXPECT_EQ(o.end_ns, kT0 + 700 * kS);
+    }
+  }
+  EXPECT_EQ(split_pieces, 1);
+  EXPECT_EQ(own_pieces, 1);
+  EXPECT_EQ(metric("citywatch_uptime_open_outages"), 0);
+  EXPECT_EQ(metric("citywatch_uptime_open_dependent_outages"), 0);
+}
+
+TEST_F(DependencyTest, ChainsAttachToTheTopAndRedundantParentsMustAllBeDown) {
+  config.dependencies.push_back({DependencySpec::Kind::kDevice, "ups", {"switch", "ap"}});
+  restart();
+  all(kT0, true, true, true);
+  feed(dev(kT0, 1, "core-router", true));
+  feed(dev(kT0, 5, "ups", true));
+  // One of two redundant parents down: the ups is down on its own account.
+  feed(dev(kT0 + 60 * kS, 3, "switch", false));
+  feed(dev(kT0 + 61 * kS, 5, "ups", false));
+  EXPECT_EQ(open("10.9.0.5")->root_outage_id, 0);
+  feed(dev(kT0 + 62 * kS, 3, "switch", true));
+  feed(dev(kT0 + 63 * kS, 5, "ups", true));
+  // The core fails: branch router, switch, ap and ups all attach to the core's outage.
+  feed(dev(kT0 + 120 * kS, 1, "core-router", false));
+  all(kT0 + 121 * kS, false, false, false);
+  feed(dev(kT0 + 122 * kS, 5, "ups", false));
+  const std::int64_t core = open("10.9.0.1")->id;
+  for (const char* a : {"10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5"})
+    EXPECT_EQ(open(a)->root_outage_id, core) << a;
+  Labels labels, details;
+  tracker->describe(ref(1), labels, details);
+  EXPECT_TRUE(labels.empty());
+  EXPECT_EQ(details,
+            (Labels{{"dependents", "4"}, {"dependent_names", "ap, branch-router, switch, ups"}}));
+}
+
+TEST_F(DependencyTest, ARestartKeepsDependentsAttached) {
+  all(kT0, true, true, true);
+  all(kT0 + 60 * kS, false, false, false);
+  const std::int64_t root_id = open("10.9.0.2")->id;
+  clock.now = kT0 + 100 * kS;
+  restart();
+  EXPECT_EQ(open("10.9.0.3")->root_outage_id, root_id);
+  EXPECT_EQ(metric("citywatch_uptime_open_outages"), 1);
+  EXPECT_EQ(metric("citywatch_uptime_open_dependent_outages"), 2);
+  EXPECT_EQ(metric("citywatch_uptime_incident_dependents", "root=\"branch-router\""), 2);
+  Labels labels, details;
+  tracker->describe(ref(2), labels, details);
+  EXPECT_EQ(details, (Labels{{"dependents", "2"}, {"dependent_names", "ap, switch"}}));
+  // The root ends; a restart inside the grace still splits the one left down after it.
+  feed(dev(kT0 + 200 * kS, 2, "branch-router", true));
+  feed(dev(kT0 + 201 * kS, 4, "ap", true));
+  clock.now = kT0 + 250 * kS;
+  restart();
+  clock.now = kT0 + 330 * kS;
+  tracker->tick();
+  ASSERT_NE(open("10.9.0.3"), nullptr);
+  EXPECT_EQ(open("10.9.0.3")->root_outage_id, 0);
+  EXPECT_EQ(open("10.9.0.3")->start_ns, kT0 + 200 * kS);
+}
+
+TEST(OutageStoreTest, MigratesAVersion1StoreInPlace) {
+  const auto file = std::filesystem::temp_directory_path() /
+                    ("citywatch-v1-" + std::to_string(::getpid()) + ".sqlite");
+  std::filesystem::remove(file);
+  {
+    std::unique_ptr<OutageStore> s;
+    ASSERT_TRUE(OutageStore::open(file, s));
+    EntityRow e;
+    e.key = "device/seg-a/10.0.0.1";
+    e.device_name = "sw";
+    ASSERT_TRUE(s->save_entity(e));
+    OutageRow o;
+    o.entity_id = e.id;
+    o.cause = "snmp_timeout";
+    o.start_ns = 5;
+    ASSERT_TRUE(s->start_outage(e, o));
+  }
+  // Back to version 1's shape: no root_outage_id, user_version 1.
+  ASSERT_EQ(std::system(("sqlite3 " + file.string() +
+                         " 'DROP VIEW outage_view; DROP INDEX outages_by_root; "
+                         "ALTER TABLE outages DROP COLUMN root_outage_id; "
+                         "PRAGMA user_version=1;'")
+                            .c_str()),
+            0);
+  std::unique_ptr<OutageStore> s;
+  ASSERT_TRUE(OutageStore::open(file, s));
+  std::vector<OutageRow> v;
+  ASSERT_TRUE(s->load_open_outages(v));
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].root_outage_id, 0);
+  ASSERT_TRUE(s->attach(v[0].id, v[0].id + 100));
+  ASSERT_TRUE(s->load_open_outages(v));
+  EXPECT_EQ(v[0].root_outage_id, v[0].id + 100);
+  s.reset();
+  std::filesystem::remove(file);
+  std::filesystem::remove(file.string() + "-wal");
+  std::filesystem::remove(file.string() + "-shm");
 }
 
 }  // namespace
