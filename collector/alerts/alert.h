@@ -65,7 +65,7 @@ struct Alert {
   std::string key;
   Labels key_labels;
   Labels where;    // of the first signal: segment, agent, site
-  Labels details;  // of the first signal: list, list_entry, list_reference
+  Labels details;  // of the latest signal: list, list_entry, list_reference, dependents
   double value = 0;
   double threshold = 0;
   std::int64_t window_ns = 0;

@@ -51,10 +51,13 @@ void AlertLifecycle::signal(const AlertSignal& s, std::int64_t wall_ns) {
     // moves with it, so a later resolve does not drive another series negative.
     if (a.rule != s.rule) metrics_.on_rule_changed(*a.rule, *s.rule);
     a.rule = s.rule;
-    if (a.value >= a.reported_value * kUpdateGrowth && a.value > a.reported_value) {
-      a.reported_value = a.value;
-      deliver(a, AlertEvent::kUpdate, wall_ns);
-    }
+    // What the evidence names may change while it fires (a root outage taking down more
+    // dependents): the latest is kept, and written as an update.
+    const bool details_changed = s.details != a.details;
+    if (details_changed) a.details = s.details;
+    const bool grown = a.value >= a.reported_value * kUpdateGrowth && a.value > a.reported_value;
+    if (grown) a.reported_value = a.value;
+    if (grown || details_changed) deliver(a, AlertEvent::kUpdate, wall_ns);
     return;
   }
   if (auto r = resolved_at_.find(k); r != resolved_at_.end()) {

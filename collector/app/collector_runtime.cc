@@ -100,6 +100,9 @@ Status CollectorRuntime::build() {
     for (const auto& site : cfg_.uptime.sites)
       for (const auto& segment : site.segments) sites.emplace(segment, site.name);
     rules_->engine().set_sites(std::move(sites));
+    // The tracker consumes each batch first, so the engine asks about states that already
+    // include it (docs/uptime.md, "Dependencies and root cause").
+    if (tracker_) rules_->engine().set_dependencies(tracker_.get());
     server_->add_consumer(&rules_->engine());
   }
   return Status::ok();

@@ -118,7 +118,13 @@ RulesEngine::RulesEngine(AlertLifecycle& alerts, prometheus::Registry& r, Clock 
                          .Name("citywatch_rules_reloads_total")
                          .Help("Rule set loads by result")
                          .Register(r)
-                         .Add({{"result", "rejected"}})) {}
+                         .Add({{"result", "rejected"}})),
+      held_(prometheus::BuildCounter()
+                .Name("citywatch_rules_dependent_signals_total")
+                .Help("Rule matches not sent as alerts because of uptime.dependencies: "
+                      "reason=\"parent_down\" (the root's alert speaks for it) or "
+                      "\"waiting_for_parent\" (its parent had not been checked yet)")
+                .Register(r)) {}
 
 RulesEngine::~RulesEngine() = default;
 
@@ -244,6 +250,19 @@ void RulesEngine::fire(RuleState& rs, const Rule& r, KeyState& ks, const EvalInp
                        double value, std::int64_t wall_ns, const Example* extra, const ListHit* hit,
                        const ThresholdGroup* group) {
   const std::int64_t t = in.time_ns();
+  EntityRef entity;
+  const bool about_entity = dependencies_ && entity_of(r, in, entity);
+  if (about_entity) {
+    const auto v = dependencies_->verdict(entity, t);
+    if (v != DependencyView::Verdict::kAlert) {
+      held_
+          .Add({{"rule", r.info->name},
+                {"reason",
+                 v == DependencyView::Verdict::kSuppress ? "parent_down" : "waiting_for_parent"}})
+          .Increment();
+      return;
+    }
+  }
   if (ks.last_signal_ns != 0 && t >= ks.last_signal_ns && t - ks.last_signal_ns < kSignalInterval &&
       r.kind != RuleKind::kChange && r.kind != RuleKind::kNewValue) {
     // Held back; if the evidence grew, it goes out at the end of the batch.
@@ -295,6 +314,7 @@ void RulesEngine::fire(RuleState& rs, const Rule& r, KeyState& ks, const EvalInp
   if (!agent.empty()) s.where.emplace_back("agent", std::string(agent));
   if (auto site = sites_.find(segment); site != sites_.end())
     s.where.emplace_back("site", site->second);
+  if (about_entity) dependencies_->describe(entity, s.where, s.details);
   s.value = value;
   s.threshold = group ? group->threshold : r.threshold;
   if (group) s.details.emplace_back("threshold_group", group->name);
@@ -323,6 +343,37 @@ void RulesEngine::fire(RuleState& rs, const Rule& r, KeyState& ks, const EvalInp
   alerts_.signal(s, wall_ns);
   if (r.kind != RuleKind::kChange && r.kind != RuleKind::kNewValue)
     ks.sent = std::make_unique<AlertSignal>(std::move(s));
+}
+
+bool RulesEngine::entity_of(const Rule& r, const EvalInput& in, EntityRef& out) {
+  if (in.session) {
+    if (r.source != RuleSource::kAgentSession) return false;
+    out.kind = EntityRef::Kind::kSegment;
+    out.agent = in.session->agent;
+    out.segment = in.session->segment;
+    return true;
+  }
+  if (!in.record) return false;
+  out.segment = in.record->segment.view();
+  out.agent = in.record->agent.view();
+  if (const auto* d = in.record->get_if<DeviceStatus>()) {
+    out.kind = EntityRef::Kind::kDevice;
+    out.addr = d->device;
+    return true;
+  }
+  if (const auto* i = in.record->get_if<InterfaceSample>()) {
+    out.kind = EntityRef::Kind::kInterface;
+    out.addr = i->device;
+    out.if_index = i->if_index;
+    return true;
+  }
+  if (const auto* tr = in.record->get_if<SnmpTrap>()) {
+    out.kind = tr->if_index ? EntityRef::Kind::kInterface : EntityRef::Kind::kDevice;
+    out.addr = tr->device;
+    out.if_index = tr->if_index;
+    return true;
+  }
+  return false;
 }
 
 void RulesEngine::flush_pending(std::int64_t wall_ns) {

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "collector/alerts/alert_lifecycle.h"
+#include "collector/records/dependency_view.h"
 #include "collector/records/record_consumer.h"
 #include "collector/rules_engine/rule_set.h"
 
@@ -56,6 +57,12 @@ class RulesEngine : public RecordConsumer {
   void set_sites(std::map<std::string, std::string, std::less<>> segment_to_site) {
     sites_ = std::move(segment_to_site);
   }
+
+  // The uptime tracker's dependencies (docs/uptime.md, "Dependencies and root cause"): alerts
+  // of rules that read device, interface, trap or agent session records are not sent while
+  // the entity's parents are down, and carry the `parents` label and, for a root, the
+  // `dependents` / `dependent_names` annotations. Null (the default): no dependencies.
+  void set_dependencies(const DependencyView* view) { dependencies_ = view; }
 
   void consume(const RecordBatch& batch) override;
   void on_agent_session(const std::string& agent, const std::string& segment, bool connected,
@@ -123,8 +130,12 @@ class RulesEngine : public RecordConsumer {
   // Sends the grown evidence of the keys fire() held back in this batch.
   void flush_pending(std::int64_t wall_ns);
 
+  // The entity a device, interface, trap or session rule's alert is about; false for others.
+  static bool entity_of(const Rule& r, const EvalInput& in, EntityRef& out);
+
   AlertLifecycle& alerts_;
   Clock clock_;
+  const DependencyView* dependencies_ = nullptr;
   std::map<std::string, std::string, std::less<>> sites_;  // segment -> site
   std::shared_ptr<const RuleSet> rules_;
   std::vector<RuleState> states_;
@@ -144,6 +155,7 @@ class RulesEngine : public RecordConsumer {
   prometheus::Gauge& load_time_;
   prometheus::Counter& reload_ok_;
   prometheus::Counter& reload_failed_;
+  prometheus::Family<prometheus::Counter>& held_;
   prometheus::Gauge* info_gauge_ = nullptr;
 };
 
