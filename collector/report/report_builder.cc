@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <unordered_map>
 
 #include "collector/uptime/clock.h"
 
@@ -21,6 +22,67 @@ std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
+}
+
+std::string entity_name(const uptime::EntityRow& e) {
+  return e.kind == EntityKind::kInterface ? e.device_name + " " + e.interface
+         : e.kind == EntityKind::kSegment ? e.segment + " (agent " + e.agent + ")"
+                                          : e.device_name;
+}
+
+// An outage's time inside [from, to) (open: until now), maintenance excluded.
+std::int64_t down_in(const uptime::EntityRow& e, const uptime::OutageRow& o,
+                     const uptime::MaintenanceCalendar& calendar, std::int64_t from,
+                     std::int64_t to, std::int64_t now) {
+  const std::int64_t s = std::max({o.start_ns, from, e.first_seen_ns});
+  const std::int64_t end = std::min({o.open ? now : o.end_ns, to, now});
+  if (end <= s) return 0;
+  std::vector<uptime::Interval> m;
+  calendar.intervals(uptime::scope_of(e), s, end, m);
+  return end - s - uptime::covered_ns(m, s, end);
+}
+
+void build_incidents(const std::vector<uptime::EntityRow>& all,
+                     const std::vector<uptime::OutageRow>& outages,
+                     const uptime::MaintenanceCalendar& calendar, Report& r) {
+  std::unordered_map<std::int64_t, const uptime::EntityRow*> entity;
+  for (const auto& e : all) entity[e.id] = &e;
+  std::unordered_map<std::int64_t, const uptime::OutageRow*> by_id;
+  for (const auto& o : outages) by_id[o.id] = &o;
+  std::map<std::int64_t, Incident> incidents;  // by root outage id
+  const std::int64_t now = r.options.now_ns;
+  for (const auto& o : outages) {
+    if (o.root_outage_id == 0 || o.flap) continue;
+    const auto root = by_id.find(o.root_outage_id);
+    const auto ce = entity.find(o.entity_id);
+    if (root == by_id.end() || ce == entity.end()) continue;
+    const auto re = entity.find(root->second->entity_id);
+    if (re == entity.end()) continue;
+    // Counted as the figures count it: only time inside the period.
+    const std::int64_t down = down_in(*ce->second, o, calendar, r.from_ns, r.to_ns, now);
+    if (down <= 0) continue;
+    Incident& in = incidents[o.root_outage_id];
+    if (in.root.empty()) {
+      const uptime::OutageRow& ro = *root->second;
+      in.root = entity_name(*re->second);
+      in.kind = uptime::to_string(re->second->kind);
+      in.site = re->second->site;
+      in.segment = re->second->segment;
+      in.cause = ro.cause;
+      in.start_ns = ro.start_ns;
+      in.end_ns = ro.open ? 0 : ro.end_ns;
+      if (!ro.flap) in.down_ns = down_in(*re->second, ro, calendar, r.from_ns, r.to_ns, now);
+    }
+    (ce->second->kind == EntityKind::kSegment ? in.segments : in.devices) += 1;
+    in.dependent_down_ns += down;
+    in.took_down.push_back(entity_name(*ce->second));
+  }
+  for (auto& [id, in] : incidents) {
+    std::sort(in.took_down.begin(), in.took_down.end());
+    r.incidents.push_back(std::move(in));
+  }
+  std::stable_sort(r.incidents.begin(), r.incidents.end(),
+                   [](const Incident& a, const Incident& b) { return a.down_ns > b.down_ns; });
 }
 
 }  // namespace
@@ -77,15 +139,16 @@ Status build_report(const uptime::OutageStore& store, const uptime::MaintenanceC
       seg.name = e.segment;
       seg.site = e.site;
       if (e.kind == EntityKind::kDevice && e.first_seen_ns < r.to_ns)
-        r.devices.push_back({e.device_name, "device", e.site, e.segment, cur[i], base[i]});
+        r.devices.push_back({e.device_name, "device", e.site, e.segment, cur[i].per_entity(),
+                             base[i].per_entity()});
     }
-    if (cur[i].down_ns > 0 && e.first_seen_ns < r.to_ns) {
-      std::string name = e.kind == EntityKind::kInterface ? e.device_name + " " + e.interface
-                         : e.kind == EntityKind::kSegment ? e.segment + " (agent " + e.agent + ")"
-                                                          : e.device_name;
-      r.offenders.push_back({name, uptime::to_string(e.kind), e.site, e.segment, cur[i], base[i]});
-    }
+    if (cur[i].down_ns > 0 && e.first_seen_ns < r.to_ns)
+      r.offenders.push_back(
+          {entity_name(e), uptime::to_string(e.kind), e.site, e.segment, cur[i], base[i]});
   }
+  r.city_per_device = {"all sites (per device)", "", "", "", r.city.cur.per_entity(),
+                       r.city.base.per_entity()};
+  build_incidents(all, cur_outages, calendar, r);
   for (auto& [k, l] : sites) r.sites.push_back(std::move(l));
   for (auto& [k, l] : segments) r.segments.push_back(std::move(l));
   std::sort(r.devices.begin(), r.devices.end(), [](const Line& a, const Line& b) {

@@ -5,7 +5,10 @@
 // against the SLO, the same for a baseline period, the reduction target ("25 % fewer outage
 // minutes than the baseline") with whether it is met and by how much, the worst offenders
 // and the outage minutes per week. Headline figures (city, site, segment) cover devices and
-// segments (agent lost); interfaces appear among the worst offenders. All arithmetic is
+// segments (agent lost); interfaces appear among the worst offenders. With dependencies
+// (uptime.dependencies) the headline counts each incident once, at its root; the device
+// table and the city's per-device line count every outage, and the incidents list names
+// each root with what it took down. All arithmetic is
 // uptime::compute_figures, the same the collector's availability gauges use.
 //
 // Thread-safety: none; a one-shot computation on the CLI's thread.
@@ -47,6 +50,23 @@ struct Line {
   uptime::Figures base;
 };
 
+// An outage others depended on (docs/uptime.md, "Dependencies and root cause"): the root
+// cause and what it took down, each counted once in the headline figures.
+struct Incident {
+  std::string root;  // the device's name, or "segment NAME (agent A)"
+  std::string kind;  // device, segment
+  std::string site;
+  std::string segment;
+  std::string cause;
+  std::int64_t start_ns = 0;
+  std::int64_t end_ns = 0;   // 0 while open
+  std::int64_t down_ns = 0;  // inside the period, maintenance excluded
+  std::int64_t devices = 0;  // dependents (outages attached to it) by kind
+  std::int64_t segments = 0;
+  std::int64_t dependent_down_ns = 0;  // their outage time inside the period
+  std::vector<std::string> took_down;  // their names, sorted
+};
+
 struct Week {
   std::string label;  // local date of its first day
   std::int64_t from_ns = 0;
@@ -59,10 +79,14 @@ struct Report {
   ReportOptions options;
   std::int64_t from_ns = 0, to_ns = 0, base_from_ns = 0, base_to_ns = 0;
   Line city;
+  // The city counting every device's and segment's own outages, dependents included: what
+  // the headline would say without root cause. Differs from `city` by the dependents.
+  Line city_per_device;
   std::vector<Line> sites;
   std::vector<Line> segments;
-  std::vector<Line> devices;
+  std::vector<Line> devices;  // per device: every outage of the device, dependent or not
   std::vector<Line> offenders;
+  std::vector<Incident> incidents;  // roots with dependents, longest first
   std::vector<Week> weeks;
   std::int64_t interfaces = 0;
   // Target: outage minutes at most baseline × (1 - reduction).

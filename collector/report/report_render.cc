@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <sstream>
 
 namespace citywatch::collector::report {
@@ -82,6 +83,36 @@ const Col kCols[] = {
     {"Baseline outage min",
      [](const Line& l, const Report&) { return fmt_minutes(minutes(l.base.down_ns)); }},
 };
+
+std::string took_down_text(const Incident& in) {
+  std::string t;
+  const std::size_t n = std::min<std::size_t>(in.took_down.size(), 10);
+  for (std::size_t i = 0; i < n; ++i) t += (i ? ", " : "") + in.took_down[i];
+  if (in.took_down.size() > n) t += " and " + std::to_string(in.took_down.size() - n) + " more";
+  return t;
+}
+
+std::string utc_minute(std::int64_t ns) {
+  const std::time_t t = static_cast<std::time_t>(ns / 1'000'000'000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char b[32];
+  std::strftime(b, sizeof b, "%Y-%m-%d %H:%M", &tm);
+  return b;
+}
+
+std::string when_text(const Incident& in) {
+  return utc_minute(in.start_ns) + " to " + (in.end_ns ? utc_minute(in.end_ns) : "(open)");
+}
+
+std::string dependents_note(const Report& r) {
+  const uptime::Figures& c = r.city.cur;
+  return "The headline counts each incident once, at its root cause: " +
+         std::to_string(c.dependent_outages) + " outages (" +
+         fmt_minutes(minutes(c.dependent_down_ns)) +
+         " min) of devices and segments that depended on a device already down are attached to "
+         "its incident, not counted again. The per-device line counts them.";
+}
 
 std::string period_text(const Report& r) {
   return r.options.period.label + " (" + r.options.tz.name() + "), baseline " +
@@ -218,7 +249,24 @@ std::string render_html(const Report& r) {
   s << "<p class=\"" << (r.target_met ? "met" : "missed") << "\">" << esc_html(target_sentence(r))
     << "</p>\n";
   s << "<h2>City</h2>\n";
-  html_table(s, r, {r.city}, "Scope", false, false);
+  html_table(s, r, {r.city, r.city_per_device}, "Scope", false, false);
+  s << "<p>" << esc_html(dependents_note(r)) << "</p>\n";
+  s << "<h2>Incidents with dependents (root cause)</h2>\n";
+  if (r.incidents.empty()) {
+    s << "<p>None in this period.</p>\n";
+  } else {
+    s << "<table><thead><tr><th>Root cause</th><th>Site</th><th>Segment</th><th>Cause</th>"
+         "<th>When (UTC)</th><th>Outage min</th><th>Devices down</th><th>Segments dark</th>"
+         "<th>Dependent min</th><th>Took down</th></tr></thead><tbody>\n";
+    for (const Incident& in : r.incidents)
+      s << "<tr><td>" << esc_html(in.root) << "</td><td>" << esc_html(in.site) << "</td><td>"
+        << esc_html(in.segment) << "</td><td>" << esc_html(in.cause) << "</td><td>"
+        << esc_html(when_text(in)) << "</td><td>" << fmt_minutes(minutes(in.down_ns)) << "</td><td>"
+        << in.devices << "</td><td>" << in.segments << "</td><td>"
+        << fmt_minutes(minutes(in.dependent_down_ns)) << "</td><td>" << esc_html(took_down_text(in))
+        << "</td></tr>\n";
+    s << "</tbody></table>\n";
+  }
   s << "<h2>Availability per site</h2>\n" << site_chart(r) << "\n";
   s << "<h2>Outage minutes per week against the target</h2>\n" << week_chart(r) << "\n";
   s << "<h2>Sites</h2>\n";
@@ -241,7 +289,8 @@ std::string render_csv(const Report& r) {
   std::ostringstream s;
   s << "section,name,site,segment,availability_pct,outages,outage_minutes,mttr_minutes,"
        "mtbf_hours,budget_left_minutes,baseline_availability_pct,baseline_outage_minutes,"
-       "target_minutes,target_met\n";
+       "target_minutes,target_met,dependent_outages,dependent_minutes,started_utc,cause,took_"
+       "down\n";
   const auto row = [&](const char* section, const Line& l, const std::string& target,
                        const std::string& met) {
     s << section << "," << esc_csv(l.name) << "," << esc_csv(l.site) << "," << esc_csv(l.segment)
@@ -249,9 +298,16 @@ std::string render_csv(const Report& r) {
       << fmt_minutes(minutes(l.cur.down_ns)) << "," << fmt_mttr(l.cur) << "," << fmt_mtbf(l.cur)
       << "," << fmt_minutes(budget_left_minutes(l.cur, r.options.slo_percent)) << ","
       << fmt_availability(l.base) << "," << fmt_minutes(minutes(l.base.down_ns)) << "," << target
-      << "," << met << "\n";
+      << "," << met << "," << l.cur.dependent_outages << ","
+      << fmt_minutes(minutes(l.cur.dependent_down_ns)) << ",,,\n";
   };
   row("city", r.city, fmt_minutes(r.target_minutes), r.target_met ? "yes" : "no");
+  row("city_per_device", r.city_per_device, "", "");
+  for (const Incident& in : r.incidents)
+    s << "incident," << esc_csv(in.root) << "," << esc_csv(in.site) << "," << esc_csv(in.segment)
+      << ",,1," << fmt_minutes(minutes(in.down_ns)) << ",,,,,,,," << in.devices + in.segments << ","
+      << fmt_minutes(minutes(in.dependent_down_ns)) << "," << utc_minute(in.start_ns) << ","
+      << esc_csv(in.cause) << "," << esc_csv(took_down_text(in)) << "\n";
   for (const Line& l : r.sites) row("site", l, "", "");
   for (const Line& l : r.segments) row("segment", l, "", "");
   for (const Line& l : r.devices) row("device", l, "", "");
@@ -259,7 +315,7 @@ std::string render_csv(const Report& r) {
   for (const Week& w : r.weeks)
     s << "week," << w.label << ",,,,," << fmt_minutes(minutes(w.down_ns)) << ",,,,,,"
       << fmt_minutes(w.target_minutes) << ","
-      << (minutes(w.down_ns) <= w.target_minutes ? "yes" : "no") << "\n";
+      << (minutes(w.down_ns) <= w.target_minutes ? "yes" : "no") << ",,,,,\n";
   return s.str();
 }
 
@@ -268,7 +324,22 @@ std::string render_markdown(const Report& r) {
   s << "# Network availability: " << period_text(r) << "\n\n";
   s << "**" << (r.target_met ? "Target met." : "Target not met.") << "** " << target_sentence(r)
     << "\n\n## City\n\n";
-  md_table(s, r, {r.city}, "Scope", false, false);
+  md_table(s, r, {r.city, r.city_per_device}, "Scope", false, false);
+  s << dependents_note(r) << "\n\n## Incidents with dependents (root cause)\n\n";
+  if (r.incidents.empty()) {
+    s << "None in this period.\n\n";
+  } else {
+    s << "| Root cause | Site | Segment | Cause | When (UTC) | Outage min | Devices down | "
+         "Segments dark | Dependent min | Took down |\n"
+         "|---|---|---|---|---|---:|---:|---:|---:|---|\n";
+    for (const Incident& in : r.incidents)
+      s << "| " << esc_md(in.root) << " | " << esc_md(in.site) << " | " << esc_md(in.segment)
+        << " | " << esc_md(in.cause) << " | " << when_text(in) << " | "
+        << fmt_minutes(minutes(in.down_ns)) << " | " << in.devices << " | " << in.segments << " | "
+        << fmt_minutes(minutes(in.dependent_down_ns)) << " | " << esc_md(took_down_text(in))
+        << " |\n";
+    s << "\n";
+  }
   s << "## Sites\n\n";
   md_table(s, r, r.sites, "Site", false, false);
   s << "## Segments\n\n";

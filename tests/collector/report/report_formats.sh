@@ -30,11 +30,12 @@ from datetime import datetime; from zoneinfo import ZoneInfo
 z = ZoneInfo("Europe/Berlin")
 print(int(datetime(2025,3,1,tzinfo=z).timestamp())*10**9, int(datetime(2025,4,1,tzinfo=z).timestamp())*10**9)')
 NOWNS=$((NOW * 1000000000))
-# Per site: outages (flaps excluded) and minutes clipped to the period, devices + segments.
+# Per site: incidents (outages attached to another's, root_outage_id set, are not counted
+# again; flaps excluded) and minutes clipped to the period, devices + segments.
 sql_sites=$(sqlite3 -csv "$WORK/uptime.sqlite" "
   SELECT e.site, COUNT(*), SUM(MIN(COALESCE(o.end_ns, $NOWNS), $P1) - MAX(o.start_ns, $P0))
   FROM outages o JOIN entities e ON e.id = o.entity_id
-  WHERE o.flap = 0 AND e.kind != 'interface' AND o.start_ns < $P1
+  WHERE o.flap = 0 AND e.kind != 'interface' AND o.root_outage_id IS NULL AND o.start_ns < $P1
     AND COALESCE(o.end_ns, $NOWNS) > $P0
   GROUP BY e.site ORDER BY e.site" | to_minutes 3)
 csv_sites=$(awk -F, '$1 == "site" { print $2 "," $6 "," $7 }' "$WORK/r.csv")
@@ -68,10 +69,50 @@ csv_city=$(awk -F, '$1 == "city" { print $5 "," $6 "," $7 "," $13 "," $14 }' "$W
 sql_total=$(sqlite3 "$WORK/uptime.sqlite" "
   SELECT COUNT(*), SUM(MIN(COALESCE(o.end_ns, $NOWNS), $P1) - MAX(o.start_ns, $P0))
   FROM outages o JOIN entities e ON e.id = o.entity_id
-  WHERE o.flap = 0 AND e.kind != 'interface' AND o.start_ns < $P1
+  WHERE o.flap = 0 AND e.kind != 'interface' AND o.root_outage_id IS NULL AND o.start_ns < $P1
     AND COALESCE(o.end_ns, $NOWNS) > $P0" | sed 's/|/,/' | to_minutes 2)
 [[ "$(cut -d, -f2,3 <<<"$csv_city")" == "$sql_total" ]] ||
   fail "city outages,minutes: CSV $csv_city, SQL $sql_total"
+
+# Dependencies (issue 17): the per-device line counts every outage; it differs from the
+# headline by exactly the dependents (count and minutes), in CSV, Markdown, HTML and SQL.
+sql_q() {  # sql_q CONDITION: outages,minutes of devices + segments in the period
+  sqlite3 "$WORK/uptime.sqlite" "
+  SELECT COUNT(*), SUM(MIN(COALESCE(o.end_ns, $NOWNS), $P1) - MAX(o.start_ns, $P0))
+  FROM outages o JOIN entities e ON e.id = o.entity_id
+  WHERE o.flap = 0 AND e.kind != 'interface' AND $1 AND o.start_ns < $P1
+    AND COALESCE(o.end_ns, $NOWNS) > $P0" | sed 's/|/,/' | to_minutes 2
+}
+sql_all=$(sql_q 1)
+sql_dep=$(sql_q "o.root_outage_id IS NOT NULL")
+csv_pd=$(awk -F, '$1 == "city_per_device" { print $6 "," $7 }' "$WORK/r.csv")
+csv_dep=$(awk -F, '$1 == "city" { print $15 "," $16 }' "$WORK/r.csv")
+[[ "${sql_dep%%,*}" -gt 0 ]] || fail "the history has no dependent outages in $PERIOD"
+[[ "$csv_pd" == "$sql_all" ]] || fail "per-device outages,minutes: CSV $csv_pd, SQL $sql_all"
+[[ "$csv_dep" == "$sql_dep" ]] || fail "dependent outages,minutes: CSV $csv_dep, SQL $sql_dep"
+(( ${csv_pd%%,*} == $(cut -d, -f2 <<<"$csv_city") + ${csv_dep%%,*} )) ||
+  fail "per-device outages ${csv_pd%%,*} != incidents $(cut -d, -f2 <<<"$csv_city") + dependents ${csv_dep%%,*}"
+awk -v a="${csv_pd#*,}" -v b="$(cut -d, -f3 <<<"$csv_city")" -v c="${csv_dep#*,}" \
+  'BEGIN { d = a - b - c; exit !(d < 0.11 && d > -0.11) }' ||
+  fail "per-device minutes ${csv_pd#*,} != incident minutes + dependent minutes ${csv_dep#*,}"
+pd_md="| all sites (per device) | $(awk -F, '$1 == "city_per_device" { print $5 " | " $6 " | " $7 }' "$WORK/r.csv") |"
+grep -qF "$pd_md" "$WORK/r.md" || fail "Markdown per-device line differs from CSV ($pd_md)"
+pd_html="<tr><td>all sites (per device)</td><td>$(awk -F, '$1 == "city_per_device" { print $5 "</td><td>" $6 "</td><td>" $7 }' "$WORK/r.csv")</td>"
+grep -qF "$pd_html" "$WORK/r.html" || fail "HTML per-device line differs from CSV"
+# Incidents with dependents: one per root outage; their dependents those SQL attaches.
+sql_inc=$(sqlite3 "$WORK/uptime.sqlite" "
+  SELECT COUNT(DISTINCT o.root_outage_id), COUNT(*) FROM outages o
+  JOIN entities e ON e.id = o.entity_id JOIN outages r ON r.id = o.root_outage_id
+  WHERE o.flap = 0 AND e.kind != 'interface' AND o.start_ns < $P1
+    AND COALESCE(o.end_ns, $NOWNS) > $P0 AND r.start_ns < $P1
+    AND COALESCE(r.end_ns, $NOWNS) > $P0" | sed 's/|/,/')
+csv_inc=$(awk -F, '$1 == "incident" { n++; d += $15 } END { print n "," d }' "$WORK/r.csv")
+[[ "$csv_inc" == "$sql_inc" ]] || fail "incidents,dependents: CSV $csv_inc, SQL $sql_inc"
+md_inc=$(awk '/^## Incidents with dependents/ {on=1; next} /^## / {on=0} on && /^\| [a-z]/ {n++} END {print n+0}' "$WORK/r.md")
+html_inc=$(tr -d '\n' <"$WORK/r.html" | sed 's#<h2>Incidents with dependents#\n#; s#<h2>Availability per site#\n#' |
+  sed -n 2p | grep -o '<tr><td>' | wc -l)
+[[ "$md_inc" == "${csv_inc%%,*}" && "$html_inc" == "${csv_inc%%,*}" ]] ||
+  fail "incident rows: CSV ${csv_inc%%,*}, Markdown $md_inc, HTML $html_inc"
 grep -q "| all sites | $(cut -d, -f1 <<<"$csv_city") | $(cut -d, -f2 <<<"$csv_city") | $(cut -d, -f3 <<<"$csv_city") |" "$WORK/r.md" ||
   fail "Markdown city line differs from CSV ($csv_city)"
 grep -q "<tr><td>all sites</td><td>$(cut -d, -f1 <<<"$csv_city")</td><td>$(cut -d, -f2 <<<"$csv_city")</td><td>$(cut -d, -f3 <<<"$csv_city")</td>" "$WORK/r.html" ||
@@ -111,4 +152,4 @@ if [[ "$MODE" == render ]]; then
   fi
   echo "PASS: HTML rendered by $("$CHROMIUM" --version 2>/dev/null | head -n1) without console errors, screenshot $size bytes"
 fi
-echo "PASS: $PERIOD report: sites (outages,minutes) CSV = Markdown = HTML = SQL: $(tr '\n' ' ' <<<"$csv_sites"); city $csv_city (SQL $sql_total); weekly sum $weeks_sum; open outage clipped in 2025-12: $open_min min = SQL"
+echo "PASS: $PERIOD report: sites (outages,minutes) CSV = Markdown = HTML = SQL: $(tr '\n' ' ' <<<"$csv_sites"); city $csv_city (SQL $sql_total); per device $csv_pd = incidents + dependents $csv_dep (SQL $sql_all, $sql_dep); incidents,dependents $csv_inc in CSV, Markdown and HTML (SQL $sql_inc); weekly sum $weeks_sum; open outage clipped in 2025-12: $open_min min = SQL"
