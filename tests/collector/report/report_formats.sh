@@ -76,43 +76,58 @@ sql_total=$(sqlite3 "$WORK/uptime.sqlite" "
 
 # Dependencies (issue 17): the per-device line counts every outage; it differs from the
 # headline by exactly the dependents (count and minutes), in CSV, Markdown, HTML and SQL.
-sql_q() {  # sql_q CONDITION: outages,minutes of devices + segments in the period
-  sqlite3 "$WORK/uptime.sqlite" "
-  SELECT COUNT(*), SUM(MIN(COALESCE(o.end_ns, $NOWNS), $P1) - MAX(o.start_ns, $P0))
-  FROM outages o JOIN entities e ON e.id = o.entity_id
-  WHERE o.flap = 0 AND e.kind != 'interface' AND $1 AND o.start_ns < $P1
-    AND COALESCE(o.end_ns, $NOWNS) > $P0" | sed 's/|/,/' | to_minutes 2
+#   check_dependencies REPORT_BASENAME FROM_NS TO_NS: prints "per device X = incidents Y +
+#   dependents Z; incidents,dependents N,M" for the PASS line.
+check_dependencies() {
+  local r="$WORK/$1" p0=$2 p1=$3
+  sql_q() {  # sql_q CONDITION: outages,minutes of devices + segments in the period
+    sqlite3 "$WORK/uptime.sqlite" "
+    SELECT COUNT(*), SUM(MIN(COALESCE(o.end_ns, $NOWNS), $p1) - MAX(o.start_ns, $p0))
+    FROM outages o JOIN entities e ON e.id = o.entity_id
+    WHERE o.flap = 0 AND e.kind != 'interface' AND $1 AND o.start_ns < $p1
+      AND COALESCE(o.end_ns, $NOWNS) > $p0" | sed 's/|/,/' | to_minutes 2
+  }
+  local sql_all sql_dep sql_root csv_pd csv_dep csv_root sql_inc csv_inc md_inc html_inc pd_md pd_html
+  sql_all=$(sql_q 1)
+  sql_dep=$(sql_q "o.root_outage_id IS NOT NULL")
+  sql_root=$(sql_q "o.root_outage_id IS NULL")
+  csv_root=$(awk -F, '$1 == "city" { print $6 "," $7 }' "$r.csv")
+  csv_pd=$(awk -F, '$1 == "city_per_device" { print $6 "," $7 }' "$r.csv")
+  csv_dep=$(awk -F, '$1 == "city" { print $15 "," $16 }' "$r.csv")
+  [[ "${sql_dep%%,*}" -gt 0 ]] || fail "$1: the history has no dependent outages"
+  [[ "$csv_root" == "$sql_root" ]] || fail "$1: incidents,minutes: CSV $csv_root, SQL $sql_root"
+  [[ "$csv_pd" == "$sql_all" ]] || fail "$1: per-device outages,minutes: CSV $csv_pd, SQL $sql_all"
+  [[ "$csv_dep" == "$sql_dep" ]] || fail "$1: dependent outages,minutes: CSV $csv_dep, SQL $sql_dep"
+  (( ${csv_pd%%,*} == ${csv_root%%,*} + ${csv_dep%%,*} )) ||
+    fail "$1: per-device outages ${csv_pd%%,*} != incidents ${csv_root%%,*} + dependents ${csv_dep%%,*}"
+  awk -v a="${csv_pd#*,}" -v b="${csv_root#*,}" -v c="${csv_dep#*,}" \
+    'BEGIN { d = a - b - c; exit !(d < 0.11 && d > -0.11) }' ||
+    fail "$1: per-device minutes ${csv_pd#*,} != incident minutes ${csv_root#*,} + dependent minutes ${csv_dep#*,}"
+  pd_md="| all sites (per device) | $(awk -F, '$1 == "city_per_device" { print $5 " | " $6 " | " $7 }' "$r.csv") |"
+  grep -qF "$pd_md" "$r.md" || fail "$1: Markdown per-device line differs from CSV ($pd_md)"
+  pd_html="<tr><td>all sites (per device)</td><td>$(awk -F, '$1 == "city_per_device" { print $5 "</td><td>" $6 "</td><td>" $7 }' "$r.csv")</td>"
+  grep -qF "$pd_html" "$r.html" || fail "$1: HTML per-device line differs from CSV"
+  # Incidents with dependents: one per root outage; their dependents those SQL attaches.
+  sql_inc=$(sqlite3 "$WORK/uptime.sqlite" "
+    SELECT COUNT(DISTINCT o.root_outage_id), COUNT(*) FROM outages o
+    JOIN entities e ON e.id = o.entity_id JOIN outages r ON r.id = o.root_outage_id
+    WHERE o.flap = 0 AND e.kind != 'interface' AND o.start_ns < $p1
+      AND COALESCE(o.end_ns, $NOWNS) > $p0 AND r.start_ns < $p1
+      AND COALESCE(r.end_ns, $NOWNS) > $p0" | sed 's/|/,/')
+  csv_inc=$(awk -F, '$1 == "incident" { n++; d += $15 } END { print n "," d }' "$r.csv")
+  [[ "$csv_inc" == "$sql_inc" ]] || fail "$1: incidents,dependents: CSV $csv_inc, SQL $sql_inc"
+  md_inc=$(awk '/^## Incidents with dependents/ {on=1; next} /^## / {on=0} on && /^\| [a-z]/ {n++} END {print n+0}' "$r.md")
+  html_inc=$(tr -d '\n' <"$r.html" | sed 's#<h2>Incidents with dependents#\n#; s#<h2>Availability per site#\n#' |
+    sed -n 2p | grep -o '<tr><td>' | wc -l)
+  [[ "$md_inc" == "${csv_inc%%,*}" && "$html_inc" == "${csv_inc%%,*}" ]] ||
+    fail "$1: incident rows: CSV ${csv_inc%%,*}, Markdown $md_inc, HTML $html_inc"
+  echo "per device $csv_pd = incidents $csv_root + dependents $csv_dep (SQL $sql_all = $sql_root + $sql_dep); incidents with dependents,dependents $csv_inc (SQL $sql_inc)"
 }
-sql_all=$(sql_q 1)
-sql_dep=$(sql_q "o.root_outage_id IS NOT NULL")
-csv_pd=$(awk -F, '$1 == "city_per_device" { print $6 "," $7 }' "$WORK/r.csv")
-csv_dep=$(awk -F, '$1 == "city" { print $15 "," $16 }' "$WORK/r.csv")
-[[ "${sql_dep%%,*}" -gt 0 ]] || fail "the history has no dependent outages in $PERIOD"
-[[ "$csv_pd" == "$sql_all" ]] || fail "per-device outages,minutes: CSV $csv_pd, SQL $sql_all"
-[[ "$csv_dep" == "$sql_dep" ]] || fail "dependent outages,minutes: CSV $csv_dep, SQL $sql_dep"
-(( ${csv_pd%%,*} == $(cut -d, -f2 <<<"$csv_city") + ${csv_dep%%,*} )) ||
-  fail "per-device outages ${csv_pd%%,*} != incidents $(cut -d, -f2 <<<"$csv_city") + dependents ${csv_dep%%,*}"
-awk -v a="${csv_pd#*,}" -v b="$(cut -d, -f3 <<<"$csv_city")" -v c="${csv_dep#*,}" \
-  'BEGIN { d = a - b - c; exit !(d < 0.11 && d > -0.11) }' ||
-  fail "per-device minutes ${csv_pd#*,} != incident minutes + dependent minutes ${csv_dep#*,}"
-pd_md="| all sites (per device) | $(awk -F, '$1 == "city_per_device" { print $5 " | " $6 " | " $7 }' "$WORK/r.csv") |"
-grep -qF "$pd_md" "$WORK/r.md" || fail "Markdown per-device line differs from CSV ($pd_md)"
-pd_html="<tr><td>all sites (per device)</td><td>$(awk -F, '$1 == "city_per_device" { print $5 "</td><td>" $6 "</td><td>" $7 }' "$WORK/r.csv")</td>"
-grep -qF "$pd_html" "$WORK/r.html" || fail "HTML per-device line differs from CSV"
-# Incidents with dependents: one per root outage; their dependents those SQL attaches.
-sql_inc=$(sqlite3 "$WORK/uptime.sqlite" "
-  SELECT COUNT(DISTINCT o.root_outage_id), COUNT(*) FROM outages o
-  JOIN entities e ON e.id = o.entity_id JOIN outages r ON r.id = o.root_outage_id
-  WHERE o.flap = 0 AND e.kind != 'interface' AND o.start_ns < $P1
-    AND COALESCE(o.end_ns, $NOWNS) > $P0 AND r.start_ns < $P1
-    AND COALESCE(r.end_ns, $NOWNS) > $P0" | sed 's/|/,/')
-csv_inc=$(awk -F, '$1 == "incident" { n++; d += $15 } END { print n "," d }' "$WORK/r.csv")
-[[ "$csv_inc" == "$sql_inc" ]] || fail "incidents,dependents: CSV $csv_inc, SQL $sql_inc"
-md_inc=$(awk '/^## Incidents with dependents/ {on=1; next} /^## / {on=0} on && /^\| [a-z]/ {n++} END {print n+0}' "$WORK/r.md")
-html_inc=$(tr -d '\n' <"$WORK/r.html" | sed 's#<h2>Incidents with dependents#\n#; s#<h2>Availability per site#\n#' |
-  sed -n 2p | grep -o '<tr><td>' | wc -l)
-[[ "$md_inc" == "${csv_inc%%,*}" && "$html_inc" == "${csv_inc%%,*}" ]] ||
-  fail "incident rows: CSV ${csv_inc%%,*}, Markdown $md_inc, HTML $html_inc"
+deps_month=$(check_dependencies r "$P0" "$P1") || exit 1
+# A whole generated year, in UTC.
+"$CW" report --db "$WORK/uptime.sqlite" --period 2025 --tz UTC --format all -o "$WORK/y" \
+  --now $NOW || fail "citywatch report --period 2025 failed"
+deps_year=$(check_dependencies y 1735689600000000000 1767225600000000000) || exit 1
 grep -q "| all sites | $(cut -d, -f1 <<<"$csv_city") | $(cut -d, -f2 <<<"$csv_city") | $(cut -d, -f3 <<<"$csv_city") |" "$WORK/r.md" ||
   fail "Markdown city line differs from CSV ($csv_city)"
 grep -q "<tr><td>all sites</td><td>$(cut -d, -f1 <<<"$csv_city")</td><td>$(cut -d, -f2 <<<"$csv_city")</td><td>$(cut -d, -f3 <<<"$csv_city")</td>" "$WORK/r.html" ||
@@ -152,4 +167,4 @@ if [[ "$MODE" == render ]]; then
   fi
   echo "PASS: HTML rendered by $("$CHROMIUM" --version 2>/dev/null | head -n1) without console errors, screenshot $size bytes"
 fi
-echo "PASS: $PERIOD report: sites (outages,minutes) CSV = Markdown = HTML = SQL: $(tr '\n' ' ' <<<"$csv_sites"); city $csv_city (SQL $sql_total); per device $csv_pd = incidents + dependents $csv_dep (SQL $sql_all, $sql_dep); incidents,dependents $csv_inc in CSV, Markdown and HTML (SQL $sql_inc); weekly sum $weeks_sum; open outage clipped in 2025-12: $open_min min = SQL"
+echo "PASS: $PERIOD report: sites (outages,minutes) CSV = Markdown = HTML = SQL: $(tr '\n' ' ' <<<"$csv_sites"); city $csv_city (SQL $sql_total); $PERIOD: $deps_month; 2025: $deps_year (CSV = Markdown = HTML = SQL); weekly sum $weeks_sum; open outage clipped in 2025-12: $open_min min = SQL"
