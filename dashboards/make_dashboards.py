@@ -39,11 +39,11 @@ def link(title, uid):
 
 
 def panel(pid, title, kind, unit, exprs, x, y, w=12, h=8, legend=None, desc="", links=None,
-          instant=False, thresholds=None):
+          instant=False, thresholds=None, overrides=()):
     p = {
         "id": pid, "title": title, "type": kind, "datasource": DS, "description": desc,
         "gridPos": {"x": x, "y": y, "w": w, "h": h},
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": list(overrides)},
         "targets": [{"refId": chr(65 + i), "expr": e, "datasource": DS,
                      "legendFormat": (legend[i] if legend else ""),
                      **({"instant": True, "range": False, "format": "table"} if instant else {})}
@@ -58,6 +58,13 @@ def panel(pid, title, kind, unit, exprs, x, y, w=12, h=8, legend=None, desc="", 
     if links:
         p["links"] = links
     return p
+
+
+def value_column(**properties):
+    """Field overrides for an instant table's "Value" column: {"displayName": ...} renames it,
+    {"custom.hidden": True} hides it."""
+    return [{"matcher": {"id": "byName", "options": "Value"},
+             "properties": [{"id": k, "value": v} for k, v in properties.items()]}]
 
 
 def dashboard(uid, title, tags, extra_vars, panels, links=()):
@@ -83,6 +90,26 @@ SITE_VARS = [("site", "label_values(citywatch_snmp_device_info, site)"),
              ("device", 'label_values(citywatch_snmp_device_info{segment=~"$segment"}, device)'),
              ("interface", 'label_values(citywatch_interface_info{device=~"$device"}, ifname)')]
 GREEN_RED = [(None, "green"), (1, "red")]
+# Root cause (docs/uptime.md, "Dependencies and root cause"): open incidents, one row per root
+# (recording rule in rules/prometheus/citywatch-uptime.rules.yml, value = its dependents), and
+# the devices and segments down as dependents, which are folded under their incident rather
+# than listed as incidents of their own.
+INCIDENTS = "sort_desc(root:citywatch_uptime_incident_dependents:open{sel})"
+DEPENDENTS = ('max by (site, segment, kind, dependent) ('
+              'label_replace(label_replace(citywatch_uptime_device_dependent{sel} == 1, '
+              '"dependent", "$1", "device", "(.*)"), "kind", "device", "", "") '
+              'or label_replace(label_replace(citywatch_uptime_agent_dependent{sel} == 1, '
+              '"dependent", "$1", "agent", "(.*)"), "kind", "segment", "", ""))')
+INCIDENTS_DESC = ("Outages in progress that are their own incident: devices and segments down "
+                  "that are not dependents. Value: how many devices and segments it took down "
+                  "(citywatch_uptime_incident_dependents; parents are devices). Availability, "
+                  "outage counts and alerts count these only.")
+INCIDENTS_VALUE = value_column(displayName="dependents (took down)")
+DEPENDENTS_VALUE = value_column(**{"custom.hidden": True})  # always 1
+DEPENDENTS_DESC = ("Devices and segments down because everything they are reached through "
+                   "(uptime.dependencies) is down: counted in their incident's row, not as "
+                   "incidents, and not alerted on. One still down uptime.dependency_grace after "
+                   "its root recovered becomes an incident of its own.")
 
 noc = dashboard(
     "citywatch-noc", "CityWatch / NOC overview", ["noc"], [],
@@ -122,29 +149,39 @@ noc = dashboard(
               ["site:citywatch_uptime_availability:ratio_1d", "site:citywatch_uptime_availability:ratio_30d"],
               12, 4, w=12, h=8, legend=["24 h", "30 d"], instant=True,
               links=[link("Uptime and targets", "citywatch-uptime")],
-              desc="Devices and segments, maintenance excluded (recording rules in "
+              desc="Devices and segments, maintenance excluded; each incident counted once, at "
+                   "its root, dependents left out (recording rules in "
                    "rules/prometheus/citywatch-uptime.rules.yml)."),
         panel(13, "Availability by segment, 24 h and 30 d", "table", "percentunit",
               ['citywatch_uptime_segment_availability_ratio{window="1d"}',
                'citywatch_uptime_segment_availability_ratio{window="30d"}'],
-              0, 20, w=12, h=8, legend=["24 h", "30 d"], instant=True,
+              0, 28, w=12, h=8, legend=["24 h", "30 d"], instant=True,
               links=[link("Uptime and targets", "citywatch-uptime")],
               desc="Each segment's devices and agent, from the collector's outage store "
                    "(uptime.availability_windows)."),
         panel(14, "Outage time against the target, this period", "bargauge", "s",
               ["sum(citywatch_uptime_period_outage_seconds)",
                "sum(citywatch_uptime_target_outage_seconds)"],
-              12, 20, w=12, h=8, legend=["so far", "target"],
+              12, 28, w=12, h=8, legend=["so far", "target"],
               links=[link("Uptime and targets", "citywatch-uptime")],
               desc="City-wide outage time so far in uptime.target's period and the most it may "
                    "have (docs/uptime.md#targets)."),
+        panel(15, "Open incidents (root cause)", "table", "none", [INCIDENTS.format(sel="")],
+              0, 12, w=14, h=8, instant=True, desc=INCIDENTS_DESC, overrides=INCIDENTS_VALUE,
+              links=[link("Uptime and targets", "citywatch-uptime")]),
+        panel(16, "Dependents (folded under their incident)", "table", "none",
+              [DEPENDENTS.format(sel="")], 14, 12, w=10, h=8, instant=True, desc=DEPENDENTS_DESC,
+              overrides=DEPENDENTS_VALUE,
+              links=[link("Uptime and targets", "citywatch-uptime")]),
         panel(10, "Devices unreachable now", "table", "none", ["citywatch_snmp_device_up == 0"],
-              0, 12, w=8, h=8, instant=True, links=[link("Devices and interfaces", "citywatch-devices")]),
+              0, 20, w=8, h=8, instant=True, links=[link("Devices and interfaces", "citywatch-devices")],
+              desc="Every device that missed its last SNMP poll, dependents included (the "
+                   "per-device view)."),
         panel(11, "Interfaces down now", "table", "none",
-              ["interface:citywatch_interface_admin_up_oper_down:bool == 1"], 8, 12, w=8, h=8,
+              ["interface:citywatch_interface_admin_up_oper_down:bool == 1"], 8, 20, w=8, h=8,
               instant=True, links=[link("Devices and interfaces", "citywatch-devices")]),
         panel(12, "Busiest links (share of speed)", "table", "percentunit",
-              ["topk(10, interface:citywatch_interface_utilisation:ratio_rate5m)"], 16, 12, w=8, h=8,
+              ["topk(10, interface:citywatch_interface_utilisation:ratio_rate5m)"], 16, 20, w=8, h=8,
               instant=True, links=[link("Devices and interfaces", "citywatch-devices")]),
     ],
     links=[("Devices and interfaces", "citywatch-devices"), ("Traffic", "citywatch-flows"),
@@ -328,52 +365,67 @@ uptime = dashboard(
               12, 0, w=12, h=8, instant=True, legend=["24 h", "30 d"]),
         panel(3, "Device availability, chosen range", "table", "percentunit",
               ['avg_over_time(citywatch_uptime_device_up{site=~"$site"}[$__range])'], 0, 8, w=12,
-              h=8, instant=True),
+              h=8, instant=True,
+              desc="Per device: time down as a dependent counts against the device too."),
         panel(4, "Segment availability, chosen range", "table", "percentunit",
               ['avg_over_time(citywatch_uptime_agent_up{site=~"$site"}[$__range])'], 12, 8, w=12,
-              h=8, instant=True),
+              h=8, instant=True,
+              desc="Per segment: time dark as a dependent counts against the segment too."),
         panel(5, "Outage minutes by site and kind, chosen range", "bargauge", "m",
               ['sum by (site, kind) (increase(citywatch_uptime_outage_seconds_total{site=~"$site"}'
-               '[$__range])) / 60'], 0, 16, w=8, h=8, legend=["{{site}} {{kind}}"]),
+               '[$__range])) / 60',
+               'sum by (site, kind) (increase(citywatch_uptime_dependent_outage_seconds_total'
+               '{site=~"$site"}[$__range])) / 60'],
+              0, 16, w=8, h=8, legend=["{{site}} {{kind}}", "{{site}} {{kind}} dependents"],
+              desc="Incidents (root outages), which availability counts, and apart from them "
+                   "the time of the devices and segments they took down."),
         panel(6, "MTTR by site, chosen range", "stat", "s",
               [f"sum by (site) (increase(citywatch_uptime_outage_seconds_total{{{UP}}}[$__range])) "
                f"/ sum by (site) (increase(citywatch_uptime_outages_total{{{UP}}}[$__range]))"],
               8, 16, w=8, h=4, legend=["{{site}}"],
-              desc="Mean time to repair: outage time per outage."),
+              desc="Mean time to repair: outage time per incident (root outages)."),
         panel(7, "MTBF by site, chosen range", "stat", "s",
               [f"(sum by (site) (increase(citywatch_uptime_monitored_seconds_total{{{UP}}}[$__range])) "
                f"- sum by (site) (increase(citywatch_uptime_outage_seconds_total{{{UP}}}[$__range]))) "
                f"/ sum by (site) (increase(citywatch_uptime_outages_total{{{UP}}}[$__range]))"],
               8, 20, w=8, h=4, legend=["{{site}}"],
-              desc="Mean time between failures: monitored time not in outage, per outage."),
+              desc="Mean time between failures: monitored time not in outage, per incident."),
         panel(8, "SLO burn rate (99.9 %), 1 h and 6 h", "timeseries", "none",
               ['site:citywatch_uptime_error_ratio:rate1h{site=~"$site"} / 0.001',
                'site:citywatch_uptime_error_ratio:rate6h{site=~"$site"} / 0.001'],
               16, 16, w=8, h=8, legend=["1 h {{site}}", "6 h {{site}}"],
               desc="1 spends the 30-day error budget exactly; 14.4 over 1 h pages "
                    "(rules/prometheus/citywatch-uptime.rules.yml)."),
-        panel(9, "Open outages", "stat", "none",
-              ['sum by (site, kind) (citywatch_uptime_open_outages{site=~"$site"})'], 0, 24, w=24,
-              h=4, legend=["{{site}} {{kind}}"]),
+        panel(9, "Open incidents and dependents", "stat", "none",
+              ['sum by (site, kind) (citywatch_uptime_open_outages{site=~"$site"})',
+               'sum by (site, kind) (citywatch_uptime_open_dependent_outages{site=~"$site"})'],
+              0, 24, w=24, h=4, legend=["{{site}} {{kind}}", "{{site}} {{kind}} dependents"],
+              desc="Root outages in progress (incidents) and outages attached to them."),
+        panel(14, "Open incidents (root cause)", "table", "none",
+              [INCIDENTS.format(sel='{site=~"$site"}')], 0, 28, w=14, h=8, instant=True,
+              desc=INCIDENTS_DESC, overrides=INCIDENTS_VALUE),
+        panel(15, "Dependents (folded under their incident)", "table", "none",
+              [DEPENDENTS.format(sel='{site=~"$site"}')], 14, 28, w=10, h=8, instant=True,
+              desc=DEPENDENTS_DESC, overrides=DEPENDENTS_VALUE),
         panel(10, "Outage minutes against baseline and target, by site", "bargauge", "m",
               ['citywatch_uptime_period_outage_seconds{site=~"$site"} / 60',
                'citywatch_uptime_target_outage_seconds{site=~"$site"} / 60',
                'citywatch_uptime_baseline_outage_seconds{site=~"$site"} / 60'],
-              0, 28, w=16, h=8, legend=["{{site}} so far", "{{site}} target", "{{site}} baseline"],
+              0, 36, w=16, h=8, legend=["{{site}} so far", "{{site}} target", "{{site}} baseline"],
               desc="uptime.target: outage minutes so far in the period, the most it may have and "
                    "the baseline's, as citywatch report computes them (docs/uptime.md#targets)."),
         panel(11, "Target period", "table", "none", ["citywatch_uptime_target_info"],
-              16, 28, w=8, h=4, instant=True),
+              16, 36, w=8, h=4, instant=True),
         panel(12, "Share of the target used, city", "stat", "percentunit",
               ["sum(citywatch_uptime_period_outage_seconds) "
                "/ sum(citywatch_uptime_target_outage_seconds)"],
-              16, 32, w=8, h=4, thresholds=[(None, "green"), (0.8, "orange"), (1, "red")],
+              16, 40, w=8, h=4, thresholds=[(None, "green"), (0.8, "orange"), (1, "red")],
               desc="Above 100 %: the period already has more outage time than the target allows. "
                    "Empty while the baseline has no outage (no target to measure against)."),
         panel(13, "Segment availability, 24 h and 30 d", "table", "percentunit",
               ['citywatch_uptime_segment_availability_ratio{site=~"$site",window="1d"}',
                'citywatch_uptime_segment_availability_ratio{site=~"$site",window="30d"}'],
-              0, 36, w=24, h=8, instant=True, legend=["24 h", "30 d"]),
+              0, 44, w=24, h=8, instant=True, legend=["24 h", "30 d"]),
     ],
     links=[("NOC overview", "citywatch-noc")])
 

@@ -9,7 +9,10 @@
 #   - SNMP: snmpd in a network namespace whose veth link is taken down during the test
 #     (admin up, oper down); snmpsim serving the recorded cisco_16_switch walk and a switch
 #     whose uplink counters grow at 88 % of its speed with errors and discards (snmpsim's
-#     numeric variation); a third device (snmpsim) stopped during the test; a linkDown trap;
+#     numeric variation); two more devices served by one snmpsim process (branch-ups, and
+#     branch-cam behind it: uptime.dependencies names branch-ups as branch-cam's parent),
+#     stopped during the test, after the link: branch-ups is the incident and branch-cam a
+#     dependent of its outage (the root-cause panels); a linkDown trap;
 #   - Prometheus (Debian's) scrapes both agents and the collector every second and evaluates
 #     the shipped rule files (rules/prometheus/*.yml).
 # The test takes about 5 minutes: utilisation is a 5-minute rate.
@@ -51,7 +54,7 @@ SNMP_PERSISTENT_DIR="$WORK/snmpd-state" MIBS="" cw_spawn "$WORK/snmpd.log" \
 snmpd_ready() { snmpget -v2c -c cwtest -r 0 -t 0.5 "${NET}2" 1.3.6.1.2.1.1.3.0 >/dev/null 2>&1; }
 cw_wait_until 100 "snmpd answering in namespace $NS" snmpd_ready
 
-# ---- snmpsim: a recorded switch, a hot switch, and a device to stop -----------------------------
+# ---- snmpsim: a recorded switch, a hot switch, and two devices to stop --------------------------
 SIM1=$(cw_free_udp_port)
 SIM2=$(cw_free_udp_port)
 mkdir -p "$WORK/sim1" "$WORK/sim2"
@@ -86,13 +89,20 @@ cat >"$WORK/sim1/hot-switch.snmprec" <<'REC'
 1.3.6.1.2.1.31.1.1.1.15.1|66|10
 1.3.6.1.2.1.31.1.1.1.18.1|4|Uplink to Branch Library
 REC
+# branch-ups and branch-cam (each NAME.snmprec is served under community NAME), one snmpsim
+# process on two loopback addresses: the outage tracker tells devices apart by address
+# (hot-switch and branch-switch share 127.0.0.1), so each of these two is an entity of its
+# own, and stopping the process takes both down.
 zcat /usr/share/doc/snmpsim/examples/data/recorded/linux-full-walk.snmprec.gz >"$WORK/sim2/branch-ups.snmprec"
+cp "$WORK/sim2/branch-ups.snmprec" "$WORK/sim2/branch-cam.snmprec"
 chmod -R a+rX "$WORK/sim1" "$WORK/sim2"
+UPS_ADDR=127.0.0.2 CAM_ADDR=127.0.0.3
 cw_start_snmpsim "$SIM1" "$WORK/sim1" snmpsim1
-cw_start_snmpsim "$SIM2" "$WORK/sim2" snmpsim2
+cw_start_snmpsim "$SIM2" "$WORK/sim2" snmpsim2 "$UPS_ADDR" "$CAM_ADDR"
 SIM2_PID=$SIM_PID
 cw_wait_snmp "$SIM1" hot-switch
-cw_wait_snmp "$SIM2" branch-ups
+cw_wait_snmp "$SIM2" branch-ups "$UPS_ADDR"
+cw_wait_snmp "$SIM2" branch-cam "$CAM_ADDR"
 
 # ---- collector: rule pack, JSONL alerts, uptime by site -----------------------------------------
 cw_certs "$WORK/pki" replay-agent live-agent
@@ -112,7 +122,11 @@ uptime:
   target: {period: year, baseline: 2025, reduction_percent: 25}
   sites:
     - name: city-hall
-      segments: [seg-test]"
+      segments: [seg-test]
+  dependencies:
+    - device: branch-ups
+    - device: branch-cam
+      parents: [branch-ups]"
 cw_start_collector collector "$WORK/collector.yaml"
 
 # ---- the live agent: SNMP, traps, flow listener --------------------------------------------------
@@ -125,7 +139,8 @@ snmp:
     - {name: core-router, address: ${NET}2, port: 161, community: cwtest, site: city-hall}
     - {name: hot-switch, address: 127.0.0.1, port: $SIM1, community: hot-switch, site: city-hall}
     - {name: branch-switch, address: 127.0.0.1, port: $SIM1, community: cisco_16_switch, site: branch-library}
-    - {name: branch-ups, address: 127.0.0.1, port: $SIM2, community: branch-ups, site: branch-library}
+    - {name: branch-ups, address: $UPS_ADDR, port: $SIM2, community: branch-ups, site: branch-library}
+    - {name: branch-cam, address: $CAM_ADDR, port: $SIM2, community: branch-cam, site: branch-library}
   traps:
     listen: 127.0.0.1:$TRAP_PORT
     communities: [cw-traps]
@@ -142,8 +157,8 @@ cw_spawn "$WORK/live.log" "$AGENT_BIN" --config "$WORK/live.yaml"
 cw_agent_metrics "$WORK/live.log"
 LIVE_PORT=$AGENT_METRICS
 cw_flow_listener "$WORK/live.log"
-devices_up() { [[ "$(cw_metric "$METRICS_PORT" citywatch_snmp_device_up)" == 4 ]]; }
-cw_wait_until 300 "all four devices polled and up" devices_up
+devices_up() { [[ "$(cw_metric "$METRICS_PORT" citywatch_snmp_device_up)" == 5 ]]; }
+cw_wait_until 300 "all five devices polled and up" devices_up
 
 # ---- Prometheus with the shipped rules, from now on --------------------------------------------
 # Utilisation is a 5-minute rate (rules/prometheus/citywatch-noc.rules.yml): it reads true
@@ -201,15 +216,22 @@ done
 resolved() { [[ -f "$WORK/alerts.jsonl" ]] && grep -q '"state":"resolved"' "$WORK/alerts.jsonl"; }
 cw_wait_until 300 "an alert of the first replay to resolve" resolved
 
-# ---- during the test: a link goes down, a device stops ------------------------------------------
+# ---- during the test: a link goes down, then two devices stop -----------------------------------
 ip -n "$NS" link set "$L1" down || fail "cannot take $L1 down"
-cw_stop "$SIM2_PID"
 link_down() {
   [[ "$(query "interface:citywatch_interface_admin_up_oper_down:bool{device=\"core-router\",ifname=\"$L0\"} == 1")" == 1 ]]
 }
 cw_wait_until 300 "Prometheus to see $L0 admin up, oper down" link_down
-device_down() { [[ "$(query 'citywatch_snmp_device_up{device="branch-ups"} == 0')" == 1 ]]; }
-cw_wait_until 300 "Prometheus to see branch-ups unreachable" device_down
+cw_stop "$SIM2_PID"
+device_down() { [[ "$(query 'citywatch_snmp_device_up{device=~"branch-ups|branch-cam"} == 0')" == 2 ]]; }
+cw_wait_until 300 "Prometheus to see branch-ups and branch-cam unreachable" device_down
+# branch-cam went down with branch-ups, its parent (uptime.dependencies): a dependent, and
+# branch-ups the incident it is attached to (the root-cause panels and recording rule).
+dependent() {
+  [[ "$(query 'citywatch_uptime_device_dependent{device="branch-cam"} == 1')" == 1 ]] &&
+    [[ "$(query 'root:citywatch_uptime_incident_dependents:open{kind="device",root="branch-ups"} == 1')" == 1 ]]
+}
+cw_wait_until 300 "branch-cam recorded as a dependent of branch-ups' outage" dependent
 # Recording rules with a 1-minute group interval (availability) have run at least once.
 recorded() { [[ "$(query 'site:citywatch_uptime_availability:ratio_1d')" =~ ^[1-9] ]]; }
 cw_wait_until 1500 "the availability recording rules' first evaluation" recorded
@@ -247,6 +269,7 @@ cw_log "devices: hot-switch Gi0/1 utilisation in = $(value 'interface:citywatch_
 cw_log "flows: top source (this minute) = $(curl -sf "$PROM/api/v1/query" --data-urlencode 'query=topk(1, citywatch_top_talker_bytes{window="current",direction="src"})' | jq -r '.data.result[0] | .metric.address + " " + .value[1]')"
 cw_log "pipeline: agents connected = $(value 'sum(citywatch_collector_agents_connected)'), batches accepted = $(value 'sum(citywatch_collector_batches_received_total)')"
 cw_log "security: alerts raised = $(value 'sum(citywatch_alerts_total{state="firing"})'), resolved = $(value 'sum(citywatch_alerts_total{state="resolved"})'), segments alerting = $(value 'count(count by (segment) (citywatch_alerts_total))')"
+cw_log "uptime: open incidents = $(value 'count(root:citywatch_uptime_incident_dependents:open)'), dependents = $(value 'count(citywatch_uptime_device_dependent == 1 or citywatch_uptime_agent_dependent == 1)')"
 cw_log "uptime: availability 24 h = $(value 'min(site:citywatch_uptime_availability:ratio_1d)'); outage this year $(value 'sum(citywatch_uptime_period_outage_seconds)') s against a target of $(value 'sum(citywatch_uptime_target_outage_seconds)') s (baseline 2025: $(value 'sum(citywatch_uptime_baseline_outage_seconds)') s)"
 # The baseline comes from the seeded history: its outage time is not zero.
 [[ "$(query 'sum(citywatch_uptime_baseline_outage_seconds) > 0')" == 1 ]] ||

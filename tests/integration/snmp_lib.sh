@@ -31,23 +31,29 @@ CONF
   cw_wait_until 100 "snmpd answering on 127.0.0.1:$port" snmpd_ready
 }
 
-# cw_start_snmpsim PORT DATA_DIR [NAME]: snmpsimd serving DATA_DIR. Sets SIM_PID.
+# cw_start_snmpsim PORT DATA_DIR [NAME [ADDRESS...]]: snmpsimd serving DATA_DIR on
+# ADDRESS:PORT for each ADDRESS (default 127.0.0.1; any of 127.0.0.0/8 is loopback), all in
+# one process. Sets SIM_PID.
 cw_start_snmpsim() {
-  local port=$1 data=$2 name=${3:-snmpsim}
+  local port=$1 data=$2 name=${3:-snmpsim} a
+  shift $(($# < 3 ? $# : 3))
+  local endpoints=()
+  for a in "${@:-127.0.0.1}"; do endpoints+=("--agent-udpv4-endpoint=$a:$port"); done
   mkdir -p "$WORK/$name-cache"
   chown nobody "$WORK/$name-cache" 2>/dev/null
   chmod 755 "$WORK"
-  cw_spawn "$WORK/$name.log" snmpsimd --data-dir="$data" --agent-udpv4-endpoint="127.0.0.1:$port" \
+  cw_spawn "$WORK/$name.log" snmpsimd --data-dir="$data" "${endpoints[@]}" \
     --process-user=nobody --process-group=nogroup --cache-dir="$WORK/$name-cache" \
     --logging-method=stderr
   SIM_PID=$CW_LAST_PID
 }
 
-# cw_wait_snmp PORT COMMUNITY: bounded wait until the agent at PORT answers for COMMUNITY.
+# cw_wait_snmp PORT COMMUNITY [ADDRESS]: bounded wait until the agent at ADDRESS:PORT
+# (default 127.0.0.1) answers for COMMUNITY.
 cw_wait_snmp() {
-  local port=$1 community=$2
-  sim_ready() { snmpget -v2c -c "$community" -r 0 -t 1 "127.0.0.1:$port" 1.3.6.1.2.1.1.3.0 2>/dev/null | grep -q Timeticks; }
-  cw_wait_until 300 "SNMP agent on 127.0.0.1:$port answering community $community" sim_ready
+  local port=$1 community=$2 address=${3:-127.0.0.1}
+  sim_ready() { snmpget -v2c -c "$community" -r 0 -t 1 "$address:$port" 1.3.6.1.2.1.1.3.0 2>/dev/null | grep -q Timeticks; }
+  cw_wait_until 300 "SNMP agent on $address:$port answering community $community" sim_ready
 }
 
 # cw_shipped_recordings DIR: gunzips snmpsim's shipped recordings cisco_16_switch and
