@@ -294,6 +294,7 @@ void AgentRuntime::tick() {
     if (auto s = flow_decoder_->save_if_dirty(flow_state_file_); !s) log::error(s.message());
   }
   if (auto s = spool_->sync(); !s) log::error("spool: " + s.message());
+  if (auto s = spool_->checkpoint(); !s) log::error("spool: " + s.message());
   tick_timer_.expires_after(std::chrono::seconds(1));
   tick_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) tick();
@@ -430,6 +431,7 @@ void AgentRuntime::shutdown(const char* why) {
     seal_batch();
   }
   if (auto s = spool_->sync(); !s) log::error("spool: " + s.message());
+  if (auto s = spool_->checkpoint(); !s) log::error("spool: " + s.message());
   log::info(std::string("agent: stopping (") + why + ")");
   forwarder_->stop();
   for (auto& l : flow_listeners_) l->stop();

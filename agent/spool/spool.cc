@@ -390,7 +390,9 @@ Status Spool::persist_cursor() {
     return io_error("cannot rename ack cursor into place at", opts_.dir / kCursorName, errno);
   }
   // The rename must be durable before any segment it makes deletable is unlinked.
-  return sync_dir();
+  if (Status s = sync_dir(); !s) return s;
+  cursor_dirty_ = false;
+  return Status::ok();
 }
 
 Status Spool::sync_dir() {
@@ -530,22 +532,42 @@ Status Spool::ack(std::uint64_t seq) {
                          " but the last appended is " + std::to_string(stats_.last_seq) +
                          "; agent id or spool directory mismatch?");
   }
+  // Sealed segments wholly acked are deleted; the active one stays and takes the next
+  // appends (deleting it made every acked batch cost a file create, a directory sync, an
+  // unlink and a cursor sync). Until a segment goes, the cursor need not be durable: a stale
+  // one only re-sends batches the collector already has, and the newest sequence is in the
+  // active segment, synced before anything in it was sent.
+  const auto deletable = [&] {
+    if (segments_.empty() || segments_.begin()->second.last_seq > seq) return false;
+    const bool is_active = active_fd_ >= 0 && segments_.size() == 1;
+    return !is_active;
+  };
   const std::uint64_t previous = stats_.acked_seq;
   stats_.acked_seq = seq;
-  if (Status s = persist_cursor(); !s) {
-    stats_.acked_seq = previous;  // the next ack retries; nothing was deleted
-    return s;
+  if (deletable()) {
+    // The cursor's rename is durable before any segment it makes deletable is unlinked.
+    if (Status s = persist_cursor(); !s) {
+      stats_.acked_seq = previous;  // the next ack retries; nothing was deleted
+      return s;
+    }
+  } else {
+    cursor_dirty_ = true;
   }
   pending_.erase(pending_.begin(), pending_.upper_bound(seq));
   stats_.batches_pending = pending_.size();
 
   Status first_error;
-  while (!segments_.empty() && segments_.begin()->second.last_seq <= seq) {
+  while (deletable()) {
     if (Status s = delete_segment(segments_.begin()->first, false); !s && first_error.is_ok()) {
       first_error = s;
     }
   }
   return first_error;
+}
+
+Status Spool::checkpoint() {
+  if (!cursor_dirty_) return Status::ok();
+  return persist_cursor();
 }
 
 Status Spool::sync() {

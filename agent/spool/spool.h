@@ -17,8 +17,11 @@
 // data; it fails only when the directory itself cannot be used.
 //
 // Durability: with sync_every_append a batch is on disk when append() returns. Otherwise the
-// owner calls sync() from a timer (the agent: once a second, and before sending) and the spool also
-// syncs a segment when it rolls to the next one; an unsynced tail may be lost on power loss.
+// owner calls sync() from a timer (the agent: once a second, and before sending: the
+// forwarder's group commit, one sync for every batch appended since the last) and the spool
+// also syncs a segment when it rolls to the next one; an unsynced tail may be lost on power
+// loss, but it was never sent. The ack cursor is made durable before a segment is deleted and
+// by checkpoint(); a stale cursor only re-sends batches the collector deduplicates.
 //
 // Ownership and thread-safety: NOT thread-safe. One owner, the agent's forwarder, calls every
 // method from a single Asio strand. Blocking file I/O happens inside the calls.
@@ -89,10 +92,15 @@ class Spool {
   // kept, so a later call retries.
   bool read_next(std::uint64_t after_seq, std::vector<std::byte>& payload, std::uint64_t& seq);
 
-  // Cumulative ack: every batch <= seq is durable at the collector. Persists the cursor, then
-  // deletes every segment whose batches are all <= seq, including the active one (the next
-  // append starts a new segment). Stale acks (seq <= acked_seq()) are a no-op.
+  // Cumulative ack: every batch <= seq is durable at the collector. Deletes every sealed
+  // segment whose batches are all <= seq, persisting the cursor first; the active segment
+  // stays (appends continue in it until it rolls), and when nothing is deleted the cursor is
+  // only marked for checkpoint(). Stale acks (seq <= acked_seq()) are a no-op.
   Status ack(std::uint64_t seq);
+
+  // Persists the ack cursor if an ack moved it since (the agent: once a second and at exit),
+  // so a restart re-sends little of what the collector already has.
+  Status checkpoint();
 
   // fdatasync of the active segment (and the directory, if a segment was created since).
   Status sync();
@@ -141,6 +149,7 @@ class Spool {
   int active_fd_ = -1;                         // last segment, open for append; -1 if none
   bool active_dirty_ = false;                  // written since the last fdatasync
   bool dir_dirty_ = false;                     // entries created since the last dir fsync
+  bool cursor_dirty_ = false;                  // acked_seq moved since the cursor was persisted
   int read_fd_ = -1;                           // cached fd of a sealed segment for read_next
   std::uint64_t read_fd_segment_ = 0;
   std::vector<std::byte> scratch_;  // reused by recovery and reads: no per-record allocation

@@ -240,15 +240,37 @@ TEST_F(SpoolTest, AckDeletesOnlyFullyAckedSegments) {
   ASSERT_TRUE(spool_->ack(2));  // stale: no-op
   EXPECT_EQ(spool_->acked_seq(), 3u);
 
-  ASSERT_TRUE(spool_->ack(6));  // everything, including the active segment
-  EXPECT_TRUE(segment_files().empty());
-  EXPECT_EQ(spool_->stats().segments, 0u);
-  EXPECT_EQ(spool_->stats().bytes, 0u);
+  ASSERT_TRUE(spool_->ack(6));  // everything: the sealed segments go, the active one stays
+  EXPECT_EQ(segment_files(), (std::vector<fs::path>{dir_ / segment_name(5)}));
+  EXPECT_EQ(spool_->stats().segments, 1u);
+  EXPECT_EQ(spool_->stats().bytes, 2 * (kHeader + 100));
   EXPECT_EQ(spool_->stats().batches_pending, 0u);
+  EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{}));
 
-  append(7, 100);
-  EXPECT_EQ(segment_files(), (std::vector<fs::path>{dir_ / segment_name(7)}));
+  append(7, 100);  // segment 5 is full: it is sealed, 7 starts the next
+  EXPECT_EQ(segment_files(),
+            (std::vector<fs::path>{dir_ / segment_name(5), dir_ / segment_name(7)}));
   EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{7}));
+  ASSERT_TRUE(spool_->ack(7));  // now sealed and wholly acked, 5 goes; 7 is active
+  EXPECT_EQ(segment_files(), (std::vector<fs::path>{dir_ / segment_name(7)}));
+}
+
+TEST_F(SpoolTest, AcksOfTheActiveSegmentCreateAndDeleteNothing) {
+  // The agent's steady state: each batch acked soon after it is appended. One segment file
+  // takes them all; the cursor waits for checkpoint().
+  open_spool(options());
+  for (std::uint64_t seq = 1; seq <= 50; ++seq) {
+    append(seq, 100);
+    ASSERT_TRUE(spool_->ack(seq));
+    ASSERT_EQ(segment_files(), (std::vector<fs::path>{dir_ / segment_name(1)})) << seq;
+  }
+  ASSERT_TRUE(spool_->checkpoint());
+  open_spool(options());
+  EXPECT_EQ(spool_->acked_seq(), 50u);
+  EXPECT_EQ(spool_->last_seq(), 50u);
+  EXPECT_TRUE(segment_files().empty());  // nothing pending: removed at open
+  append(51, 10);
+  EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{51}));
 }
 
 TEST_F(SpoolTest, SizeLimitDropsOldestSegmentsAndCounts) {
@@ -282,10 +304,11 @@ TEST_F(SpoolTest, SizeLimitNeverDropsActiveSegment) {
 TEST_F(SpoolTest, LastSeqSurvivesRestartWithEverythingAcked) {
   open_spool(options(200));
   for (std::uint64_t seq = 1; seq <= 5; ++seq) append(seq, 100);
-  ASSERT_TRUE(spool_->ack(5));
-  EXPECT_TRUE(segment_files().empty());
+  ASSERT_TRUE(spool_->ack(5));  // deletes the sealed 1 and 3: the cursor is durable first
+  EXPECT_EQ(segment_files(), (std::vector<fs::path>{dir_ / segment_name(5)}));
 
   open_spool(options(200));
+  EXPECT_TRUE(segment_files().empty());  // 5 held nothing pending
   EXPECT_EQ(spool_->last_seq(), 5u);
   EXPECT_EQ(spool_->acked_seq(), 5u);
   EXPECT_EQ(spool_->stats().batches_pending, 0u);
@@ -299,16 +322,17 @@ TEST_F(SpoolTest, LastSeqSurvivesRestartWithEverythingAcked) {
 }
 
 TEST_F(SpoolTest, LastSeqComesFromCursorWhenTailIsTorn) {
-  open_spool(options());
+  open_spool(options(100));
   append(1, 40);
   append(2, 40);
-  ASSERT_TRUE(spool_->ack(2));
-  // Only the cursor remembers 2 now; a torn 3 must not roll last_seq back below it.
-  append(3, 40);
+  append(3, 40);  // segment 1 (112 bytes) is sealed; 3 starts segment 3
+  ASSERT_TRUE(spool_->ack(3));  // deletes segment 1: the cursor now says acked 3, last 3
+  append(4, 40);
   spool_.reset();
+  // Only the cursor remembers 3 now if 3 and the torn 4 are cut away.
   fs::resize_file(dir_ / segment_name(3), 10);
-  open_spool(options());
-  EXPECT_EQ(spool_->last_seq(), 2u);
+  open_spool(options(100));
+  EXPECT_EQ(spool_->last_seq(), 3u);
   EXPECT_EQ(spool_->stats().corrupt_records_recovered, 1u);
 }
 
