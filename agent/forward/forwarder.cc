@@ -222,6 +222,14 @@ void Forwarder::connect() {
             if (seq > synced_upto_) {
               // Only batches on disk are sent: after a power loss the spool cannot come back
               // with fewer batches than the collector has seen, so sequences never repeat.
+              // Group commit: wait out the interval since the last sync, so the one sync
+              // covers every batch appended meanwhile.
+              const auto due = last_sync_ + options_.group_commit;
+              if (const auto now = std::chrono::steady_clock::now(); now < due) {
+                co_await wait_for(s->wake, due - now);
+                continue;
+              }
+              last_sync_ = std::chrono::steady_clock::now();
               if (auto st = spool_.sync(); !st) {
                 log::error("spool: " + st.message() + "; holding batches until it syncs");
                 co_await wait_for(s->wake, std::chrono::seconds(1));

@@ -56,6 +56,10 @@ struct ForwarderOptions {
   std::chrono::nanoseconds max_backoff = std::chrono::seconds(30);
   std::chrono::nanoseconds connect_timeout = std::chrono::seconds(10);
   std::size_t max_in_flight = 32;
+  // Group commit: a batch is sent only once the spool is synced, and one sync covers every
+  // batch appended before it; syncs are at most one per this interval (0: one per batch
+  // found unsynced), which is the most a batch waits for it.
+  std::chrono::nanoseconds group_commit = std::chrono::milliseconds(20);
 };
 
 struct ForwarderStats {
@@ -109,6 +113,7 @@ class Forwarder {
   std::chrono::nanoseconds backoff_;
   std::size_t collector_index_ = 0;
   std::uint64_t synced_upto_ = 0;
+  std::chrono::steady_clock::time_point last_sync_{};
   std::mt19937_64 rng_;
   bool stopped_ = false;
   std::function<void()> on_drained_;
