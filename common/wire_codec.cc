@@ -399,15 +399,15 @@ void BatchEncoder::begin() {
   count_ = 0;
 }
 
-void BatchEncoder::add(const Record& record) {
+template <typename Body>
+void BatchEncoder::add_body(RecordKind kind, std::int64_t event_time_ns, const Body& body) {
   if (buf_.size() - used_ < kMaxEncodedRecord) buf_.resize(buf_.size() * 2);
   std::byte* const start = buf_.data() + used_;
   Writer w(start);
-  w.u8(static_cast<std::uint8_t>(record.kind()));
+  w.u8(static_cast<std::uint8_t>(kind));
   w.u16(0);  // body length, patched below
-  w.i64(record.event_time_ns);
-  std::visit([&w](const auto& body) { fields(w, const_cast<std::decay_t<decltype(body)>&>(body)); },
-             record.body);
+  w.i64(event_time_ns);
+  fields(w, const_cast<Body&>(body));
   const std::size_t len = static_cast<std::size_t>(w.position() - start);
   assert(len <= kMaxEncodedRecord);
   const auto body_len = static_cast<std::uint16_t>(len - 3);
@@ -415,6 +415,19 @@ void BatchEncoder::add(const Record& record) {
   start[2] = static_cast<std::byte>(body_len >> 8);
   used_ += len;
   ++count_;
+}
+
+void BatchEncoder::add(const Record& record) {
+  std::visit([&](const auto& body) { add_body(record.kind(), record.event_time_ns, body); },
+             record.body);
+}
+
+void BatchEncoder::add(std::int64_t event_time_ns, const FlowRecord& flow) {
+  add_body(RecordKind::kFlow, event_time_ns, flow);
+}
+
+void BatchEncoder::add(std::int64_t event_time_ns, const PacketEvent& event) {
+  add_body(RecordKind::kPacketEvent, event_time_ns, event);
 }
 
 std::span<const std::byte> BatchEncoder::finish(std::uint64_t seq) {

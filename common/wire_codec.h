@@ -98,12 +98,19 @@ class BatchEncoder {
  public:
   void begin();
   void add(const Record& record);
+  // The same for a body without a Record around it (the agent's hot path: no 776-byte
+  // Record is filled and copied per flow or packet event). Bytes identical to add(Record).
+  void add(std::int64_t event_time_ns, const FlowRecord& flow);
+  void add(std::int64_t event_time_ns, const PacketEvent& event);
   std::uint32_t count() const { return count_; }
   std::size_t size() const { return used_; }
   // The finished payload; valid until the next begin().
   std::span<const std::byte> finish(std::uint64_t seq);
 
  private:
+  template <typename Body>
+  void add_body(RecordKind kind, std::int64_t event_time_ns, const Body& body);
+
   std::vector<std::byte> buf_;  // capacity; only the first used_ bytes are the batch
   std::size_t used_ = 0;
   std::uint32_t count_ = 0;

@@ -28,10 +28,7 @@ AgentRuntime::AgentRuntime(AgentConfig config)
       batch_timer_(io_),
       tick_timer_(io_),
       signals_(io_, SIGINT, SIGTERM),
-      hangup_(io_, SIGHUP) {
-  record_.agent.assign(config_.agent_id);
-  record_.segment.assign(config_.segment);
-}
+      hangup_(io_, SIGHUP) {}
 
 AgentRuntime::~AgentRuntime() {
   // The descriptors belong to libpcap: hand them back before pcap_close() closes them.
@@ -174,33 +171,37 @@ void AgentRuntime::on_frame(Source& s, std::int64_t ts_ns, std::span<const std::
               s.pcap->is_file() ? &s.file_clock : nullptr);
 }
 
+// Records are encoded where they are made: the batch carries who and where (the collector
+// takes agent and segment from the session), so no Record is filled or copied per flow or
+// packet event.
 void AgentRuntime::on_packet_event(const PacketEvent& ev, std::int64_t ts_ns) {
-  Record& r = event_record_;
-  r.event_time_ns = ts_ns;
-  r.body = ev;
-  add(r);
+  start_record();
+  encoder_.add(ts_ns, ev);
+  end_record();
 }
 
 void AgentRuntime::on_flow(const FlowRecord& flow) {
-  record_.event_time_ns = flow.end_ns;
-  record_.body = flow;
-  add(record_);
+  start_record();
+  encoder_.add(flow.end_ns, flow);
+  end_record();
 }
 
 void AgentRuntime::add(const Record& in) {
-  // Producers fill time and body; who and where is this agent's to say.
-  Record& r = stamped_;
-  r = in;
-  r.agent = record_.agent;
-  r.segment = record_.segment;
-  if (encoder_.count() == 0) {
-    // A new batch: it is sealed when full, or by the timer at max_delay.
-    batch_timer_.expires_after(config_.batch.max_delay);
-    batch_timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) seal_batch();
-    });
-  }
-  encoder_.add(r);
+  start_record();
+  encoder_.add(in);
+  end_record();
+}
+
+void AgentRuntime::start_record() {
+  if (encoder_.count() != 0) return;
+  // A new batch: it is sealed when full, or by the timer at max_delay.
+  batch_timer_.expires_after(config_.batch.max_delay);
+  batch_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) seal_batch();
+  });
+}
+
+void AgentRuntime::end_record() {
   ++records_;
   if (encoder_.count() >= config_.batch.max_records || encoder_.size() >= config_.batch.max_bytes)
     seal_batch();

@@ -70,6 +70,9 @@ class AgentRuntime : public RecordSink {
 
   // RecordSink: producers hand their records here.
   void add(const Record& r) override;
+  // Around each record encoded: the batch timer for a new batch, sealing a full one.
+  void start_record();
+  void end_record();
 
  private:
   // Each source has its own flow meter: a file runs on its packets' clock, a live interface
@@ -109,10 +112,6 @@ class AgentRuntime : public RecordSink {
   DecodeCounters decode_counters_;
   DecodedPacket packet_;
   wire::BatchEncoder encoder_;
-  Record record_;  // the packet meter's record, reused
-  // Packet events' record, reused.
-  Record event_record_;
-  Record stamped_;  // add()'s copy with agent and segment set
   std::uint64_t next_seq_ = 1;
   std::uint64_t records_ = 0;
   std::uint64_t records_lost_ = 0;  // batches the spool refused to store (disk full, I/O error)

@@ -146,6 +146,27 @@ TEST(WireCodec, BatchRoundTripEveryKind) {
   EXPECT_EQ(peeked, 77u);
 }
 
+TEST(WireCodec, BodiesEncodeAsTheirRecords) {
+  // The agent's hot path encodes flows and packet events without a Record around them: the
+  // bytes must be those of add(Record).
+  BatchEncoder whole, bodies;
+  whole.begin();
+  bodies.begin();
+  for (const Record& r : one_of_each()) {
+    whole.add(r);
+    if (const auto* f = std::get_if<FlowRecord>(&r.body))
+      bodies.add(r.event_time_ns, *f);
+    else if (const auto* e = std::get_if<PacketEvent>(&r.body))
+      bodies.add(r.event_time_ns, *e);
+    else
+      bodies.add(r);
+  }
+  const auto a = whole.finish(5);
+  const std::vector<std::byte> first(a.begin(), a.end());
+  const auto b = bodies.finish(5);
+  EXPECT_EQ(first, std::vector<std::byte>(b.begin(), b.end()));
+}
+
 TEST(WireCodec, EmptyBatch) {
   const auto payload = encode({}, 1);
   std::vector<Record> out;
