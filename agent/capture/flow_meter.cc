@@ -62,11 +62,10 @@ FlowMeter::FlowMeter(FlowMeterConfig cfg, Emit emit) : cfg_(cfg), emit_(std::mov
   mask_ = cap - 1;
   while ((std::size_t{1} << index_bits_) <= cfg_.max_flows) ++index_bits_;  // holds index + 1
   index_mask_ = static_cast<std::uint32_t>((std::uint64_t{1} << index_bits_) - 1);
-  entries_.resize(cfg_.max_flows);
-  for (std::size_t i = 0; i < entries_.size(); ++i) {
-    entries_[i].lru_next = i + 1 < entries_.size() ? static_cast<std::uint32_t>(i + 1) : kNil;
-  }
-  free_head_ = 0;
+  // Default-initialised, not zeroed: a pool page costs nothing until a flow first lands on
+  // it (zeroing 262,144 entries up front was a tenth of an offline run's CPU).
+  entries_.reset(new Entry[cfg_.max_flows]);
+  free_head_ = kNil;
   lru_ = {kNil, kNil};
   age_ = {kNil, kNil};
 }
@@ -109,13 +108,17 @@ void FlowMeter::add(const DecodedPacket& p, std::int64_t ts_ns) {
   }
 
   if (index == kNil) {
-    if (free_head_ == kNil) {
+    if (free_head_ == kNil && fresh_ == cfg_.max_flows) {
       end_flow(lru_.head, EndReason::kEvicted);
       slot = find_slot(key, hash, index);
     }
-    index = free_head_;
+    if (free_head_ != kNil) {
+      index = free_head_;
+      free_head_ = entries_[index].lru_next;
+    } else {
+      index = static_cast<std::uint32_t>(fresh_++);
+    }
     Entry& e = entries_[index];
-    free_head_ = e.lru_next;
     e.key = key;
     e.hash = hash;
     e.start_ns = ts_ns;

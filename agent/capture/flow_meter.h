@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "agent/capture/packet_decoder.h"
@@ -123,7 +124,10 @@ class FlowMeter {
   FlowMeterConfig cfg_;
   Emit emit_;
   FlowMeterStats stats_;
-  std::vector<Entry> entries_;  // the pool, max_flows entries
+  // The pool, max_flows entries: [0, fresh_) have been used (in a flow or on the free
+  // list), the rest never touched.
+  std::unique_ptr<Entry[]> entries_;
+  std::size_t fresh_ = 0;
   // Per 4-byte slot: the low index_bits_ hold index + 1 into entries_ (0 = empty), the
   // bits above a tag from the key's hash, so a probe rejects most other keys without
   // touching their (cold) pool entries, and the index stays half the size of 8-byte slots.
