@@ -32,6 +32,9 @@ mkdir -p "$build/sampling-captures"
 "$build/fuzz/flow_corpus" "$corpus/flow" 500 "$build/sampling-captures"/*.pcap
 # Files operators edit: the shipped example configs, the rule pack and its address lists.
 cp "$root"/systemd/*.example.yaml "$corpus/config/"
+# The collector example with its commented-out dependencies (uptime.dependencies) switched on.
+sed -E 's/^  # (dependenc|  [- ] )/  \1/' "$root/systemd/collector.example.yaml" \
+  >"$corpus/config/collector-dependencies.yaml"
 cp "$root"/rules/*.yaml "$corpus/rules/"
 cp "$root"/rules/lists/* "$corpus/ip_list/"
 # Threat-feed formats (docs/rules.md, "Lists and feeds"): Spamhaus DROP and Suricata iprep.
