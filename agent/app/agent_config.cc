@@ -23,10 +23,11 @@ tls:
 capture:
   - interface: lo             # the demo watches loopback, minus its own TLS stream
     filter: not tcp port 7443
-    snaplen: 262144
+    snaplen: 4096              # headers and a DNS message
     promiscuous: false
-    buffer_size: 32MiB
-    immediate: true
+    buffer_size: 32MiB         # TPACKET_V3 blocks: ~260k small or ~20k full-size packets
+    immediate: false           # packets handed over in blocks, at most `timeout` late
+    timeout: 100ms
 flow_meter:
   idle_timeout: 15s
   active_timeout: 60s

@@ -29,10 +29,14 @@ struct CaptureOptions {
   std::string interface;   // live capture when file is empty ("any" for all interfaces)
   std::string file;        // pcap or pcapng file; takes precedence over interface
   std::string bpf_filter;  // optional, applied to files too
-  int snaplen = 262144;
+  // Headers and a DNS message (docs/packet-capture.md, "Ring sizing").
+  int snaplen = 4096;
   bool promiscuous = true;
   int buffer_bytes = 32 << 20;
-  bool immediate = true;
+  // Not immediate: libpcap uses TPACKET_V3 blocks, handed over when full or timeout_ms old,
+  // packed by captured length; immediate mode wakes per packet and gives every packet a
+  // snaplen-sized frame (TPACKET_V2).
+  bool immediate = false;
   int timeout_ms = 100;
 
   bool operator==(const CaptureOptions&) const = default;
