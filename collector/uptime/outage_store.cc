@@ -400,6 +400,18 @@ Status OutageStore::attach(std::int64_t outage_id, std::int64_t root_id) {
   return exec("COMMIT");
 }
 
+Status OutageStore::set_root(std::int64_t outage_id, std::int64_t root_id) {
+  Stmt up(db_, "UPDATE outages SET root_outage_id = ?2 WHERE id = ?1");
+  if (!up.ok()) return Status::error(file_ + ": " + sqlite3_errmsg(db_));
+  up.bind(1, outage_id);
+  if (root_id)
+    up.bind(2, root_id);
+  else
+    up.bind_null(2);
+  if (up.step() != SQLITE_DONE) return Status::error(file_ + ": " + sqlite3_errmsg(db_));
+  return Status::ok();
+}
+
 Status OutageStore::split_outage(const EntityRow& e, const OutageRow& ended, OutageRow& next) {
   if (auto s = exec("BEGIN IMMEDIATE"); !s) return s;
   Status st = [&]() -> Status {

@@ -91,6 +91,8 @@ class OutageStore {
   Status load_outage(std::int64_t id, OutageRow& out) const;
   // Makes the outage a dependent of root_id, with every outage that was attached to it.
   Status attach(std::int64_t outage_id, std::int64_t root_id);
+  // The root of this one outage alone (0: none, it is its own incident).
+  Status set_root(std::int64_t outage_id, std::int64_t root_id);
   // One transaction: ends `ended` (still down: its root recovered) and opens `next` for the
   // same entity at the same moment; next.id is set. The entity's state does not change.
   Status split_outage(const EntityRow& e, const OutageRow& ended, OutageRow& next);

@@ -149,10 +149,15 @@ Status OutageTracker::load() {
     for (auto& [k2, o] : entities_)
       if (o->has_outage && o->outage.id == r) root.entity = o.get();
     if (!root.entity) {
+      // Ended before the restart: the dependents wait out the grace from its end. A root
+      // row that cannot be read (removed by hand) counts as ended now.
       OutageRow ended;
-      if (auto st = store_.load_outage(r, ended); !st) return st;
       root.open = false;
-      root.end_ns = ended.open ? now : ended.end_ns;
+      root.end_ns = now;
+      if (auto st = store_.load_outage(r, ended); !st)
+        log::warning("uptime: " + st.message() + "; its dependents are released after the grace");
+      else if (!ended.open)
+        root.end_ns = ended.end_ns;
     }
     roots_.emplace(r, std::move(root));
   }
@@ -327,7 +332,11 @@ void OutageTracker::observe(Tracked& t, bool up, const char* cause, std::int64_t
   t.confirmed = false;
   t.accounted_ns = time_ns;
   save(store_.start_outage(e, t.outage));
-  if (t.outage.root_outage_id != b.id) t.outage.root_outage_id = 0;  // a row from before
+  if (t.outage.root_outage_id != b.id) {
+    // A row from before (a replay after a restart) with another root: memory decides.
+    t.outage.root_outage_id = b.id;
+    save(store_.set_root(t.outage.id, b.id));
+  }
   if (t.outage.root_outage_id) root_entry(b.id, b.owner);
   if (t.series.up) t.series.up->Set(0);
   enter(t);
@@ -358,7 +367,10 @@ void OutageTracker::end_outage(Tracked& t, std::int64_t time_ns, const char* rea
   o.open = false;
   o.end_reason = reason;
   o.end_uncertainty_ns = t.row.last_down_ns > 0 ? time_ns - t.row.last_down_ns : 0;
-  o.flap = time_ns - o.start_ns < config_.min_outage.count();
+  // A root others depend on is an incident however short: were it a flap, its dependents
+  // (left out of the incident view) would take the incident with them.
+  o.flap = time_ns - o.start_ns < config_.min_outage.count() &&
+           (o.root_outage_id != 0 || !roots_.count(o.id));
   o.maintenance_ns = maintenance_between(t, o.start_ns, time_ns);
   save(store_.end_outage(t.row, o));
   if (t.site) {
@@ -406,7 +418,8 @@ void OutageTracker::account(Tracked& t, std::int64_t now_ns) {
     // A dependent whose root has ended waits: its time up to now belongs to the dependent
     // outage if it recovers within the grace, to an outage of its own if it does not.
     const auto r = roots_.find(t.outage.root_outage_id);
-    if (t.outage.root_outage_id == 0 || r == roots_.end() || r->second.open)
+    if (t.outage.root_outage_id == 0 ? !waiting_for_parent(t, now_ns)
+                                     : r == roots_.end() || r->second.open)
       count_outage_time(t, now_ns);
   }
   if (t.series.maintenance)
@@ -427,7 +440,8 @@ void OutageTracker::tick() {
                    t.row.segment + "' counted dark since start-up");
       observe(t, false, "agent_lost", t.grace_start_ns, "agent_back");
     }
-    if (t.has_outage && !t.confirmed && now - t.outage.start_ns >= config_.min_outage.count()) {
+    if (t.has_outage && !t.confirmed && now - t.outage.start_ns >= config_.min_outage.count() &&
+        !waiting_for_parent(t, now)) {
       t.confirmed = true;
       if (metrics_)
         metrics_->outage(t.row.site, t.row.kind, t.outage.cause, t.outage.root_outage_id != 0);
@@ -541,6 +555,8 @@ OutageTracker::Blocker OutageTracker::blocking_root(const Tracked& t) const {
     const std::int64_t r = pt->outage.root_outage_id ? pt->outage.root_outage_id : pt->outage.id;
     const auto it = roots_.find(r);
     if (it != roots_.end() && !it->second.open) return {};  // that incident is over
+    // A dependent parent whose root is not known here is being released: not a blocker.
+    if (it == roots_.end() && pt->outage.root_outage_id != 0) return {};
     if (t.has_outage && r == t.outage.id) return {};
     if (b.id == 0) {
       b.id = r;
@@ -641,46 +657,76 @@ void OutageTracker::release_dependents(std::int64_t now_ns) {
   for (const std::int64_t id : due) {
     const auto it = roots_.find(id);
     if (it == roots_.end()) continue;
-    const std::vector<Tracked*> still_down = std::move(it->second.dependents);
+    // The closed root stays known while its dependents split, so none of them takes a
+    // dependent parent of the same incident for a live root; it goes once they all have.
+    const std::vector<Tracked*> still_down = it->second.dependents;
     const std::int64_t at = it->second.end_ns;
-    roots_.erase(it);
     for (Tracked* d : still_down) split(*d, at);
+    if (const auto left = roots_.find(id); left != roots_.end() && left->second.dependents.empty())
+      roots_.erase(left);
   }
 }
 
 void OutageTracker::split(Tracked& t, std::int64_t at_ns) {
   OutageRow& o = t.outage;
-  at_ns = std::max(at_ns, o.start_ns);
-  o.end_ns = at_ns;
-  o.open = false;
-  o.end_reason = "parent_up";
-  o.end_uncertainty_ns = 0;
-  o.flap = at_ns - o.start_ns < config_.min_outage.count();
-  o.maintenance_ns = maintenance_between(t, o.start_ns, at_ns);
-  if (t.site) {
-    if (o.flap) {
-      t.site->flaps->Increment();
-    } else {
-      if (!t.confirmed && metrics_) metrics_->outage(t.row.site, t.row.kind, o.cause, true);
-      count_outage_time(t, at_ns);
-    }
+  const Blocker b = blocking_root(t);
+  if (at_ns <= o.start_ns) {
+    // It failed after its root had already recovered (records from two agents, or a batch
+    // late): nothing of it was the root's doing. It is its own outage from its start.
+    leave(t, at_ns);
+    o.root_outage_id = b.id;
+    save(store_.set_root(o.id, b.id));
+    if (b.id) root_entry(b.id, b.owner);
+    enter(t);
+    attach_dependents(t);
+    return;
   }
-  leave(t, at_ns);
+  OutageRow ended = o;
+  ended.end_ns = at_ns;
+  ended.open = false;
+  ended.end_reason = "parent_up";
+  ended.end_uncertainty_ns = 0;
+  ended.flap = at_ns - ended.start_ns < config_.min_outage.count();
+  ended.maintenance_ns = maintenance_between(t, ended.start_ns, at_ns);
   OutageRow next;
   next.entity_id = t.row.id;
   next.cause = o.cause;
   next.start_ns = at_ns;
-  const Blocker b = blocking_root(t);
   next.root_outage_id = b.id;
-  save(store_.split_outage(t.row, o, next));
+  if (Status st = store_.split_outage(t.row, ended, next); !st) {
+    // Nothing changed on disk: the outage stays as it is, attached, and is retried at the
+    // next tick (its root's entry is kept while it is still a dependent).
+    save(st);
+    return;
+  }
+  if (t.site) {
+    if (ended.flap) {
+      t.site->flaps->Increment();
+    } else {
+      if (!t.confirmed && metrics_) metrics_->outage(t.row.site, t.row.kind, ended.cause, true);
+      count_outage_time(t, at_ns);
+    }
+  }
+  leave(t, at_ns);
   log::info("uptime: " + display_name(t.row) + " is still down after the outage it depended on " +
             "ended; it continues as an outage of its own");
   t.outage = std::move(next);
   t.confirmed = false;
-  t.accounted_ns = at_ns;
+  t.accounted_ns = std::max(at_ns, t.accounted_ns);
   if (b.id) root_entry(b.id, b.owner);
   enter(t);
   attach_dependents(t);
+}
+
+bool OutageTracker::waiting_for_parent(const Tracked& t, std::int64_t now_ns) const {
+  if (!t.has_outage || t.outage.root_outage_id != 0 || !t.deps ||
+      now_ns - t.outage.start_ns >= config_.dependency_wait.count())
+    return false;
+  for (const std::string& p : t.deps->parents)
+    if (const Tracked* pt = parent_entity(p);
+        pt && std::max(pt->row.last_up_ns, pt->row.last_down_ns) < t.outage.start_ns)
+      return true;
+  return false;
 }
 
 void OutageTracker::count_outage_time(Tracked& t, std::int64_t until_ns) {
@@ -713,12 +759,7 @@ DependencyView::Verdict OutageTracker::verdict(const EntityRef& e, std::int64_t 
   if (t->has_outage && t->outage.root_outage_id) return Verdict::kSuppress;
   if (blocking_root(*t).id) return Verdict::kSuppress;
   // It failed and a parent has not been checked since: its answer decides.
-  if (t->has_outage && event_ns - t->outage.start_ns < config_.dependency_wait.count())
-    for (const std::string& p : t->deps->parents)
-      if (const Tracked* pt = parent_entity(p);
-          pt && std::max(pt->row.last_up_ns, pt->row.last_down_ns) < t->outage.start_ns)
-        return Verdict::kHold;
-  return Verdict::kAlert;
+  return waiting_for_parent(*t, event_ns) ? Verdict::kHold : Verdict::kAlert;
 }
 
 void OutageTracker::describe(const EntityRef& e,

@@ -122,6 +122,9 @@ class OutageTracker final : public RecordConsumer, public DependencyView {
   void attach_dependents(Tracked& parent);
   void release_dependents(std::int64_t now_ns);
   void split(Tracked& t, std::int64_t at_ns);
+  // An outage of its own so far whose parent has not been checked since it began (at most
+  // dependency_wait): not yet known to be an incident, so not confirmed or counted.
+  bool waiting_for_parent(const Tracked& t, std::int64_t now_ns) const;
   void count_outage_time(Tracked& t, std::int64_t until_ns);
   void update_root_gauge(std::int64_t root_id);
   Tracked& create(const Key& k, EntityRow row, std::int64_t time_ns);

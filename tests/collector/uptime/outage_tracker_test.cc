@@ -543,6 +543,94 @@ TEST_F(DependencyTest, ARestartKeepsDependentsAttached) {
   EXPECT_EQ(open("10.9.0.3")->start_ns, kT0 + 200 * kS);
 }
 
+TEST_F(DependencyTest, ADependentParentReleasedAfterItsChildHoldsTheChild) {
+  // core <- branch-router <- switch, failing children first: the switch, then the branch
+  // router (the switch joins it), then the core (both join the core's incident, the
+  // switch listed before the router). The core recovers, the two stay down: the router
+  // becomes its own incident and the switch depends on it, not on the ended core.
+  feed(dev(kT0, 1, "core-router", true));
+  all(kT0, true, true, true);
+  feed(dev(kT0 + 60 * kS, 3, "switch", false));
+  feed(dev(kT0 + 61 * kS, 2, "branch-router", false));
+  feed(dev(kT0 + 62 * kS, 1, "core-router", false));
+  const std::int64_t core = open("10.9.0.1")->id;
+  EXPECT_EQ(open("10.9.0.3")->root_outage_id, core);
+  EXPECT_EQ(open("10.9.0.2")->root_outage_id, core);
+  feed(dev(kT0 + 300 * kS, 1, "core-router", true));
+  clock.now = kT0 + 300 * kS + 121 * kS;
+  tracker->tick();
+  const OutageRow* router = open("10.9.0.2");
+  ASSERT_NE(router, nullptr);
+  EXPECT_EQ(router->root_outage_id, 0);
+  EXPECT_EQ(open("10.9.0.3")->root_outage_id, router->id);
+  EXPECT_EQ(tracker->verdict(ref(3), kT0 + 421 * kS), DependencyView::Verdict::kSuppress);
+  EXPECT_EQ(tracker->verdict(ref(2), kT0 + 421 * kS), DependencyView::Verdict::kAlert);
+  EXPECT_EQ(metric("citywatch_uptime_open_outages"), 1);
+  EXPECT_EQ(metric("citywatch_uptime_open_dependent_outages"), 1);
+  // The router recovers, the switch does not: after the grace it alerts on its own.
+  feed(dev(kT0 + 500 * kS, 2, "branch-router", true));
+  clock.now = kT0 + 500 * kS + 121 * kS;
+  tracker->tick();
+  EXPECT_EQ(open("10.9.0.3")->root_outage_id, 0);
+  EXPECT_EQ(tracker->verdict(ref(3), kT0 + 621 * kS), DependencyView::Verdict::kAlert);
+  EXPECT_EQ(tracker->store_errors(), 0u);
+}
+
+TEST_F(DependencyTest, AShortRootWithDependentsIsAnIncidentNotAFlap) {
+  all(kT0, true, true, true);
+  all(kT0 + 60 * kS, false, false, false);
+  all(kT0 + 90 * kS, true, true, true);  // 30 s: under min_outage (60 s)
+  int roots = 0, flaps = 0;
+  for (const OutageRow& o : all_outages()) {
+    roots += o.root_outage_id == 0 ? 1 : 0;
+    flaps += o.flap ? 1 : 0;
+  }
+  EXPECT_EQ(roots, 1);
+  EXPECT_EQ(flaps, 2);  // the dependents' blips; the root that took them down stays
+  EXPECT_EQ(metric("citywatch_uptime_outages_total"), 1);
+}
+
+TEST_F(DependencyTest, AChildThatFailedAfterItsRootRecoveredIsItsOwnOutage) {
+  all(kT0, true, true, true);
+  feed(dev(kT0 + 60 * kS, 2, "branch-router", false));
+  // The switch's failure (agent clock +120) is seen before the router's recovery (+100),
+  // from another agent's batch: attached while the root is open, after its real end.
+  feed(dev(kT0 + 120 * kS, 3, "switch", false));
+  const std::int64_t sw = open("10.9.0.3")->id;
+  EXPECT_NE(open("10.9.0.3")->root_outage_id, 0);
+  feed(dev(kT0 + 100 * kS, 2, "branch-router", true));
+  clock.now = kT0 + 400 * kS;
+  tracker->tick();
+  ASSERT_NE(open("10.9.0.3"), nullptr);
+  EXPECT_EQ(open("10.9.0.3")->id, sw);  // the same row, now its own incident
+  EXPECT_EQ(open("10.9.0.3")->root_outage_id, 0);
+  EXPECT_EQ(tracker->store_errors(), 0u);
+  feed(dev(kT0 + 500 * kS, 3, "switch", true));
+  for (const OutageRow& o : all_outages())
+    if (o.id == sw) {
+      EXPECT_EQ(o.end_ns, kT0 + 500 * kS);
+    }
+  EXPECT_EQ(metric("citywatch_uptime_open_outages"), 0);
+  EXPECT_EQ(metric("citywatch_uptime_open_dependent_outages"), 0);
+}
+
+TEST_F(DependencyTest, AnOutageWaitingForItsParentIsNotCountedYet) {
+  config.min_outage = std::chrono::seconds(10);
+  restart();
+  all(kT0, true, true, true);
+  feed(dev(kT0 + 60 * kS, 3, "switch", false));
+  clock.now = kT0 + 90 * kS;  // past min_outage, the router not checked since
+  tracker->tick();
+  EXPECT_EQ(metric("citywatch_uptime_outages_total"), 0);
+  EXPECT_EQ(metric("citywatch_uptime_outage_seconds_total"), 0);
+  feed(dev(kT0 + 95 * kS, 2, "branch-router", false));  // the router: down too
+  clock.now = kT0 + 120 * kS;
+  tracker->tick();
+  EXPECT_EQ(metric("citywatch_uptime_outages_total"), 1);  // the router's
+  EXPECT_EQ(metric("citywatch_uptime_dependent_outages_total"), 1);
+  EXPECT_EQ(metric("citywatch_uptime_dependent_outage_seconds_total"), 60);
+}
+
 TEST(OutageStoreTest, MigratesAVersion1StoreInPlace) {
   const auto file = std::filesystem::temp_directory_path() /
                     ("citywatch-v1-" + std::to_string(::getpid()) + ".sqlite");
