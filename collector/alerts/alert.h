@@ -64,8 +64,10 @@ struct Alert {
   std::shared_ptr<const RuleInfo> rule;
   std::string key;
   Labels key_labels;
-  Labels where;    // of the first signal: segment, agent, site
-  Labels details;  // of the latest signal: list, list_entry, list_reference, dependents
+  Labels where;  // of the first signal: segment, agent, site
+  // Of the first signal (list, list_entry, list_reference), or of the latest one that
+  // changed a root outage's dependents / dependent_names.
+  Labels details;
   double value = 0;
   double threshold = 0;
   std::int64_t window_ns = 0;

@@ -36,6 +36,18 @@ void AlertLifecycle::deliver(const Alert& a, AlertEvent e, std::int64_t wall_ns)
       s->deliver(a, e, wall_ns);
 }
 
+namespace {
+
+// The dependents annotations of a root outage's alert, "" without them.
+std::string dependents_of(const Labels& details) {
+  std::string out;
+  for (const auto& [k, v] : details)
+    if (k == "dependents" || k == "dependent_names") out += v + '\n';
+  return out;
+}
+
+}  // namespace
+
 void AlertLifecycle::signal(const AlertSignal& s, std::int64_t wall_ns) {
   const std::string k = id(s.rule->name, s.key);
   auto it = active_.find(k);
@@ -51,9 +63,10 @@ void AlertLifecycle::signal(const AlertSignal& s, std::int64_t wall_ns) {
     // moves with it, so a later resolve does not drive another series negative.
     if (a.rule != s.rule) metrics_.on_rule_changed(*a.rule, *s.rule);
     a.rule = s.rule;
-    // What the evidence names may change while it fires (a root outage taking down more
-    // dependents): the latest is kept, and written as an update.
-    const bool details_changed = s.details != a.details;
+    // A root outage's alert names what it took down (docs/uptime.md, "Dependencies"): when
+    // that grows, the latest details are kept and written as an update. Other details (a
+    // list rule's entry) stay those of the first signal, as they always did.
+    const bool details_changed = dependents_of(s.details) != dependents_of(a.details);
     if (details_changed) a.details = s.details;
     const bool grown = a.value >= a.reported_value * kUpdateGrowth && a.value > a.reported_value;
     if (grown) a.reported_value = a.value;

@@ -138,6 +138,8 @@ Status CollectorRuntime::start() {
 
 void CollectorRuntime::uptime_tick() {
   tracker_->tick();
+  // Session alerts held back by dependencies are asked about again (docs/uptime.md).
+  if (rules_) rules_->engine().recheck_held();
   uptime_timer_.expires_after(std::chrono::seconds(1));
   uptime_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) uptime_tick();

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <memory>
+#include <set>
 #include <unordered_map>
 
 #include "collector/uptime/clock.h"
@@ -42,20 +44,30 @@ std::int64_t down_in(const uptime::EntityRow& e, const uptime::OutageRow& o,
   return end - s - uptime::covered_ns(m, s, end);
 }
 
-void build_incidents(const std::vector<uptime::EntityRow>& all,
-                     const std::vector<uptime::OutageRow>& outages,
-                     const uptime::MaintenanceCalendar& calendar, Report& r) {
+Status build_incidents(const uptime::OutageStore& store, const std::vector<uptime::EntityRow>& all,
+                       const std::vector<uptime::OutageRow>& outages,
+                       const uptime::MaintenanceCalendar& calendar, Report& r) {
   std::unordered_map<std::int64_t, const uptime::EntityRow*> entity;
   for (const auto& e : all) entity[e.id] = &e;
   std::unordered_map<std::int64_t, const uptime::OutageRow*> by_id;
   for (const auto& o : outages) by_id[o.id] = &o;
-  std::map<std::int64_t, Incident> incidents;  // by root outage id
+  std::map<std::int64_t, Incident> incidents;               // by root outage id
+  std::map<std::int64_t, std::set<std::int64_t>> counted;   // root -> dependent entities
+  std::vector<std::unique_ptr<uptime::OutageRow>> outside;  // roots that ended before the period
   const std::int64_t now = r.options.now_ns;
   for (const auto& o : outages) {
     if (o.root_outage_id == 0 || o.flap) continue;
-    const auto root = by_id.find(o.root_outage_id);
+    auto root = by_id.find(o.root_outage_id);
+    if (root == by_id.end()) {
+      // A dependent that recovered within the grace can reach into the period after its
+      // root ended: the incident still counts it, so it is listed.
+      auto row = std::make_unique<uptime::OutageRow>();
+      if (auto s = store.load_outage(o.root_outage_id, *row); !s) return s;
+      root = by_id.emplace(row->id, row.get()).first;
+      outside.push_back(std::move(row));
+    }
     const auto ce = entity.find(o.entity_id);
-    if (root == by_id.end() || ce == entity.end()) continue;
+    if (ce == entity.end()) continue;
     const auto re = entity.find(root->second->entity_id);
     if (re == entity.end()) continue;
     // Counted as the figures count it: only time inside the period.
@@ -73,8 +85,10 @@ void build_incidents(const std::vector<uptime::EntityRow>& all,
       in.end_ns = ro.open ? 0 : ro.end_ns;
       if (!ro.flap) in.down_ns = down_in(*re->second, ro, calendar, r.from_ns, r.to_ns, now);
     }
-    (ce->second->kind == EntityKind::kSegment ? in.segments : in.devices) += 1;
     in.dependent_down_ns += down;
+    // A device down twice within one incident is one device it took down.
+    if (!counted[o.root_outage_id].insert(o.entity_id).second) continue;
+    (ce->second->kind == EntityKind::kSegment ? in.segments : in.devices) += 1;
     in.took_down.push_back(entity_name(*ce->second));
   }
   for (auto& [id, in] : incidents) {
@@ -83,6 +97,7 @@ void build_incidents(const std::vector<uptime::EntityRow>& all,
   }
   std::stable_sort(r.incidents.begin(), r.incidents.end(),
                    [](const Incident& a, const Incident& b) { return a.down_ns > b.down_ns; });
+  return Status::ok();
 }
 
 }  // namespace
@@ -148,7 +163,7 @@ Status build_report(const uptime::OutageStore& store, const uptime::MaintenanceC
   }
   r.city_per_device = {"all sites (per device)", "", "", "", r.city.cur.per_entity(),
                        r.city.base.per_entity()};
-  build_incidents(all, cur_outages, calendar, r);
+  if (auto s = build_incidents(store, all, cur_outages, calendar, r); !s) return s;
   for (auto& [k, l] : sites) r.sites.push_back(std::move(l));
   for (auto& [k, l] : segments) r.segments.push_back(std::move(l));
   std::sort(r.devices.begin(), r.devices.end(), [](const Line& a, const Line& b) {

@@ -119,12 +119,12 @@ RulesEngine::RulesEngine(AlertLifecycle& alerts, prometheus::Registry& r, Clock 
                          .Help("Rule set loads by result")
                          .Register(r)
                          .Add({{"result", "rejected"}})),
-      held_(prometheus::BuildCounter()
-                .Name("citywatch_rules_dependent_signals_total")
-                .Help("Rule matches not sent as alerts because of uptime.dependencies: "
-                      "reason=\"parent_down\" (the root's alert speaks for it) or "
-                      "\"waiting_for_parent\" (its parent had not been checked yet)")
-                .Register(r)) {}
+      held_signals_(prometheus::BuildCounter()
+                        .Name("citywatch_rules_dependent_signals_total")
+                        .Help("Rule matches not sent as alerts because of uptime.dependencies: "
+                              "reason=\"parent_down\" (the root's alert speaks for it) or "
+                              "\"waiting_for_parent\" (its parent had not been checked yet)")
+                        .Register(r)) {}
 
 RulesEngine::~RulesEngine() = default;
 
@@ -132,6 +132,7 @@ void RulesEngine::load(std::shared_ptr<const RuleSet> rules) {
   rules_ = std::move(rules);
   states_.clear();
   pending_.clear();
+  held_.clear();
   for (auto& v : by_source_) v.clear();
   states_.resize(rules_->rules.size());
   for (std::size_t i = 0; i < rules_->rules.size(); ++i) {
@@ -184,6 +185,7 @@ void RulesEngine::consume(const RecordBatch& records) {
       eval_rule(states_[i], *rule, in, wall);
   }
   if (!pending_.empty()) flush_pending(wall);
+  recheck_held();
   records_.Increment(static_cast<double>(records.size()));
   seconds_.Increment(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
@@ -196,6 +198,7 @@ void RulesEngine::on_agent_session(const std::string& agent, const std::string& 
   for (const auto& [i, rule] : by_source_[static_cast<std::size_t>(RuleSource::kAgentSession)])
     eval_rule(states_[i], *rule, in, clock_());
   if (!pending_.empty()) flush_pending(clock_());
+  recheck_held();
   records_.Increment();
 }
 
@@ -255,11 +258,13 @@ void RulesEngine::fire(RuleState& rs, const Rule& r, KeyState& ks, const EvalInp
   if (about_entity) {
     const auto v = dependencies_->verdict(entity, t);
     if (v != DependencyView::Verdict::kAlert) {
-      held_
+      held_signals_
           .Add({{"rule", r.info->name},
                 {"reason",
                  v == DependencyView::Verdict::kSuppress ? "parent_down" : "waiting_for_parent"}})
           .Increment();
+      // A poll comes again; an agent session event does not: keep it and ask later.
+      if (in.session && r.kind == RuleKind::kState) hold(rs, ks, *in.session, wall_ns);
       return;
     }
   }
@@ -343,6 +348,38 @@ void RulesEngine::fire(RuleState& rs, const Rule& r, KeyState& ks, const EvalInp
   alerts_.signal(s, wall_ns);
   if (r.kind != RuleKind::kChange && r.kind != RuleKind::kNewValue)
     ks.sent = std::make_unique<AlertSignal>(std::move(s));
+}
+
+void RulesEngine::hold(const RuleState& rs, const KeyState& ks, const SessionEvent& ev,
+                       std::int64_t wall_ns) {
+  const std::size_t state = static_cast<std::size_t>(&rs - states_.data());
+  for (Held& h : held_)
+    if (h.state == state && h.key == ks.key) {
+      h.time_ns = ev.time_ns;
+      h.wall_ns = wall_ns;
+      return;
+    }
+  if (held_.size() >= kMaxHeld) held_.erase(held_.begin());  // the oldest: bounded memory
+  held_.push_back({state, ks.key, std::string(ev.agent), std::string(ev.segment), ev.connected,
+                   ev.time_ns, wall_ns});
+}
+
+void RulesEngine::recheck_held() {
+  if (held_.empty() || !dependencies_ || !rules_) return;
+  const std::int64_t wall_ns = clock_ ? clock_() : 0;
+  std::vector<Held> list = std::move(held_);
+  held_.clear();
+  for (const Held& h : list) {
+    if (h.state >= states_.size()) continue;
+    RuleState& rs = states_[h.state];
+    const auto it = rs.keys.find(h.key);
+    if (it == rs.keys.end() || !it->second.bad) continue;  // its condition cleared meanwhile
+    // Event time moves on with the wall clock, so dependency_wait runs out.
+    SessionEvent ev{h.agent, h.segment, h.connected,
+                    h.time_ns + std::max<std::int64_t>(0, wall_ns - h.wall_ns)};
+    const EvalInput in{nullptr, &ev};
+    fire(rs, *rs.rule, it->second, in, 1, wall_ns);  // held again if still not its turn
+  }
 }
 
 bool RulesEngine::entity_of(const Rule& r, const EvalInput& in, EntityRef& out) {

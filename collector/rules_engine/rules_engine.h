@@ -49,6 +49,7 @@ class RulesEngine : public RecordConsumer {
   void detach() {
     rules_.reset();
     states_.clear();
+    held_.clear();
     for (auto& v : by_source_) v.clear();
   }
   // Counts a rejected reload (the running rules stay).
@@ -63,6 +64,12 @@ class RulesEngine : public RecordConsumer {
   // the entity's parents are down, and carry the `parents` label and, for a root, the
   // `dependents` / `dependent_names` annotations. Null (the default): no dependencies.
   void set_dependencies(const DependencyView* view) { dependencies_ = view; }
+
+  // Asks again about session alerts the dependencies held back (an agent session event is
+  // not repeated, unlike a poll): sends those whose entity may now alert, drops those whose
+  // condition cleared. The collector calls it once a second; consume() and session events
+  // call it too.
+  void recheck_held();
 
   void consume(const RecordBatch& batch) override;
   void on_agent_session(const std::string& agent, const std::string& segment, bool connected,
@@ -132,6 +139,19 @@ class RulesEngine : public RecordConsumer {
 
   // The entity a device, interface, trap or session rule's alert is about; false for others.
   static bool entity_of(const Rule& r, const EvalInput& in, EntityRef& out);
+  // A session state alert the dependencies held back, to be asked about again.
+  struct Held {
+    std::size_t state = 0;  // index in states_
+    std::uint64_t key = 0;
+    std::string agent;
+    std::string segment;
+    bool connected = false;
+    std::int64_t time_ns = 0;  // event time when held
+    std::int64_t wall_ns = 0;  // and wall time
+  };
+  void hold(const RuleState& rs, const KeyState& ks, const SessionEvent& ev, std::int64_t wall_ns);
+  static constexpr std::size_t kMaxHeld = 4096;
+  std::vector<Held> held_;
 
   AlertLifecycle& alerts_;
   Clock clock_;
@@ -155,7 +175,7 @@ class RulesEngine : public RecordConsumer {
   prometheus::Gauge& load_time_;
   prometheus::Counter& reload_ok_;
   prometheus::Counter& reload_failed_;
-  prometheus::Family<prometheus::Counter>& held_;
+  prometheus::Family<prometheus::Counter>& held_signals_;
   prometheus::Gauge* info_gauge_ = nullptr;
 };
 

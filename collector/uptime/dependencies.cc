@@ -45,9 +45,15 @@ void read_dependencies(std::vector<ConfigMap>& entries, std::vector<DependencySp
       continue;
     }
     if (spec.name.empty()) m.error(key_of(spec.kind), "a name is needed");
+    constexpr const char* kNoInterfaces =
+        "interfaces cannot be parents (docs/uptime.md, \"Dependencies and root cause\"): name "
+        "the device behind the link, which stops answering when the link fails";
+    if (spec.name.find('[') != std::string::npos) m.error(key_of(spec.kind), kNoInterfaces);
     for (const std::string& p : parents) {
       if (p.empty())
         m.error("parents", "a parent is a device name");
+      else if (p.find('[') != std::string::npos)
+        m.error("parents", "'" + p + "': " + kNoInterfaces);
       else
         spec.parents.push_back(p);
     }

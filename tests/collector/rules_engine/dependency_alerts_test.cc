@@ -154,6 +154,36 @@ TEST_F(DependencyAlertsTest, OneRootAlertNamesWhatItTookDown) {
   EXPECT_EQ(value_of(all[1].details, "dependents"), "");
 }
 
+TEST_F(DependencyAlertsTest, ALostAgentAlertsOnceItsParentIsSeenUpOrTheIncidentEnds) {
+  const std::int64_t s = 1'000'000'000;
+  const auto session = [&](bool connected, std::int64_t t) {
+    tracker->on_agent_session("agent-lib", "branch-lan", connected, t);
+    engine.on_agent_session("agent-lib", "branch-lan", connected, t);
+  };
+  round(kT0, true, true, 0);
+  session(true, kT0);
+  // The agent's host dies while its router is fine: one session event, then nothing. It
+  // waits for the router's next poll, which is up: then it alerts.
+  session(false, kT0 + 5 * s);
+  EXPECT_TRUE(firing("agent_disconnected").empty());
+  poll(kT0 + 10 * s, 1, "branch-router", true, 0);
+  EXPECT_EQ(firing("agent_disconnected").size(), 1u);
+  session(true, kT0 + 20 * s);
+  // Now the router takes the segment down, recovers, and the agent stays away past the
+  // grace: the segment becomes its own incident, and the held alert goes out on a tick.
+  poll(kT0 + 30 * s, 1, "branch-router", false, 1);
+  session(false, kT0 + 31 * s);
+  poll(kT0 + 40 * s, 1, "branch-router", false, 2);
+  poll(kT0 + 50 * s, 1, "branch-router", true, 0);
+  engine.recheck_held();
+  EXPECT_EQ(firing("agent_disconnected").size(), 1u);  // within the grace: still the root's
+  clock.now = kT0 + 50 * s + config.dependency_grace.count() + s;
+  tracker->tick();
+  wall += 200 * s;
+  engine.recheck_held();
+  EXPECT_EQ(firing("agent_disconnected").size(), 2u);
+}
+
 TEST_F(DependencyAlertsTest, WithoutTheTrackerEveryDeviceAlerts) {
   engine.set_dependencies(nullptr);
   const std::int64_t s = 1'000'000'000;

@@ -168,6 +168,8 @@ TEST(UptimeConfigTest, RejectsUnknownParentsDuplicatesAndBadEntries) {
     - site: lib
       parents: [a]
       parent: [a]
+    - device: ap
+      parents: ["a[ge-0/0/2]"]
 )",
                          c);
   ASSERT_FALSE(s);
@@ -178,6 +180,7 @@ TEST(UptimeConfigTest, RejectsUnknownParentsDuplicatesAndBadEntries) {
   EXPECT_NE(m.find("exactly one of device, segment or site"), std::string::npos) << m;
   EXPECT_NE(m.find("names itself as its parent"), std::string::npos) << m;
   EXPECT_NE(m.find("uptime.dependencies[4].parent: unknown key"), std::string::npos) << m;
+  EXPECT_NE(m.find("'a[ge-0/0/2]': interfaces cannot be parents"), std::string::npos) << m;
 }
 
 }  // namespace
