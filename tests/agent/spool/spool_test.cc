@@ -325,7 +325,7 @@ TEST_F(SpoolTest, LastSeqComesFromCursorWhenTailIsTorn) {
   open_spool(options(100));
   append(1, 40);
   append(2, 40);
-  append(3, 40);  // segment 1 (112 bytes) is sealed; 3 starts segment 3
+  append(3, 40);                // segment 1 (112 bytes) is sealed; 3 starts segment 3
   ASSERT_TRUE(spool_->ack(3));  // deletes segment 1: the cursor now says acked 3, last 3
   append(4, 40);
   spool_.reset();
