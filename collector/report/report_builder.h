@@ -61,7 +61,7 @@ struct Incident {
   std::int64_t start_ns = 0;
   std::int64_t end_ns = 0;   // 0 while open
   std::int64_t down_ns = 0;  // inside the period, maintenance excluded
-  std::int64_t devices = 0;  // dependents (outages attached to it) by kind
+  std::int64_t devices = 0;  // distinct devices and segments with outages attached to it
   std::int64_t segments = 0;
   std::int64_t dependent_down_ns = 0;  // their outage time inside the period
   std::vector<std::string> took_down;  // their names, sorted
