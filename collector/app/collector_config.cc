@@ -3,7 +3,10 @@
 #include <boost/asio/ip/address.hpp>
 #include <filesystem>
 
+#include <unistd.h>
+
 #include "common/config_reader.h"
+#include "common/secret.h"
 
 namespace citywatch::collector {
 
@@ -68,6 +71,23 @@ Status read(ConfigReader& reader, CollectorConfig& out) {
   }
   metrics.done();
   root.get_path("state_dir", out.state_dir);
+  ConfigMap store = root.map("store");
+  if (store.has("postgres")) {
+    ConfigMap pg = store.map("postgres");
+    if (!get_secret(pg, "dsn", "dsn_file", out.store.postgres_dsn))
+      pg.error("dsn", "expected dsn or dsn_file (a libpq connection string)");
+    else if (out.store.postgres_dsn.empty())
+      pg.error("dsn", "expected a libpq connection string, got an empty one");
+    pg.get("collector_id", out.store.collector_id);
+    if (out.store.collector_id.empty()) {
+      char host[256] = {};
+      if (gethostname(host, sizeof host - 1) == 0) out.store.collector_id = host;
+    }
+    if (out.store.collector_id.empty() || out.store.collector_id.size() > 64)
+      pg.error("collector_id", "expected a name of 1 to 64 characters");
+    pg.done();
+  }
+  store.done();
   ConfigMap uptime_map = root.map("uptime");
   uptime::read_uptime_config(uptime_map, out.uptime);
   ConfigMap rules_map = root.map("rules");

@@ -32,6 +32,13 @@ struct CollectorConfig {
   std::chrono::nanoseconds frame_timeout = std::chrono::seconds(30);  // agents.frame_timeout
   std::size_t max_sessions_per_agent = 4;                             // agents.max_sessions
   std::string state_dir = "collector-state";
+  // `store:` (docs/scaling.md). Without store.postgres the ledger and the outage store are
+  // SQLite files in state_dir; with it they live in one PostgreSQL database that a pair (or
+  // more) of collectors share.
+  struct Store {
+    std::string postgres_dsn;  // store.postgres.dsn or dsn_file; empty: SQLite
+    std::string collector_id;  // store.postgres.collector_id, default the host name
+  } store;
   uptime::UptimeConfig uptime;  // `uptime:` (docs/uptime.md)
   // `rules:` and `alerts:` (docs/rules.md)
   RulesConfig rules;

@@ -25,9 +25,23 @@ Status CollectorRuntime::create(CollectorConfig cfg, RuntimeOptions options,
 
 Status CollectorRuntime::build() {
   if (auto s = make_tls_context(TlsRole::kServer, cfg_.tls, tls_); !s) return s;
-  if (auto s = IngestLedger::open(std::filesystem::path(cfg_.state_dir) / "ingest.sqlite", ledger_);
+  // The stores: SQLite files in state_dir, or the PostgreSQL database of a collector pair
+  // (one connection each: the ledger commits while the tracker writes).
+  const bool shared = !cfg_.store.postgres_dsn.empty();
+  auto open_db = [&](const char* file, std::unique_ptr<store::SqlDb>& db) {
+    if (shared) return store::open_postgres(cfg_.store.postgres_dsn, db);
+    return store::open_sqlite(std::filesystem::path(cfg_.state_dir) / file, db);
+  };
+  std::unique_ptr<store::SqlDb> ledger_db;
+  if (auto s = open_db("ingest.sqlite", ledger_db); !s)
+    return Status::error("ledger: " + s.message());
+  if (auto s =
+          IngestLedger::open(std::move(ledger_db), shared ? cfg_.store.collector_id : "", ledger_);
       !s)
     return s;
+  if (shared)
+    log::info("collector: stores on " + ledger_->db().name() + " as collector '" +
+              cfg_.store.collector_id + "'");
   if (int from = ledger_->migrated_from(); from != 0)
     log::info("collector: ingest ledger migrated from schema " + std::to_string(from) +
               "; totals and delivery positions kept");
@@ -69,13 +83,13 @@ Status CollectorRuntime::build() {
   metrics_server_->add(top_talkers_);
 
   if (cfg_.uptime.enabled) {
-    if (auto s = uptime::OutageStore::open(std::filesystem::path(cfg_.state_dir) / "uptime.sqlite",
-                                           outage_store_);
-        !s)
-      return s;
+    std::unique_ptr<store::SqlDb> outage_db;
+    if (auto s = open_db("uptime.sqlite", outage_db); !s) return s;
+    if (auto s = uptime::OutageStore::open(std::move(outage_db), outage_store_); !s) return s;
     uptime_metrics_ = std::make_unique<uptime::UptimeMetrics>(*registry_, cfg_.uptime);
     tracker_ = std::make_unique<uptime::OutageTracker>(cfg_.uptime, *outage_store_, clock_,
-                                                       uptime_metrics_.get());
+                                                       uptime_metrics_.get(),
+                                                       shared ? cfg_.store.collector_id : "");
     if (auto s = tracker_->load(); !s) return s;
   }
 

@@ -162,6 +162,12 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     log::info("ingest: agent '" + agent_ + "' (segment '" + segment_ + "', " +
               std::string(hello.software.view()) + ") connected from " + peer_);
 
+    // A collector pair shares positions: another collector may have moved this one.
+    if (auto s = server_.ledger_.refresh(agent_); !s) {
+      server_.metrics_.on_ledger_error();
+      log::error("ingest: " + s.message() + "; closing the session of '" + agent_ + "'");
+      co_return;
+    }
     const std::uint64_t last = server_.ledger_.last_seq(agent_, stream_id_);
     if (!co_await send_sequence(wire::FrameType::kHelloAck, last)) co_return;
 
@@ -277,10 +283,18 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
                    " cannot be decoded (" + wire::to_string(e) + "); dropped and counted");
     }
     for (const RecordRef r : batch_) summary_.add(r);
-    if (auto s = server_.ledger_.commit(summary_, flow_rows_, interface_rows_); !s) {
+    bool duplicate = false;
+    if (auto s = server_.ledger_.commit(summary_, flow_rows_, interface_rows_, duplicate); !s) {
       server_.metrics_.on_ledger_error();
       log::error("ingest: " + s.message() + "; closing session without ack");
       return false;
+    }
+    if (duplicate) {
+      // Another collector of the pair committed it first (this session outlived its agent's
+      // move): counted there, acked here so the agent can delete it.
+      server_.metrics_.on_duplicate_batch(agent_);
+      ack = server_.ledger_.last_seq(agent_, stream_id_);
+      return true;
     }
     if (server_.options_.fault_exit_after_commits &&
         ++server_.commits_ >= server_.options_.fault_exit_after_commits) {

@@ -1,48 +1,67 @@
 #include "collector/ingest/ledger.h"
 
 #include <arpa/inet.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <iterator>
+#include <tuple>
+
+// GCC 12 warns that a std::variant holding a std::string "may be used uninitialized" when a
+// vector of them grows (a known false positive of its variant move); the code is plain.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace citywatch::collector {
 
 namespace {
 
-constexpr int kSchemaVersion = 2;
+using store::SqlRows;
+using store::SqlValue;
+
+constexpr const char* kComponent = "ledger";
+constexpr int kSchemaVersion = 3;
+// Version 3: stream positions (`agents`) are shared by every collector on the database;
+// totals are per collector.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS agents (
   agent TEXT PRIMARY KEY,
-  stream INTEGER NOT NULL,
-  last_seq INTEGER NOT NULL,
-  batches INTEGER NOT NULL DEFAULT 0,
-  flow_records INTEGER NOT NULL DEFAULT 0,
-  interface_records INTEGER NOT NULL DEFAULT 0,
-  device_records INTEGER NOT NULL DEFAULT 0,
-  trap_records INTEGER NOT NULL DEFAULT 0,
-  event_records INTEGER NOT NULL DEFAULT 0
+  stream {INT} NOT NULL,
+  last_seq {INT} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agent_totals (
+  collector TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  batches {INT} NOT NULL DEFAULT 0,
+  flow_records {INT} NOT NULL DEFAULT 0,
+  interface_records {INT} NOT NULL DEFAULT 0,
+  device_records {INT} NOT NULL DEFAULT 0,
+  trap_records {INT} NOT NULL DEFAULT 0,
+  event_records {INT} NOT NULL DEFAULT 0,
+  PRIMARY KEY (collector, agent)
 );
 CREATE TABLE IF NOT EXISTS flow_totals (
+  collector TEXT NOT NULL,
   segment TEXT NOT NULL,
   agent TEXT NOT NULL,
   exporter TEXT NOT NULL,
-  protocol INTEGER NOT NULL,
+  protocol {INT} NOT NULL,
   direction TEXT NOT NULL,
-  flows INTEGER NOT NULL,
-  packets INTEGER NOT NULL,
-  bytes INTEGER NOT NULL,
-  PRIMARY KEY (segment, agent, exporter, protocol, direction)
+  flows {INT} NOT NULL,
+  packets {INT} NOT NULL,
+  bytes {INT} NOT NULL,
+  PRIMARY KEY (collector, segment, agent, exporter, protocol, direction)
 );
 CREATE TABLE IF NOT EXISTS interface_totals (
+  collector TEXT NOT NULL,
   segment TEXT NOT NULL,
   agent TEXT NOT NULL,
   exporter TEXT NOT NULL,
   if_index TEXT NOT NULL,
   direction TEXT NOT NULL,
-  packets INTEGER NOT NULL,
-  bytes INTEGER NOT NULL,
-  PRIMARY KEY (segment, agent, exporter, if_index, direction)
+  packets {INT} NOT NULL,
+  bytes {INT} NOT NULL,
+  PRIMARY KEY (collector, segment, agent, exporter, if_index, direction)
 );
 )sql";
 
@@ -51,6 +70,8 @@ CREATE TABLE IF NOT EXISTS interface_totals (
 // keys. Version 1 kept one row per protocol for everything an agent sent, so its rows become
 // the agent's own rows (exporter 'capture', direction 'unknown'): every flow in them came
 // through the agent.
+// 2 -> 3 (collector pairs): positions apart from totals, totals keyed by collector; a
+// single collector's rows keep the empty collector key.
 constexpr const char* kMigrations[] = {
     R"sql(
 ALTER TABLE flow_totals RENAME TO flow_totals_v1;
@@ -58,28 +79,55 @@ CREATE TABLE flow_totals (
   segment TEXT NOT NULL,
   agent TEXT NOT NULL,
   exporter TEXT NOT NULL,
-  protocol INTEGER NOT NULL,
+  protocol {INT} NOT NULL,
   direction TEXT NOT NULL,
-  flows INTEGER NOT NULL,
-  packets INTEGER NOT NULL,
-  bytes INTEGER NOT NULL,
+  flows {INT} NOT NULL,
+  packets {INT} NOT NULL,
+  bytes {INT} NOT NULL,
   PRIMARY KEY (segment, agent, exporter, protocol, direction)
 );
 INSERT INTO flow_totals
   SELECT segment, agent, 'capture', protocol, 'unknown', flows, packets, bytes FROM flow_totals_v1;
 DROP TABLE flow_totals_v1;
 )sql",
+    R"sql(
+ALTER TABLE agents RENAME TO agents_v2;
+ALTER TABLE flow_totals RENAME TO flow_totals_v2;
+ALTER TABLE interface_totals RENAME TO interface_totals_v2;
+{SCHEMA}
+INSERT INTO agents SELECT agent, stream, last_seq FROM agents_v2;
+INSERT INTO agent_totals SELECT '', agent, batches, flow_records, interface_records,
+  device_records, trap_records, event_records FROM agents_v2;
+INSERT INTO flow_totals SELECT '', segment, agent, exporter, protocol, direction, flows, packets,
+  bytes FROM flow_totals_v2;
+INSERT INTO interface_totals SELECT '', segment, agent, exporter, if_index, direction, packets,
+  bytes FROM interface_totals_v2;
+DROP TABLE agents_v2;
+DROP TABLE flow_totals_v2;
+DROP TABLE interface_totals_v2;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion - 1, "one migration per schema step");
+// A version-1 ledger has no interface_totals: the 2 -> 3 step needs one to rename.
+constexpr const char* kInterfaceTotalsV2 = R"sql(
+CREATE TABLE IF NOT EXISTS interface_totals (
+  segment TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  exporter TEXT NOT NULL,
+  if_index TEXT NOT NULL,
+  direction TEXT NOT NULL,
+  packets {INT} NOT NULL,
+  bytes {INT} NOT NULL,
+  PRIMARY KEY (segment, agent, exporter, if_index, direction)
+);
+)sql";
 
-// SQLite integers are signed 64-bit; counters are stored as their bit pattern.
-sqlite3_int64 to_db(std::uint64_t v) { return static_cast<sqlite3_int64>(v); }
-std::uint64_t from_db(sqlite3_int64 v) { return static_cast<std::uint64_t>(v); }
+// Rows per multi-row upsert: a batch's groups go in one statement unless there are very many.
+constexpr std::size_t kRowsPerStatement = 200;
 
-std::string text(sqlite3_stmt* q, int col) {
-  const auto* p = sqlite3_column_text(q, col);
-  return p ? reinterpret_cast<const char*>(p) : "";
-}
+// Integers are signed 64-bit in both engines; counters are stored as their bit pattern.
+std::int64_t to_db(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+std::uint64_t from_db(std::int64_t v) { return static_cast<std::uint64_t>(v); }
 
 const char* direction_label(FlowDirection d) {
   switch (d) {
@@ -100,113 +148,102 @@ std::string address_text(const IpAddr& a) {
   return buf;
 }
 
+template <typename... Values>
+void push(std::vector<SqlValue>& v, Values&&... values) {
+  (v.emplace_back(std::forward<Values>(values)), ...);
+}
+
+// "INSERT ... VALUES ($1, ..., $k), ($k+1, ...) ..." for rows of k columns.
+std::string values_clause(std::size_t rows, std::size_t columns) {
+  std::string v = " VALUES";
+  int n = 1;
+  for (std::size_t r = 0; r < rows; ++r) {
+    v += r ? ",(" : "(";
+    for (std::size_t c = 0; c < columns; ++c) v += (c ? ",$" : "$") + std::to_string(n++);
+    v += ')';
+  }
+  return v;
+}
+
 }  // namespace
 
 Status IngestLedger::open(const std::filesystem::path& file, std::unique_ptr<IngestLedger>& out) {
-  std::error_code ec;
-  std::filesystem::create_directories(file.parent_path(), ec);
-  std::unique_ptr<IngestLedger> l(new IngestLedger());
-  if (sqlite3_open(file.c_str(), &l->db_) != SQLITE_OK)
-    return Status::error(file.string() + ": cannot open ledger: " +
-                         (l->db_ ? sqlite3_errmsg(l->db_) : "out of memory"));
-  sqlite3_busy_timeout(l->db_, 5000);
-  // WAL + synchronous=FULL: a commit is on disk before the batch is acked, so neither a kill
-  // nor a power loss can take back a batch the agent has already deleted from its spool.
-  if (auto s = l->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !s) return s;
-  // user_version names the schema. An older ledger is migrated in one transaction (so a
-  // crash mid-way leaves the old one intact); a newer or unknown one is refused, not guessed at.
-  sqlite3_stmt* v = nullptr;
-  int version = -1;
-  if (sqlite3_prepare_v2(l->db_, "PRAGMA user_version", -1, &v, nullptr) == SQLITE_OK &&
-      sqlite3_step(v) == SQLITE_ROW)
-    version = sqlite3_column_int(v, 0);
-  sqlite3_finalize(v);
-  sqlite3_stmt* t = nullptr;
-  bool empty = true;
-  if (sqlite3_prepare_v2(l->db_, "SELECT 1 FROM sqlite_master LIMIT 1", -1, &t, nullptr) ==
-          SQLITE_OK &&
-      sqlite3_step(t) == SQLITE_ROW)
-    empty = false;
-  sqlite3_finalize(t);
-  if (!empty && version != kSchemaVersion) {
-    if (version < 1 || version > kSchemaVersion)
-      return Status::error(file.string() + ": ledger schema version " + std::to_string(version) +
-                           ", this collector reads 1 to " + std::to_string(kSchemaVersion) +
-                           "; move the file aside to start a new ledger");
-    for (int from = version; from < kSchemaVersion; ++from) {
-      const std::string step = std::string("BEGIN IMMEDIATE;") + kMigrations[from - 1] +
-                               "PRAGMA user_version=" + std::to_string(from + 1) + "; COMMIT;";
-      if (auto s = l->exec(step.c_str()); !s) {
-        (void)l->exec("ROLLBACK");  // best effort: the failed step may have ended it
-        return Status::error(file.string() + ": migrating the ledger from schema " +
-                             std::to_string(from) + ": " + s.message());
-      }
-    }
-    l->migrated_from_ = version;
-  }
-  if (auto s = l->exec(kSchema); !s) return s;
-  if (auto s = l->exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str()); !s)
-    return s;
-  const char* upsert_flow =
-      "INSERT INTO flow_totals(segment, agent, exporter, protocol, direction, flows, packets, "
-      "bytes) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-      "ON CONFLICT(segment, agent, exporter, protocol, direction) DO UPDATE SET "
-      "flows = flows + ?6, packets = packets + ?7, bytes = bytes + ?8";
-  const char* upsert_interface =
-      "INSERT INTO interface_totals(segment, agent, exporter, if_index, direction, packets, "
-      "bytes) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-      "ON CONFLICT(segment, agent, exporter, if_index, direction) DO UPDATE SET "
-      "packets = packets + ?6, bytes = bytes + ?7";
-  const char* upsert_agent =
-      "INSERT INTO agents(agent, last_seq, batches, flow_records, interface_records, "
-      "device_records, trap_records, event_records, stream) "
-      "VALUES(?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8) "
-      "ON CONFLICT(agent) DO UPDATE SET last_seq = ?2, stream = ?8, batches = batches + 1, "
-      "flow_records = flow_records + ?3, interface_records = interface_records + ?4, "
-      "device_records = device_records + ?5, trap_records = trap_records + ?6, "
-      "event_records = event_records + ?7";
-  if (sqlite3_prepare_v2(l->db_, upsert_flow, -1, &l->upsert_flow_, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(l->db_, upsert_agent, -1, &l->upsert_agent_, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(l->db_, upsert_interface, -1, &l->upsert_interface_, nullptr) != SQLITE_OK)
-    return Status::error(file.string() + ": " + sqlite3_errmsg(l->db_));
+  std::unique_ptr<store::SqlDb> db;
+  if (auto s = store::open_sqlite(file, db); !s) return Status::error("ledger: " + s.message());
+  return open(std::move(db), "", out);
+}
 
-  sqlite3_stmt* q = nullptr;
-  sqlite3_prepare_v2(l->db_, "SELECT agent, stream, last_seq FROM agents", -1, &q, nullptr);
-  while (sqlite3_step(q) == SQLITE_ROW)
-    l->positions_[reinterpret_cast<const char*>(sqlite3_column_text(q, 0))] = {
-        from_db(sqlite3_column_int64(q, 1)), from_db(sqlite3_column_int64(q, 2))};
-  sqlite3_finalize(q);
-  l->for_each_flow_total([&](const std::string&, const std::string& agent, const FlowRow& r) {
-    l->exporters_[agent].insert(r.exporter);
-  });
-  l->for_each_interface_total(
-      [&](const std::string&, const std::string& agent, const InterfaceRow& r) {
-        l->interfaces_[agent + "/" + r.exporter].insert(r.if_index);
-      });
+Status IngestLedger::open(std::unique_ptr<store::SqlDb> db, const std::string& collector,
+                          std::unique_ptr<IngestLedger>& out) {
+  std::unique_ptr<IngestLedger> l(new IngestLedger());
+  l->db_ = std::move(db);
+  l->collector_ = collector;
+  if (auto s = l->migrate(); !s) return s;
+  if (auto s = l->load(); !s) return s;
   out = std::move(l);
   return Status::ok();
 }
 
-IngestLedger::~IngestLedger() {
-  sqlite3_finalize(upsert_flow_);
-  sqlite3_finalize(upsert_agent_);
-  sqlite3_finalize(upsert_interface_);
-  sqlite3_close(db_);
+// The schema version names the layout. An older ledger is migrated one step per transaction
+// (a crash mid-way leaves the previous step whole); a newer or unknown one is refused, not
+// guessed at. Collectors starting together on one PostgreSQL take turns (schema lock).
+Status IngestLedger::migrate() {
+  store::SqlDb& db = *db_;
+  return store::transaction(db, [&]() -> Status {
+    if (auto s = db.lock("citywatch-schema"); !s) return s;
+    int version = 0;
+    bool empty = true;
+    if (auto s = db.schema_version(kComponent, version, empty); !s) return s;
+    if (empty) {
+      if (auto s = db.exec(db.dialect(kSchema)); !s) return s;
+      return db.set_schema_version(kComponent, kSchemaVersion);
+    }
+    if (version < 1 || version > kSchemaVersion)
+      return Status::error(db.name() + ": ledger schema version " + std::to_string(version) +
+                           ", this collector reads 1 to " + std::to_string(kSchemaVersion) +
+                           "; move the file aside (or use a new database) to start a new ledger");
+    for (int from = version; from < kSchemaVersion; ++from) {
+      std::string step = kMigrations[from - 1];
+      if (from == 2) step = kInterfaceTotalsV2 + step;
+      if (const auto at = step.find("{SCHEMA}"); at != std::string::npos)
+        step.replace(at, 8, kSchema);
+      if (auto s = db.exec(db.dialect(step)); !s)
+        return Status::error(db.name() + ": migrating the ledger from schema " +
+                             std::to_string(from) + ": " + s.message());
+    }
+    if (version != kSchemaVersion) migrated_from_ = version;
+    return db.set_schema_version(kComponent, kSchemaVersion);
+  });
 }
 
-Status IngestLedger::exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = std::string("ledger: ") + (err ? err : "unknown error");
-    sqlite3_free(err);
-    return Status::error(msg);
-  }
+Status IngestLedger::load() {
+  SqlRows r;
+  if (auto s = db_->run("SELECT agent, stream, last_seq FROM agents", {}, &r); !s) return s;
+  for (std::size_t i = 0; i < r.size(); ++i)
+    positions_[r.text(i, 0)] = {from_db(r.i64(i, 1)), from_db(r.i64(i, 2))};
+  for_each_flow_total([&](const std::string&, const std::string& agent, const FlowRow& row) {
+    exporters_[agent].insert(row.exporter);
+  });
+  for_each_interface_total(
+      [&](const std::string&, const std::string& agent, const InterfaceRow& row) {
+        interfaces_[agent + "/" + row.exporter].insert(row.if_index);
+      });
   return Status::ok();
 }
+
+IngestLedger::~IngestLedger() = default;
 
 std::uint64_t IngestLedger::last_seq(const std::string& agent, std::uint64_t stream) const {
   auto it = positions_.find(agent);
   return it == positions_.end() || it->second.stream != stream ? 0 : it->second.seq;
+}
+
+Status IngestLedger::refresh(const std::string& agent) {
+  SqlRows r;
+  if (auto s = db_->run("SELECT stream, last_seq FROM agents WHERE agent = $1", {agent}, &r); !s)
+    return s;
+  if (!r.empty()) positions_[agent] = {from_db(r.i64(0, 0)), from_db(r.i64(0, 1))};
+  return Status::ok();
 }
 
 std::string IngestLedger::exporter_label(const std::string& agent, const IpAddr& exporter) {
@@ -230,118 +267,171 @@ std::string IngestLedger::if_index_label(const std::string& agent, const std::st
 }
 
 Status IngestLedger::commit(const BatchSummary& b, std::vector<FlowRow>& flows,
-                            std::vector<InterfaceRow>& interfaces) {
+                            std::vector<InterfaceRow>& interfaces, bool& duplicate) {
+  duplicate = false;
   flows.clear();
   interfaces.clear();
-  for (const FlowGroup& g : b.flows)
-    flows.push_back(
-        {exporter_label(b.agent, g.exporter), g.protocol, direction_label(g.direction), g.totals});
+  // Rows that share labels (past a cap) are one row: an upsert may touch a row once.
+  for (const FlowGroup& g : b.flows) {
+    FlowRow row{exporter_label(b.agent, g.exporter), g.protocol, direction_label(g.direction),
+                g.totals};
+    auto same = std::find_if(flows.begin(), flows.end(), [&](const FlowRow& f) {
+      return f.protocol == row.protocol && f.exporter == row.exporter &&
+             f.direction == row.direction;
+    });
+    if (same == flows.end()) {
+      flows.push_back(std::move(row));
+    } else {
+      same->totals.flows += row.totals.flows;
+      same->totals.packets += row.totals.packets;
+      same->totals.bytes += row.totals.bytes;
+    }
+  }
   for (const InterfaceGroup& g : b.interfaces) {
     std::string exporter = exporter_label(b.agent, g.exporter);
     std::string if_index = if_index_label(b.agent, exporter, g.if_index);
-    interfaces.push_back(
-        {std::move(exporter), std::move(if_index), g.input ? "in" : "out", g.packets, g.bytes});
+    const char* direction = g.input ? "in" : "out";
+    auto same = std::find_if(interfaces.begin(), interfaces.end(), [&](const InterfaceRow& r) {
+      return r.if_index == if_index && r.exporter == exporter && r.direction == direction;
+    });
+    if (same == interfaces.end()) {
+      interfaces.push_back(
+          {std::move(exporter), std::move(if_index), direction, g.packets, g.bytes});
+    } else {
+      same->packets += g.packets;
+      same->bytes += g.bytes;
+    }
   }
-  if (auto s = exec("BEGIN IMMEDIATE"); !s) return s;
-  bool ok = true;
-  for (const FlowRow& r : flows) {
-    if (!ok) break;
-    sqlite3_reset(upsert_flow_);
-    sqlite3_bind_text(upsert_flow_, 1, b.segment.c_str(), -1, SQLITE_STATIC);
-    sqlite3_bind_text(upsert_flow_, 2, b.agent.c_str(), -1, SQLITE_STATIC);
-    sqlite3_bind_text(upsert_flow_, 3, r.exporter.c_str(), -1, SQLITE_STATIC);
-    sqlite3_bind_int(upsert_flow_, 4, r.protocol);
-    sqlite3_bind_text(upsert_flow_, 5, r.direction.c_str(), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(upsert_flow_, 6, to_db(r.totals.flows));
-    sqlite3_bind_int64(upsert_flow_, 7, to_db(r.totals.packets));
-    sqlite3_bind_int64(upsert_flow_, 8, to_db(r.totals.bytes));
-    ok = sqlite3_step(upsert_flow_) == SQLITE_DONE;
-  }
-  for (const InterfaceRow& r : interfaces) {
-    if (!ok) break;
-    sqlite3_reset(upsert_interface_);
-    sqlite3_bind_text(upsert_interface_, 1, b.segment.c_str(), -1, SQLITE_STATIC);
-    sqlite3_bind_text(upsert_interface_, 2, b.agent.c_str(), -1, SQLITE_STATIC);
-    sqlite3_bind_text(upsert_interface_, 3, r.exporter.c_str(), -1, SQLITE_STATIC);
-    sqlite3_bind_text(upsert_interface_, 4, r.if_index.c_str(), -1, SQLITE_STATIC);
-    sqlite3_bind_text(upsert_interface_, 5, r.direction.c_str(), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(upsert_interface_, 6, to_db(r.packets));
-    sqlite3_bind_int64(upsert_interface_, 7, to_db(r.bytes));
-    ok = sqlite3_step(upsert_interface_) == SQLITE_DONE;
-  }
-  if (ok) {
-    sqlite3_reset(upsert_agent_);
-    sqlite3_bind_text(upsert_agent_, 1, b.agent.c_str(), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(upsert_agent_, 2, to_db(b.seq));
-    sqlite3_bind_int64(upsert_agent_, 8, to_db(b.stream));
+  store::SqlDb& db = *db_;
+  Position stored;
+  const Status st = store::transaction(db, [&]() -> Status {
+    // The position is read again under the agent's lock: on a shared database another
+    // collector may have committed this batch since the session began.
+    if (auto s = db.lock("agent/" + b.agent); !s) return s;
+    SqlRows r;
+    if (auto s = db.run("SELECT stream, last_seq FROM agents WHERE agent = $1", {b.agent}, &r); !s)
+      return s;
+    if (!r.empty()) {
+      stored = {from_db(r.i64(0, 0)), from_db(r.i64(0, 1))};
+      if (stored.stream == b.stream && stored.seq >= b.seq) {
+        duplicate = true;
+        return Status::error("duplicate");  // rolls back; not an error to the caller
+      }
+    }
+    for (std::size_t at = 0; at < flows.size(); at += kRowsPerStatement) {
+      const std::size_t n = std::min(kRowsPerStatement, flows.size() - at);
+      params_.clear();
+      for (std::size_t i = at; i < at + n; ++i) {
+        const FlowRow& f = flows[i];
+        push(params_, collector_, b.segment, b.agent, f.exporter, std::int64_t{f.protocol},
+             f.direction, to_db(f.totals.flows), to_db(f.totals.packets), to_db(f.totals.bytes));
+      }
+      if (auto s = db.run(
+              "INSERT INTO flow_totals(collector, segment, agent, exporter, protocol, direction, "
+              "flows, packets, bytes)" +
+                  values_clause(n, 9) +
+                  " ON CONFLICT(collector, segment, agent, exporter, protocol, direction) DO "
+                  "UPDATE SET flows = flow_totals.flows + excluded.flows, packets = "
+                  "flow_totals.packets + excluded.packets, bytes = flow_totals.bytes + "
+                  "excluded.bytes",
+              params_);
+          !s)
+        return s;
+    }
+    for (std::size_t at = 0; at < interfaces.size(); at += kRowsPerStatement) {
+      const std::size_t n = std::min(kRowsPerStatement, interfaces.size() - at);
+      params_.clear();
+      for (std::size_t i = at; i < at + n; ++i) {
+        const InterfaceRow& f = interfaces[i];
+        push(params_, collector_, b.segment, b.agent, f.exporter, f.if_index, f.direction,
+             to_db(f.packets), to_db(f.bytes));
+      }
+      if (auto s = db.run(
+              "INSERT INTO interface_totals(collector, segment, agent, exporter, if_index, "
+              "direction, packets, bytes)" +
+                  values_clause(n, 8) +
+                  " ON CONFLICT(collector, segment, agent, exporter, if_index, direction) DO "
+                  "UPDATE SET packets = interface_totals.packets + excluded.packets, bytes = "
+                  "interface_totals.bytes + excluded.bytes",
+              params_);
+          !s)
+        return s;
+    }
+    params_.clear();
+    push(params_, collector_, b.agent);
     for (int k = 1; k <= 5; ++k)
-      sqlite3_bind_int64(upsert_agent_, k + 2,
-                         to_db(b.records_by_kind[static_cast<std::size_t>(k)]));
-    ok = sqlite3_step(upsert_agent_) == SQLITE_DONE;
+      params_.push_back(to_db(b.records_by_kind[static_cast<std::size_t>(k)]));
+    if (auto s = db.run(
+            "INSERT INTO agent_totals(collector, agent, batches, flow_records, "
+            "interface_records, device_records, trap_records, event_records) "
+            "VALUES($1, $2, 1, $3, $4, $5, $6, $7) ON CONFLICT(collector, agent) DO UPDATE SET "
+            "batches = agent_totals.batches + 1, "
+            "flow_records = agent_totals.flow_records + excluded.flow_records, "
+            "interface_records = agent_totals.interface_records + excluded.interface_records, "
+            "device_records = agent_totals.device_records + excluded.device_records, "
+            "trap_records = agent_totals.trap_records + excluded.trap_records, "
+            "event_records = agent_totals.event_records + excluded.event_records",
+            params_);
+        !s)
+      return s;
+    return db.run(
+        "INSERT INTO agents(agent, stream, last_seq) VALUES($1, $2, $3) ON CONFLICT(agent) DO "
+        "UPDATE SET stream = excluded.stream, last_seq = excluded.last_seq",
+        {b.agent, to_db(b.stream), to_db(b.seq)});
+  });
+  if (duplicate) {
+    positions_[b.agent] = stored;
+    return Status::ok();
   }
-  if (!ok) {
-    const std::string msg = std::string("ledger: ") + sqlite3_errmsg(db_);
-    (void)exec("ROLLBACK");
-    return Status::error(msg);
-  }
-  if (auto s = exec("COMMIT"); !s) {
-    (void)exec("ROLLBACK");
-    return s;
-  }
+  if (!st) return Status::error("ledger: " + st.message());
   positions_[b.agent] = {b.stream, b.seq};
   return Status::ok();
 }
 
 void IngestLedger::for_each_flow_total(
     const std::function<void(const std::string&, const std::string&, const FlowRow&)>& fn) const {
-  sqlite3_stmt* q = nullptr;
-  sqlite3_prepare_v2(db_,
-                     "SELECT segment, agent, exporter, protocol, direction, flows, packets, bytes "
-                     "FROM flow_totals",
-                     -1, &q, nullptr);
-  while (sqlite3_step(q) == SQLITE_ROW) {
-    FlowRow r{text(q, 2),
-              sqlite3_column_int(q, 3),
-              text(q, 4),
-              {from_db(sqlite3_column_int64(q, 5)), from_db(sqlite3_column_int64(q, 6)),
-               from_db(sqlite3_column_int64(q, 7))}};
-    fn(text(q, 0), text(q, 1), r);
+  SqlRows r;
+  if (!db_->run("SELECT segment, agent, exporter, protocol, direction, flows, packets, bytes "
+                "FROM flow_totals WHERE collector = $1",
+                {collector_}, &r))
+    return;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    FlowRow row{r.text(i, 2),
+                static_cast<int>(r.i64(i, 3)),
+                r.text(i, 4),
+                {from_db(r.i64(i, 5)), from_db(r.i64(i, 6)), from_db(r.i64(i, 7))}};
+    fn(r.text(i, 0), r.text(i, 1), row);
   }
-  sqlite3_finalize(q);
 }
 
 void IngestLedger::for_each_interface_total(
     const std::function<void(const std::string&, const std::string&, const InterfaceRow&)>& fn)
     const {
-  sqlite3_stmt* q = nullptr;
-  sqlite3_prepare_v2(db_,
-                     "SELECT segment, agent, exporter, if_index, direction, packets, bytes "
-                     "FROM interface_totals",
-                     -1, &q, nullptr);
-  while (sqlite3_step(q) == SQLITE_ROW) {
-    InterfaceRow r{text(q, 2), text(q, 3), text(q, 4), from_db(sqlite3_column_int64(q, 5)),
-                   from_db(sqlite3_column_int64(q, 6))};
-    fn(text(q, 0), text(q, 1), r);
+  SqlRows r;
+  if (!db_->run("SELECT segment, agent, exporter, if_index, direction, packets, bytes "
+                "FROM interface_totals WHERE collector = $1",
+                {collector_}, &r))
+    return;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    InterfaceRow row{r.text(i, 2), r.text(i, 3), r.text(i, 4), from_db(r.i64(i, 5)),
+                     from_db(r.i64(i, 6))};
+    fn(r.text(i, 0), r.text(i, 1), row);
   }
-  sqlite3_finalize(q);
 }
 
 void IngestLedger::for_each_agent(
     const std::function<void(const std::string&, std::uint64_t,
                              const PerRecordKind<std::uint64_t>&)>& fn) const {
-  sqlite3_stmt* q = nullptr;
-  sqlite3_prepare_v2(db_,
-                     "SELECT agent, batches, flow_records, interface_records, device_records, "
-                     "trap_records, event_records FROM agents",
-                     -1, &q, nullptr);
-  while (sqlite3_step(q) == SQLITE_ROW) {
+  SqlRows r;
+  if (!db_->run("SELECT agent, batches, flow_records, interface_records, device_records, "
+                "trap_records, event_records FROM agent_totals WHERE collector = $1",
+                {collector_}, &r))
+    return;
+  for (std::size_t i = 0; i < r.size(); ++i) {
     PerRecordKind<std::uint64_t> rec{};
-    for (int k = 1; k <= 5; ++k)
-      rec[static_cast<std::size_t>(k)] = from_db(sqlite3_column_int64(q, k + 1));
-    fn(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)),
-       from_db(sqlite3_column_int64(q, 1)), rec);
+    for (int k = 1; k <= 5; ++k) rec[static_cast<std::size_t>(k)] = from_db(r.i64(i, k + 1));
+    fn(r.text(i, 0), from_db(r.i64(i, 1)), rec);
   }
-  sqlite3_finalize(q);
 }
 
 }  // namespace citywatch::collector

@@ -50,6 +50,10 @@ int main(int argc, char** argv) {
                      "collector configuration: outage store (state_dir), sites, maintenance "
                      "windows, default time zone and SLO");
   report->add_option("--db", db, "outage store (default: STATE_DIR/uptime.sqlite from --config)");
+  std::string pg_dsn;
+  report->add_option("--postgres", pg_dsn,
+                     "PostgreSQL connection string of a collector pair's store (default: "
+                     "store.postgres from --config)");
   report->add_option("-p,--period", period_text, "YYYY-MM, YYYY-Qn, YYYY or YYYY-MM-DD..YYYY-MM-DD")
       ->required();
   report->add_option("-b,--baseline", baseline_text, "baseline period (default: a year earlier)");
@@ -71,12 +75,19 @@ int main(int argc, char** argv) {
 
   std::string init_db;
   CLI::App* init = app.add_subcommand("init-store", "create an empty outage store");
-  init->add_option("--db", init_db, "outage store file")->required();
+  auto* init_file = init->add_option("--db", init_db, "outage store file");
+  std::string init_pg;
+  init->add_option("--postgres", init_pg, "PostgreSQL connection string")->excludes(init_file);
   CLI11_PARSE(app, argc, argv);
 
   if (*init) {
     std::unique_ptr<up::OutageStore> store;
-    if (auto s = up::OutageStore::open(init_db, store); !s) {
+    std::unique_ptr<cw::collector::store::SqlDb> sql;
+    cw::Status s = init_pg.empty() ? cw::collector::store::open_sqlite(init_db, sql)
+                                   : cw::collector::store::open_postgres(init_pg, sql);
+    if (init_pg.empty() && init_db.empty()) s = cw::Status::error("give --db or --postgres");
+    if (s) s = up::OutageStore::open(std::move(sql), store);
+    if (!s) {
       std::cerr << "citywatch init-store: " << s.message() << "\n";
       return 1;
     }
@@ -89,10 +100,12 @@ int main(int argc, char** argv) {
       std::cerr << s.message() << "\n";
       return 2;
     }
-    if (db.empty()) db = (std::filesystem::path(cfg.state_dir) / "uptime.sqlite").string();
+    if (pg_dsn.empty() && db.empty()) pg_dsn = cfg.store.postgres_dsn;
+    if (pg_dsn.empty() && db.empty())
+      db = (std::filesystem::path(cfg.state_dir) / "uptime.sqlite").string();
   }
-  if (db.empty()) {
-    std::cerr << "citywatch report: give --config or --db\n";
+  if (db.empty() && pg_dsn.empty()) {
+    std::cerr << "citywatch report: give --config, --db or --postgres\n";
     return 2;
   }
   rep::ReportOptions opts;
@@ -120,7 +133,15 @@ int main(int argc, char** argv) {
   if (!now_text.empty()) opts.now_ns = std::stoll(now_text) * up::kNsPerSecond;
 
   std::unique_ptr<up::OutageStore> store;
-  if (auto s = up::OutageStore::open(db, store, /*create=*/false); !s) {
+  cw::Status opened = cw::Status::ok();
+  if (!pg_dsn.empty()) {
+    std::unique_ptr<cw::collector::store::SqlDb> sql;
+    opened = cw::collector::store::open_postgres(pg_dsn, sql);
+    if (opened) opened = up::OutageStore::open(std::move(sql), store);
+  } else {
+    opened = up::OutageStore::open(db, store, /*create=*/false);
+  }
+  if (auto s = opened; !s) {
     std::cerr << "citywatch report: " << s.message() << "\n";
     return 1;
   }

@@ -1,4 +1,5 @@
-// OutageStore: the durable outage record (STATE_DIR/uptime.sqlite, SQLite in WAL mode).
+// OutageStore: the durable outage record: STATE_DIR/uptime.sqlite (SQLite in WAL mode), or
+// the PostgreSQL database a collector pair shares (collector/store/sql_db.h).
 //
 // Three tables: `entities` (every monitored segment, device and interface with its current
 // state), `outages` (one row per outage: entity, cause, start, end or NULL while open,
@@ -10,18 +11,23 @@
 // one transaction (synchronous=FULL), so a crash leaves the transition whole or absent.
 // The `outage_view` view joins outages with their entity for ad-hoc SQL and reports.
 //
+// Collector pairs (docs/scaling.md): `collectors` holds each collector's heartbeat and
+// `agent_owners` which collector answers for each agent's segment (and its devices and
+// interfaces), so a segment whose agent moved to another collector is not an outage and one
+// whose agent is gone from all is recorded once: by its owner, under the agent's lock.
+//
 // Thread-safety: none. One owner: the tracker on the ingest thread, or the report CLI.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "collector/store/sql_db.h"
 #include "common/status.h"
-
-struct sqlite3;
 
 namespace citywatch::collector::uptime {
 
@@ -69,16 +75,31 @@ struct OutageRow {
   std::int64_t root_outage_id = 0;
 };
 
+// Who answers for an agent's segment (collector pairs).
+struct AgentOwner {
+  std::string agent;
+  std::string collector;  // empty: no collector has claimed it
+  bool connected = false;
+  std::int64_t changed_ns = 0;    // when it connected or disconnected
+  std::int64_t heartbeat_ns = 0;  // the owner's last heartbeat (0: none)
+};
+
 class OutageStore {
  public:
+  // A SQLite store in this file.
   static Status open(const std::filesystem::path& file, std::unique_ptr<OutageStore>& out,
                      bool create = true);
+  // A store in db, migrated to the current schema.
+  static Status open(std::unique_ptr<store::SqlDb> db, std::unique_ptr<OutageStore>& out);
   ~OutageStore();
   OutageStore(const OutageStore&) = delete;
   OutageStore& operator=(const OutageStore&) = delete;
 
   Status load_entities(std::vector<EntityRow>& out) const;
   Status load_open_outages(std::vector<OutageRow>& out) const;
+  // The same, for the entities one agent reports (a collector takes the agent over).
+  Status load_entities_of(const std::string& agent, std::vector<EntityRow>& out) const;
+  Status load_open_outages_of(const std::string& agent, std::vector<OutageRow>& out) const;
   // Outages that overlap [from, to): start < to and (open or end > from), by start.
   Status load_outages(std::int64_t from_ns, std::int64_t to_ns, std::vector<OutageRow>& out) const;
 
@@ -99,14 +120,38 @@ class OutageStore {
   // A state change with no outage boundary (first seen up, unmonitored, reboot).
   Status record_state(const EntityRow& e, std::int64_t time_ns, const std::string& detail);
 
+  // Collector pairs. The agent connected to (claim) or left (release: only if still ours)
+  // this collector.
+  Status claim_agent(const std::string& agent, const std::string& collector, std::int64_t time_ns);
+  Status release_agent(const std::string& agent, const std::string& collector,
+                       std::int64_t time_ns);
+  Status heartbeat(const std::string& collector, std::int64_t now_ns);
+  Status agent_owner(const std::string& agent, AgentOwner& out) const;
+  Status agents_of(const std::string& collector, std::vector<AgentOwner>& out) const;
+  // Agents whose owner is another collector that has not beaten since stale_before_ns.
+  Status orphaned_agents(const std::string& collector, std::int64_t stale_before_ns,
+                         std::vector<AgentOwner>& out) const;
+  // Takes an orphan over if it is still as seen (one collector wins); dark_since_ns: since
+  // when its segment is unaccounted for (its owner's last heartbeat, or its disconnection).
+  Status adopt_orphan(const AgentOwner& seen, const std::string& collector, bool& won,
+                      std::int64_t& dark_since_ns);
+  // start_outage for a lost agent, only if this collector still owns it and it is not
+  // connected anywhere (checked and written under the agent's lock); ours tells which.
+  Status start_lost_outage(const EntityRow& e, OutageRow& o, const std::string& collector,
+                           bool& ours);
+
+  store::SqlDb& db() const { return *db_; }
+
  private:
   OutageStore() = default;
-  Status exec(const char* sql);
+  Status migrate();
+  Status insert_outage(const EntityRow& e, OutageRow& o);
   Status save_entity_state(const EntityRow& e);
   Status add_change(const EntityRow& e, std::int64_t time_ns, const std::string& detail);
+  Status load_entities_where(const std::string& where, std::span<const store::SqlValue> params,
+                             std::vector<EntityRow>& out) const;
 
-  sqlite3* db_ = nullptr;
-  std::string file_;
+  std::unique_ptr<store::SqlDb> db_;
 };
 
 }  // namespace citywatch::collector::uptime

@@ -17,8 +17,9 @@ struct OutageTracker::Tracked {
   bool confirmed = false;         // lasted min_outage: counted as an outage
   std::int64_t accounted_ns = 0;  // outage seconds exported up to here
   std::int64_t monitored_ns = 0;  // monitored seconds exported up to here
-  bool grace = false;             // segment: waiting for its agent after a restart
+  bool grace = false;             // segment: waiting for its agent (restart, or pairs)
   std::int64_t grace_start_ns = 0;
+  std::int64_t left_ns = 0;     // pairs: the agent disconnected from here then (0: a restart)
   std::vector<Interval> maint;  // maintenance cached for [maint_from, maint_to)
   std::int64_t maint_from_ns = 0;
   std::int64_t maint_to_ns = 0;
@@ -82,12 +83,14 @@ std::size_t OutageTracker::KeyHash::operator()(const Key& k) const {
 }
 
 OutageTracker::OutageTracker(const UptimeConfig& config, OutageStore& store, const Clock& clock,
-                             UptimeMetrics* metrics)
+                             UptimeMetrics* metrics, std::string collector_id)
     : config_(config),
       store_(store),
       clock_(clock),
       metrics_(metrics),
-      calendar_(config.maintenance) {
+      calendar_(config.maintenance),
+      collector_id_(std::move(collector_id)),
+      shared_(!collector_id_.empty()) {
   for (const DependencySpec& d : config.dependencies)
     for (const std::string& p : d.parents) parent_names_.insert(p);
   // read_uptime_config has checked the zone; UTC stays if it has gone since.
@@ -103,6 +106,39 @@ void OutageTracker::save(Status s) {
   log::error("uptime: " + s.message());
 }
 
+OutageTracker::Tracked& OutageTracker::restore(const EntityRow& row) {
+  Key k{row.kind, {}, parse_addr(row.device), row.if_index};
+  k.scope.assign(row.kind == EntityKind::kSegment ? row.agent : row.segment);
+  auto& slot = entities_[k];
+  if (!slot) slot = std::make_unique<Tracked>();
+  Tracked& t = *slot;
+  t.row = row;
+  // Sites follow the configuration in force now.
+  if (t.row.kind != EntityKind::kDevice) t.row.site = config_.site_of(t.row.segment);
+  if (!t.deps) resolve_dependencies(t);
+  by_key_[t.row.key] = &t;
+  return t;
+}
+
+void OutageTracker::ensure_root(std::int64_t r, std::int64_t now) {
+  if (r == 0 || roots_.count(r)) return;
+  Root root;
+  for (auto& [k2, o] : entities_)
+    if (o->has_outage && o->outage.id == r) root.entity = o.get();
+  if (!root.entity) {
+    // Ended before the restart: the dependents wait out the grace from its end. A root
+    // row that cannot be read (removed by hand) counts as ended now.
+    OutageRow ended;
+    root.open = false;
+    root.end_ns = now;
+    if (auto st = store_.load_outage(r, ended); !st)
+      log::warning("uptime: " + st.message() + "; its dependents are released after the grace");
+    else if (!ended.open)
+      root.end_ns = ended.end_ns;
+  }
+  roots_.emplace(r, std::move(root));
+}
+
 Status OutageTracker::load() {
   std::vector<EntityRow> rows;
   if (auto s = store_.load_entities(rows); !s) return s;
@@ -112,60 +148,189 @@ Status OutageTracker::load() {
   for (OutageRow& o : open) open_by_entity[o.entity_id] = std::move(o);
   const std::int64_t now = clock_.now_ns();
   last_tick_ns_ = now;
-  for (EntityRow& row : rows) {
-    Key k{row.kind, {}, parse_addr(row.device), row.if_index};
-    k.scope.assign(row.kind == EntityKind::kSegment ? row.agent : row.segment);
-    auto t = std::make_unique<Tracked>();
-    t->row = std::move(row);
-    // Sites follow the configuration in force now.
-    if (t->row.kind != EntityKind::kDevice) t->row.site = config_.site_of(t->row.segment);
-    if (const auto it = open_by_entity.find(t->row.id); it != open_by_entity.end()) {
-      t->has_outage = true;
-      t->outage = it->second;
-      t->confirmed = now - t->outage.start_ns >= config_.min_outage.count();
-      t->accounted_ns = now;  // counters restart at zero; Prometheus handles the reset
+  if (shared_) {
+    // Agents this collector answered for before it stopped: as alone, they get the grace
+    // to come back (here or to another collector) from now; until then they are not dark.
+    std::vector<AgentOwner> mine;
+    if (auto s = store_.agents_of(collector_id_, mine); !s) return s;
+    for (const AgentOwner& o : mine) {
+      owned_.insert(o.agent);
+      if (auto s = store_.release_agent(o.agent, collector_id_, now); !s) return s;
     }
-    t->monitored_ns = now;
-    if (t->row.kind == EntityKind::kSegment && t->row.state == EntityState::kUp) {
-      t->grace = true;
-      t->grace_start_ns = now;
+    if (auto s = store_.heartbeat(collector_id_, now); !s) return s;
+    next_heartbeat_ns_ = now + kHeartbeatEveryNs;
+  }
+  std::size_t restored = 0;
+  for (EntityRow& row : rows) {
+    Tracked& t = restore(row);
+    if (!owns(t)) continue;  // another collector's: silent until its agent comes here
+    if (const auto it = open_by_entity.find(t.row.id); it != open_by_entity.end()) {
+      t.has_outage = true;
+      t.outage = it->second;
+      t.confirmed = now - t.outage.start_ns >= config_.min_outage.count();
+      t.accounted_ns = now;  // counters restart at zero; Prometheus handles the reset
+      ++restored;
+    }
+    t.monitored_ns = now;
+    if (t.row.kind == EntityKind::kSegment && t.row.state == EntityState::kUp) {
+      t.grace = true;
+      t.grace_start_ns = now;
     }
     if (metrics_) {
-      t->site = metrics_->site(t->row.site, t->row.kind);
-      t->series = metrics_->entity(t->row);
-      if (t->series.up) t->series.up->Set(t->row.state == EntityState::kDown ? 0 : 1);
+      t.site = metrics_->site(t.row.site, t.row.kind);
+      t.series = metrics_->entity(t.row);
+      if (t.series.up) t.series.up->Set(t.row.state == EntityState::kDown ? 0 : 1);
     }
-    resolve_dependencies(*t);
-    by_key_[t->row.key] = t.get();
-    entities_.emplace(k, std::move(t));
   }
   // Roots of the dependents still open: an open outage of another entity, or one that ended
   // (its dependents wait out the grace from its end).
-  for (auto& [k, t] : entities_) {
-    if (!t->has_outage || t->outage.root_outage_id == 0) continue;
-    const std::int64_t r = t->outage.root_outage_id;
-    if (roots_.count(r)) continue;
-    Root root;
-    for (auto& [k2, o] : entities_)
-      if (o->has_outage && o->outage.id == r) root.entity = o.get();
-    if (!root.entity) {
-      // Ended before the restart: the dependents wait out the grace from its end. A root
-      // row that cannot be read (removed by hand) counts as ended now.
-      OutageRow ended;
-      root.open = false;
-      root.end_ns = now;
-      if (auto st = store_.load_outage(r, ended); !st)
-        log::warning("uptime: " + st.message() + "; its dependents are released after the grace");
-      else if (!ended.open)
-        root.end_ns = ended.end_ns;
-    }
-    roots_.emplace(r, std::move(root));
-  }
+  for (auto& [k, t] : entities_)
+    if (t->has_outage) ensure_root(t->outage.root_outage_id, now);
   for (auto& [k, t] : entities_)
     if (t->has_outage) enter(*t);
   log::info("uptime: " + std::to_string(entities_.size()) + " entities, " +
-            std::to_string(open.size()) + " open outages restored");
+            std::to_string(restored) + " open outages restored" +
+            (shared_ ? "; " + std::to_string(owned_.size()) + " agents owned by collector '" +
+                           collector_id_ + "'"
+                     : ""));
   return Status::ok();
+}
+
+// ---- Collector pairs ----
+
+bool OutageTracker::owns(const Tracked& t) const {
+  return !shared_ || owned_.count(t.row.agent) > 0;
+}
+
+void OutageTracker::adopt(const std::string& agent, std::int64_t now) {
+  std::vector<EntityRow> rows;
+  std::vector<OutageRow> open;
+  if (auto s = store_.load_entities_of(agent, rows); !s) return save(s);
+  if (auto s = store_.load_open_outages_of(agent, open); !s) return save(s);
+  std::map<std::int64_t, OutageRow> open_by_entity;
+  for (OutageRow& o : open) open_by_entity[o.entity_id] = std::move(o);
+  std::vector<Tracked*> adopted;
+  for (const EntityRow& row : rows) {
+    Key k{row.kind, {}, parse_addr(row.device), row.if_index};
+    k.scope.assign(row.kind == EntityKind::kSegment ? row.agent : row.segment);
+    if (Tracked* old = find(k); old && old->has_outage) {
+      if (old->site) leave(*old, now);
+      old->has_outage = false;
+    }
+    Tracked& t = restore(row);
+    t.grace = false;
+    t.left_ns = 0;
+    t.monitored_ns = now;
+    if (const auto it = open_by_entity.find(t.row.id); it != open_by_entity.end()) {
+      t.has_outage = true;
+      t.outage = it->second;
+      t.confirmed = now - t.outage.start_ns >= config_.min_outage.count();
+      t.accounted_ns = now;
+    }
+    if (metrics_ && !t.site) {
+      t.site = metrics_->site(t.row.site, t.row.kind);
+      t.series = metrics_->entity(t.row);
+    }
+    if (t.series.up) t.series.up->Set(t.row.state == EntityState::kDown ? 0 : 1);
+    adopted.push_back(&t);
+  }
+  for (Tracked* t : adopted)
+    if (t->has_outage) ensure_root(t->outage.root_outage_id, now);
+  for (Tracked* t : adopted)
+    if (t->has_outage) enter(*t);
+  log::info("uptime: collector '" + collector_id_ + "' answers for agent '" + agent + "' (" +
+            std::to_string(rows.size()) + " entities, " + std::to_string(open.size()) +
+            " open outages from the store)");
+}
+
+void OutageTracker::let_go(const std::string& agent, const std::string& to, std::int64_t now) {
+  for (auto& [k, tp] : entities_) {
+    Tracked& t = *tp;
+    if (t.row.agent != agent) continue;
+    account(t, now);
+    if (t.has_outage && t.site) leave(t, now);
+    t.has_outage = false;
+    t.grace = false;
+    t.left_ns = 0;
+    if (metrics_) metrics_->remove_entity(t.row, t.series);
+    t.site = nullptr;
+  }
+  owned_.erase(agent);
+  log::info("uptime: agent '" + agent + "' is with collector '" + to +
+            "' now; that collector answers for its segment (no outage recorded here)");
+}
+
+void OutageTracker::lost_agent(Tracked& t, std::int64_t now) {
+  AgentOwner o;
+  if (auto s = store_.agent_owner(t.row.agent, o); !s) return save(s);  // asked again next tick
+  if (!o.collector.empty() && o.collector != collector_id_)
+    return let_go(t.row.agent, o.collector, now);
+  t.grace = false;
+  log::warning("uptime: agent '" + t.row.agent + "' has not come back to any collector within " +
+               "the grace; segment '" + t.row.segment + "' counted dark since " +
+               (t.left_ns ? "it disconnected" : "start-up"));
+  lost_guard_ = true;
+  observe(t, false, "agent_lost", t.grace_start_ns, "agent_back");
+  lost_guard_ = false;
+  if (!lost_won_) {
+    // Claimed elsewhere between the two looks: that collector answers for it now.
+    if (auto s = store_.agent_owner(t.row.agent, o); !s) return save(s);
+    let_go(t.row.agent, o.collector, now);
+  }
+}
+
+void OutageTracker::pair_tick(std::int64_t now) {
+  if (now >= next_heartbeat_ns_) {
+    save(store_.heartbeat(collector_id_, now));
+    next_heartbeat_ns_ = now + kHeartbeatEveryNs;
+  }
+  if (now < next_orphan_check_ns_) return;
+  next_orphan_check_ns_ = now + kHeartbeatEveryNs;
+  // Agents the store no longer lists as ours. Without a session here, one came back to
+  // another collector (which closed its outage): that one answers for it now. With one, this
+  // collector was thought dead (stalled longer than kOrphanAfterNs) and its agent adopted:
+  // the collector that receives the agent's records answers for it, so it claims it back.
+  std::vector<AgentOwner> listed;
+  if (auto s = store_.agents_of(collector_id_, listed); !s) return save(s);
+  std::set<std::string, std::less<>> still;
+  for (const AgentOwner& o : listed) still.insert(o.agent);
+  std::vector<std::string> lost;
+  for (const std::string& agent : owned_)
+    if (!still.count(agent)) lost.push_back(agent);
+  for (const std::string& agent : lost) {
+    if (sessions_.count(agent)) {
+      log::warning("uptime: agent '" + agent + "' was taken over while its session is here; " +
+                   "collector '" + collector_id_ + "' claims it back");
+      save(store_.claim_agent(agent, collector_id_, now));
+      adopt(agent, now);
+      continue;
+    }
+    AgentOwner o;
+    if (auto s = store_.agent_owner(agent, o); !s) return save(s);
+    let_go(agent, o.collector.empty() ? std::string("none") : o.collector, now);
+  }
+  std::vector<AgentOwner> orphans;
+  if (auto s = store_.orphaned_agents(collector_id_, now - kOrphanAfterNs, orphans); !s)
+    return save(s);
+  for (const AgentOwner& o : orphans) {
+    bool won = false;
+    std::int64_t since = 0;
+    if (auto s = store_.adopt_orphan(o, collector_id_, won, since); !s) {
+      save(s);
+      continue;
+    }
+    if (!won) continue;
+    log::warning("uptime: collector '" + o.collector + "' has been silent for " +
+                 std::to_string((now - o.heartbeat_ns) / kNsPerSecond) + " s; collector '" +
+                 collector_id_ + "' takes over agent '" + o.agent + "'");
+    owned_.insert(o.agent);
+    adopt(o.agent, now);
+    if (Tracked* t = find({EntityKind::kSegment, ShortName(o.agent), IpAddr{}, 0})) {
+      t->grace = true;
+      t->grace_start_ns = std::max(since, t->row.state_since_ns);
+      t->left_ns = t->grace_start_ns;
+    }
+  }
 }
 
 OutageTracker::Tracked* OutageTracker::find(const Key& k) {
@@ -268,6 +433,19 @@ void OutageTracker::consume(const RecordBatch& records) {
 void OutageTracker::on_agent_session(const std::string& agent, const std::string& segment,
                                      bool connected, std::int64_t time_ns) {
   if (stopping_ && !connected) return;  // our own shutdown, not the agent's
+  if (shared_) {
+    if (connected) {
+      sessions_.insert(agent);
+      save(store_.claim_agent(agent, collector_id_, time_ns));
+      if (!owned_.count(agent)) {
+        owned_.insert(agent);
+        adopt(agent, time_ns);
+      }
+    } else {
+      sessions_.erase(agent);
+      save(store_.release_agent(agent, collector_id_, time_ns));
+    }
+  }
   Key k{EntityKind::kSegment, ShortName(agent), IpAddr{}, 0};
   Tracked* t = find(k);
   if (!t) {
@@ -280,7 +458,18 @@ void OutageTracker::on_agent_session(const std::string& agent, const std::string
     row.key = "segment/" + agent;
     t = &create(k, std::move(row), time_ns);
   }
+  if (shared_ && !connected) {
+    // Dark only if it comes back to no collector within the grace (tick()).
+    t->grace = true;
+    t->grace_start_ns = time_ns;
+    t->left_ns = time_ns;
+    return;
+  }
+  // Back here within the grace after leaving: the gap is recorded as it would be alone
+  // (a flap if shorter than min_outage).
+  if (t->grace && t->left_ns) observe(*t, false, "agent_lost", t->left_ns, "agent_back");
   t->grace = false;
+  t->left_ns = 0;
   observe(*t, connected, "agent_lost", time_ns, "agent_back");
 }
 
@@ -318,6 +507,7 @@ void OutageTracker::observe(Tracked& t, bool up, const char* cause, std::int64_t
   // The first failed check: the outage starts here. It may have begun any time since the
   // last good check; that span is kept as the uncertainty.
   const std::int64_t last_good = e.last_up_ns;
+  const EntityRow before = e;
   e.state = EntityState::kDown;
   e.state_since_ns = time_ns;
   e.last_down_ns = time_ns;
@@ -331,7 +521,16 @@ void OutageTracker::observe(Tracked& t, bool up, const char* cause, std::int64_t
   t.has_outage = true;
   t.confirmed = false;
   t.accounted_ns = time_ns;
-  save(store_.start_outage(e, t.outage));
+  if (lost_guard_) {
+    save(store_.start_lost_outage(e, t.outage, collector_id_, lost_won_));
+    if (!lost_won_) {
+      e = before;
+      t.has_outage = false;
+      return;
+    }
+  } else {
+    save(store_.start_outage(e, t.outage));
+  }
   if (t.outage.root_outage_id != b.id) {
     // A row from before (a replay after a restart) with another root: memory decides.
     t.outage.root_outage_id = b.id;
@@ -428,9 +627,14 @@ void OutageTracker::account(Tracked& t, std::int64_t now_ns) {
 
 void OutageTracker::tick() {
   const std::int64_t now = clock_.now_ns();
+  if (shared_) pair_tick(now);
   for (auto& [k, tp] : entities_) {
     Tracked& t = *tp;
-    if (t.grace && now - t.grace_start_ns >= config_.agent_grace.count()) {
+    if (!owns(t)) continue;
+    if (shared_ && t.grace && now - t.grace_start_ns >= config_.agent_grace.count()) {
+      lost_agent(t, now);
+      if (!owns(t)) continue;
+    } else if (t.grace && now - t.grace_start_ns >= config_.agent_grace.count()) {
       // The agent has not come back since the collector started: its segment has been
       // dark (as far as anyone can tell) since then.
       t.grace = false;
@@ -458,8 +662,18 @@ void OutageTracker::tick() {
 
 void OutageTracker::update_availability(std::int64_t now_ns) {
   std::vector<EntityRow> rows;
-  for (const auto& [k, t] : entities_)
-    if (t->row.kind != EntityKind::kInterface) rows.push_back(t->row);
+  if (shared_) {
+    // The whole city's record, whichever collector wrote it (the same figures on each).
+    if (auto s = store_.load_entities(rows); !s) return save(s);
+    rows.erase(std::remove_if(rows.begin(), rows.end(),
+                              [](const EntityRow& r) { return r.kind == EntityKind::kInterface; }),
+               rows.end());
+    for (EntityRow& r : rows)
+      if (r.kind != EntityKind::kDevice) r.site = config_.site_of(r.segment);
+  } else {
+    for (const auto& [k, t] : entities_)
+      if (t->row.kind != EntityKind::kInterface) rows.push_back(t->row);
+  }
   std::int64_t longest = 0;
   for (const auto w : config_.availability_windows) longest = std::max(longest, w.count());
   std::vector<OutageRow> outages;

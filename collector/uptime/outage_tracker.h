@@ -20,6 +20,18 @@
 // root's end. As a DependencyView, the tracker tells the rules engine which alerts the root
 // speaks for and what the root took down.
 //
+// Collector pairs (a collector_id given: the store is shared, docs/scaling.md): the tracker
+// answers only for the agents it owns in the store's agent_owners: an agent that connects
+// here is claimed and its entities (with their open outages) are read back from the store,
+// whoever wrote them. An agent that disconnects is not dark at once: if it reconnects to
+// another collector within uptime.agent_grace it has failed over, and this collector lets
+// its entities go (no outage, no series); if not, its segment outage starts at the
+// disconnection, written only if this collector still owns the agent (checked under the
+// agent's lock, so exactly one collector records it). A collector that stops beating
+// (killed) leaves orphans; the others adopt them after kOrphanAfter and treat them as
+// disconnected since its last heartbeat. Series and counters cover owned entities only,
+// so sums across collectors are exact.
+//
 // Time: outage boundaries are the records' event times (agent clock) and the session times
 // the ingest server reports; tick() reads the injected Clock for accounting, the grace
 // period and the availability gauges. Tests use a fake clock and never sleep.
@@ -52,8 +64,9 @@ namespace citywatch::collector::uptime {
 class OutageTracker final : public RecordConsumer, public DependencyView {
  public:
   // metrics may be null (tests, tools); store, clock and config must outlive the tracker.
+  // collector_id: this collector's name in a pair sharing the store; empty: alone.
   OutageTracker(const UptimeConfig& config, OutageStore& store, const Clock& clock,
-                UptimeMetrics* metrics);
+                UptimeMetrics* metrics, std::string collector_id = {});
   ~OutageTracker() override;
 
   // Restores entities and open outages from the store.
@@ -81,6 +94,12 @@ class OutageTracker final : public RecordConsumer, public DependencyView {
   std::size_t open_outage_count() const;
   std::uint64_t store_errors() const { return store_errors_; }
   std::uint64_t late_records() const { return late_records_; }
+  bool owns_agent(const std::string& agent) const { return !shared_ || owned_.count(agent) > 0; }
+
+  // Pairs: how often the heartbeat is written, and how long a silent collector's agents wait
+  // before another adopts them.
+  static constexpr std::int64_t kHeartbeatEveryNs = 2'000'000'000;
+  static constexpr std::int64_t kOrphanAfterNs = 15'000'000'000;
 
  private:
   struct Key {
@@ -141,6 +160,14 @@ class OutageTracker final : public RecordConsumer, public DependencyView {
   void account(Tracked& t, std::int64_t now_ns);
   void update_availability(std::int64_t now_ns);
   void save(Status s);
+  // Pairs.
+  bool owns(const Tracked& t) const;
+  void adopt(const std::string& agent, std::int64_t now_ns);
+  void let_go(const std::string& agent, const std::string& to, std::int64_t now_ns);
+  void pair_tick(std::int64_t now_ns);
+  void lost_agent(Tracked& t, std::int64_t now_ns);
+  void ensure_root(std::int64_t root_id, std::int64_t now_ns);
+  Tracked& restore(const EntityRow& row);
 
   const UptimeConfig& config_;
   OutageStore& store_;
@@ -159,6 +186,15 @@ class OutageTracker final : public RecordConsumer, public DependencyView {
   bool stopping_ = false;
   std::uint64_t store_errors_ = 0;
   std::uint64_t late_records_ = 0;
+  // Pairs.
+  std::string collector_id_;
+  bool shared_ = false;
+  std::set<std::string, std::less<>> owned_;     // agents this collector answers for
+  std::set<std::string, std::less<>> sessions_;  // agents with a session here now
+  bool lost_guard_ = false;  // observe(): a segment outage only if the agent is still ours
+  bool lost_won_ = false;
+  std::int64_t next_heartbeat_ns_ = 0;
+  std::int64_t next_orphan_check_ns_ = 0;
 };
 
 }  // namespace citywatch::collector::uptime

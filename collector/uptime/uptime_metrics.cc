@@ -172,6 +172,26 @@ UptimeMetrics::EntitySeries UptimeMetrics::entity(const EntityRow& e) {
   return s;
 }
 
+void UptimeMetrics::remove_entity(const EntityRow& e, EntitySeries& s) {
+  switch (e.kind) {
+    case EntityKind::kSegment:
+      if (s.up) agent_up_.Remove(s.up);
+      if (s.dependent) agent_dependent_.Remove(s.dependent);
+      break;
+    case EntityKind::kDevice:
+      if (s.up) --devices_exported_;
+      if (s.up) device_up_.Remove(s.up);
+      if (s.maintenance) device_maintenance_.Remove(s.maintenance);
+      if (s.dependent) device_dependent_.Remove(s.dependent);
+      break;
+    case EntityKind::kInterface:
+      if (s.up) --interfaces_exported_;
+      if (s.up) interface_up_.Remove(s.up);
+      break;
+  }
+  s = EntitySeries{};
+}
+
 void UptimeMetrics::outage(const std::string& site, EntityKind kind, const std::string& cause,
                            bool dependent) {
   (dependent ? dependent_outages_ : outages_)

@@ -49,6 +49,8 @@ class UptimeMetrics {
 
   SiteSeries* site(const std::string& site, EntityKind kind);
   EntitySeries entity(const EntityRow& e);
+  // Removes the entity's series (another collector of a pair answers for it now).
+  void remove_entity(const EntityRow& e, EntitySeries& s);
   // An outage reached min_outage: a root (an incident) or a dependent of another's outage.
   void outage(const std::string& site, EntityKind kind, const std::string& cause, bool dependent);
   // How many dependents the open outage of `root` (a declared parent) holds now.
