@@ -8,6 +8,7 @@ build_pkgs=(
   libboost-dev libboost-system-dev libpcap-dev libsnmp-dev prometheus-cpp-dev libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev libyaml-cpp-dev libsqlite3-dev
   sqlite3 nlohmann-json3-dev libcli11-dev zlib1g-dev libcurl4-openssl-dev
+  libpq-dev          # the collector's PostgreSQL store (libpq)
 )
 peer_pkgs=(
   tshark wireshark-common softflowd pmacct nfdump tcpreplay nmap hping3 python3-scapy
@@ -17,6 +18,9 @@ peer_pkgs=(
   jq openssh-server  # rules tests: read alert logs; a real sshd for password guessing
   apache2-utils      # htpasswd -nbB: bcrypt hashes for the metrics and Alertmanager web configs
   python3-yaml       # tests/corpus: case.yaml files
+  # tests/support/pg_server.h, tests/integration/pg_lib.sh: a private PostgreSQL server per
+  # test (initdb, postgres, psql from /usr/lib/postgresql/<version>/bin)
+  postgresql
   # tests/package/debian.sh: build the Debian packages, lint them, install them in a fresh root
   debhelper lintian mmdebstrap help2man systemd-container
 )
@@ -52,7 +56,7 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts these daemons on install; CityWatch's tests start their own instances on
 # ports chosen at run time, so the system-wide ones are stopped to keep ports and CPU free.
 for svc in snmpd snmptrapd prometheus prometheus-alertmanager prometheus-node-exporter \
-           prometheus-snmp-exporter pmacctd nfacctd softflowd nfdump ssh; do
+           prometheus-snmp-exporter pmacctd nfacctd softflowd nfdump ssh postgresql; do
   $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
 done
 echo "install-deps: done"
