@@ -3,24 +3,34 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
+#include <algorithm>
 #include <filesystem>
+
+#include "tests/support/test_db.h"
 
 namespace citywatch::collector {
 namespace {
 
-class LedgerTest : public ::testing::Test {
+// Every ledger test runs on both engines (SQLite, PostgreSQL).
+class LedgerTest : public ::testing::TestWithParam<store::Engine> {
  protected:
   void SetUp() override {
     std::string tmpl = ::testing::TempDir() + "ledgerXXXXXX";
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
+    const Status s = citywatch::testing::fresh_db(GetParam(), dir_);
+    ASSERT_TRUE(s) << s.message();
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::unique_ptr<IngestLedger> open() {
+  std::unique_ptr<store::SqlDb> db() {
+    std::unique_ptr<store::SqlDb> d;
+    const Status s = citywatch::testing::open_db(GetParam(), dir_ / "ingest.sqlite", d);
+    EXPECT_TRUE(s) << s.message();
+    return d;
+  }
+  std::unique_ptr<IngestLedger> open(const std::string& collector = "") {
     std::unique_ptr<IngestLedger> l;
-    const Status s = IngestLedger::open(dir_ / "ingest.sqlite", l);
+    const Status s = IngestLedger::open(db(), collector, l);
     EXPECT_TRUE(s) << s.message();
     return l;
   }
@@ -47,7 +57,7 @@ class LedgerTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
-TEST_F(LedgerTest, PositionAndTotalsSurviveReopen) {
+TEST_P(LedgerTest, PositionAndTotalsSurviveReopen) {
   {
     auto l = open();
     EXPECT_EQ(l->last_seq("agent-1", 7), 0u);
@@ -78,7 +88,7 @@ TEST_F(LedgerTest, PositionAndTotalsSurviveReopen) {
       });
 }
 
-TEST_F(LedgerTest, ExportedFlowsAreLabelledByExporterAndInterfaceWithCaps) {
+TEST_P(LedgerTest, ExportedFlowsAreLabelledByExporterAndInterfaceWithCaps) {
   auto l = open();
   BatchSummary b;
   b.agent = "agent-1";
@@ -127,7 +137,7 @@ TEST_F(LedgerTest, ExportedFlowsAreLabelledByExporterAndInterfaceWithCaps) {
   EXPECT_EQ(other_bytes, 2u * 2 * 200);
 }
 
-TEST_F(LedgerTest, NewStreamStartsAFreshSequenceSpace) {
+TEST_P(LedgerTest, NewStreamStartsAFreshSequenceSpace) {
   auto l = open();
   ASSERT_TRUE(commit(*l, batch(7, 40, 1)));
   // The agent's spool was recreated: stream 9 has seen nothing, whatever stream 7 had.
@@ -141,10 +151,9 @@ TEST_F(LedgerTest, NewStreamStartsAFreshSequenceSpace) {
 // A ledger written by 0.1.0 before per-exporter totals (schema 1, its DDL verbatim from that
 // version): opening it migrates the totals and keeps every agent's delivery position, so an
 // upgrade neither re-applies nor refuses the agents' next batches.
-TEST_F(LedgerTest, MigratesASchemaOneLedgerKeepingTotalsAndPositions) {
+TEST_P(LedgerTest, MigratesASchemaOneLedgerKeepingTotalsAndPositions) {
   {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / "ingest.sqlite").c_str(), &db), SQLITE_OK);
+    auto d = db();
     const char* v1 = R"sql(
 CREATE TABLE IF NOT EXISTS agents (
   agent TEXT PRIMARY KEY,
@@ -169,10 +178,9 @@ CREATE TABLE IF NOT EXISTS flow_totals (
 INSERT INTO agents VALUES ('agent-1', 7, 41, 41, 900, 0, 0, 0, 12);
 INSERT INTO flow_totals VALUES ('library', 'agent-1', 6, 800, 29000, 6500000);
 INSERT INTO flow_totals VALUES ('library', 'agent-1', 17, 100, 327, 13622);
-PRAGMA user_version=1;
 )sql";
-    ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(db);
+    ASSERT_TRUE(d->exec(v1));
+    ASSERT_TRUE(d->set_schema_version("ledger", 1));
   }
   {
     auto l = open();
@@ -213,19 +221,54 @@ PRAGMA user_version=1;
       });
 }
 
-TEST_F(LedgerTest, RefusesALedgerOfAnotherSchemaVersion) {
+TEST_P(LedgerTest, RefusesALedgerOfAnotherSchemaVersion) {
   { auto l = open(); }
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / "ingest.sqlite").c_str(), &db), SQLITE_OK);
-    sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
-    sqlite3_close(db);
-  }
+  ASSERT_TRUE(db()->set_schema_version("ledger", 99));
   std::unique_ptr<IngestLedger> l;
-  const Status s = IngestLedger::open(dir_ / "ingest.sqlite", l);
+  const Status s = IngestLedger::open(db(), "", l);
   ASSERT_FALSE(s);
   EXPECT_NE(s.message().find("schema version 99"), std::string::npos) << s.message();
 }
+
+// Two collectors on one database (a pair): positions are shared, so a batch committed by
+// one is a duplicate to the other, whatever that one last saw; totals are per collector and
+// their sum is exact.
+TEST_P(LedgerTest, APairSharesPositionsAndKeepsTotalsApart) {
+  auto a = open("collector-a");
+  auto b = open("collector-b");
+  ASSERT_TRUE(commit(*a, batch(7, 1, 10)));
+  ASSERT_TRUE(commit(*a, batch(7, 2, 10)));
+  // The agent fails over to B: its session reads the position A left.
+  ASSERT_TRUE(b->refresh("agent-1"));
+  EXPECT_EQ(b->last_seq("agent-1", 7), 2u);
+  ASSERT_TRUE(commit(*b, batch(7, 3, 5)));
+  // A's session outlived the move and offers batch 3 again: refused, nothing counted.
+  std::vector<FlowRow> flows;
+  std::vector<InterfaceRow> interfaces;
+  bool duplicate = false;
+  ASSERT_TRUE(a->commit(batch(7, 3, 5), flows, interfaces, duplicate));
+  EXPECT_TRUE(duplicate);
+  EXPECT_EQ(a->last_seq("agent-1", 7), 3u);
+  std::uint64_t packets_a = 0, packets_b = 0;
+  a->for_each_flow_total([&](const std::string&, const std::string&, const FlowRow& r) {
+    packets_a += r.totals.packets;
+  });
+  b->for_each_flow_total([&](const std::string&, const std::string&, const FlowRow& r) {
+    packets_b += r.totals.packets;
+  });
+  EXPECT_EQ(packets_a, 20u);
+  EXPECT_EQ(packets_b, 5u);
+  // A restarted collector seeds its counters from its own rows only.
+  a.reset();
+  a = open("collector-a");
+  std::uint64_t batches_a = 0;
+  a->for_each_agent([&](const std::string&, std::uint64_t batches,
+                        const PerRecordKind<std::uint64_t>&) { batches_a += batches; });
+  EXPECT_EQ(batches_a, 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, LedgerTest, citywatch::testing::kEngines,
+                         citywatch::testing::engine_name);
 
 }  // namespace
 }  // namespace citywatch::collector

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <filesystem>
+
+#include "tests/support/test_db.h"
 
 namespace citywatch::collector::uptime {
 namespace {
@@ -74,14 +77,16 @@ EntityRef ref(std::uint8_t n) {
   return e;
 }
 
-class OutageTrackerTest : public ::testing::Test {
+// Every tracker test runs on both store engines (SQLite, PostgreSQL).
+class OutageTrackerTest : public ::testing::TestWithParam<store::Engine> {
  protected:
   void SetUp() override {
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(name.begin(), name.end(), '/', '-');
     dir = std::filesystem::temp_directory_path() /
-          ("citywatch-uptime-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir);
-    ASSERT_TRUE(OutageStore::open(dir / "uptime.sqlite", store));
+          ("citywatch-uptime-" + std::to_string(::getpid()) + "-" + name);
+    ASSERT_TRUE(citywatch::testing::fresh_db(GetParam(), dir));
+    open_store(store);
     config.min_outage = std::chrono::seconds(60);
     config.agent_grace = std::chrono::seconds(60);
     start();
@@ -97,11 +102,17 @@ class OutageTrackerTest : public ::testing::Test {
     tracker = std::make_unique<OutageTracker>(config, *store, clock, metrics.get());
     ASSERT_TRUE(tracker->load());
   }
+  void open_store(std::unique_ptr<OutageStore>& out) {
+    std::unique_ptr<store::SqlDb> db;
+    const Status s = citywatch::testing::open_db(GetParam(), dir / "uptime.sqlite", db);
+    ASSERT_TRUE(s) << s.message();
+    ASSERT_TRUE(OutageStore::open(std::move(db), out));
+  }
   void restart() {
     tracker.reset();
     metrics.reset();
     store.reset();
-    ASSERT_TRUE(OutageStore::open(dir / "uptime.sqlite", store));
+    open_store(store);
     start();
   }
   void feed(const Record& r) { tracker->consume_records(std::span<const Record>(&r, 1)); }
@@ -133,7 +144,7 @@ class OutageTrackerTest : public ::testing::Test {
   std::unique_ptr<OutageTracker> tracker;
 };
 
-TEST_F(OutageTrackerTest, OutageBoundariesAndUncertainty) {
+TEST_P(OutageTrackerTest, OutageBoundariesAndUncertainty) {
   feed(device(kT0, true));
   feed(device(kT0 + 60 * kS, true));
   feed(device(kT0 + 120 * kS, false));  // first failed poll: the outage starts here
@@ -159,7 +170,7 @@ TEST_F(OutageTrackerTest, OutageBoundariesAndUncertainty) {
   EXPECT_EQ(e->site, "seg-a");  // no site configured: the segment is the site
 }
 
-TEST_F(OutageTrackerTest, ShortBlipIsAFlapNotAnOutage) {
+TEST_P(OutageTrackerTest, ShortBlipIsAFlapNotAnOutage) {
   feed(device(kT0, true));
   feed(device(kT0 + 10 * kS, false, SnmpCause::kAuth));
   EXPECT_EQ(metric("citywatch_uptime_device_up"), 0);
@@ -179,7 +190,7 @@ TEST_F(OutageTrackerTest, ShortBlipIsAFlapNotAnOutage) {
   EXPECT_EQ(metric("citywatch_uptime_outages_total"), 1);
 }
 
-TEST_F(OutageTrackerTest, OutageIsCountedOnceItReachesMinOutageWhileOpen) {
+TEST_P(OutageTrackerTest, OutageIsCountedOnceItReachesMinOutageWhileOpen) {
   feed(device(kT0, false));
   clock.now = kT0 + 59 * kS;
   tracker->tick();
@@ -194,7 +205,7 @@ TEST_F(OutageTrackerTest, OutageIsCountedOnceItReachesMinOutageWhileOpen) {
   EXPECT_EQ(metric("citywatch_uptime_monitored_seconds_total"), 90);
 }
 
-TEST_F(OutageTrackerTest, RestartKeepsTheOutageOpenAndWhole) {
+TEST_P(OutageTrackerTest, RestartKeepsTheOutageOpenAndWhole) {
   feed(device(kT0, true));
   feed(device(kT0 + 60 * kS, false));
   clock.now = kT0 + 300 * kS;
@@ -215,7 +226,7 @@ TEST_F(OutageTrackerTest, RestartKeepsTheOutageOpenAndWhole) {
   EXPECT_EQ(all_outages().size(), 1u);
 }
 
-TEST_F(OutageTrackerTest, AgentLostDarkensTheSegment) {
+TEST_P(OutageTrackerTest, AgentLostDarkensTheSegment) {
   config.sites = {{"city-hall", {"seg-a", "seg-b"}}};
   restart();
   tracker->on_agent_session("agent-1", "seg-a", true, kT0);
@@ -233,7 +244,7 @@ TEST_F(OutageTrackerTest, AgentLostDarkensTheSegment) {
             1);
 }
 
-TEST_F(OutageTrackerTest, CollectorShutdownIsNotAnAgentLoss) {
+TEST_P(OutageTrackerTest, CollectorShutdownIsNotAnAgentLoss) {
   tracker->on_agent_session("agent-1", "seg-a", true, kT0);
   tracker->stop();
   tracker->on_agent_session("agent-1", "seg-a", false, kT0 + 5 * kS);
@@ -254,7 +265,7 @@ TEST_F(OutageTrackerTest, CollectorShutdownIsNotAnAgentLoss) {
   EXPECT_TRUE(v[0].open);
 }
 
-TEST_F(OutageTrackerTest, InterfacesOnlyWhileAdministrativelyUp) {
+TEST_P(OutageTrackerTest, InterfacesOnlyWhileAdministrativelyUp) {
   feed(iface(kT0, 2, 2));  // shut down: not monitored, not even created
   EXPECT_EQ(tracker->entity("interface/seg-a/10.0.0.1/3"), nullptr);
   feed(iface(kT0 + 60 * kS, 1, 1));
@@ -271,7 +282,7 @@ TEST_F(OutageTrackerTest, InterfacesOnlyWhileAdministrativelyUp) {
   EXPECT_EQ(all_outages().size(), 1u);
 }
 
-TEST_F(OutageTrackerTest, LinkTrapsOpenAndCloseInterfaceOutages) {
+TEST_P(OutageTrackerTest, LinkTrapsOpenAndCloseInterfaceOutages) {
   Record down = base(kT0);
   SnmpTrap t;
   const std::uint8_t ip[4] = {10, 0, 0, 9};
@@ -290,7 +301,7 @@ TEST_F(OutageTrackerTest, LinkTrapsOpenAndCloseInterfaceOutages) {
   EXPECT_EQ(v[0].end_ns - v[0].start_ns, 90 * kS);
 }
 
-TEST_F(OutageTrackerTest, LateRecordsAreCountedAndIgnored) {
+TEST_P(OutageTrackerTest, LateRecordsAreCountedAndIgnored) {
   feed(device(kT0 + 100 * kS, false));
   feed(device(kT0 + 50 * kS, true));  // older than the outage's start
   EXPECT_EQ(tracker->late_records(), 1u);
@@ -298,7 +309,7 @@ TEST_F(OutageTrackerTest, LateRecordsAreCountedAndIgnored) {
   EXPECT_EQ(metric("citywatch_uptime_late_records_total"), 1);
 }
 
-TEST_F(OutageTrackerTest, MaintenanceTimeIsMarkedOnTheOutage) {
+TEST_P(OutageTrackerTest, MaintenanceTimeIsMarkedOnTheOutage) {
   MaintenanceWindow w;
   w.name = "swap";
   w.devices = {"core-sw"};
@@ -315,7 +326,7 @@ TEST_F(OutageTrackerTest, MaintenanceTimeIsMarkedOnTheOutage) {
   EXPECT_EQ(metric("citywatch_uptime_outage_seconds_total"), 480);
 }
 
-TEST_F(OutageTrackerTest, AvailabilityGaugePerSiteAndWindow) {
+TEST_P(OutageTrackerTest, AvailabilityGaugePerSiteAndWindow) {
   config.availability_windows = {std::chrono::hours(1)};
   restart();
   feed(device(kT0, true));
@@ -328,7 +339,7 @@ TEST_F(OutageTrackerTest, AvailabilityGaugePerSiteAndWindow) {
 
 // Segment availability and the target gauges (issue 12): outage time so far in the target
 // period, in the baseline and the most the period may have.
-TEST_F(OutageTrackerTest, SegmentAvailabilityAndTargetGauges) {
+TEST_P(OutageTrackerTest, SegmentAvailabilityAndTargetGauges) {
   config.availability_windows = {std::chrono::hours(1)};
   config.target.period = "year";  // the current year at the clock: 2025
   config.target.reduction_percent = 25;
@@ -384,7 +395,7 @@ class DependencyTest : public OutageTrackerTest {
   }
 };
 
-TEST_F(DependencyTest, ChildrenOfADownParentAreAttachedToItsIncident) {
+TEST_P(DependencyTest, ChildrenOfADownParentAreAttachedToItsIncident) {
   all(kT0, true, true, true);
   feed(dev(kT0 + 60 * kS, 2, "branch-router", false));  // the root goes first
   feed(dev(kT0 + 61 * kS, 3, "switch", false));
@@ -433,7 +444,7 @@ TEST_F(DependencyTest, ChildrenOfADownParentAreAttachedToItsIncident) {
   EXPECT_EQ(metric("citywatch_uptime_outage_seconds_total"), 240);
 }
 
-TEST_F(DependencyTest, AChildThatFailedFirstJoinsItsParentsIncident) {
+TEST_P(DependencyTest, AChildThatFailedFirstJoinsItsParentsIncident) {
   all(kT0, true, true, true);
   feed(dev(kT0 + 60 * kS, 3, "switch", false));  // polled before its parent in the round
   // Until the parent's next check the child's alert waits; then it is suppressed.
@@ -451,7 +462,7 @@ TEST_F(DependencyTest, AChildThatFailedFirstJoinsItsParentsIncident) {
   EXPECT_EQ(open("10.9.0.4")->root_outage_id, 0);
 }
 
-TEST_F(DependencyTest, AChildStillDownAfterTheGraceBecomesItsOwnIncident) {
+TEST_P(DependencyTest, AChildStillDownAfterTheGraceBecomesItsOwnIncident) {
   all(kT0, true, true, true);
   all(kT0 + 60 * kS, false, false, false);
   const std::int64_t root_id = open("10.9.0.2")->id;
@@ -492,7 +503,7 @@ TEST_F(DependencyTest, AChildStillDownAfterTheGraceBecomesItsOwnIncident) {
   EXPECT_EQ(metric("citywatch_uptime_open_dependent_outages"), 0);
 }
 
-TEST_F(DependencyTest, ChainsAttachToTheTopAndRedundantParentsMustAllBeDown) {
+TEST_P(DependencyTest, ChainsAttachToTheTopAndRedundantParentsMustAllBeDown) {
   config.dependencies.push_back({DependencySpec::Kind::kDevice, "ups", {"switch", "ap"}});
   restart();
   all(kT0, true, true, true);
@@ -518,7 +529,7 @@ TEST_F(DependencyTest, ChainsAttachToTheTopAndRedundantParentsMustAllBeDown) {
             (Labels{{"dependents", "4"}, {"dependent_names", "ap, branch-router, switch, ups"}}));
 }
 
-TEST_F(DependencyTest, ARestartKeepsDependentsAttached) {
+TEST_P(DependencyTest, ARestartKeepsDependentsAttached) {
   all(kT0, true, true, true);
   all(kT0 + 60 * kS, false, false, false);
   const std::int64_t root_id = open("10.9.0.2")->id;
@@ -543,7 +554,7 @@ TEST_F(DependencyTest, ARestartKeepsDependentsAttached) {
   EXPECT_EQ(open("10.9.0.3")->start_ns, kT0 + 200 * kS);
 }
 
-TEST_F(DependencyTest, ADependentParentReleasedAfterItsChildHoldsTheChild) {
+TEST_P(DependencyTest, ADependentParentReleasedAfterItsChildHoldsTheChild) {
   // core <- branch-router <- switch, failing children first: the switch, then the branch
   // router (the switch joins it), then the core (both join the core's incident, the
   // switch listed before the router). The core recovers, the two stay down: the router
@@ -576,7 +587,7 @@ TEST_F(DependencyTest, ADependentParentReleasedAfterItsChildHoldsTheChild) {
   EXPECT_EQ(tracker->store_errors(), 0u);
 }
 
-TEST_F(DependencyTest, AShortRootWithDependentsIsAnIncidentNotAFlap) {
+TEST_P(DependencyTest, AShortRootWithDependentsIsAnIncidentNotAFlap) {
   all(kT0, true, true, true);
   all(kT0 + 60 * kS, false, false, false);
   all(kT0 + 90 * kS, true, true, true);  // 30 s: under min_outage (60 s)
@@ -590,7 +601,7 @@ TEST_F(DependencyTest, AShortRootWithDependentsIsAnIncidentNotAFlap) {
   EXPECT_EQ(metric("citywatch_uptime_outages_total"), 1);
 }
 
-TEST_F(DependencyTest, AChildThatFailedAfterItsRootRecoveredIsItsOwnOutage) {
+TEST_P(DependencyTest, AChildThatFailedAfterItsRootRecoveredIsItsOwnOutage) {
   all(kT0, true, true, true);
   feed(dev(kT0 + 60 * kS, 2, "branch-router", false));
   // The switch's failure (agent clock +120) is seen before the router's recovery (+100),
@@ -614,7 +625,7 @@ TEST_F(DependencyTest, AChildThatFailedAfterItsRootRecoveredIsItsOwnOutage) {
   EXPECT_EQ(metric("citywatch_uptime_open_dependent_outages"), 0);
 }
 
-TEST_F(DependencyTest, AnOutageWaitingForItsParentIsNotCountedYet) {
+TEST_P(DependencyTest, AnOutageWaitingForItsParentIsNotCountedYet) {
   config.min_outage = std::chrono::seconds(10);
   restart();
   all(kT0, true, true, true);
@@ -631,44 +642,59 @@ TEST_F(DependencyTest, AnOutageWaitingForItsParentIsNotCountedYet) {
   EXPECT_EQ(metric("citywatch_uptime_dependent_outage_seconds_total"), 60);
 }
 
-TEST(OutageStoreTest, MigratesAVersion1StoreInPlace) {
-  const auto file = std::filesystem::temp_directory_path() /
-                    ("citywatch-v1-" + std::to_string(::getpid()) + ".sqlite");
-  std::filesystem::remove(file);
-  {
-    std::unique_ptr<OutageStore> s;
-    ASSERT_TRUE(OutageStore::open(file, s));
-    EntityRow e;
-    e.key = "device/seg-a/10.0.0.1";
-    e.device_name = "sw";
-    ASSERT_TRUE(s->save_entity(e));
-    OutageRow o;
-    o.entity_id = e.id;
-    o.cause = "snmp_timeout";
-    o.start_ns = 5;
-    ASSERT_TRUE(s->start_outage(e, o));
-  }
-  // Back to version 1's shape: no root_outage_id, user_version 1.
-  ASSERT_EQ(std::system(("sqlite3 " + file.string() +
-                         " 'DROP VIEW outage_view; DROP INDEX outages_by_root; "
-                         "ALTER TABLE outages DROP COLUMN root_outage_id; "
-                         "PRAGMA user_version=1;'")
-                            .c_str()),
-            0);
-  std::unique_ptr<OutageStore> s;
-  ASSERT_TRUE(OutageStore::open(file, s));
+// A version-1 store (before dependencies and collector pairs) is migrated in place, on each
+// engine, keeping its open outage.
+TEST_P(OutageTrackerTest, MigratesAVersion1StoreInPlace) {
+  tracker.reset();
+  EntityRow e;
+  e.key = "device/seg-a/10.0.0.1";
+  e.device_name = "sw";
+  ASSERT_TRUE(store->save_entity(e));
+  OutageRow o;
+  o.entity_id = e.id;
+  o.cause = "snmp_timeout";
+  o.start_ns = 5;
+  ASSERT_TRUE(store->start_outage(e, o));
+  // Back to version 1's shape: no root_outage_id, no pair tables.
+  for (const char* sql : {"DROP VIEW outage_view", "DROP INDEX outages_by_root",
+                          "ALTER TABLE outages DROP COLUMN root_outage_id",
+                          "DROP TABLE agent_owners", "DROP TABLE collectors"})
+    ASSERT_TRUE(store->db().exec(sql)) << sql;
+  ASSERT_TRUE(store->db().set_schema_version("outages", 1));
+  store.reset();
+  open_store(store);
+  ASSERT_TRUE(store);
+  int version = 0;
+  bool empty = true;
+  ASSERT_TRUE(store->db().schema_version("outages", version, empty));
+  EXPECT_EQ(version, 3);
   std::vector<OutageRow> v;
-  ASSERT_TRUE(s->load_open_outages(v));
+  ASSERT_TRUE(store->load_open_outages(v));
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].root_outage_id, 0);
-  ASSERT_TRUE(s->attach(v[0].id, v[0].id + 100));
-  ASSERT_TRUE(s->load_open_outages(v));
-  EXPECT_EQ(v[0].root_outage_id, v[0].id + 100);
-  s.reset();
-  std::filesystem::remove(file);
-  std::filesystem::remove(file.string() + "-wal");
-  std::filesystem::remove(file.string() + "-shm");
+  EntityRow router;
+  router.key = "device/seg-a/10.0.0.254";
+  router.device_name = "router";
+  ASSERT_TRUE(store->save_entity(router));
+  OutageRow root;
+  root.entity_id = router.id;
+  root.cause = "unreachable";
+  root.start_ns = 1;
+  ASSERT_TRUE(store->start_outage(router, root));
+  ASSERT_TRUE(store->attach(v[0].id, root.id));
+  OutageRow attached;
+  ASSERT_TRUE(store->load_outage(v[0].id, attached));
+  EXPECT_EQ(attached.root_outage_id, root.id);
+  AgentOwner owner;
+  ASSERT_TRUE(store->claim_agent("agent-a", "collector-a", 7));
+  ASSERT_TRUE(store->agent_owner("agent-a", owner));
+  EXPECT_EQ(owner.collector, "collector-a");
 }
+
+INSTANTIATE_TEST_SUITE_P(Engines, OutageTrackerTest, citywatch::testing::kEngines,
+                         citywatch::testing::engine_name);
+INSTANTIATE_TEST_SUITE_P(Engines, DependencyTest, citywatch::testing::kEngines,
+                         citywatch::testing::engine_name);
 
 }  // namespace
 }  // namespace citywatch::collector::uptime
