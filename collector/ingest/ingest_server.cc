@@ -284,7 +284,12 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     }
     for (const RecordRef r : batch_) summary_.add(r);
     bool duplicate = false;
-    if (auto s = server_.ledger_.commit(summary_, flow_rows_, interface_rows_, duplicate); !s) {
+    const auto commit_start = std::chrono::steady_clock::now();
+    const Status committed =
+        server_.ledger_.commit(summary_, flow_rows_, interface_rows_, duplicate);
+    server_.metrics_.on_ledger_commit(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_start).count());
+    if (auto s = committed; !s) {
       server_.metrics_.on_ledger_error();
       log::error("ingest: " + s.message() + "; closing session without ack");
       return false;

@@ -88,6 +88,15 @@ CollectorMetrics::CollectorMetrics(prometheus::Registry& r)
                                "error): not acked, so the agent keeps and resends them")
                          .Register(r)
                          .Add({})),
+      commit_seconds_(
+          prometheus::BuildHistogram()
+              .Name("citywatch_collector_ledger_commit_seconds")
+              .Help("Time to commit one batch to the ingest ledger, durably (SQLite "
+                    "fsync or PostgreSQL commit), before it is acked")
+              .Register(r)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001,
+                                                               0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                               0.1, 0.25, 0.5, 1, 2.5})),
       connections_rejected_(prometheus::BuildCounter()
                                 .Name("citywatch_collector_connections_rejected_total")
                                 .Help("Agent connections refused, by reason")

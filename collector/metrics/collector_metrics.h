@@ -16,6 +16,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include <map>
@@ -44,6 +45,8 @@ class CollectorMetrics {
   void on_frame_rejected(const char* reason);
   void on_connection_rejected(const char* reason);
   void on_ledger_error();
+  // How long one batch's ledger commit took (durable on disk or in PostgreSQL).
+  void on_ledger_commit(double seconds) { commit_seconds_.Observe(seconds); }
   void on_agent_connected(const std::string& agent, double now_seconds);
   void on_agent_disconnected();
   void on_agent_seen(const std::string& agent, double now_seconds);
@@ -69,6 +72,7 @@ class CollectorMetrics {
   prometheus::Family<prometheus::Counter>& unknown_records_;
   prometheus::Family<prometheus::Counter>& frames_rejected_;
   prometheus::Counter& ledger_errors_;
+  prometheus::Histogram& commit_seconds_;
   prometheus::Family<prometheus::Counter>& connections_rejected_;
   prometheus::Family<prometheus::Counter>& connections_;
   prometheus::Family<prometheus::Gauge>& last_seen_;
