@@ -458,6 +458,16 @@ Status OutageStore::agents_of(const std::string& collector, std::vector<AgentOwn
   return Status::ok();
 }
 
+Status OutageStore::record_exporter(std::int64_t alive_since_ns, std::string& out) const {
+  SqlRows q;
+  if (auto s = db_->run("SELECT min(collector) FROM collectors WHERE heartbeat_ns >= $1",
+                        {alive_since_ns}, &q);
+      !s)
+    return s;
+  out = q.text(0, 0);
+  return Status::ok();
+}
+
 Status OutageStore::orphaned_agents(const std::string& collector, std::int64_t stale_before_ns,
                                     std::vector<AgentOwner>& out) const {
   out.clear();

@@ -128,6 +128,9 @@ class OutageStore {
   Status heartbeat(const std::string& collector, std::int64_t now_ns);
   Status agent_owner(const std::string& agent, AgentOwner& out) const;
   Status agents_of(const std::string& collector, std::vector<AgentOwner>& out) const;
+  // The collector that exports the figures read from the shared record: the first by name
+  // of those that have beaten since alive_since_ns (empty: none).
+  Status record_exporter(std::int64_t alive_since_ns, std::string& out) const;
   // Agents whose owner is another collector that has not beaten since stale_before_ns.
   Status orphaned_agents(const std::string& collector, std::int64_t stale_before_ns,
                          std::vector<AgentOwner>& out) const;

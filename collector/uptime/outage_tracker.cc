@@ -663,7 +663,15 @@ void OutageTracker::tick() {
 void OutageTracker::update_availability(std::int64_t now_ns) {
   std::vector<EntityRow> rows;
   if (shared_) {
-    // The whole city's record, whichever collector wrote it (the same figures on each).
+    // The figures come from the whole city's record, the same for every collector of the
+    // pair: one exports them (the first live one by name), so a sum over collectors (the
+    // dashboards' sum(...)) counts them once.
+    std::string exporter;
+    if (auto s = store_.record_exporter(now_ns - kOrphanAfterNs, exporter); !s) return save(s);
+    if (exporter != collector_id_) {
+      metrics_->clear_record_figures();
+      return;
+    }
     if (auto s = store_.load_entities(rows); !s) return save(s);
     rows.erase(std::remove_if(rows.begin(), rows.end(),
                               [](const EntityRow& r) { return r.kind == EntityKind::kInterface; }),

@@ -205,14 +205,29 @@ prometheus::Gauge* UptimeMetrics::incident_dependents(const EntityRow& root,
       {{"site", root.site}, {"segment", root.segment}, {"root", root_name}});
 }
 
+prometheus::Gauge& UptimeMetrics::record(prometheus::Family<prometheus::Gauge>& f,
+                                         const prometheus::Labels& labels) {
+  prometheus::Gauge& g = f.Add(labels);
+  record_series_.emplace(&f, &g);
+  return g;
+}
+
+void UptimeMetrics::clear_record_figures() {
+  for (const auto& [family, gauge] : record_series_) family->Remove(gauge);
+  record_series_.clear();
+  if (target_info_series_ != nullptr) target_info_.Remove(target_info_series_);
+  target_info_series_ = nullptr;
+}
+
 void UptimeMetrics::set_availability(const std::string& site, const std::string& window,
                                      double ratio) {
-  availability_.Add({{"site", site}, {"window", window}}).Set(ratio);
+  record(availability_, {{"site", site}, {"window", window}}).Set(ratio);
 }
 
 void UptimeMetrics::set_segment_availability(const std::string& site, const std::string& segment,
                                              const std::string& window, double ratio) {
-  segment_availability_.Add({{"site", site}, {"segment", segment}, {"window", window}}).Set(ratio);
+  record(segment_availability_, {{"site", site}, {"segment", segment}, {"window", window}})
+      .Set(ratio);
 }
 
 void UptimeMetrics::set_targets(const TargetFigures& t, double reduction_percent) {
@@ -226,9 +241,9 @@ void UptimeMetrics::set_targets(const TargetFigures& t, double reduction_percent
   target_info_series_->Set(1);
   for (const SiteTarget& s : t.sites) {
     const prometheus::Labels l{{"site", s.site}};
-    period_outage_.Add(l).Set(static_cast<double>(s.period_down_ns) / 1e9);
-    baseline_outage_.Add(l).Set(static_cast<double>(s.baseline_down_ns) / 1e9);
-    target_outage_.Add(l).Set(s.target_down_ns / 1e9);
+    record(period_outage_, l).Set(static_cast<double>(s.period_down_ns) / 1e9);
+    record(baseline_outage_, l).Set(static_cast<double>(s.baseline_down_ns) / 1e9);
+    record(target_outage_, l).Set(s.target_down_ns / 1e9);
   }
 }
 

@@ -18,6 +18,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <tuple>
 
@@ -60,6 +61,9 @@ class UptimeMetrics {
                                 const std::string& window, double ratio);
   // Outage time against the baseline and the reduction target (docs/uptime.md, "Targets").
   void set_targets(const TargetFigures& t, double reduction_percent);
+  // Removes the figures read from the outage record (availability, segment availability,
+  // targets): in a collector pair one collector exports them (docs/scaling.md).
+  void clear_record_figures();
   void store_error() { store_errors_->Increment(); }
   void late_record() { late_->Increment(); }
 
@@ -91,6 +95,9 @@ class UptimeMetrics {
   prometheus::Counter* store_errors_;
   prometheus::Counter* late_;
   std::map<std::pair<std::string, EntityKind>, SiteSeries> sites_;
+  std::set<std::pair<prometheus::Family<prometheus::Gauge>*, prometheus::Gauge*>> record_series_;
+  prometheus::Gauge& record(prometheus::Family<prometheus::Gauge>& f,
+                            const prometheus::Labels& labels);
   std::int64_t devices_exported_ = 0;
   std::int64_t interfaces_exported_ = 0;
 };

@@ -100,6 +100,14 @@ class CollectorPairTest : public ::testing::TestWithParam<store::Engine> {
     }
     return sum;
   }
+  static int series(const Collector& c, const std::string& name) {
+    const std::string text = prometheus::TextSerializer().Serialize(c.registry->Collect());
+    int n = 0;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind(name + "{", 0) == 0) ++n;
+    return n;
+  }
   static void feed(Collector& c, const Record& r) {
     c.tracker->consume_records(std::span<const Record>(&r, 1));
   }
@@ -127,6 +135,10 @@ TEST_P(CollectorPairTest, AnAgentThatFailsOverWithinTheGraceIsNoOutage) {
   EXPECT_EQ(metric(a, "citywatch_uptime_agent_up"), 0);
   EXPECT_EQ(metric(b, "citywatch_uptime_agent_up"), 1);
   EXPECT_EQ(metric(a, "citywatch_uptime_device_up") + metric(b, "citywatch_uptime_device_up"), 1);
+  // The figures read from the shared record come from one collector (the first by name).
+  EXPECT_GT(series(a, "citywatch_uptime_segment_availability_ratio"), 0);
+  EXPECT_EQ(series(b, "citywatch_uptime_segment_availability_ratio"), 0);
+  EXPECT_EQ(series(b, "citywatch_uptime_availability"), 0);
 }
 
 TEST_P(CollectorPairTest, AnAgentGoneFromBothIsOneOutageClosedWhereverItReturns) {
