@@ -267,7 +267,33 @@ TEST_P(LedgerTest, APairSharesPositionsAndKeepsTotalsApart) {
   EXPECT_EQ(batches_a, 2u);
 }
 
+// PostgreSQL restarts under a running collector (an upgrade, a failover of the database):
+// the commit in flight fails (the batch is not acked, the agent keeps it), the next one
+// reconnects, and nothing is lost or counted twice.
+class LedgerRestartTest : public LedgerTest {};
+
+TEST_P(LedgerRestartTest, ACommitAfterTheDatabaseRestartedReconnects) {
+  auto l = open("collector-a");
+  ASSERT_TRUE(commit(*l, batch(7, 1, 10)));
+  const Status restarted = citywatch::testing::pg_restart();
+  ASSERT_TRUE(restarted) << restarted.message();
+  Status s = commit(*l, batch(7, 2, 10));
+  if (!s) {
+    EXPECT_NE(s.message().find("ledger"), std::string::npos) << s.message();
+    s = commit(*l, batch(7, 2, 10));  // the agent resends it
+  }
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_EQ(l->last_seq("agent-1", 7), 2u);
+  std::uint64_t packets = 0;
+  l->for_each_flow_total([&](const std::string&, const std::string&, const FlowRow& r) {
+    packets += r.totals.packets;
+  });
+  EXPECT_EQ(packets, 20u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, LedgerTest, citywatch::testing::kEngines,
+                         citywatch::testing::engine_name);
+INSTANTIATE_TEST_SUITE_P(Server, LedgerRestartTest, ::testing::Values(store::Engine::kPostgres),
                          citywatch::testing::engine_name);
 
 }  // namespace

@@ -27,6 +27,13 @@ Status pg_dsn(std::string& out) {
   return Status::ok();
 }
 
+Status pg_restart() {
+  Status s;
+  PgServer* pg = server(s);
+  if (!pg) return Status::error("cannot start the test PostgreSQL server: " + s.message());
+  return pg->restart();
+}
+
 Status fresh_db(Engine engine, const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

@@ -34,5 +34,7 @@ Status open_db(Engine engine, const std::filesystem::path& file,
                std::unique_ptr<collector::store::SqlDb>& out);
 // The PostgreSQL test database's connection string (starts the server on first use).
 Status pg_dsn(std::string& out);
+// Restarts the PostgreSQL test server (open connections break, committed data stays).
+Status pg_restart();
 
 }  // namespace citywatch::testing
