@@ -59,12 +59,13 @@ DecodeError verify_payload(const FrameHeader& header, std::span<const std::byte>
   return DecodeError::kOk;
 }
 
-void encode_frame(FrameType type, std::span<const std::byte> payload, std::vector<std::byte>& out) {
+void encode_frame(FrameType type, std::span<const std::byte> payload, std::vector<std::byte>& out,
+                  std::uint16_t flags) {
   ByteWriter w(out);
   w.u32(kMagic);
   w.u8(kVersion);
   w.u8(static_cast<std::uint8_t>(type));
-  w.u16(0);
+  w.u16(flags);
   w.u32(static_cast<std::uint32_t>(payload.size()));
   w.u32(crc32c(payload));
   w.bytes(payload.data(), payload.size());

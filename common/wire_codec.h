@@ -64,8 +64,14 @@ DecodeError decode_header(std::span<const std::byte, kHeaderSize> bytes, FrameHe
 // Checks the payload against the header's length and checksum.
 DecodeError verify_payload(const FrameHeader& header, std::span<const std::byte> payload);
 
+// Frame flags (docs/wire-protocol.md, "Compression"). Version-1 receivers ignore flags, so
+// the one bit in use is negotiated: on HELLO the agent offers zstd batches, on HELLO_ACK the
+// collector accepts them, on BATCH it marks a payload that is one zstd frame.
+inline constexpr std::uint16_t kFlagZstd = 0x0001;
+
 // Appends header + payload to out.
-void encode_frame(FrameType type, std::span<const std::byte> payload, std::vector<std::byte>& out);
+void encode_frame(FrameType type, std::span<const std::byte> payload, std::vector<std::byte>& out,
+                  std::uint16_t flags = 0);
 
 // HELLO: who the agent says it is. The collector checks agent_id against the certificate.
 // stream_id names the agent's spool: it is drawn at random when a spool is created, so an

@@ -4,6 +4,9 @@
 // and be left as it was when the payload is refused), then re-encoded, decoded and encoded
 // again: the encodings must be the same bytes. (A field a reader dropped would be missing
 // from both; the unit test WireCodec.BatchRoundTripEveryKind checks each field's value.)
+// Selector 0x5a: a zstd BATCH payload (batch.compression), through the collector's bounded
+// decompressor; what it accepts must decompress to at most the frame limit and come back
+// the same through a compress/decompress round trip, then is decoded as a batch.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "common/batch_compression.h"
 #include "common/record_batch.h"
 #include "common/wire_codec.h"
 
@@ -49,6 +53,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 1) return 0;
   const auto in =
       std::span<const std::byte>(reinterpret_cast<const std::byte*>(data) + 1, size - 1);
+  if (data[0] == 0x5a) {
+    static wire::BatchDecompressor unzstd;
+    static std::vector<std::byte> plain, packed, again;
+    if (unzstd.decompress(in, plain, wire::kMaxPayload) != wire::DecompressError::kOk) return 0;
+    if (plain.size() > wire::kMaxPayload) std::abort();
+    static wire::BatchCompressor zstd;
+    if (!zstd.compress(plain, packed) ||
+        unzstd.decompress(packed, again, wire::kMaxPayload) != wire::DecompressError::kOk ||
+        again != plain)
+      std::abort();
+    static RecordBatch batch;
+    batch.reset(ShortName("fuzz"), ShortName("seg"));
+    std::uint64_t seq = 0;
+    std::uint32_t unknown = 0;
+    (void)wire::decode_batch(plain, seq, batch, unknown);
+    return 0;
+  }
   switch (data[0] % 4) {
     case 0: {
       if (in.size() < wire::kHeaderSize) return 0;

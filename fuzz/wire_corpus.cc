@@ -5,11 +5,15 @@
 #include <string>
 #include <vector>
 
+#include "common/batch_compression.h"
 #include "common/wire_codec.h"
 
 using namespace citywatch;
 
 namespace {
+// wire_codec_fuzz's selector for a zstd BATCH payload.
+constexpr std::uint8_t kZstdSelector = 0x5a;
+
 void put(const std::string& dir, const std::string& name, std::uint8_t selector,
          const std::vector<std::byte>& body) {
   std::ofstream f(dir + "/" + name, std::ios::binary);
@@ -61,6 +65,10 @@ int main(int argc, char** argv) {
   std::vector<std::byte> seq;
   wire::encode_sequence(7, seq);
   put(dir, "ack", 3, seq);
-  std::printf("4 seeds in %s\n", dir.c_str());
+  std::vector<std::byte> packed;
+  wire::BatchCompressor zstd;
+  if (!zstd.compress(b, packed)) return 1;
+  put(dir, "batch-zstd", kZstdSelector, packed);
+  std::printf("5 seeds in %s\n", dir.c_str());
   return 0;
 }

@@ -8,6 +8,7 @@ build_pkgs=(
   libboost-dev libboost-system-dev libpcap-dev libsnmp-dev prometheus-cpp-dev libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev libyaml-cpp-dev libsqlite3-dev
   sqlite3 nlohmann-json3-dev libcli11-dev zlib1g-dev libcurl4-openssl-dev
+  libzstd-dev        # batch.compression: zstd batches on the wire
   libpq-dev          # the collector's PostgreSQL store (libpq)
 )
 peer_pkgs=(

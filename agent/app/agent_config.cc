@@ -256,6 +256,12 @@ Status read(ConfigReader& reader, AgentConfig& out) {
   out.batch.max_records = static_cast<std::uint32_t>(max_records);
   batch.get_duration("max_delay", out.batch.max_delay);
   if (out.batch.max_delay.count() <= 0) batch.error("max_delay", "must be more than 0");
+  std::string compression = "none";
+  batch.get("compression", compression);
+  if (compression == "zstd")
+    out.batch.compress = true;
+  else if (compression != "none")
+    batch.error("compression", "expected none or zstd, got '" + compression + "'");
   batch.done();
 
   ConfigMap spool = root.map("spool");

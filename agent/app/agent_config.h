@@ -28,6 +28,8 @@ struct BatchOptions {
   std::uint32_t max_records = 1000;
   std::uint64_t max_bytes = 1u << 20;
   std::chrono::nanoseconds max_delay = std::chrono::seconds(1);
+  // batch.compression: zstd sends batches as zstd frames where the collector reads them.
+  bool compress = false;
 
   bool operator==(const BatchOptions&) const = default;
 };

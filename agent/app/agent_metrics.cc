@@ -85,8 +85,11 @@ AgentMetrics::AgentMetrics(const std::string& agent, const std::string& segment)
       &gauge(r, "citywatch_agent_spool_batches_pending", "Batches spooled and not yet acked");
   sent_ = CounterMirror(counter(r, "citywatch_agent_batches_sent_total",
                                 "Batches sent to the collector (resends included)"));
-  bytes_sent_ = CounterMirror(
-      counter(r, "citywatch_agent_sent_bytes_total", "Frame bytes sent to the collector"));
+  bytes_sent_ = CounterMirror(counter(r, "citywatch_agent_sent_bytes_total",
+                                      "Frame bytes sent to the collector (compressed if so)"));
+  batch_bytes_ = CounterMirror(
+      counter(r, "citywatch_agent_sent_batch_bytes_total",
+              "Payload bytes of the batches sent, before compression (batch.compression)"));
   acks_ = CounterMirror(counter(r, "citywatch_agent_acks_total", "Acks from the collector"));
   connect_attempts_ = CounterMirror(
       counter(r, "citywatch_agent_connect_attempts_total", "Connection attempts to collectors"));
@@ -140,6 +143,7 @@ void AgentMetrics::update(const DecodeCounters& decode, const FlowMeterStats& me
   spool_pending_->Set(static_cast<double>(spool.batches_pending));
   sent_.set(forward.batches_sent);
   bytes_sent_.set(forward.bytes_sent);
+  batch_bytes_.set(forward.batch_bytes);
   acks_.set(forward.acks);
   connect_attempts_.set(forward.connect_attempts);
   connect_failures_.set(forward.connect_failures);

@@ -129,6 +129,7 @@ Status AgentRuntime::init() {
   fo.hello.stream_id = spool_->stream_id();
   fo.initial_backoff = config_.initial_backoff;
   fo.max_backoff = config_.max_backoff;
+  fo.compress = config_.batch.compress;
   forwarder_ = std::make_unique<Forwarder>(io_, *tls_, *spool_, fo);
   forwarder_->on_drained([this] { maybe_finish(); });
   forwarder_->on_collector_ahead([this](std::uint64_t seq) {
@@ -336,7 +337,10 @@ void AgentRuntime::maybe_finish() {
               " batch(es)");
   }
   if (forwarder_->drained()) {
-    log::info("agent: every batch acked by the collector; done");
+    const ForwarderStats& f = forwarder_->stats();
+    log::info("agent: every batch acked by the collector; done (sent " +
+              std::to_string(f.batches_sent) + " batches: " + std::to_string(f.bytes_sent) +
+              " bytes on the wire for " + std::to_string(f.batch_bytes) + " bytes of batches)");
     finished_reading_ = true;
     shutdown("done");
   }

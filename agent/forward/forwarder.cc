@@ -6,6 +6,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/batch_compression.h"
 #include "common/byte_io.h"
 #include "common/log.h"
 #include "common/transport/byte_stream.h"
@@ -27,6 +28,8 @@ struct Forwarder::Shared {
   std::deque<std::uint64_t> in_flight;  // sent, not yet acked, in order
   bool closed = false;
   std::string peer;
+  // Batches go out as zstd frames: the agent offered it and the collector accepted.
+  std::unique_ptr<wire::BatchCompressor> zstd;
 
   void close() {
     if (closed) return;
@@ -137,12 +140,13 @@ void Forwarder::connect() {
         // Named, not a temporary: GCC 12 mishandles aggregate temporaries in co_await.
         const ConnectTarget target{ep.host, ep.port, ep.server_name};
         co_await s->stream->connect(target, ec, failure);
-        std::vector<std::byte> payload, frame;
+        std::vector<std::byte> payload, frame, packed;
         wire::FrameHeader h;
         if (!ec) {
           failure = "HELLO";
           wire::encode_hello(options_.hello, payload);
-          wire::encode_frame(wire::FrameType::kHello, payload, frame);
+          wire::encode_frame(wire::FrameType::kHello, payload, frame,
+                             options_.compress ? wire::kFlagZstd : 0);
           co_await write_all(*s->stream, frame, ec);
         }
         std::uint64_t collector_has = 0;
@@ -150,6 +154,9 @@ void Forwarder::connect() {
           if (h.type == wire::FrameType::kHelloAck &&
               wire::decode_sequence(payload, collector_has) == wire::DecodeError::kOk) {
             established = true;
+            // A collector that does not read zstd leaves the flag clear: batches go plain.
+            if (options_.compress && (h.flags & wire::kFlagZstd))
+              s->zstd = std::make_unique<wire::BatchCompressor>();
           } else if (h.type == wire::FrameType::kError) {
             ++stats_.refusals;
             failure = "collector refused the agent";
@@ -175,9 +182,12 @@ void Forwarder::connect() {
         ++stats_.sessions;
         stats_.connected = true;
         backoff_ = options_.initial_backoff;
-        log::info("forward: connected to " + s->peer + "; collector holds up to batch " +
-                  std::to_string(collector_has) + ", spool has " +
-                  std::to_string(spool_.acked_seq()) + " acked of " +
+        log::info("forward: connected to " + s->peer +
+                  (s->zstd             ? " (zstd batches)"
+                   : options_.compress ? " (the collector does not read zstd: plain batches)"
+                                       : "") +
+                  "; collector holds up to batch " + std::to_string(collector_has) +
+                  ", spool has " + std::to_string(spool_.acked_seq()) + " acked of " +
                   std::to_string(spool_.last_seq()));
         if (collector_has > spool_.last_seq()) {
           // The collector knows later batches than this agent ever wrote: the agent's state
@@ -238,7 +248,11 @@ void Forwarder::connect() {
               synced_upto_ = spool_.last_seq();
             }
             frame.clear();
-            wire::encode_frame(wire::FrameType::kBatch, payload, frame);
+            stats_.batch_bytes += payload.size();
+            if (s->zstd && s->zstd->compress(payload, packed))
+              wire::encode_frame(wire::FrameType::kBatch, packed, frame, wire::kFlagZstd);
+            else
+              wire::encode_frame(wire::FrameType::kBatch, payload, frame);
             if (!co_await write_all(*s->stream, frame, ec)) break;
             s->in_flight.push_back(seq);
             sent_upto = seq;

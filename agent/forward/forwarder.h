@@ -60,6 +60,8 @@ struct ForwarderOptions {
   // batch appended before it; syncs are at most one per this interval (0: one per batch
   // found unsynced), which is the most a batch waits for it.
   std::chrono::nanoseconds group_commit = std::chrono::milliseconds(20);
+  // Offer zstd batches (batch.compression: zstd); used only if the collector accepts.
+  bool compress = false;
 };
 
 struct ForwarderStats {
@@ -67,7 +69,8 @@ struct ForwarderStats {
   std::uint64_t connect_failures = 0;
   std::uint64_t sessions = 0;
   std::uint64_t batches_sent = 0;
-  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_sent = 0;   // frame bytes on the wire
+  std::uint64_t batch_bytes = 0;  // the batches' payload bytes before compression
   std::uint64_t acks = 0;
   std::uint64_t refusals = 0;  // ERROR frames from the collector
   bool connected = false;

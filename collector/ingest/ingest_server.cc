@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/batch_compression.h"
 #include "common/log.h"
 #include "common/transport/byte_stream.h"
 #include "common/transport/tls_stream.h"
@@ -126,6 +127,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
       co_return;
     }
     wire::Hello hello;
+    const std::uint16_t hello_flags = header.flags;
     if (header.type != wire::FrameType::kHello) {
       reject("unexpected_frame", "first frame is not HELLO");
       server_.metrics_.on_connection_rejected("protocol");
@@ -169,7 +171,9 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
       co_return;
     }
     const std::uint64_t last = server_.ledger_.last_seq(agent_, stream_id_);
-    if (!co_await send_sequence(wire::FrameType::kHelloAck, last)) co_return;
+    // The agent offers zstd batches: accepted (docs/wire-protocol.md, "Compression").
+    const std::uint16_t accept = hello_flags & wire::kFlagZstd;
+    if (!co_await send_sequence(wire::FrameType::kHelloAck, last, accept)) co_return;
 
     while (co_await read_frame(header)) {
       if (header.type != wire::FrameType::kBatch) {
@@ -177,6 +181,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
         break;
       }
       std::uint64_t ack = 0;
+      if ((header.flags & wire::kFlagZstd) && !unpack()) break;
       if (!handle_batch(ack)) break;
       if (!co_await send_sequence(wire::FrameType::kAck, ack)) break;
     }
@@ -252,6 +257,21 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     co_return true;
   }
 
+  // A zstd BATCH: payload_ becomes the batch it holds, bounded by the frame limit. A frame
+  // that does not decompress (its checksum matched: a bug or version skew) cannot even name
+  // its sequence, so it cannot be committed empty: the session is closed and counted.
+  bool unpack() {
+    if (!unzstd_) unzstd_ = std::make_unique<wire::BatchDecompressor>();
+    if (auto e = unzstd_->decompress(payload_, unpacked_, wire::kMaxPayload);
+        e != wire::DecompressError::kOk) {
+      reject(wire::to_string(e), "compressed batch refused");
+      return false;
+    }
+    payload_.swap(unpacked_);
+    if (unpacked_.capacity() > 4 * 64 * 1024) unpacked_ = {};
+    return true;
+  }
+
   // Decodes, de-duplicates and commits one batch; ack is the sequence to acknowledge.
   bool handle_batch(std::uint64_t& ack) {
     std::uint64_t seq = 0;
@@ -313,10 +333,10 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     return true;
   }
 
-  awaitable<bool> send_sequence(wire::FrameType type, std::uint64_t seq) {
+  awaitable<bool> send_sequence(wire::FrameType type, std::uint64_t seq, std::uint16_t flags = 0) {
     out_payload_.clear();
     wire::encode_sequence(seq, out_payload_);
-    co_return co_await send(type);
+    co_return co_await send(type, flags);
   }
 
   awaitable<void> send_error(wire::ErrorCode code, const std::string& text) {
@@ -325,9 +345,9 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     co_await send(wire::FrameType::kError);
   }
 
-  awaitable<bool> send(wire::FrameType type) {
+  awaitable<bool> send(wire::FrameType type, std::uint16_t flags = 0) {
     out_.clear();
-    wire::encode_frame(type, out_payload_, out_);
+    wire::encode_frame(type, out_payload_, out_, flags);
     boost::system::error_code ec;
     co_return co_await write_all(*stream_, out_, ec);
   }
@@ -340,6 +360,8 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
   std::string agent_;
   std::string segment_;
   std::uint64_t stream_id_ = 0;
+  std::unique_ptr<wire::BatchDecompressor> unzstd_;  // made at the first zstd batch
+  std::vector<std::byte> unpacked_;
   ShortName agent_name_;
   ShortName segment_name_;
   bool connected_ = false;

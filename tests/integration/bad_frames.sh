@@ -4,6 +4,9 @@
 #   garbage (no CWTP magic)      -> frames_rejected_total{reason="bad_magic"}
 #   a header announcing 16 MiB+1 -> reason="too_large" (refused before any payload is read)
 #   a BATCH whose CRC32C is wrong -> reason="bad_checksum"
+#   zstd BATCHes (flag bit 0): not a zstd frame -> "not_zstd"; a frame that does not declare
+#   its size -> "zstd_no_size"; a 20-byte frame declaring 1 GiB -> "zstd_too_large" (refused
+#   from its header, no memory taken)
 # Each time the collector must count the frame under its reason, drop that session (the
 # client sees the connection close, no ACK), and stay up. A real agent connected the whole
 # time is unaffected: same single session, and its flows before and after are all counted.
@@ -30,7 +33,7 @@ cw_wait_until 300 "the agent's session" cw_at_least "$METRICS_PORT" 1 citywatch_
 cw_send_v5 "$FLOW_PORT" 2 0
 cw_wait_until 300 "600 packets from the agent before the bad frames" packets_are 600
 
-for reason in bad_magic too_large bad_checksum; do
+for reason in bad_magic too_large bad_checksum not_zstd zstd_no_size zstd_too_large; do
   cw_expect "rejected{reason=$reason} before" \
     "$(cw_metric "$METRICS_PORT" citywatch_collector_frames_rejected_total "reason=\"$reason\"")" 0
 done
@@ -48,9 +51,16 @@ def crc32c(data):
     return crc ^ 0xFFFFFFFF
 assert crc32c(b"123456789") == 0xE3069283
 
-def frame(ftype, payload, crc=None):
-    return struct.pack("<IBBHII", 0x50545743, 1, ftype, 0, len(payload),
+def frame(ftype, payload, crc=None, flags=0):
+    return struct.pack("<IBBHII", 0x50545743, 1, ftype, flags, len(payload),
                        crc32c(payload) if crc is None else crc) + payload
+
+# zstd frames by hand (RFC 8878): magic, frame header descriptor, [window], [content size],
+# then one raw last block of 4 bytes.
+ZSTD_MAGIC = struct.pack("<I", 0xFD2FB528)
+RAW_BLOCK = bytes([(4 << 3) | 1, 0, 0]) + b"abcd"
+zstd_bomb = ZSTD_MAGIC + bytes([0xE0]) + struct.pack("<Q", 1 << 30) + RAW_BLOCK
+zstd_unsized = ZSTD_MAGIC + bytes([0x00, 0x00]) + RAW_BLOCK
 
 def str8(s):
     return bytes([len(s)]) + s
@@ -72,6 +82,9 @@ cases = {
     "bad_magic": b"GARBAGE!" * 4,
     "too_large": struct.pack("<IBBHII", 0x50545743, 1, 3, 0, 16 * 1024 * 1024 + 1, 0),
     "bad_checksum": frame(3, b"\x01" * 64, crc=0xDEADBEEF),
+    "not_zstd": frame(3, b"\x01" * 64, flags=1),
+    "zstd_no_size": frame(3, zstd_unsized, flags=1),
+    "zstd_too_large": frame(3, zstd_bomb, flags=1),
 }
 for name, bad in cases.items():
     raw = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -96,15 +109,15 @@ for name, bad in cases.items():
 PY
 cat "$WORK/client.log" >&2
 
-for reason in bad_magic too_large bad_checksum; do
+for reason in bad_magic too_large bad_checksum not_zstd zstd_no_size zstd_too_large; do
   counted() { cw_at_least "$METRICS_PORT" 1 citywatch_collector_frames_rejected_total "reason=\"$reason\""; }
   cw_wait_until 100 "rejected{reason=$reason} counted" counted
   cw_expect "rejected{reason=$reason}" \
     "$(cw_metric "$METRICS_PORT" citywatch_collector_frames_rejected_total "reason=\"$reason\"")" 1
 done
 kill -0 "$COL_PID" 2>/dev/null || fail "the collector died"
-cw_expect "rogue sessions established (HELLO accepted three times)" \
-  "$(cw_metric "$METRICS_PORT" citywatch_collector_connections_total 'agent="rogue-agent"')" 3
+cw_expect "rogue sessions established (HELLO accepted six times)" \
+  "$(cw_metric "$METRICS_PORT" citywatch_collector_connections_total 'agent="rogue-agent"')" 6
 rogue_gone() { [[ "$(cw_metric "$METRICS_PORT" citywatch_collector_agents_connected)" == 1 ]]; }
 cw_wait_until 100 "only the real agent connected" rogue_gone
 cw_expect "rogue batches committed" \
@@ -118,4 +131,4 @@ cw_expect "the agent's sessions at the collector" \
 cw_expect "the agent's connect attempts" "$(cw_metric "$AGENT_METRICS" citywatch_agent_connect_attempts_total)" 1
 cw_expect "flow records at the collector" \
   "$(cw_metric "$METRICS_PORT" citywatch_collector_records_received_total 'agent="flow-agent"' 'kind="flow"')" 120
-echo "PASS: bad frames on established sessions: bad_magic=1 too_large=1 bad_checksum=1 counted, each session closed, collector up; the real agent kept its one session: 120 flow records / 1200 packets delivered (600 before, 600 after)"
+echo "PASS: bad frames on established sessions: bad_magic=1 too_large=1 bad_checksum=1 not_zstd=1 zstd_no_size=1 zstd_too_large=1 counted, each session closed, collector up; the real agent kept its one session: 120 flow records / 1200 packets delivered (600 before, 600 after)"
