@@ -159,6 +159,24 @@ expect_error "collector: a directory as config" "$COLLECTOR_BIN" "$E" "$E: is a 
 expect_error "agent: a host name as a listen address" "$AGENT_BIN" "$E/agent-name.yaml" \
   "$E/agent-name.yaml:" "expected an IP address to listen on, got 'localhost'"
 
+# A dependency cycle (uptime.dependencies) and a PostgreSQL store without a DSN: refused at
+# the key that closes the cycle / names the store, with FILE:LINE.
+cp "$E/collector.yaml" "$E/collector-cycle.yaml"
+cat >>"$E/collector-cycle.yaml" <<'YAML'
+uptime:
+  dependencies:
+    - {device: core, parents: [edge]}
+    - device: edge
+      parents: [core]
+YAML
+expect_error "collector: dependency cycle" "$COLLECTOR_BIN" "$E/collector-cycle.yaml" \
+  "$E/collector-cycle.yaml:$(line_of "$E/collector-cycle.yaml" 'parents: \[core\]'):" \
+  "uptime.dependencies[1].parents" "dependency cycle: core -> edge -> core"
+cp "$E/collector.yaml" "$E/collector-store.yaml"
+printf 'store:\n  postgres:\n    collector_id: a\n' >>"$E/collector-store.yaml"
+expect_error "collector: postgres store without a dsn" "$COLLECTOR_BIN" "$E/collector-store.yaml" \
+  "$E/collector-store.yaml:" "store.postgres" "dsn"
+
 # ---- the packaged examples ------------------------------------------------------------------
 # The configs the Debian packages install are refused until edited, naming the line to delete
 # (tests/package/debian.sh runs them edited, as installed).
@@ -169,4 +187,4 @@ for d in agent collector; do
     "$ex:$(line_of "$ex" '^example_config:'):17: example_config: this is the packaged example configuration; edit $ex for this site, then delete the example_config line"
 done
 
-echo "PASS: --check-config: $CHECKS cases (agent and collector: good config -> 'configuration OK' exit 0 and nothing created; unknown key, wrong type, bad duration/endpoint, missing TLS file, YAML syntax error, missing file, the packaged examples -> exit 2 with FILE:LINE and the key on stderr; relative paths resolved against the config's directory)"
+echo "PASS: --check-config: $CHECKS cases (agent and collector: good config -> 'configuration OK' exit 0 and nothing created; unknown key, wrong type, bad duration/endpoint, missing TLS file, YAML syntax error, missing file, a dependency cycle, a store without a DSN, the packaged examples -> exit 2 with FILE:LINE and the key on stderr; relative paths resolved against the config's directory)"
