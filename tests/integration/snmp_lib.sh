@@ -146,3 +146,30 @@ cw_start_snmp_exporter() {
   exporter_ready() { curl -sf --max-time 2 "http://127.0.0.1:$EXPORTER_PORT/metrics" >/dev/null; }
   cw_wait_until 100 "snmp_exporter listening on 127.0.0.1:$EXPORTER_PORT" exporter_ready
 }
+
+# cw_one_port_snmprec FILE DESCR NAME: an snmpsim recording (community public) of a device
+# named NAME (sysName) with one Ethernet interface, eth0, up at 1 Gb/s, and a few counters.
+cw_one_port_snmprec() {
+  cat >"$1" <<REC
+1.3.6.1.2.1.1.1.0|4|$2
+1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.8072.3.2.10
+1.3.6.1.2.1.1.3.0|67|123456
+1.3.6.1.2.1.1.5.0|4|$3
+1.3.6.1.2.1.2.1.0|2|1
+1.3.6.1.2.1.2.2.1.1.1|2|1
+1.3.6.1.2.1.2.2.1.2.1|4|eth0
+1.3.6.1.2.1.2.2.1.3.1|2|6
+1.3.6.1.2.1.2.2.1.5.1|66|1000000000
+1.3.6.1.2.1.2.2.1.7.1|2|1
+1.3.6.1.2.1.2.2.1.8.1|2|1
+1.3.6.1.2.1.2.2.1.10.1|65|1000
+1.3.6.1.2.1.2.2.1.11.1|65|10
+1.3.6.1.2.1.2.2.1.13.1|65|0
+1.3.6.1.2.1.2.2.1.14.1|65|0
+1.3.6.1.2.1.2.2.1.16.1|65|2000
+1.3.6.1.2.1.2.2.1.17.1|65|20
+1.3.6.1.2.1.2.2.1.19.1|65|0
+1.3.6.1.2.1.2.2.1.20.1|65|0
+1.3.6.1.2.1.31.1.1.1.1.1|4|eth0
+REC
+}

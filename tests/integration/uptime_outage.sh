@@ -14,6 +14,7 @@
 #     and the test seeing the agent lost, ending between the restart and the test seeing it
 #     back; the collector's own restart in B made none.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/snmp_lib.sh"
 cw_init "$@"
 command -v snmpsimd >/dev/null || { echo "SKIP: snmpsimd not found (snmpsim)" >&2; exit 77; }
 command -v snmpget >/dev/null || { echo "SKIP: snmpget not found (snmp)" >&2; exit 77; }
@@ -25,28 +26,7 @@ SNMP_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, 
 chmod 755 "$WORK"
 mkdir -p "$WORK/snmpdata"
 mkdir -m 777 "$WORK/snmpcache"
-cat >"$WORK/snmpdata/public.snmprec" <<'REC'
-1.3.6.1.2.1.1.1.0|4|CityWatch test switch
-1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.8072.3.2.10
-1.3.6.1.2.1.1.3.0|67|123456
-1.3.6.1.2.1.1.5.0|4|sim-switch
-1.3.6.1.2.1.2.1.0|2|1
-1.3.6.1.2.1.2.2.1.1.1|2|1
-1.3.6.1.2.1.2.2.1.2.1|4|eth0
-1.3.6.1.2.1.2.2.1.3.1|2|6
-1.3.6.1.2.1.2.2.1.5.1|66|1000000000
-1.3.6.1.2.1.2.2.1.7.1|2|1
-1.3.6.1.2.1.2.2.1.8.1|2|1
-1.3.6.1.2.1.2.2.1.10.1|65|1000
-1.3.6.1.2.1.2.2.1.11.1|65|10
-1.3.6.1.2.1.2.2.1.13.1|65|0
-1.3.6.1.2.1.2.2.1.14.1|65|0
-1.3.6.1.2.1.2.2.1.16.1|65|2000
-1.3.6.1.2.1.2.2.1.17.1|65|20
-1.3.6.1.2.1.2.2.1.19.1|65|0
-1.3.6.1.2.1.2.2.1.20.1|65|0
-1.3.6.1.2.1.31.1.1.1.1.1|4|eth0
-REC
+cw_one_port_snmprec "$WORK/snmpdata/public.snmprec" "CityWatch test switch" sim-switch
 now() { date +%s.%N; }
 ns() { date +%s%N; }
 # order WHAT A B: A <= B (nanoseconds), else fail naming both.
