@@ -302,88 +302,85 @@ Status IngestLedger::commit(const BatchSummary& b, std::vector<FlowRow>& flows,
       same->bytes += g.bytes;
     }
   }
+  // Two exchanges with the database (one round trip each on PostgreSQL, pipelined): the
+  // transaction, the agent's lock and its position; then, unless another collector has
+  // committed this batch since the session began, the totals, the position and COMMIT.
   store::SqlDb& db = *db_;
-  Position stored;
-  const Status st = store::transaction(db, [&]() -> Status {
-    // The position is read again under the agent's lock: on a shared database another
-    // collector may have committed this batch since the session began.
-    if (auto s = db.lock("agent/" + b.agent); !s) return s;
-    SqlRows r;
-    if (auto s = db.run("SELECT stream, last_seq FROM agents WHERE agent = $1", {b.agent}, &r); !s)
-      return s;
-    if (!r.empty()) {
-      stored = {from_db(r.i64(0, 0)), from_db(r.i64(0, 1))};
-      if (stored.stream == b.stream && stored.seq >= b.seq) {
-        duplicate = true;
-        return Status::error("duplicate");  // rolls back; not an error to the caller
-      }
-    }
-    for (std::size_t at = 0; at < flows.size(); at += kRowsPerStatement) {
-      const std::size_t n = std::min(kRowsPerStatement, flows.size() - at);
-      params_.clear();
-      for (std::size_t i = at; i < at + n; ++i) {
-        const FlowRow& f = flows[i];
-        push(params_, collector_, b.segment, b.agent, f.exporter, std::int64_t{f.protocol},
-             f.direction, to_db(f.totals.flows), to_db(f.totals.packets), to_db(f.totals.bytes));
-      }
-      if (auto s = db.run(
-              "INSERT INTO flow_totals(collector, segment, agent, exporter, protocol, direction, "
-              "flows, packets, bytes)" +
-                  values_clause(n, 9) +
-                  " ON CONFLICT(collector, segment, agent, exporter, protocol, direction) DO "
-                  "UPDATE SET flows = flow_totals.flows + excluded.flows, packets = "
-                  "flow_totals.packets + excluded.packets, bytes = flow_totals.bytes + "
-                  "excluded.bytes",
-              params_);
-          !s)
-        return s;
-    }
-    for (std::size_t at = 0; at < interfaces.size(); at += kRowsPerStatement) {
-      const std::size_t n = std::min(kRowsPerStatement, interfaces.size() - at);
-      params_.clear();
-      for (std::size_t i = at; i < at + n; ++i) {
-        const InterfaceRow& f = interfaces[i];
-        push(params_, collector_, b.segment, b.agent, f.exporter, f.if_index, f.direction,
-             to_db(f.packets), to_db(f.bytes));
-      }
-      if (auto s = db.run(
-              "INSERT INTO interface_totals(collector, segment, agent, exporter, if_index, "
-              "direction, packets, bytes)" +
-                  values_clause(n, 8) +
-                  " ON CONFLICT(collector, segment, agent, exporter, if_index, direction) DO "
-                  "UPDATE SET packets = interface_totals.packets + excluded.packets, bytes = "
-                  "interface_totals.bytes + excluded.bytes",
-              params_);
-          !s)
-        return s;
-    }
-    params_.clear();
-    push(params_, collector_, b.agent);
-    for (int k = 1; k <= 5; ++k)
-      params_.push_back(to_db(b.records_by_kind[static_cast<std::size_t>(k)]));
-    if (auto s = db.run(
-            "INSERT INTO agent_totals(collector, agent, batches, flow_records, "
-            "interface_records, device_records, trap_records, event_records) "
-            "VALUES($1, $2, 1, $3, $4, $5, $6, $7) ON CONFLICT(collector, agent) DO UPDATE SET "
-            "batches = agent_totals.batches + 1, "
-            "flow_records = agent_totals.flow_records + excluded.flow_records, "
-            "interface_records = agent_totals.interface_records + excluded.interface_records, "
-            "device_records = agent_totals.device_records + excluded.device_records, "
-            "trap_records = agent_totals.trap_records + excluded.trap_records, "
-            "event_records = agent_totals.event_records + excluded.event_records",
-            params_);
-        !s)
-      return s;
-    return db.run(
-        "INSERT INTO agents(agent, stream, last_seq) VALUES($1, $2, $3) ON CONFLICT(agent) DO "
-        "UPDATE SET stream = excluded.stream, last_seq = excluded.last_seq",
-        {b.agent, to_db(b.stream), to_db(b.seq)});
-  });
-  if (duplicate) {
-    positions_[b.agent] = stored;
-    return Status::ok();
+  std::vector<store::SqlStatement>& sts = statements_;
+  sts.clear();
+  sts.push_back({db.begin_sql(), {}});
+  if (std::string lock = db.lock_sql(); !lock.empty())
+    sts.push_back({std::move(lock), {std::string("agent/") + b.agent}});
+  sts.push_back({"SELECT stream, last_seq FROM agents WHERE agent = $1", {b.agent}});
+  if (auto s = db.run_all(sts, &results_); !s) {
+    db.rollback();
+    return Status::error("ledger: " + s.message());
   }
-  if (!st) return Status::error("ledger: " + st.message());
+  if (const SqlRows& r = results_.back(); !r.empty()) {
+    const Position stored{from_db(r.i64(0, 0)), from_db(r.i64(0, 1))};
+    if (stored.stream == b.stream && stored.seq >= b.seq) {
+      db.rollback();
+      duplicate = true;
+      positions_[b.agent] = stored;
+      return Status::ok();
+    }
+  }
+  sts.clear();
+  for (std::size_t at = 0; at < flows.size(); at += kRowsPerStatement) {
+    const std::size_t n = std::min(kRowsPerStatement, flows.size() - at);
+    store::SqlStatement& st = sts.emplace_back();
+    st.sql =
+        "INSERT INTO flow_totals(collector, segment, agent, exporter, protocol, direction, "
+        "flows, packets, bytes)" +
+        values_clause(n, 9) +
+        " ON CONFLICT(collector, segment, agent, exporter, protocol, direction) DO UPDATE "
+        "SET flows = flow_totals.flows + excluded.flows, packets = flow_totals.packets + "
+        "excluded.packets, bytes = flow_totals.bytes + excluded.bytes";
+    for (std::size_t i = at; i < at + n; ++i) {
+      const FlowRow& f = flows[i];
+      push(st.params, collector_, b.segment, b.agent, f.exporter, std::int64_t{f.protocol},
+           f.direction, to_db(f.totals.flows), to_db(f.totals.packets), to_db(f.totals.bytes));
+    }
+  }
+  for (std::size_t at = 0; at < interfaces.size(); at += kRowsPerStatement) {
+    const std::size_t n = std::min(kRowsPerStatement, interfaces.size() - at);
+    store::SqlStatement& st = sts.emplace_back();
+    st.sql =
+        "INSERT INTO interface_totals(collector, segment, agent, exporter, if_index, "
+        "direction, packets, bytes)" +
+        values_clause(n, 8) +
+        " ON CONFLICT(collector, segment, agent, exporter, if_index, direction) DO UPDATE "
+        "SET packets = interface_totals.packets + excluded.packets, bytes = "
+        "interface_totals.bytes + excluded.bytes";
+    for (std::size_t i = at; i < at + n; ++i) {
+      const InterfaceRow& f = interfaces[i];
+      push(st.params, collector_, b.segment, b.agent, f.exporter, f.if_index, f.direction,
+           to_db(f.packets), to_db(f.bytes));
+    }
+  }
+  store::SqlStatement& totals = sts.emplace_back();
+  totals.sql =
+      "INSERT INTO agent_totals(collector, agent, batches, flow_records, interface_records, "
+      "device_records, trap_records, event_records) VALUES($1, $2, 1, $3, $4, $5, $6, $7) "
+      "ON CONFLICT(collector, agent) DO UPDATE SET batches = agent_totals.batches + 1, "
+      "flow_records = agent_totals.flow_records + excluded.flow_records, "
+      "interface_records = agent_totals.interface_records + excluded.interface_records, "
+      "device_records = agent_totals.device_records + excluded.device_records, "
+      "trap_records = agent_totals.trap_records + excluded.trap_records, "
+      "event_records = agent_totals.event_records + excluded.event_records";
+  push(totals.params, collector_, b.agent);
+  for (int k = 1; k <= 5; ++k)
+    totals.params.push_back(to_db(b.records_by_kind[static_cast<std::size_t>(k)]));
+  store::SqlStatement& position = sts.emplace_back();
+  position.sql =
+      "INSERT INTO agents(agent, stream, last_seq) VALUES($1, $2, $3) ON CONFLICT(agent) DO "
+      "UPDATE SET stream = excluded.stream, last_seq = excluded.last_seq";
+  push(position.params, b.agent, to_db(b.stream), to_db(b.seq));
+  sts.push_back({"COMMIT", {}});
+  if (auto s = db.run_all(sts); !s) {
+    db.rollback();
+    return Status::error("ledger: " + s.message());
+  }
   positions_[b.agent] = {b.stream, b.seq};
   return Status::ok();
 }

@@ -93,7 +93,8 @@ class IngestLedger {
   std::unique_ptr<store::SqlDb> db_;
   std::string collector_;
   int migrated_from_ = 0;
-  std::vector<store::SqlValue> params_;  // reused by commit()
+  std::vector<store::SqlStatement> statements_;  // reused by commit()
+  std::vector<store::SqlRows> results_;
   // Label values already in use, so caps hold across restarts.
   std::map<std::string, std::set<std::string>, std::less<>> exporters_;   // by agent
   std::map<std::string, std::set<std::string>, std::less<>> interfaces_;  // by agent/exporter

@@ -81,31 +81,97 @@ class PgDb final : public SqlDb {
     else
       r = PQexecParams(conn_, sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
     Status st = check(r, sql);
-    if (st && rows) {
-      rows->clear();
-      const int nt = PQntuples(r);
-      const int nf = PQnfields(r);
-      for (int t = 0; t < nt; ++t) {
-        auto& row = rows->add_row();
-        for (int f = 0; f < nf; ++f) {
-          if (PQgetisnull(r, t, f))
-            row.emplace_back();
-          else
-            row.emplace_back(
-                std::string(PQgetvalue(r, t, f), static_cast<std::size_t>(PQgetlength(r, t, f))));
-        }
-      }
-      const char* changed = PQcmdTuples(r);
-      rows->set_changed(changed && *changed ? std::stoll(changed) : 0);
-    }
+    if (st && rows) copy_rows(r, *rows);
     PQclear(r);
     return st;
   }
 
-  Status begin() override { return exec("BEGIN"); }
-  Status lock(const std::string& key) override {
-    return run("SELECT pg_advisory_xact_lock(hashtextextended($1, 7243))", {key});
+  // Pipeline mode (libpq 14+): every statement is sent, then one sync; the results come
+  // back in order. After an error the server skips the rest (PGRES_PIPELINE_ABORTED) up to
+  // the sync, so a transaction in the pipeline is left failed for the caller to roll back.
+  Status run_all(std::span<const SqlStatement> statements, std::vector<SqlRows>* results) override {
+    if (auto s = ensure(); !s) return s;
+    if (results) results->assign(statements.size(), SqlRows{});
+    if (PQenterPipelineMode(conn_) != 1) return SqlDb::run_all(statements, results);
+    Status first = Status::ok();
+    std::size_t sent = 0;
+    std::vector<std::string> text;
+    std::vector<const char*> values;
+    for (const SqlStatement& st : statements) {
+      text.assign(st.params.size(), {});
+      values.assign(st.params.size(), nullptr);
+      for (std::size_t i = 0; i < st.params.size(); ++i) {
+        if (const auto* v = std::get_if<std::int64_t>(&st.params[i])) {
+          text[i] = std::to_string(*v);
+          values[i] = text[i].c_str();
+        } else if (const auto* t = std::get_if<std::string>(&st.params[i])) {
+          values[i] = t->c_str();
+        }
+      }
+      if (PQsendQueryParams(conn_, st.sql.c_str(), static_cast<int>(values.size()), nullptr,
+                            values.data(), nullptr, nullptr, 0) != 1) {
+        first = check(nullptr, st.sql);
+        break;
+      }
+      ++sent;
+    }
+    if ((PQpipelineSync(conn_) != 1 || PQflush(conn_) != 0) && first)
+      first = check(nullptr, "pipeline sync");
+    // Every result of what was sent, then the sync; a broken connection ends it early.
+    for (std::size_t i = 0; i < sent; ++i) {
+      PGresult* r = PQgetResult(conn_);
+      if (!r) {
+        if (first) first = check(nullptr, statements[i].sql);
+        break;
+      }
+      if (first && PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {
+        first = Status::error(name_ + ": pipeline aborted [" + statements[i].sql + "]");
+      } else if (first) {
+        first = check(r, statements[i].sql);
+        if (first && results) copy_rows(r, (*results)[i]);
+      }
+      PQclear(r);
+      while ((r = PQgetResult(conn_)) != nullptr) PQclear(r);  // the end of this query
+    }
+    for (PGresult* r = PQgetResult(conn_); r != nullptr; r = PQgetResult(conn_)) {
+      const bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+      PQclear(r);
+      if (sync) break;
+    }
+    if (PQexitPipelineMode(conn_) != 1) {
+      // Results left unread: the connection's state is unknown; the next call reconnects.
+      PQfinish(conn_);
+      conn_ = nullptr;
+      prepared_.clear();
+      if (first) first = Status::error(name_ + ": pipeline did not end cleanly; reconnecting");
+    }
+    return first;
   }
+
+  static void copy_rows(PGresult* r, SqlRows& rows) {
+    rows.clear();
+    const int nt = PQntuples(r);
+    const int nf = PQnfields(r);
+    for (int t = 0; t < nt; ++t) {
+      auto& row = rows.add_row();
+      for (int f = 0; f < nf; ++f) {
+        if (PQgetisnull(r, t, f))
+          row.emplace_back();
+        else
+          row.emplace_back(
+              std::string(PQgetvalue(r, t, f), static_cast<std::size_t>(PQgetlength(r, t, f))));
+      }
+    }
+    const char* changed = PQcmdTuples(r);
+    rows.set_changed(changed && *changed ? std::stoll(changed) : 0);
+  }
+
+  Status begin() override { return exec("BEGIN"); }
+  std::string begin_sql() const override { return "BEGIN"; }
+  std::string lock_sql() const override {
+    return "SELECT pg_advisory_xact_lock(hashtextextended($1, 7243))";
+  }
+  Status lock(const std::string& key) override { return run(lock_sql(), {key}); }
 
   Status schema_version(const std::string& component, int& version, bool& empty) override {
     SqlRows r;

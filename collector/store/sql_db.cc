@@ -18,6 +18,15 @@ std::int64_t SqlRows::i64(std::size_t row, int col) const {
   return v;
 }
 
+Status SqlDb::run_all(std::span<const SqlStatement> statements, std::vector<SqlRows>* results) {
+  if (results) results->assign(statements.size(), SqlRows{});
+  for (std::size_t i = 0; i < statements.size(); ++i)
+    if (auto s = run(statements[i].sql, statements[i].params, results ? &(*results)[i] : nullptr);
+        !s)
+      return s;
+  return Status::ok();
+}
+
 std::string SqlDb::dialect(const std::string& schema) const {
   const bool pg = engine() == Engine::kPostgres;
   std::string out;

@@ -59,6 +59,12 @@ class SqlRows {
   std::int64_t changed_ = 0;
 };
 
+// One statement of run_all().
+struct SqlStatement {
+  std::string sql;
+  std::vector<SqlValue> params;
+};
+
 class SqlDb {
  public:
   virtual ~SqlDb() = default;
@@ -76,8 +82,19 @@ class SqlDb {
     return run(sql, std::span<const SqlValue>(params.begin(), params.size()), rows);
   }
 
+  // The statements in order, as one exchange with the server: PostgreSQL sends them in one
+  // pipeline (one round trip instead of one each), SQLite runs them one by one. Stops at the
+  // first error (on PostgreSQL the rest are not executed). results (optional) receives each
+  // statement's rows.
+  virtual Status run_all(std::span<const SqlStatement> statements,
+                         std::vector<SqlRows>* results = nullptr);
+
   // A write transaction: SQLite takes the write lock at once (BEGIN IMMEDIATE).
   virtual Status begin() = 0;
+  // The same as statements, for run_all(): begin_sql(), and lock_sql() with the key as $1
+  // (empty: the engine needs no lock statement).
+  virtual std::string begin_sql() const = 0;
+  virtual std::string lock_sql() const = 0;
   Status commit() { return exec("COMMIT"); }
   void rollback() { (void)exec("ROLLBACK"); }
   // Within a transaction: serialises every transaction, in any process, that takes the same

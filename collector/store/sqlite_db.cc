@@ -88,6 +88,8 @@ class SqliteDb final : public SqlDb {
   }
 
   Status begin() override { return exec("BEGIN IMMEDIATE"); }
+  std::string begin_sql() const override { return "BEGIN IMMEDIATE"; }
+  std::string lock_sql() const override { return {}; }
   Status lock(const std::string&) override { return Status::ok(); }
 
   Status schema_version(const std::string&, int& version, bool& empty) override {
