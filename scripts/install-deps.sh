@@ -22,6 +22,9 @@ peer_pkgs=(
   # tests/support/pg_server.h, tests/integration/pg_lib.sh: a private PostgreSQL server per
   # test (initdb, postgres, psql from /usr/lib/postgresql/<version>/bin)
   postgresql
+  # tests/integration/dashboards_victoria.sh: Prometheus remote_write to a private
+  # VictoriaMetrics, the dashboards' queries compared on both (docs/scaling.md)
+  victoria-metrics
   # tests/package/debian.sh: build the Debian packages, lint them, install them in a fresh root
   debhelper lintian mmdebstrap help2man systemd-container
 )
@@ -57,7 +60,8 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts these daemons on install; CityWatch's tests start their own instances on
 # ports chosen at run time, so the system-wide ones are stopped to keep ports and CPU free.
 for svc in snmpd snmptrapd prometheus prometheus-alertmanager prometheus-node-exporter \
-           prometheus-snmp-exporter pmacctd nfacctd softflowd nfdump ssh postgresql; do
+           prometheus-snmp-exporter pmacctd nfacctd softflowd nfdump ssh postgresql \
+           victoria-metrics; do
   $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
 done
 echo "install-deps: done"

@@ -18,7 +18,8 @@
 # The test takes about 5 minutes: utilisation is a 5-minute rate.
 # Template variables are replaced as "All" would ($site, $segment, ... -> .*),
 # $__rate_interval -> 1m, $__range -> 1h. A panel query's trailing "or vector(0)" (a zero
-# instead of "no data" in a healthy network) is removed: the real series must be there.
+# instead of "no data" in a healthy network) is removed: the real series must be there
+# (dashboard_queries.py, shared with dashboards_victoria.sh).
 # An empty answer fails, naming dashboard, panel and query.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/snmp_lib.sh"
@@ -240,17 +241,8 @@ hot() { [[ "$(query 'interface:citywatch_interface_utilisation:ratio_rate5m{devi
 cw_wait_until 4000 "hot-switch's utilisation over 5 minutes to read above 80 %" hot
 
 # ---- every query of every panel ------------------------------------------------------------------
-/usr/bin/python3 - "$SRC_DIR"/dashboards/*.json >"$WORK/queries.tsv" <<'PY' || fail "reading the dashboards failed"
-import json, re, sys
-for path in sys.argv[1:]:
-    d = json.load(open(path))
-    for p in d["panels"]:
-        for t in p["targets"]:
-            e = re.sub(r"\$(site|segment|device|interface|agent|severity|category)\b", ".*", t["expr"])
-            e = e.replace("$__rate_interval", "1m").replace("$__range", "1h")
-            e = re.sub(r"\s+or vector\(0\)\s*$", "", e)
-            print("\t".join([d["uid"], str(p["id"]), p["title"], t["refId"], e]))
-PY
+/usr/bin/python3 "$SRC_DIR/tests/integration/dashboard_queries.py" "$SRC_DIR"/dashboards/*.json \
+  >"$WORK/queries.tsv" || fail "reading the dashboards failed"
 n=0
 panels=0
 declare -A seen
