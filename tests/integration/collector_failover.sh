@@ -31,7 +31,7 @@ uptime:
 pair_config "$WORK/a.yaml" a
 pair_config "$WORK/b.yaml" b
 cw_start_collector b "$WORK/b.yaml"
-B_PID=$COL_PID B_INGEST=$INGEST_PORT B_METRICS=$METRICS_PORT
+B_INGEST=$INGEST_PORT B_METRICS=$METRICS_PORT
 cw_start_collector a "$WORK/a.yaml"
 A_PID=$COL_PID A_INGEST=$INGEST_PORT A_METRICS=$METRICS_PORT
 

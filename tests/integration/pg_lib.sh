@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # PostgreSQL helpers for the integration tests (sourced after lib.sh, after cw_init):
 #
 #   source "$(dirname "$0")/lib.sh"
