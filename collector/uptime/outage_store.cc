@@ -511,6 +511,7 @@ Status OutageStore::adopt_orphan(const AgentOwner& seen, const std::string& coll
 Status OutageStore::start_lost_outage(const EntityRow& e, OutageRow& o,
                                       const std::string& collector, bool& ours) {
   ours = false;
+  bool refused = false;
   const Status st = store::transaction(*db_, [&]() -> Status {
     if (auto s = db_->lock("owner/" + e.agent); !s) return s;
     SqlRows q;
@@ -518,12 +519,15 @@ Status OutageStore::start_lost_outage(const EntityRow& e, OutageRow& o,
                           {e.agent}, &q);
         !s)
       return s;
-    if (q.empty() || q.text(0, 0) != collector || q.i64(0, 1) != 0)
+    if (q.empty() || q.text(0, 0) != collector || q.i64(0, 1) != 0) {
+      refused = true;
       return Status::error("not ours");  // rolls back; the caller learns from `ours`
+    }
     ours = true;
     return insert_outage(e, o);
   });
-  if (!ours) return Status::ok();
+  if (refused) return Status::ok();
+  if (!st) ours = false;  // nothing was written: the caller asks again
   return st;
 }
 

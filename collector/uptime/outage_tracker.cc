@@ -266,17 +266,26 @@ void OutageTracker::lost_agent(Tracked& t, std::int64_t now) {
   if (!o.collector.empty() && o.collector != collector_id_)
     return let_go(t.row.agent, o.collector, now);
   t.grace = false;
-  log::warning("uptime: agent '" + t.row.agent + "' has not come back to any collector within " +
-               "the grace; segment '" + t.row.segment + "' counted dark since " +
-               (t.left_ns ? "it disconnected" : "start-up"));
+  const std::uint64_t errors = store_errors_;
   lost_guard_ = true;
   observe(t, false, "agent_lost", t.grace_start_ns, "agent_back");
   lost_guard_ = false;
-  if (!lost_won_) {
-    // Claimed elsewhere between the two looks: that collector answers for it now.
-    if (auto s = store_.agent_owner(t.row.agent, o); !s) return save(s);
-    let_go(t.row.agent, o.collector, now);
+  if (lost_won_) {
+    log::warning("uptime: agent '" + t.row.agent + "' has not come back to any collector " +
+                 "within the grace; segment '" + t.row.segment + "' counted dark since " +
+                 (t.left_ns ? "it was last seen" : "start-up"));
+    return;
   }
+  if (store_errors_ != errors) {
+    t.grace = true;  // the database failed: nothing was written, asked again next tick
+    return;
+  }
+  // Claimed elsewhere between the two looks: that collector answers for it now.
+  if (auto s = store_.agent_owner(t.row.agent, o); !s) {
+    t.grace = true;
+    return save(s);
+  }
+  let_go(t.row.agent, o.collector.empty() ? std::string("none") : o.collector, now);
 }
 
 void OutageTracker::pair_tick(std::int64_t now) {
