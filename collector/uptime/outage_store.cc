@@ -325,7 +325,17 @@ Status OutageStore::insert_outage(const EntityRow& e, OutageRow& o) {
                    {e.id, o.start_ns}, &id);
       !s)
     return s;
-  if (id.empty()) return Status::error(db_->name() + ": outage row vanished");
+  if (id.empty()) {
+    // The entity already has an open outage with another start (written by another
+    // collector of a pair, or before a restart): the store's is the outage, continued.
+    if (auto s = db_->run(std::string(kOutageColumns) + "WHERE entity_id = $1 AND end_ns IS NULL",
+                          {e.id}, &id);
+        !s)
+      return s;
+    if (id.empty()) return Status::error(db_->name() + ": outage row vanished");
+    o = read_outage(id, 0);
+    return save_entity_state(e);
+  }
   o.id = id.i64(0, 0);
   o.root_outage_id = id.null(0, 1) ? 0 : id.i64(0, 1);
   if (auto s = save_entity_state(e); !s) return s;
@@ -519,11 +529,15 @@ Status OutageStore::start_lost_outage(const EntityRow& e, OutageRow& o,
                           {e.agent}, &q);
         !s)
       return s;
-    if (q.empty() || q.text(0, 0) != collector || q.i64(0, 1) != 0) {
+    // Ours, whatever `connected` says: the caller holds no session of the agent (a release
+    // that failed with the database left it 1).
+    if (q.empty() || q.text(0, 0) != collector) {
       refused = true;
       return Status::error("not ours");  // rolls back; the caller learns from `ours`
     }
     ours = true;
+    if (auto s = db_->run("UPDATE agent_owners SET connected = 0 WHERE agent = $1", {e.agent}); !s)
+      return s;
     return insert_outage(e, o);
   });
   if (refused) return Status::ok();

@@ -138,9 +138,9 @@ class OutageStore {
   // when its segment is unaccounted for (its owner's last heartbeat, or its disconnection).
   Status adopt_orphan(const AgentOwner& seen, const std::string& collector, bool& won,
                       std::int64_t& dark_since_ns);
-  // start_outage for a lost agent, only if this collector still owns it and it is not
-  // connected anywhere (checked and written under the agent's lock); ours tells which. An
-  // error (the database) writes nothing and leaves ours false.
+  // start_outage for a lost agent, only if this collector still owns it (checked and written
+  // under the agent's lock; the caller holds no session of it); ours tells which. An error
+  // (the database) writes nothing and leaves ours false.
   Status start_lost_outage(const EntityRow& e, OutageRow& o, const std::string& collector,
                            bool& ours);
 

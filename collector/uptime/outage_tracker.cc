@@ -135,6 +135,8 @@ void OutageTracker::ensure_root(std::int64_t r, std::int64_t now) {
       log::warning("uptime: " + st.message() + "; its dependents are released after the grace");
     else if (!ended.open)
       root.end_ns = ended.end_ns;
+    else
+      root.open = true;  // open in the record, its entity not (yet) here: a pair's other side
   }
   roots_.emplace(r, std::move(root));
 }
@@ -202,11 +204,17 @@ bool OutageTracker::owns(const Tracked& t) const {
   return !shared_ || owned_.count(t.row.agent) > 0;
 }
 
-void OutageTracker::adopt(const std::string& agent, std::int64_t now) {
+bool OutageTracker::adopt(const std::string& agent, std::int64_t now) {
   std::vector<EntityRow> rows;
   std::vector<OutageRow> open;
-  if (auto s = store_.load_entities_of(agent, rows); !s) return save(s);
-  if (auto s = store_.load_open_outages_of(agent, open); !s) return save(s);
+  if (auto s = store_.load_entities_of(agent, rows); !s) {
+    save(s);
+    return false;
+  }
+  if (auto s = store_.load_open_outages_of(agent, open); !s) {
+    save(s);
+    return false;
+  }
   std::map<std::int64_t, OutageRow> open_by_entity;
   for (OutageRow& o : open) open_by_entity[o.entity_id] = std::move(o);
   std::vector<Tracked*> adopted;
@@ -236,11 +244,20 @@ void OutageTracker::adopt(const std::string& agent, std::int64_t now) {
   }
   for (Tracked* t : adopted)
     if (t->has_outage) ensure_root(t->outage.root_outage_id, now);
-  for (Tracked* t : adopted)
-    if (t->has_outage) enter(*t);
+  for (Tracked* t : adopted) {
+    if (!t->has_outage) continue;
+    enter(*t);
+    // A root another collector's dependents were attached to, known here before its entity.
+    if (const auto it = roots_.find(t->outage.id); it != roots_.end()) {
+      it->second.entity = t;
+      it->second.open = true;
+      update_root_gauge(t->outage.id);
+    }
+  }
   log::info("uptime: collector '" + collector_id_ + "' answers for agent '" + agent + "' (" +
             std::to_string(rows.size()) + " entities, " + std::to_string(open.size()) +
             " open outages from the store)");
+  return true;
 }
 
 void OutageTracker::let_go(const std::string& agent, const std::string& to, std::int64_t now) {
@@ -266,7 +283,9 @@ void OutageTracker::lost_agent(Tracked& t, std::int64_t now) {
   if (!o.collector.empty() && o.collector != collector_id_)
     return let_go(t.row.agent, o.collector, now);
   t.grace = false;
+  if (t.has_outage) return;  // already dark in the record (adopted as it was)
   const std::uint64_t errors = store_errors_;
+  lost_won_ = false;
   lost_guard_ = true;
   observe(t, false, "agent_lost", t.grace_start_ns, "agent_back");
   lost_guard_ = false;
@@ -281,11 +300,12 @@ void OutageTracker::lost_agent(Tracked& t, std::int64_t now) {
     return;
   }
   // Claimed elsewhere between the two looks: that collector answers for it now.
-  if (auto s = store_.agent_owner(t.row.agent, o); !s) {
-    t.grace = true;
+  if (auto s = store_.agent_owner(t.row.agent, o);
+      !s || o.collector.empty() || o.collector == collector_id_) {
+    t.grace = true;  // asked again next tick
     return save(s);
   }
-  let_go(t.row.agent, o.collector.empty() ? std::string("none") : o.collector, now);
+  let_go(t.row.agent, o.collector, now);
 }
 
 void OutageTracker::pair_tick(std::int64_t now) {
@@ -307,17 +327,24 @@ void OutageTracker::pair_tick(std::int64_t now) {
   for (const std::string& agent : owned_)
     if (!still.count(agent)) lost.push_back(agent);
   for (const std::string& agent : lost) {
-    if (sessions_.count(agent)) {
+    AgentOwner o;
+    if (auto s = store_.agent_owner(agent, o); !s) return save(s);
+    // Adopted as an orphan (not connected there) while its session is here: this collector
+    // was stalled, not dead, and claims it back. Connected at the other collector: the agent
+    // moved and a session here is a half-open leftover; the other one answers for it.
+    if (sessions_.count(agent) && !o.connected) {
       log::warning("uptime: agent '" + agent + "' was taken over while its session is here; " +
                    "collector '" + collector_id_ + "' claims it back");
       save(store_.claim_agent(agent, collector_id_, now));
-      adopt(agent, now);
+      if (!adopt(agent, now)) owned_.erase(agent);
       continue;
     }
-    AgentOwner o;
-    if (auto s = store_.agent_owner(agent, o); !s) return save(s);
     let_go(agent, o.collector.empty() ? std::string("none") : o.collector, now);
   }
+  // Agents with a session here whose entities could not be read back (the database): again.
+  for (const AgentOwner& o : listed)
+    if (o.connected && sessions_.count(o.agent) && !owned_.count(o.agent) && adopt(o.agent, now))
+      owned_.insert(o.agent);
   std::vector<AgentOwner> orphans;
   if (auto s = store_.orphaned_agents(collector_id_, now - kOrphanAfterNs, orphans); !s)
     return save(s);
@@ -332,9 +359,10 @@ void OutageTracker::pair_tick(std::int64_t now) {
     log::warning("uptime: collector '" + o.collector + "' has been silent for " +
                  std::to_string((now - o.heartbeat_ns) / kNsPerSecond) + " s; collector '" +
                  collector_id_ + "' takes over agent '" + o.agent + "'");
+    if (!adopt(o.agent, now)) continue;  // still ours in the store: read back next time
     owned_.insert(o.agent);
-    adopt(o.agent, now);
-    if (Tracked* t = find({EntityKind::kSegment, ShortName(o.agent), IpAddr{}, 0})) {
+    if (Tracked* t = find({EntityKind::kSegment, ShortName(o.agent), IpAddr{}, 0});
+        t && !t->has_outage) {
       t->grace = true;
       t->grace_start_ns = std::max(since, t->row.state_since_ns);
       t->left_ns = t->grace_start_ns;
@@ -409,6 +437,8 @@ OutageTracker::Tracked* OutageTracker::interface(const RecordRef& r, const IpAdd
 }
 
 void OutageTracker::consume(const RecordBatch& records) {
+  // A pair: records from a leftover session of an agent another collector answers for.
+  if (shared_ && records.size() > 0 && !owned_.count(records[0].agent.view())) return;
   for (const RecordRef r : records) {
     if (const auto* d = r.get_if<DeviceStatus>()) {
       Tracked* t = device(r, d->device, d->target.view(), d->name.view(), d->site.view(), true);
@@ -443,14 +473,14 @@ void OutageTracker::on_agent_session(const std::string& agent, const std::string
                                      bool connected, std::int64_t time_ns) {
   if (stopping_ && !connected) return;  // our own shutdown, not the agent's
   if (shared_) {
+    // An agent may hold more than one session (a half-open one lingering after it
+    // reconnected): it is gone only when its last session here ends.
     if (connected) {
-      sessions_.insert(agent);
+      ++sessions_[agent];
       save(store_.claim_agent(agent, collector_id_, time_ns));
-      if (!owned_.count(agent)) {
-        owned_.insert(agent);
-        adopt(agent, time_ns);
-      }
+      if (!owned_.count(agent) && adopt(agent, time_ns)) owned_.insert(agent);
     } else {
+      if (const auto it = sessions_.find(agent); it != sessions_.end() && --it->second > 0) return;
       sessions_.erase(agent);
       save(store_.release_agent(agent, collector_id_, time_ns));
     }

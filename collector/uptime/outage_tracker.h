@@ -43,6 +43,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <span>
@@ -162,7 +163,8 @@ class OutageTracker final : public RecordConsumer, public DependencyView {
   void save(Status s);
   // Pairs.
   bool owns(const Tracked& t) const;
-  void adopt(const std::string& agent, std::int64_t now_ns);
+  // Reads the agent's entities and open outages back from the store; false on a store error.
+  bool adopt(const std::string& agent, std::int64_t now_ns);
   void let_go(const std::string& agent, const std::string& to, std::int64_t now_ns);
   void pair_tick(std::int64_t now_ns);
   void lost_agent(Tracked& t, std::int64_t now_ns);
@@ -189,8 +191,8 @@ class OutageTracker final : public RecordConsumer, public DependencyView {
   // Pairs.
   std::string collector_id_;
   bool shared_ = false;
-  std::set<std::string, std::less<>> owned_;     // agents this collector answers for
-  std::set<std::string, std::less<>> sessions_;  // agents with a session here now
+  std::set<std::string, std::less<>> owned_;          // agents this collector answers for
+  std::map<std::string, int, std::less<>> sessions_;  // agents' sessions here now
   bool lost_guard_ = false;  // observe(): a segment outage only if the agent is still ours
   bool lost_won_ = false;
   std::int64_t next_heartbeat_ns_ = 0;

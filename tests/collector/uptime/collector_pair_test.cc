@@ -215,6 +215,47 @@ TEST_P(CollectorPairTest, ARestartedCollectorGivesItsAgentsTheGraceToComeBackAny
   EXPECT_TRUE(b.tracker->owns_agent("agent-1"));
 }
 
+// A half-open session that lingers after the agent reconnected to the same collector ends
+// long after: the agent is still there, nothing is dark.
+TEST_P(CollectorPairTest, ALeftoverSessionEndingIsNotALoss) {
+  a.tracker->on_agent_session("agent-1", "seg-a", true, kT0);
+  run_until(kT0 + 5 * kS);
+  a.tracker->on_agent_session("agent-1", "seg-a", true, clock.now);  // the new session
+  run_until(kT0 + 100 * kS);
+  a.tracker->on_agent_session("agent-1", "seg-a", false, clock.now);  // the old one ends
+  run_until(kT0 + 300 * kS);
+  EXPECT_TRUE(outages().empty());
+  EXPECT_TRUE(a.tracker->owns_agent("agent-1"));
+  // Both sessions gone: now it is a loss, recorded once.
+  a.tracker->on_agent_session("agent-1", "seg-a", false, clock.now);
+  run_until(kT0 + 500 * kS);
+  ASSERT_EQ(outages().size(), 1u);
+  EXPECT_EQ(outages()[0].start_ns, kT0 + 300 * kS);
+}
+
+// An agent already dark in the record when its collector dies: the adopter keeps its outage
+// open and answers for it (no second record, no lost series); it closes when the agent
+// returns.
+TEST_P(CollectorPairTest, AnAdoptedAgentAlreadyDarkStaysDarkOnce) {
+  a.tracker->on_agent_session("agent-1", "seg-a", true, kT0);
+  run_until(kT0 + 10 * kS);
+  a.tracker->on_agent_session("agent-1", "seg-a", false, clock.now);
+  run_until(kT0 + 100 * kS);
+  ASSERT_EQ(outages().size(), 1u);
+  a.tracker.reset();  // A dies; B adopts the dark agent
+  run_until(kT0 + 300 * kS, /*a_alive=*/false);
+  EXPECT_TRUE(b.tracker->owns_agent("agent-1"));
+  auto v = outages();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_TRUE(v[0].open);
+  EXPECT_EQ(metric(b, "citywatch_uptime_open_outages"), 1);
+  b.tracker->on_agent_session("agent-1", "seg-a", true, clock.now);
+  v = outages();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_FALSE(v[0].open);
+  EXPECT_EQ(v[0].end_reason, "agent_back");
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, CollectorPairTest, citywatch::testing::kEngines,
                          citywatch::testing::engine_name);
 
