@@ -165,6 +165,20 @@ std::string values_clause(std::size_t rows, std::size_t columns) {
   return v;
 }
 
+// Appends multi-row upserts of rows (kRowsPerStatement per statement): insert, then one
+// ($N, ...) of `columns` parameters per row (push_row adds them), then the conflict clause.
+template <typename Row, typename PushRow>
+void add_upserts(std::vector<store::SqlStatement>& sts, const std::vector<Row>& rows,
+                 const char* insert, std::size_t columns, const char* on_conflict,
+                 PushRow push_row) {
+  for (std::size_t at = 0; at < rows.size(); at += kRowsPerStatement) {
+    const std::size_t n = std::min(kRowsPerStatement, rows.size() - at);
+    store::SqlStatement& st = sts.emplace_back();
+    st.sql = insert + values_clause(n, columns) + on_conflict;
+    for (std::size_t i = at; i < at + n; ++i) push_row(st.params, rows[i]);
+  }
+}
+
 }  // namespace
 
 Status IngestLedger::open(const std::filesystem::path& file, std::unique_ptr<IngestLedger>& out) {
@@ -184,36 +198,15 @@ Status IngestLedger::open(std::unique_ptr<store::SqlDb> db, const std::string& c
   return Status::ok();
 }
 
-// The schema version names the layout. An older ledger is migrated one step per transaction
-// (a crash mid-way leaves the previous step whole); a newer or unknown one is refused, not
-// guessed at. Collectors starting together on one PostgreSQL take turns (schema lock).
 Status IngestLedger::migrate() {
-  store::SqlDb& db = *db_;
-  return store::transaction(db, [&]() -> Status {
-    if (auto s = db.lock("citywatch-schema"); !s) return s;
-    int version = 0;
-    bool empty = true;
-    if (auto s = db.schema_version(kComponent, version, empty); !s) return s;
-    if (empty) {
-      if (auto s = db.exec(db.dialect(kSchema)); !s) return s;
-      return db.set_schema_version(kComponent, kSchemaVersion);
-    }
-    if (version < 1 || version > kSchemaVersion)
-      return Status::error(db.name() + ": ledger schema version " + std::to_string(version) +
-                           ", this collector reads 1 to " + std::to_string(kSchemaVersion) +
-                           "; move the file aside (or use a new database) to start a new ledger");
-    for (int from = version; from < kSchemaVersion; ++from) {
-      std::string step = kMigrations[from - 1];
-      if (from == 2) step = kInterfaceTotalsV2 + step;
-      if (const auto at = step.find("{SCHEMA}"); at != std::string::npos)
-        step.replace(at, 8, kSchema);
-      if (auto s = db.exec(db.dialect(step)); !s)
-        return Status::error(db.name() + ": migrating the ledger from schema " +
-                             std::to_string(from) + ": " + s.message());
-    }
-    if (version != kSchemaVersion) migrated_from_ = version;
-    return db.set_schema_version(kComponent, kSchemaVersion);
-  });
+  const store::Schema schema{kComponent, "ledger", kSchemaVersion, kSchema, [](int from) {
+                               std::string step = kMigrations[from - 1];
+                               if (from == 2) step = kInterfaceTotalsV2 + step;
+                               if (const auto at = step.find("{SCHEMA}"); at != std::string::npos)
+                                 step.replace(at, 8, kSchema);
+                               return step;
+                             }};
+  return store::migrate(*db_, schema, migrated_from_);
 }
 
 Status IngestLedger::load() {
@@ -326,38 +319,29 @@ Status IngestLedger::commit(const BatchSummary& b, std::vector<FlowRow>& flows,
     }
   }
   sts.clear();
-  for (std::size_t at = 0; at < flows.size(); at += kRowsPerStatement) {
-    const std::size_t n = std::min(kRowsPerStatement, flows.size() - at);
-    store::SqlStatement& st = sts.emplace_back();
-    st.sql =
-        "INSERT INTO flow_totals(collector, segment, agent, exporter, protocol, direction, "
-        "flows, packets, bytes)" +
-        values_clause(n, 9) +
-        " ON CONFLICT(collector, segment, agent, exporter, protocol, direction) DO UPDATE "
-        "SET flows = flow_totals.flows + excluded.flows, packets = flow_totals.packets + "
-        "excluded.packets, bytes = flow_totals.bytes + excluded.bytes";
-    for (std::size_t i = at; i < at + n; ++i) {
-      const FlowRow& f = flows[i];
-      push(st.params, collector_, b.segment, b.agent, f.exporter, std::int64_t{f.protocol},
-           f.direction, to_db(f.totals.flows), to_db(f.totals.packets), to_db(f.totals.bytes));
-    }
-  }
-  for (std::size_t at = 0; at < interfaces.size(); at += kRowsPerStatement) {
-    const std::size_t n = std::min(kRowsPerStatement, interfaces.size() - at);
-    store::SqlStatement& st = sts.emplace_back();
-    st.sql =
-        "INSERT INTO interface_totals(collector, segment, agent, exporter, if_index, "
-        "direction, packets, bytes)" +
-        values_clause(n, 8) +
-        " ON CONFLICT(collector, segment, agent, exporter, if_index, direction) DO UPDATE "
-        "SET packets = interface_totals.packets + excluded.packets, bytes = "
-        "interface_totals.bytes + excluded.bytes";
-    for (std::size_t i = at; i < at + n; ++i) {
-      const InterfaceRow& f = interfaces[i];
-      push(st.params, collector_, b.segment, b.agent, f.exporter, f.if_index, f.direction,
-           to_db(f.packets), to_db(f.bytes));
-    }
-  }
+  add_upserts(sts, flows,
+              "INSERT INTO flow_totals(collector, segment, agent, exporter, protocol, "
+              "direction, flows, packets, bytes)",
+              9,
+              " ON CONFLICT(collector, segment, agent, exporter, protocol, direction) DO UPDATE "
+              "SET flows = flow_totals.flows + excluded.flows, packets = flow_totals.packets + "
+              "excluded.packets, bytes = flow_totals.bytes + excluded.bytes",
+              [&](std::vector<SqlValue>& p, const FlowRow& f) {
+                push(p, collector_, b.segment, b.agent, f.exporter, std::int64_t{f.protocol},
+                     f.direction, to_db(f.totals.flows), to_db(f.totals.packets),
+                     to_db(f.totals.bytes));
+              });
+  add_upserts(sts, interfaces,
+              "INSERT INTO interface_totals(collector, segment, agent, exporter, if_index, "
+              "direction, packets, bytes)",
+              8,
+              " ON CONFLICT(collector, segment, agent, exporter, if_index, direction) DO UPDATE "
+              "SET packets = interface_totals.packets + excluded.packets, bytes = "
+              "interface_totals.bytes + excluded.bytes",
+              [&](std::vector<SqlValue>& p, const InterfaceRow& f) {
+                push(p, collector_, b.segment, b.agent, f.exporter, f.if_index, f.direction,
+                     to_db(f.packets), to_db(f.bytes));
+              });
   store::SqlStatement& totals = sts.emplace_back();
   totals.sql =
       "INSERT INTO agent_totals(collector, agent, batches, flow_records, interface_records, "

@@ -27,6 +27,28 @@ Status SqlDb::run_all(std::span<const SqlStatement> statements, std::vector<SqlR
   return Status::ok();
 }
 
+Status migrate(SqlDb& db, const Schema& s, int& migrated_from) {
+  migrated_from = 0;
+  return transaction(db, [&]() -> Status {
+    if (auto st = db.lock("citywatch-schema"); !st) return st;
+    int version = 0;
+    bool empty = true;
+    if (auto st = db.schema_version(s.component, version, empty); !st) return st;
+    if (!empty && (version < 1 || version > s.version))
+      return Status::error(db.name() + ": " + s.what + " schema version " +
+                           std::to_string(version) + ", this build reads 1 to " +
+                           std::to_string(s.version) +
+                           "; move the file aside (or use a new database) to start anew");
+    for (int from = empty ? s.version : version; from < s.version; ++from)
+      if (auto st = db.exec(db.dialect(s.step(from))); !st)
+        return Status::error(db.name() + ": migrating the " + s.what + " from schema " +
+                             std::to_string(from) + ": " + st.message());
+    if (auto st = db.exec(db.dialect(s.layout)); !st) return st;
+    if (!empty && version != s.version) migrated_from = version;
+    return db.set_schema_version(s.component, s.version);
+  });
+}
+
 std::string SqlDb::dialect(const std::string& schema) const {
   const bool pg = engine() == Engine::kPostgres;
   std::string out;
@@ -38,6 +60,9 @@ std::string SqlDb::dialect(const std::string& schema) const {
     } else if (schema.compare(i, 5, "{INT}") == 0) {
       out += pg ? "BIGINT" : "INTEGER";
       i += 4;
+    } else if (schema.compare(i, 6, "{VIEW}") == 0) {
+      out += pg ? "CREATE OR REPLACE VIEW" : "CREATE VIEW IF NOT EXISTS";
+      i += 5;
     } else {
       out += schema[i];
     }

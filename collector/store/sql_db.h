@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -105,9 +106,24 @@ class SqlDb {
   virtual Status schema_version(const std::string& component, int& version, bool& empty) = 0;
   virtual Status set_schema_version(const std::string& component, int version) = 0;
 
-  // {ID} and {INT} spelled for this engine.
+  // {ID}, {INT} and {VIEW} (create or replace a view) spelled for this engine.
   std::string dialect(const std::string& schema) const;
 };
+
+// A store's schema: what migrate() needs to bring a database to it.
+struct Schema {
+  const char* component;  // its version's key ("ledger", "outages")
+  const char* what;       // for messages ("ledger", "outage store")
+  int version;            // the current one
+  std::string layout;     // the current layout, CREATE ... IF NOT EXISTS: run after any steps
+  std::function<std::string(int from)> step;  // the SQL taking version `from` to from + 1
+};
+
+// Brings the component to s.version in one transaction under the schema lock (collectors
+// starting together on one PostgreSQL take turns): nothing yet, the layout; an older version,
+// one step after another, then the layout; a newer or unknown one is refused, not guessed
+// at. migrated_from: the version it had, 0 if none or already current.
+Status migrate(SqlDb& db, const Schema& s, int& migrated_from);
 
 // Opens (creating unless create is false) a SQLite file in WAL mode, synchronous=FULL.
 Status open_sqlite(const std::filesystem::path& file, std::unique_ptr<SqlDb>& out,

@@ -170,28 +170,11 @@ Status OutageStore::open(std::unique_ptr<store::SqlDb> db, std::unique_ptr<Outag
 }
 
 Status OutageStore::migrate() {
-  store::SqlDb& db = *db_;
-  return store::transaction(db, [&]() -> Status {
-    if (auto s = db.lock("citywatch-schema"); !s) return s;
-    int version = 0;
-    bool empty = true;
-    if (auto s = db.schema_version(kComponent, version, empty); !s) return s;
-    if (!empty && (version < 1 || version > kSchemaVersion))
-      return Status::error(db.name() + ": outage store schema version " + std::to_string(version) +
-                           ", this build reads 1 to " + std::to_string(kSchemaVersion) +
-                           "; move the file aside");
-    for (int v = empty ? kSchemaVersion : version; v < kSchemaVersion; ++v)
-      if (auto s = db.exec(db.dialect(kMigrations[v - 1])); !s)
-        return Status::error("migrating the outage store to version " + std::to_string(v + 1) +
-                             ": " + s.message());
-    std::string schema = db.dialect(std::string(kSchema) + kPairTables);
-    const auto at = schema.find("{VIEW}");
-    schema.replace(at, 6,
-                   db.engine() == store::Engine::kPostgres ? "CREATE OR REPLACE VIEW"
-                                                           : "CREATE VIEW IF NOT EXISTS");
-    if (auto s = db.exec(schema); !s) return s;
-    return db.set_schema_version(kComponent, kSchemaVersion);
-  });
+  const store::Schema schema{kComponent, "outage store", kSchemaVersion,
+                             std::string(kSchema) + kPairTables,
+                             [](int from) { return std::string(kMigrations[from - 1]); }};
+  int migrated_from = 0;
+  return store::migrate(*db_, schema, migrated_from);
 }
 
 OutageStore::~OutageStore() = default;
