@@ -10,19 +10,15 @@
 #include <sstream>
 
 #include "collector/uptime/outage_tracker.h"
+#include "tests/collector/uptime/uptime_test_support.h"
 #include "tests/support/test_db.h"
 
 namespace citywatch::collector::uptime {
 namespace {
 
-constexpr std::int64_t kS = kNsPerSecond;
-constexpr std::int64_t kT0 = 1'750'000'000 * kS;
-
-class FakeClock final : public Clock {
- public:
-  std::int64_t now_ns() const override { return now; }
-  std::int64_t now = kT0;
-};
+using testing::FakeClock;
+using testing::kS;
+using testing::kT0;
 
 Record device(std::int64_t t, bool reachable) {
   Record r;
@@ -89,16 +85,7 @@ class CollectorPairTest : public ::testing::TestWithParam<store::Engine> {
     return v;
   }
   static double metric(const Collector& c, const std::string& name) {
-    const std::string text = prometheus::TextSerializer().Serialize(c.registry->Collect());
-    double sum = 0;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-      if (line.rfind(name, 0) != 0) continue;
-      const char next = line[name.size()];
-      if (next != '{' && next != ' ') continue;
-      sum += std::stod(line.substr(line.rfind(' ') + 1));
-    }
-    return sum;
+    return testing::metric_sum(*c.registry, name);
   }
   static int series(const Collector& c, const std::string& name) {
     const std::string text = prometheus::TextSerializer().Serialize(c.registry->Collect());

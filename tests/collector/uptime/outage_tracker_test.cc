@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "tests/collector/uptime/uptime_test_support.h"
 #include "tests/support/test_db.h"
 
 namespace citywatch::collector::uptime {
@@ -13,14 +14,9 @@ namespace {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
-constexpr std::int64_t kS = kNsPerSecond;
-constexpr std::int64_t kT0 = 1'750'000'000 * kS;
-
-class FakeClock final : public Clock {
- public:
-  std::int64_t now_ns() const override { return now; }
-  std::int64_t now = kT0;
-};
+using testing::FakeClock;
+using testing::kS;
+using testing::kT0;
 
 Record base(std::int64_t t, const char* agent = "agent-1", const char* segment = "seg-a") {
   Record r;
@@ -122,17 +118,7 @@ class OutageTrackerTest : public ::testing::TestWithParam<store::Engine> {
     return v;
   }
   double metric(const std::string& name, const std::string& labels = "") {
-    const std::string text = prometheus::TextSerializer().Serialize(registry->Collect());
-    double sum = 0;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-      if (line.rfind(name, 0) != 0 || line[0] == '#') continue;
-      const char next = line[name.size()];
-      if (next != '{' && next != ' ') continue;
-      if (!labels.empty() && line.find(labels) == std::string::npos) continue;
-      sum += std::stod(line.substr(line.rfind(' ') + 1));
-    }
-    return sum;
+    return testing::metric_sum(*registry, name, labels);
   }
 
   std::filesystem::path dir;
