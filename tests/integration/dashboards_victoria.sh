@@ -72,75 +72,8 @@ VM_VERSION=$(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null || echo 
 cw_log "VictoriaMetrics $VM_VERSION pid $VM_PID on $VM"
 
 # ---- snmpsim: a recorded switch, a hot switch, and two devices to stop ----------------------
-SIM1=$(cw_free_udp_port)
-SIM2=$(cw_free_udp_port)
-mkdir -p "$WORK/sim1" "$WORK/sim2"
-cw_shipped_recordings "$WORK/sim1"
-# hot-switch: ifIndex 1, 10 Mbit/s; in 1,100,000 B/s, out 250,000 B/s; 5 errors and 2
-# discards per second in. ifIndex 2 is admin up, oper down (a cable pulled): the NOC's
-# "interfaces down" panels without a network namespace.
-cat >"$WORK/sim1/hot-switch.snmprec" <<'REC'
-1.3.6.1.2.1.1.1.0|4|CityWatch hot switch
-1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.9.1.1208
-1.3.6.1.2.1.1.3.0|67:numeric|rate=100,initial=1000
-1.3.6.1.2.1.1.5.0|4|hot-switch
-1.3.6.1.2.1.2.1.0|2|2
-1.3.6.1.2.1.2.2.1.1.1|2|1
-1.3.6.1.2.1.2.2.1.1.2|2|2
-1.3.6.1.2.1.2.2.1.2.1|4|GigabitEthernet0/1
-1.3.6.1.2.1.2.2.1.2.2|4|GigabitEthernet0/2
-1.3.6.1.2.1.2.2.1.3.1|2|6
-1.3.6.1.2.1.2.2.1.3.2|2|6
-1.3.6.1.2.1.2.2.1.5.1|66|10000000
-1.3.6.1.2.1.2.2.1.5.2|66|10000000
-1.3.6.1.2.1.2.2.1.7.1|2|1
-1.3.6.1.2.1.2.2.1.7.2|2|1
-1.3.6.1.2.1.2.2.1.8.1|2|1
-1.3.6.1.2.1.2.2.1.8.2|2|2
-1.3.6.1.2.1.2.2.1.10.1|65:numeric|rate=1100000,initial=1000,wrap=1
-1.3.6.1.2.1.2.2.1.10.2|65|5000
-1.3.6.1.2.1.2.2.1.11.1|65:numeric|rate=900,initial=10,wrap=1
-1.3.6.1.2.1.2.2.1.11.2|65|50
-1.3.6.1.2.1.2.2.1.13.1|65:numeric|rate=2,initial=0
-1.3.6.1.2.1.2.2.1.13.2|65|0
-1.3.6.1.2.1.2.2.1.14.1|65:numeric|rate=5,initial=0
-1.3.6.1.2.1.2.2.1.14.2|65|0
-1.3.6.1.2.1.2.2.1.16.1|65:numeric|rate=250000,initial=1000,wrap=1
-1.3.6.1.2.1.2.2.1.16.2|65|7000
-1.3.6.1.2.1.2.2.1.17.1|65:numeric|rate=400,initial=10,wrap=1
-1.3.6.1.2.1.2.2.1.17.2|65|70
-1.3.6.1.2.1.2.2.1.19.1|65|0
-1.3.6.1.2.1.2.2.1.19.2|65|0
-1.3.6.1.2.1.2.2.1.20.1|65|0
-1.3.6.1.2.1.2.2.1.20.2|65|0
-1.3.6.1.2.1.31.1.1.1.1.1|4|Gi0/1
-1.3.6.1.2.1.31.1.1.1.1.2|4|Gi0/2
-1.3.6.1.2.1.31.1.1.1.2.1|65:numeric|rate=20,initial=0
-1.3.6.1.2.1.31.1.1.1.2.2|65|0
-1.3.6.1.2.1.31.1.1.1.3.1|65:numeric|rate=3,initial=0
-1.3.6.1.2.1.31.1.1.1.3.2|65|0
-1.3.6.1.2.1.31.1.1.1.4.1|65:numeric|rate=10,initial=0
-1.3.6.1.2.1.31.1.1.1.4.2|65|0
-1.3.6.1.2.1.31.1.1.1.5.1|65:numeric|rate=1,initial=0
-1.3.6.1.2.1.31.1.1.1.5.2|65|0
-1.3.6.1.2.1.31.1.1.1.15.1|66|10
-1.3.6.1.2.1.31.1.1.1.15.2|66|10
-1.3.6.1.2.1.31.1.1.1.18.1|4|Uplink to Branch Library
-1.3.6.1.2.1.31.1.1.1.18.2|4|Spare port, cable pulled
-REC
-# branch-ups and branch-cam: one snmpsim process on two loopback addresses (the outage
-# tracker tells devices apart by address); stopping it takes both down, and
-# uptime.dependencies makes branch-cam a dependent of branch-ups' outage.
-zcat /usr/share/doc/snmpsim/examples/data/recorded/linux-full-walk.snmprec.gz >"$WORK/sim2/branch-ups.snmprec"
-cp "$WORK/sim2/branch-ups.snmprec" "$WORK/sim2/branch-cam.snmprec"
-chmod -R a+rX "$WORK/sim1" "$WORK/sim2"
-UPS_ADDR=127.0.0.2 CAM_ADDR=127.0.0.3
-cw_start_snmpsim "$SIM1" "$WORK/sim1" snmpsim1
-cw_start_snmpsim "$SIM2" "$WORK/sim2" snmpsim2 "$UPS_ADDR" "$CAM_ADDR"
-SIM2_PID=$SIM_PID
-cw_wait_snmp "$SIM1" hot-switch
-cw_wait_snmp "$SIM2" branch-ups "$UPS_ADDR"
-cw_wait_snmp "$SIM2" branch-cam "$CAM_ADDR"
+# (snmp_lib.sh: the hot switch with a pulled-cable port, branch-ups and branch-cam)
+cw_dashboard_devices spare
 
 # ---- collector: rule pack, JSONL alerts, uptime by site, outage history --------------------
 cw_certs "$WORK/pki" replay-agent live-agent

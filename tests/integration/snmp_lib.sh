@@ -173,3 +173,64 @@ cw_one_port_snmprec() {
 1.3.6.1.2.1.31.1.1.1.1.1|4|eth0
 REC
 }
+
+# cw_dashboard_devices [spare]: the devices the dashboard tests poll. One snmpsim on 127.0.0.1
+# (port SIM1) serves the shipped recordings and hot-switch: ifIndex 1 at 10 Mbit/s, in
+# 1,100,000 B/s (88 %), out 250,000 B/s, 5 errors and 2 discards per second in, named in
+# ifXTable; counters grow with time (numeric variation). With `spare`, ifIndex 2 is admin up,
+# oper down (a cable pulled: the "interfaces down" panels without a network namespace).
+# Another snmpsim (port SIM2, pid SIM2_PID) serves branch-ups and branch-cam on two loopback
+# addresses (UPS_ADDR, CAM_ADDR): the outage tracker tells devices apart by address, so each
+# is an entity of its own, and stopping that process takes both down. Each NAME.snmprec is
+# served under community NAME.
+cw_dashboard_devices() {
+  local spare=${1:-} oid t1 v1 t2 v2
+  SIM1=$(cw_free_udp_port)
+  SIM2=$(cw_free_udp_port)
+  mkdir -p "$WORK/sim1" "$WORK/sim2"
+  cw_shipped_recordings "$WORK/sim1"
+  {
+    printf '%s\n' '1.3.6.1.2.1.1.1.0|4|CityWatch hot switch' \
+      '1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.9.1.1208' \
+      '1.3.6.1.2.1.1.3.0|67:numeric|rate=100,initial=1000' '1.3.6.1.2.1.1.5.0|4|hot-switch'
+    echo "1.3.6.1.2.1.2.1.0|2|$([[ -n $spare ]] && echo 2 || echo 1)"
+    # column OID | ifIndex 1 type | value | ifIndex 2 type | value
+    while IFS='|' read -r oid t1 v1 t2 v2; do
+      echo "$oid.1|$t1|$v1"
+      [[ -z $spare ]] || echo "$oid.2|$t2|$v2"
+    done <<'COLUMNS'
+1.3.6.1.2.1.2.2.1.1|2|1|2|2
+1.3.6.1.2.1.2.2.1.2|4|GigabitEthernet0/1|4|GigabitEthernet0/2
+1.3.6.1.2.1.2.2.1.3|2|6|2|6
+1.3.6.1.2.1.2.2.1.5|66|10000000|66|10000000
+1.3.6.1.2.1.2.2.1.7|2|1|2|1
+1.3.6.1.2.1.2.2.1.8|2|1|2|2
+1.3.6.1.2.1.2.2.1.10|65:numeric|rate=1100000,initial=1000,wrap=1|65|5000
+1.3.6.1.2.1.2.2.1.11|65:numeric|rate=900,initial=10,wrap=1|65|50
+1.3.6.1.2.1.2.2.1.13|65:numeric|rate=2,initial=0|65|0
+1.3.6.1.2.1.2.2.1.14|65:numeric|rate=5,initial=0|65|0
+1.3.6.1.2.1.2.2.1.16|65:numeric|rate=250000,initial=1000,wrap=1|65|7000
+1.3.6.1.2.1.2.2.1.17|65:numeric|rate=400,initial=10,wrap=1|65|70
+1.3.6.1.2.1.2.2.1.19|65|0|65|0
+1.3.6.1.2.1.2.2.1.20|65|0|65|0
+1.3.6.1.2.1.31.1.1.1.1|4|Gi0/1|4|Gi0/2
+1.3.6.1.2.1.31.1.1.1.2|65:numeric|rate=20,initial=0|65|0
+1.3.6.1.2.1.31.1.1.1.3|65:numeric|rate=3,initial=0|65|0
+1.3.6.1.2.1.31.1.1.1.4|65:numeric|rate=10,initial=0|65|0
+1.3.6.1.2.1.31.1.1.1.5|65:numeric|rate=1,initial=0|65|0
+1.3.6.1.2.1.31.1.1.1.15|66|10|66|10
+1.3.6.1.2.1.31.1.1.1.18|4|Uplink to Branch Library|4|Spare port, cable pulled
+COLUMNS
+  } >"$WORK/sim1/hot-switch.snmprec"
+  zcat /usr/share/doc/snmpsim/examples/data/recorded/linux-full-walk.snmprec.gz \
+    >"$WORK/sim2/branch-ups.snmprec"
+  cp "$WORK/sim2/branch-ups.snmprec" "$WORK/sim2/branch-cam.snmprec"
+  chmod -R a+rX "$WORK/sim1" "$WORK/sim2"
+  UPS_ADDR=127.0.0.2 CAM_ADDR=127.0.0.3
+  cw_start_snmpsim "$SIM1" "$WORK/sim1" snmpsim1
+  cw_start_snmpsim "$SIM2" "$WORK/sim2" snmpsim2 "$UPS_ADDR" "$CAM_ADDR"
+  SIM2_PID=$SIM_PID
+  cw_wait_snmp "$SIM1" hot-switch
+  cw_wait_snmp "$SIM2" branch-ups "$UPS_ADDR"
+  cw_wait_snmp "$SIM2" branch-cam "$CAM_ADDR"
+}
