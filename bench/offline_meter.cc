@@ -57,16 +57,17 @@ int main(int argc, char** argv) {
   PacketEventExtractor extractor(PacketEventConfig{},
                                  [&](const PacketEvent&, std::int64_t) { ++events; });
   DecodeCounters counters;
-  DecodedPacket pkt;
-  FileClock clock;  // expiry once a second of packet time, like softflowd's expint
+  // Expiry once a second of packet time, like softflowd's expint.
+  MeterPipeline pipeline(meter, extractor, /*packet_clock=*/true);
   const int linktype = src->linktype();
   const PacketSource::FrameFn fn = [&](std::int64_t ts, std::span<const std::byte> frame,
                                        std::uint32_t) {
     ++frames;
-    meter_frame(linktype, ts, frame, pkt, counters, extractor, meter, &clock);
+    pipeline.frame(linktype, ts, frame, counters);
   };
   for (;;) {
     const auto rr = src->dispatch(1024, fn, err);
+    pipeline.drain();
     if (rr == PacketSource::ReadResult::kEnd) break;
     if (rr == PacketSource::ReadResult::kError) {
       std::fprintf(stderr, "%s\n", err.message().c_str());

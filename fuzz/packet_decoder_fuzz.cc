@@ -1,6 +1,10 @@
 // libFuzzer target: the agent's packet decoder, flow meter, packet-event extractor (ARP,
-// DNS with compression pointers, ICMP quotes, TCP) and DNS decoder on hostile frames.
-// The first byte picks the link type; the rest is the frame as libpcap would hand it over.
+// DNS with compression pointers, ICMP quotes, TCP) and DNS decoder on hostile frames, through
+// the capture loop's MeterPipeline (which holds packets back: a frame's bytes are freed by
+// libFuzzer after each input, so ASan catches the pipeline reading one late).
+// The first byte picks the link type (low bits), drains the pipeline (0x40) and ticks the
+// extractor as a live source's timer does (0x80); the rest is the frame as libpcap would hand
+// it over.
 // The frame is also fed to decode_dns() whole, so DNS parsing sees arbitrary messages.
 #include <pcap/dlt.h>
 
@@ -10,6 +14,7 @@
 
 #include "agent/capture/dns_decoder.h"
 #include "agent/capture/flow_meter.h"
+#include "agent/capture/meter_frame.h"
 #include "agent/capture/packet_decoder.h"
 #include "agent/capture/packet_events.h"
 
@@ -33,18 +38,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return c;
       }(),
       [](const PacketEvent&, std::int64_t) {});
+  static MeterPipeline pipeline(meter, events, /*packet_clock=*/true);
+  static DecodeCounters counters;
   static std::int64_t now = 0;
   if (size < 1) return 0;
   const int linktype = kLinktypes[data[0] % (sizeof kLinktypes / sizeof kLinktypes[0])];
-  DecodedPacket p;
   const auto frame =
       std::span<const std::byte>(reinterpret_cast<const std::byte*>(data) + 1, size - 1);
-  const DecodeResult r = decode_packet(linktype, frame, p);
   now += 1'000'000;
-  events.add(r, p, frame, now);
-  if (data[0] & 0x80) events.advance(now);  // a live source's tick
-  if (r == DecodeResult::kOk) {
-    meter.add(p, now);
+  pipeline.frame(linktype, now, frame, counters);
+  if (data[0] & 0x40) pipeline.drain();  // the end of a read
+  if (data[0] & 0x80) {                  // a live source's tick
+    pipeline.drain();
+    events.advance(now);
     meter.advance(now);
   }
   DnsMessage dns;

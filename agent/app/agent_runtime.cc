@@ -69,6 +69,8 @@ Status AgentRuntime::init() {
       offline_ = false;
       s.fd = std::make_unique<asio::posix::stream_descriptor>(io_, src->selectable_fd());
     }
+    // Capture files: flows expire on the packets' clock.
+    s.pipeline = std::make_unique<MeterPipeline>(*s.meter, *s.events, src->is_file());
     s.pcap = std::move(src);
     sources_.push_back(std::move(s));
   }
@@ -168,8 +170,7 @@ int AgentRuntime::run() {
 
 void AgentRuntime::on_frame(Source& s, std::int64_t ts_ns, std::span<const std::byte> frame) {
   // Events are bounded per key and per kind inside the extractor, suppressions counted.
-  meter_frame(s.pcap->linktype(), ts_ns, frame, packet_, decode_counters_, *s.events, *s.meter,
-              s.pcap->is_file() ? &s.file_clock : nullptr);
+  s.pipeline->frame(s.pcap->linktype(), ts_ns, frame, decode_counters_);
 }
 
 // Records are encoded where they are made: the batch carries who and where (the collector
@@ -234,6 +235,7 @@ void AgentRuntime::read_file(Source& s) {
         on_frame(s, ts, frame);
       },
       err);
+  s.pipeline->drain();
   if (res == PacketSource::ReadResult::kError) {
     log::error("agent: " + s.pcap->name() + ": " + err.message());
     exit_code_ = 1;
@@ -266,6 +268,7 @@ void AgentRuntime::read_live(Source& s) {
           on_frame(s, ts, frame);
         },
         err);
+  s.pipeline->drain();
   if (res == PacketSource::ReadResult::kError) {
     log::error("agent: " + s.pcap->name() + ": " + err.message());
     shutdown("capture failed");
@@ -348,6 +351,7 @@ void AgentRuntime::maybe_finish() {
 
 void AgentRuntime::flush_meters() {
   for (Source& s : sources_) {
+    s.pipeline->drain();
     s.meter->flush();
     s.events->flush();
   }

@@ -80,10 +80,10 @@ class AgentRuntime : public RecordSink {
   struct Source {
     std::unique_ptr<PacketSource> pcap;
     std::unique_ptr<FlowMeter> meter;
+    std::unique_ptr<MeterPipeline> pipeline;  // into `events` and `meter`; drained after each read
     // Packet events, on the same clock as the meter.
     std::unique_ptr<PacketEventExtractor> events;
     std::unique_ptr<boost::asio::posix::stream_descriptor> fd;  // live sources only
-    FileClock file_clock;  // capture files: flows expire on the packets' clock
     bool done = false;
     AgentMetrics::SourceMetrics* metrics = nullptr;
   };
@@ -110,7 +110,6 @@ class AgentRuntime : public RecordSink {
   std::unique_ptr<AgentMetrics> metrics_;
   std::vector<Source> sources_;
   DecodeCounters decode_counters_;
-  DecodedPacket packet_;
   wire::BatchEncoder encoder_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t records_ = 0;

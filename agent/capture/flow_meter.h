@@ -3,12 +3,12 @@
 // that ends: idle timeout, active timeout (long flows are split), TCP FIN or RST, eviction
 // when the table is full, or flush() at end of input.
 //
-// Memory is fixed at construction: an open-addressing hash table (power of two, at least
-// twice max_flows, linear probing with backward-shift deletion; each 4-byte slot holds the
-// entry index and a tag from the key's hash) indexing a pool of
-// max_flows entries, which sit on two intrusive lists: by last packet (idle expiry and
-// eviction) and by first packet (active expiry). add() and advance() never allocate and cost
-// O(1) per packet and per expired flow. Time is whatever the caller passes (packet time
+// Memory is fixed at construction (zero pages, faulted in as flows arrive; common/zeroed_array.h):
+// an open-addressing hash table (power of two, at least twice max_flows, linear probing with
+// backward-shift deletion; each 4-byte slot holds the entry index and a tag from the key's hash)
+// indexing a pool of max_flows entries, which sit on two intrusive lists: by last packet (idle
+// expiry and eviction) and by first packet (active expiry). add() and advance() never allocate and
+// cost O(1) per packet and per expired flow. Time is whatever the caller passes (packet time
 // offline, wall time live) and must not go backwards by much: expiry walks the lists in order.
 //
 // Ownership: one FlowMeter per capture, owned by the capture loop. Thread-safety: none; all
@@ -25,6 +25,7 @@
 
 #include "agent/capture/packet_decoder.h"
 #include "common/record.h"
+#include "common/zeroed_array.h"
 
 namespace citywatch::agent {
 
@@ -69,6 +70,14 @@ class FlowMeter {
   FlowMeter(const FlowMeter&) = delete;
   FlowMeter& operator=(const FlowMeter&) = delete;
 
+  // What add() needs of a packet, hashed once. Capture loops prepare a packet a few packets
+  // before they add it (MeterPipeline, meter_frame.h): prepare() prefetches the packet's
+  // table slot and prefetch_entry() its flow, so add() rarely waits for memory.
+  struct Prepared;
+  void prepare(const DecodedPacket& p, Prepared& out) const;
+  void prefetch_entry(const Prepared& x) const;
+  void add(const Prepared& x, std::int64_t ts_ns);
+
   // Meters one IP packet (decode_packet() returned kOk); non-IP packets are the caller's to
   // skip. A TCP packet with FIN or RST ends its flow at once, that packet included.
   void add(const DecodedPacket& p, std::int64_t ts_ns);
@@ -93,6 +102,12 @@ class FlowMeter {
     std::uint16_t vlan;
     std::uint8_t protocol;
     std::uint8_t family;  // IpAddr::Family
+  };
+  struct Prepared {
+    Key key;
+    std::uint32_t hash;
+    std::uint32_t ip_bytes;
+    std::uint8_t tcp_flags;
   };
   struct Entry {
     Key key;
@@ -126,12 +141,12 @@ class FlowMeter {
   FlowMeterStats stats_;
   // The pool, max_flows entries: [0, fresh_) have been used (in a flow or on the free
   // list), the rest never touched.
-  std::unique_ptr<Entry[]> entries_;
+  ZeroedArray<Entry> entries_;
   std::size_t fresh_ = 0;
   // Per 4-byte slot: the low index_bits_ hold index + 1 into entries_ (0 = empty), the
   // bits above a tag from the key's hash, so a probe rejects most other keys without
   // touching their (cold) pool entries, and the index stays half the size of 8-byte slots.
-  std::vector<std::uint32_t> slots_;
+  ZeroedArray<std::uint32_t> slots_;
   int index_bits_ = 0;
   std::uint32_t index_mask_ = 0;
   std::size_t mask_ = 0;

@@ -44,6 +44,58 @@ std::uint64_t mac48(const std::array<std::uint8_t, 6>& m) {
 
 std::uint64_t nonzero(std::uint64_t k) { return k == 0 ? 1 : k; }
 
+// The high and low halves of a 128-bit product folded together (wyhash's mum).
+std::uint64_t mum(std::uint64_t a, std::uint64_t b) {
+  __extension__ using u128 = unsigned __int128;
+  const u128 r = static_cast<u128>(a) * b;
+  return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+}
+
+// Two addresses (in order) and up to 64 bits more, for the TCP paths taken by every SYN and
+// RST: two independent multiplies and a final one, where mix_addr() chains five mix() calls
+// (a tenth of an offline run's CPU was hashing).
+std::uint64_t hash_pair(const IpAddr& a, const IpAddr& b, std::uint64_t extra) {
+  std::uint64_t a0, a1, b0, b1;
+  std::memcpy(&a0, a.bytes.data(), 8);
+  std::memcpy(&a1, a.bytes.data() + 8, 8);
+  std::memcpy(&b0, b.bytes.data(), 8);
+  std::memcpy(&b1, b.bytes.data() + 8, 8);
+  const std::uint64_t h = mum(a0 ^ 0xa0761d6478bd642full, a1 ^ extra ^ 0xe7037ed1a0b428dbull) ^
+                          mum(b0 ^ 0x8ebc6af09c88c6e3ull, b1 ^ 0x589965cc75374cc3ull);
+  return mum(h ^ 0x1d8e4e27c47d124full, 0xa0761d6478bd642full ^ (extra >> 32));
+}
+
+// One connection attempt: who tried (client), whom (server), which port, on which VLAN.
+std::uint64_t probe_key(const IpAddr& client, const IpAddr& server, std::uint16_t port,
+                        std::uint16_t vlan) {
+  return nonzero(hash_pair(client, server, port | std::uint64_t{vlan} << 16 | 0x70726fULL << 32));
+}
+
+// A SYN, SYN-ACK or RST, and the service port its events are budgeted by. Answers are
+// budgeted per service. A SYN-ACK comes from the service (its source port). A RST with ACK
+// set answers a segment (RFC 9293 section 3.10.7.1: a closed port refusing a SYN), so its
+// source port is the service; a RST without ACK aborts towards the peer's port (e.g. a host
+// resetting a flood's unexpected SYN-ACKs), so its destination port is.
+void tcp_kind(const DecodedPacket& p, PacketEventKind& kind, std::uint16_t& service_port) {
+  if ((p.tcp_flags & kTcpRst) != 0) {
+    kind = PacketEventKind::kTcpRst;
+    service_port = (p.tcp_flags & kTcpAck) != 0 ? p.src_port : p.dst_port;
+  } else if ((p.tcp_flags & kTcpAck) != 0) {
+    kind = PacketEventKind::kTcpSynAck;
+    service_port = p.src_port;
+  } else {
+    kind = PacketEventKind::kTcpSyn;
+    service_port = p.dst_port;
+  }
+}
+
+std::uint64_t tcp_budget_key(PacketEventKind kind, std::uint16_t service_port,
+                             const DecodedPacket& p) {
+  return hash_pair(
+      p.src, p.dst,
+      service_port | std::uint64_t{p.vlan} << 16 | static_cast<std::uint64_t>(kind) << 32);
+}
+
 std::size_t pow2_at_least(std::size_t n) {
   std::size_t c = 2;
   while (c < n) c <<= 1;
@@ -90,7 +142,7 @@ bool PacketEventExtractor::KeySet::insert(std::uint64_t key, std::uint64_t value
       ++count_;
       return true;
     }
-    std::fill(slots_.begin(), slots_.end(), Slot{0, 0});
+    slots_.clear();
     count_ = 0;
     *reset = true;
   }
@@ -148,6 +200,37 @@ void PacketEventExtractor::add(DecodeResult r, const DecodedPacket& p,
   }
 }
 
+bool PacketEventExtractor::needs_frame(DecodeResult r, const DecodedPacket& p) const {
+  if (!cfg_.enabled) return false;
+  if (r != DecodeResult::kOk) return r == DecodeResult::kNotIp;  // ARP
+  if (p.fragment_offset != 0 || p.payload_offset == 0) return false;
+  switch (p.protocol) {
+    case kProtoTcp:
+    case kProtoUdp:
+      return p.src_port == cfg_.dns_port || p.dst_port == cfg_.dns_port;
+    case kProtoIcmp:
+    case kProtoIcmpv6:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The lines tcp() reads at random: the attempt's index bucket in either direction (a SYN or
+// the client's ACK/RST; the server's answer) and the event's budget slot.
+void PacketEventExtractor::prefetch(const DecodedPacket& p) const {
+  if (!cfg_.enabled || p.protocol != kProtoTcp || p.fragment_offset != 0) return;
+  if ((p.tcp_flags & (kTcpSyn | kTcpRst | kTcpAck)) == 0) return;
+  const std::size_t buckets = (probe_index_.size() - 1) & ~std::size_t{3};
+  __builtin_prefetch(&probe_index_[probe_key(p.src, p.dst, p.dst_port, p.vlan) & buckets]);
+  if ((p.tcp_flags & (kTcpSyn | kTcpRst)) == 0) return;
+  __builtin_prefetch(&probe_index_[probe_key(p.dst, p.src, p.src_port, p.vlan) & buckets]);
+  PacketEventKind kind;
+  std::uint16_t service_port;
+  tcp_kind(p, kind, service_port);
+  __builtin_prefetch(&budgets_[tcp_budget_key(kind, service_port, p) & budget_mask_]);
+}
+
 void PacketEventExtractor::start(PacketEventKind kind, const DecodedPacket& p) {
   ev_ = PacketEvent{};
   ev_.kind = kind;
@@ -199,39 +282,15 @@ void PacketEventExtractor::emit(std::int64_t ts) {
 void PacketEventExtractor::tcp(const DecodedPacket& p, std::int64_t ts) {
   PacketEventKind kind;
   std::uint16_t service_port;
-  // Answers are budgeted per service. A SYN-ACK comes from the service (its source port). A
-  // RST with ACK set answers a segment (RFC 9293 section 3.10.7.1: a closed port refusing a
-  // SYN), so its source port is the service; a RST without ACK aborts towards the peer's
-  // port (e.g. a host resetting a flood's unexpected SYN-ACKs), so its destination port is.
-  if ((p.tcp_flags & kTcpRst) != 0) {
-    kind = PacketEventKind::kTcpRst;
-    service_port = (p.tcp_flags & kTcpAck) != 0 ? p.src_port : p.dst_port;
-  } else if ((p.tcp_flags & kTcpAck) != 0) {
-    kind = PacketEventKind::kTcpSynAck;
-    service_port = p.src_port;
-  } else {
-    kind = PacketEventKind::kTcpSyn;
-    service_port = p.dst_port;
-  }
+  tcp_kind(p, kind, service_port);
   if (kind == PacketEventKind::kTcpSyn)
     probe_syn(p, ts);
   else
     probe_answer(p, kind == PacketEventKind::kTcpRst);
-  const std::uint64_t key =
-      mix(static_cast<std::uint64_t>(kind), service_port | std::uint64_t{p.vlan} << 16);
-  if (!admit(kind, mix_addr(mix_addr(key, p.src), p.dst), ts)) return;
+  if (!admit(kind, tcp_budget_key(kind, service_port, p), ts)) return;
   start(kind, p);
   emit(ts);
 }
-
-namespace {
-// One connection attempt: who tried (client), whom (server), which port, on which VLAN.
-std::uint64_t probe_key(const IpAddr& client, const IpAddr& server, std::uint16_t port,
-                        std::uint16_t vlan) {
-  return nonzero(
-      mix_addr(mix_addr(mix(0x70726f6265ull, port | std::uint64_t{vlan} << 16), client), server));
-}
-}  // namespace
 
 // The index is 4-way set associative: a key lives in one of the 4 slots of its bucket, each
 // holding a ring position + 1 (0: empty). A slot whose position left the ring is free.
@@ -313,9 +372,10 @@ void PacketEventExtractor::probe_established(const DecodedPacket& p) {
 
 void PacketEventExtractor::probe_failed(const Probe& pr, std::uint8_t flags) {
   const auto kind = PacketEventKind::kTcpProbeFailed;
-  const std::uint64_t key =
-      mix(static_cast<std::uint64_t>(kind), pr.dst_port | std::uint64_t{pr.vlan} << 16);
-  if (!admit(kind, mix_addr(mix_addr(key, pr.src), pr.dst), pr.ts)) return;
+  const std::uint64_t key = hash_pair(
+      pr.src, pr.dst,
+      pr.dst_port | std::uint64_t{pr.vlan} << 16 | static_cast<std::uint64_t>(kind) << 32);
+  if (!admit(kind, key, pr.ts)) return;
   ev_ = PacketEvent{};
   ev_.kind = kind;
   ev_.src = pr.src;

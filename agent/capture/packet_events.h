@@ -52,6 +52,7 @@
 #include "agent/capture/dns_decoder.h"
 #include "agent/capture/packet_decoder.h"
 #include "common/record.h"
+#include "common/zeroed_array.h"
 
 namespace citywatch::agent {
 
@@ -106,6 +107,13 @@ class PacketEventExtractor {
   void add(DecodeResult r, const DecodedPacket& p, std::span<const std::byte> frame,
            std::int64_t ts_ns);
 
+  // For capture loops that look ahead (MeterPipeline, meter_frame.h). needs_frame(): whether
+  // add() reads the frame's bytes for this packet (DNS, ARP, ICMP quotes) or only the decoded
+  // fields, so it may be called with an empty frame after the capture buffer moved on.
+  // prefetch(): starts loading the table lines add() will look at for this packet.
+  bool needs_frame(DecodeResult r, const DecodedPacket& p) const;
+  void prefetch(const DecodedPacket& p) const;
+
   // Reports the connection attempts unanswered for probe_timeout by `now_ns` (the packets'
   // clock; live sources call it once a second, so a scan's last probes are not held back
   // until the next frame).
@@ -129,7 +137,7 @@ class PacketEventExtractor {
       std::uint64_t key;  // 0 = empty (keys are hashed and forced non-zero)
       std::uint64_t value;
     };
-    std::vector<Slot> slots_;
+    ZeroedArray<Slot> slots_;
     std::size_t mask_ = 0;
     std::size_t count_ = 0;
     std::size_t max_ = 0;
@@ -189,14 +197,14 @@ class PacketEventExtractor {
   PacketEventConfig cfg_;
   Emit emit_;
   PacketEventStats stats_;
-  std::vector<Budget> budgets_;
+  ZeroedArray<Budget> budgets_;
   std::size_t budget_mask_ = 0;
   std::array<Bucket, kPacketEventKinds> buckets_{};
   KeySet arp_;
   KeySet macs_;
   std::array<std::uint64_t, 2> recent_macs_{};  // the last source MACs seen: the common case
-  std::vector<Probe> probes_;                   // ring, in SYN order
-  std::vector<std::uint64_t> probe_index_;      // key -> ring position + 1 (direct-mapped)
+  ZeroedArray<Probe> probes_;                   // ring, in SYN order
+  ZeroedArray<std::uint64_t> probe_index_;      // key -> ring position + 1 (set-associative)
   std::uint64_t probe_head_ = 0, probe_tail_ = 0;
   std::array<ReplyCount, 1024> replies_{};
   std::int64_t last_reply_sweep_ns_ = 0;

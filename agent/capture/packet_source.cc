@@ -38,6 +38,8 @@ constexpr std::uint32_t kMagicNano = 0xa1b23c4d;
 constexpr std::size_t kFileHeader = 24;
 constexpr std::size_t kRecordHeader = 16;
 constexpr std::uint32_t kMaxCaplen = 262144;  // libpcap's MAXIMUM_SNAPLEN
+constexpr std::size_t kLine = 64;
+constexpr std::size_t kPrefetchAhead = 1024;  // bytes of the mapped file ahead of the reader
 
 std::uint32_t load32(const std::uint8_t* p, bool swapped) {
   std::uint32_t v;
@@ -101,6 +103,12 @@ PacketSource::ReadResult PacketSource::dispatch_mapped(int max_packets, const Fr
       err = Status::error("capture file '" + name_ + "' is truncated in a record header");
       return ReadResult::kError;
     }
+    // Records are read in file order but the page cache's pages are scattered, so the
+    // hardware prefetcher stops at each 4 KiB page: without this, every record header was a
+    // wait for memory (a fifth of an offline run's CPU).
+    const std::size_t ahead = std::min(map_off_ + kPrefetchAhead, map_size_);
+    for (; map_prefetched_ < ahead; map_prefetched_ += kLine)
+      __builtin_prefetch(map_ + map_prefetched_);
     const std::uint8_t* h = map_ + map_off_;
     const std::uint32_t sec = load32(h, map_swapped_);
     const std::uint32_t frac = load32(h + 4, map_swapped_);

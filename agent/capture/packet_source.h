@@ -113,6 +113,7 @@ class PacketSource {
   const std::uint8_t* map_ = nullptr;
   std::size_t map_size_ = 0;
   std::size_t map_off_ = 0;
+  std::size_t map_prefetched_ = 0;  // lines below this offset were prefetched
   bool map_swapped_ = false;
   std::uint32_t map_max_caplen_ = 0;
   mutable Widened recv_, drop_, ifdrop_;

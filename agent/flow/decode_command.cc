@@ -168,17 +168,17 @@ Status meter_capture(const std::string& file, RecordSink& sink, DecodeCounters& 
     rec.body = ev;
     sink.add(rec);
   });
-  DecodedPacket pkt;
-  FileClock clock;
+  MeterPipeline pipeline(meter, events, /*packet_clock=*/true);
   const int linktype = src->linktype();
   for (;;) {
     const auto res = src->dispatch(
         4096,
         [&](std::int64_t ts, std::span<const std::byte> frame, std::uint32_t) {
           ++frames;
-          meter_frame(linktype, ts, frame, pkt, counters, events, meter, &clock);
+          pipeline.frame(linktype, ts, frame, counters);
         },
         err);
+    pipeline.drain();
     if (res == PacketSource::ReadResult::kError) return err;
     if (res == PacketSource::ReadResult::kEnd) break;
   }
