@@ -438,6 +438,12 @@ std::span<const std::byte> BatchEncoder::finish(std::uint64_t seq) {
   return {buf_.data(), used_};
 }
 
+void set_batch_sequence(std::span<std::byte> payload, std::uint64_t seq) {
+  if (payload.size() < 8) return;
+  Writer w(payload.data());
+  w.u64(seq);
+}
+
 DecodeError peek_batch_sequence(std::span<const std::byte> payload, std::uint64_t& seq) {
   ByteReader r(payload);
   seq = r.u64();

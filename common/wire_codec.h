@@ -122,6 +122,11 @@ class BatchEncoder {
   std::uint32_t count_ = 0;
 };
 
+// Renumbers a finished BATCH payload (a capture thread encodes its batches with sequence 0;
+// the agent's main thread numbers them as it spools them). The payload must be at least a
+// batch header long.
+void set_batch_sequence(std::span<std::byte> payload, std::uint64_t seq);
+
 // Reads the sequence number of a BATCH payload without decoding its records.
 DecodeError peek_batch_sequence(std::span<const std::byte> payload, std::uint64_t& seq);
 

@@ -28,6 +28,7 @@ capture:
     buffer_size: 32MiB         # TPACKET_V3 blocks: ~260k small or ~20k full-size packets
     immediate: false           # packets handed over in blocks, at most `timeout` late
     timeout: 100ms
+    threads: 1                 # more: PACKET_FANOUT across that many capture threads
 flow_meter:
   idle_timeout: 15s
   active_timeout: 60s
@@ -192,6 +193,11 @@ Status read(ConfigReader& reader, AgentConfig& out) {
     else
       cap.timeout_ms =
           static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
+    std::int64_t threads = cap.threads;
+    c.get("threads", threads, 1, 64);
+    cap.threads = static_cast<int>(threads);
+    if (cap.threads > 1 && !cap.file.empty())
+      c.error("threads", "a capture file is read by one thread; threads is for interfaces");
     c.done();
     out.captures.push_back(cap);
   }

@@ -54,7 +54,15 @@ Status AgentRuntime::init() {
   if (config_.captures.empty() && !config_.snmp.enabled() && config_.flow_listeners.empty())
     return Status::error("agent: no capture source, flow listener or SNMP target configured");
   offline_ = true;
-  for (const CaptureOptions& opts : config_.captures) {
+  for (std::size_t ci = 0; ci < config_.captures.size(); ++ci) {
+    const CaptureOptions& opts = config_.captures[ci];
+    if (opts.file.empty() && opts.threads > 1) {
+      if (auto s = open_threaded(ci, opts); !s) return s;
+      offline_ = false;
+      source_of_capture_.push_back(-1);
+      continue;
+    }
+    source_of_capture_.push_back(static_cast<int>(sources_.size()));
     Status err;
     auto src = PacketSource::open(opts, err);
     if (!src) return err;
@@ -142,6 +150,57 @@ Status AgentRuntime::init() {
   return Status::ok();
 }
 
+Status AgentRuntime::open_threaded(std::size_t capture, const CaptureOptions& opts) {
+  Threaded t;
+  t.capture = capture;
+  std::uint16_t group = 0;
+  for (int i = 1; i <= opts.threads; ++i) {
+    Status err;
+    auto src = PacketSource::open(opts, err);
+    if (!src) return err;
+    if (auto s = src->join_fanout(group); !s) return s;
+    CaptureWorkerOptions wo;
+    wo.name = opts.interface + "@" + std::to_string(i);
+    wo.meter = config_.flow_meter;
+    wo.events = config_.packet_events;
+    wo.batch_records = config_.batch.max_records;
+    wo.batch_bytes = static_cast<std::size_t>(config_.batch.max_bytes);
+    wo.batch_delay = config_.batch.max_delay;
+    t.metrics.push_back(&metrics_->add_source(wo.name));
+    t.workers.push_back(std::make_unique<CaptureWorker>(std::move(src), std::move(wo), [this] {
+      asio::post(io_, [this] { collect_worker_batches(); });
+    }));
+  }
+  log::info("agent: capturing on " + opts.interface + " with " + std::to_string(opts.threads) +
+            " threads (PACKET_FANOUT group " + std::to_string(group) + ")");
+  threaded_.push_back(std::move(t));
+  return Status::ok();
+}
+
+void AgentRuntime::collect_worker_batches() {
+  for (Threaded& t : threaded_)
+    for (auto& w : t.workers)
+      for (CaptureWorker::Batch& b : w->take_batches()) spool_batch(b.payload, b.records);
+}
+
+void AgentRuntime::spool_batch(std::span<std::byte> payload, std::uint32_t records) {
+  wire::set_batch_sequence(payload, next_seq_);
+  if (auto s = spool_->append(next_seq_, payload); !s) {
+    records_lost_ += records;
+    log::error("agent: " + s.message() + "; batch of " + std::to_string(records) +
+               " records dropped");
+    return;
+  }
+  ++next_seq_;
+  forwarder_->notify();
+}
+
+void AgentRuntime::stop_workers() {
+  for (Threaded& t : threaded_)
+    for (auto& w : t.workers) w->stop();
+  collect_worker_batches();  // the last batches each thread sealed as it stopped
+}
+
 int AgentRuntime::run() {
   log::info("agent '" + config_.agent_id + "' (segment '" + config_.segment +
             "'): " + std::to_string(sources_.size()) + " capture source(s), spool " +
@@ -156,6 +215,8 @@ int AgentRuntime::run() {
   for (auto& l : flow_listeners_) l->start();
   if (snmp_poller_) snmp_poller_->start();
   if (trap_receiver_) trap_receiver_->start();
+  for (Threaded& t : threaded_)
+    for (auto& w : t.workers) w->start();
   for (Source& s : sources_) {
     if (s.fd)
       wait_live(s);
@@ -293,6 +354,14 @@ void AgentRuntime::tick() {
       s.meter->advance(now);
       s.events->advance(now);
     }
+  for (const Threaded& t : threaded_)
+    for (const auto& w : t.workers)
+      if (auto why = w->failure()) {
+        log::error("agent: " + w->name() + ": " + *why);
+        exit_code_ = 1;
+        shutdown("capture failed");
+        return;
+      }
   update_metrics();
   if (flow_decoder_) {
     flow_decoder_->expire(now);
@@ -317,10 +386,26 @@ void AgentRuntime::update_metrics() {
   }
   FlowMeterStats meters;
   for (const Source& s : sources_) meters += s.meter->stats();
-  metrics_->update(decode_counters_, meters, spool_->stats(), forwarder_->stats(), records_,
-                   records_lost_);
   PacketEventStats events;
   for (const Source& s : sources_) add_packet_event_stats(events, s.events->stats());
+  DecodeCounters decode = decode_counters_;
+  std::uint64_t records = records_, lost = records_lost_;
+  for (Threaded& t : threaded_)
+    for (std::size_t i = 0; i < t.workers.size(); ++i) {
+      const CaptureWorker::Snapshot w = t.workers[i]->snapshot();
+      if (w.pcap_ok) {
+        t.metrics[i]->packets.set(w.pcap.received);
+        t.metrics[i]->kernel_dropped.set(w.pcap.kernel_dropped);
+        t.metrics[i]->interface_dropped.set(w.pcap.interface_dropped);
+      }
+      meters += w.meter;
+      add_packet_event_stats(events, w.events);
+      for (std::size_t k = 0; k < decode.by_result.size(); ++k)
+        decode.by_result[k] += w.decode.by_result[k];
+      records += w.records;
+      lost += w.records_lost;
+    }
+  metrics_->update(decode, meters, spool_->stats(), forwarder_->stats(), records, lost);
   metrics_->update_packet_events(events);
   metrics_->update_snmp(snmp_poller_ ? &snmp_poller_->stats() : nullptr,
                         trap_receiver_ ? &trap_receiver_->stats() : nullptr);
@@ -389,9 +474,20 @@ Status AgentRuntime::reload() {
     return Status::error(config_file_ + ": changing " + list + " needs a restart");
   }
   // Prepare everything that can fail before changing anything.
-  for (std::size_t i = 0; i < sources_.size(); ++i)
-    if (next.captures[i].bpf_filter != config_.captures[i].bpf_filter)
-      if (auto s = sources_[i].pcap->check_filter(next.captures[i].bpf_filter); !s) return s;
+  for (std::size_t i = 0; i < config_.captures.size(); ++i) {
+    if (next.captures[i].bpf_filter == config_.captures[i].bpf_filter) continue;
+    if (const int si = source_of_capture_[i]; si >= 0) {
+      if (auto s = sources_[si].pcap->check_filter(next.captures[i].bpf_filter); !s) return s;
+    } else {
+      for (const Threaded& t : threaded_)
+        if (t.capture == i)
+          if (auto s = PacketSource::check_filter(
+                  t.workers.front()->linktype(), config_.captures[i].snaplen,
+                  config_.captures[i].interface, next.captures[i].bpf_filter);
+              !s)
+            return s;
+    }
+  }
   const bool new_poller = next.snmp.targets != config_.snmp.targets ||
                           next.snmp.max_in_flight != config_.snmp.max_in_flight;
   auto poller_config = std::make_unique<SnmpConfig>(next.snmp);
@@ -409,12 +505,18 @@ Status AgentRuntime::reload() {
     trap_config_ = std::move(trap_config);
   }
   std::size_t filters = 0;
-  for (std::size_t i = 0; i < sources_.size(); ++i)
-    if (next.captures[i].bpf_filter != config_.captures[i].bpf_filter) {
-      if (auto s = sources_[i].pcap->set_filter(next.captures[i].bpf_filter); !s)
+  for (std::size_t i = 0; i < config_.captures.size(); ++i) {
+    if (next.captures[i].bpf_filter == config_.captures[i].bpf_filter) continue;
+    if (const int si = source_of_capture_[i]; si >= 0) {
+      if (auto s = sources_[si].pcap->set_filter(next.captures[i].bpf_filter); !s)
         log::error("agent: " + s.message());  // compiled a moment ago: only the kernel can say no
-      ++filters;
+    } else {
+      for (Threaded& t : threaded_)
+        if (t.capture == i)
+          for (auto& w : t.workers) w->request_filter(next.captures[i].bpf_filter);
     }
+    ++filters;
+  }
   if (new_poller) {
     if (snmp_poller_) {
       snmp_poller_->stop();
@@ -436,6 +538,7 @@ void AgentRuntime::shutdown(const char* why) {
   if (!finishing_) {
     // Flows still in the meter are flushed into the spool: they go out at the next start.
     finishing_ = true;
+    stop_workers();
     flush_meters();
     seal_batch();
   }

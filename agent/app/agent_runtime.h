@@ -8,7 +8,9 @@
 // every flow is flushed and the collector has acked every batch.
 //
 // Thread-safety: none. Everything, spool included, runs on one io_context thread; this is
-// what lets the data path go without locks.
+// what lets the data path go without locks. The one exception is a live capture with
+// `threads` > 1: its CaptureWorkers read, meter and encode on threads of their own and hand
+// sealed batches to this thread (capture_worker.h).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -21,6 +23,7 @@
 
 #include "agent/app/agent_config.h"
 #include "agent/app/agent_metrics.h"
+#include "agent/app/capture_worker.h"
 #include "agent/capture/flow_meter.h"
 #include "agent/capture/meter_frame.h"
 #include "agent/capture/packet_decoder.h"
@@ -88,6 +91,18 @@ class AgentRuntime : public RecordSink {
     AgentMetrics::SourceMetrics* metrics = nullptr;
   };
 
+  // A live capture read by several threads (`threads` > 1): one worker per thread.
+  struct Threaded {
+    std::size_t capture = 0;  // index in config_.captures
+    std::vector<std::unique_ptr<CaptureWorker>> workers;
+    std::vector<AgentMetrics::SourceMetrics*> metrics;
+  };
+
+  Status open_threaded(std::size_t capture, const CaptureOptions& opts);
+  // Numbers, spools and announces the batches the capture threads sealed.
+  void collect_worker_batches();
+  void spool_batch(std::span<std::byte> payload, std::uint32_t records);
+  void stop_workers();
   void on_frame(Source& s, std::int64_t ts_ns, std::span<const std::byte> frame);
   void on_flow(const FlowRecord& flow);
   void on_packet_event(const PacketEvent& ev, std::int64_t ts_ns);
@@ -109,6 +124,8 @@ class AgentRuntime : public RecordSink {
   std::unique_ptr<Forwarder> forwarder_;
   std::unique_ptr<AgentMetrics> metrics_;
   std::vector<Source> sources_;
+  std::vector<int> source_of_capture_;  // index in sources_, -1 for a threaded capture
+  std::vector<Threaded> threaded_;
   DecodeCounters decode_counters_;
   wire::BatchEncoder encoder_;
   std::uint64_t next_seq_ = 1;

@@ -1,12 +1,15 @@
 #include "agent/capture/packet_source.h"
 
 #include <fcntl.h>
+#include <linux/if_packet.h>
 #include <pcap/pcap.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -235,6 +238,41 @@ bool PacketSource::stats(Stats& out) const {
 }  // namespace citywatch::agent
 
 namespace citywatch::agent {
+
+Status PacketSource::join_fanout(std::uint16_t& group) {
+  if (is_file_ || fd_ < 0) return Status::error("'" + name_ + "' is not a live capture");
+  int mode = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG;
+  if (group == 0) mode |= PACKET_FANOUT_FLAG_UNIQUEID;
+  const int arg = group | mode << 16;
+  if (setsockopt(fd_, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0)
+    return Status::error("cannot join the capture threads of '" + name_ +
+                         "' (PACKET_FANOUT): " + std::strerror(errno));
+  if (group == 0) {
+    int got = 0;
+    socklen_t len = sizeof got;
+    if (getsockopt(fd_, SOL_PACKET, PACKET_FANOUT, &got, &len) != 0)
+      return Status::error("cannot read the PACKET_FANOUT group of '" + name_ +
+                           "': " + std::strerror(errno));
+    group = static_cast<std::uint16_t>(got & 0xffff);
+  }
+  return Status::ok();
+}
+
+Status PacketSource::check_filter(int linktype, int snaplen, const std::string& name,
+                                  const std::string& filter) {
+  if (filter.empty()) return Status::ok();
+  pcap_t* dead = pcap_open_dead(linktype, snaplen);
+  if (dead == nullptr) return Status::error("cannot check a BPF filter for '" + name + "'");
+  bpf_program prog{};
+  Status st;
+  if (pcap_compile(dead, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+    st =
+        Status::error("bad BPF filter \"" + filter + "\" for '" + name + "': " + pcap_geterr(dead));
+  else
+    pcap_freecode(&prog);
+  pcap_close(dead);
+  return st;
+}
 
 Status PacketSource::check_filter(const std::string& filter) {
   if (filter.empty()) return Status::ok();

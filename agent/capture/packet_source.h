@@ -38,6 +38,10 @@ struct CaptureOptions {
   // snaplen-sized frame (TPACKET_V2).
   bool immediate = false;
   int timeout_ms = 100;
+  // Live only: capture threads sharing the interface through a PACKET_FANOUT group (flows
+  // hashed to threads, both directions of a connection to the same one), each with its own
+  // ring, meter and extractor. 1: the agent's main thread reads the interface itself.
+  int threads = 1;
 
   bool operator==(const CaptureOptions&) const = default;
 };
@@ -77,6 +81,16 @@ class PacketSource {
 
   // True when a file is read through the mmap fast path (for tests and logs).
   bool mapped() const { return map_ != nullptr; }
+
+  // Joins this live socket to a PACKET_FANOUT group hashing flows across its members
+  // (PACKET_FANOUT_HASH, defragmenting first so fragments follow their flow). `group` 0
+  // creates a group with an id no other socket uses and returns it; members join with it.
+  Status join_fanout(std::uint16_t& group);
+
+  // Compiles a BPF filter for a link type without any handle (a threaded capture's handles
+  // belong to their threads); returns why it does not compile.
+  static Status check_filter(int linktype, int snaplen, const std::string& name,
+                             const std::string& filter);
 
   // SIGHUP: check_filter compiles a BPF filter against this source without installing it;
   // set_filter installs one ("" removes the filter). Each returns why it could not.

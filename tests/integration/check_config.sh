@@ -91,6 +91,16 @@ sed 's#key: pki/demo-agent.key#key: pki/missing.key#' "$E/agent.yaml" >"$E/agent
 expect_error "agent: missing tls file" "$AGENT_BIN" "$E/agent-nofile.yaml" \
   "$E/agent-nofile.yaml:$(line_of "$E/agent-nofile.yaml" 'missing.key'):" "tls.key" "no such file" "missing.key"
 
+sed 's#    filter: not tcp port 7443#    filter: not tcp port 7443\n    threads: 2#' "$E/agent.yaml" >"$E/agent-threads.yaml"
+expect_ok "agent: two capture threads" "$AGENT_BIN" "$E/agent-threads.yaml"
+sed 's#    threads: 2#    threads: 65#' "$E/agent-threads.yaml" >"$E/agent-threads-many.yaml"
+expect_error "agent: too many capture threads" "$AGENT_BIN" "$E/agent-threads-many.yaml" \
+  "$E/agent-threads-many.yaml:$(line_of "$E/agent-threads-many.yaml" 'threads: 65'):" "capture[0].threads"
+sed 's#  - interface: lo#  - file: agent.yaml#' "$E/agent-threads.yaml" >"$E/agent-threads-file.yaml"
+expect_error "agent: capture threads for a file" "$AGENT_BIN" "$E/agent-threads-file.yaml" \
+  "$E/agent-threads-file.yaml:$(line_of "$E/agent-threads-file.yaml" 'threads: 2'):" "capture[0].threads" \
+  "a capture file is read by one thread"
+
 printf 'agent: [\n  id: x\n' >"$E/agent-syntax.yaml"
 expect_error "agent: YAML syntax error" "$AGENT_BIN" "$E/agent-syntax.yaml" "$E/agent-syntax.yaml:" "YAML syntax error"
 
