@@ -467,6 +467,14 @@ Status Spool::append(std::uint64_t seq, std::span<const std::byte> payload) {
                     segment_path(seg.first_seq), err);
   }
   pending_[seq] = Location{seg.first_seq, seg.bytes, len};
+  if (payload.size() <= kRecentBytes) {
+    while (recent_bytes_ + payload.size() > kRecentBytes) {
+      recent_bytes_ -= recent_.begin()->second.size();
+      recent_.erase(recent_.begin());
+    }
+    recent_.emplace(seq, std::vector<std::byte>(payload.begin(), payload.end()));
+    recent_bytes_ += payload.size();
+  }
   seg.bytes += kHeaderBytes + len;
   seg.last_seq = seq;
   active_dirty_ = true;
@@ -598,6 +606,18 @@ bool Spool::read_next(std::uint64_t after_seq, std::vector<std::byte>& payload,
   for (;;) {
     auto it = pending_.upper_bound(after_seq);
     if (it == pending_.end()) return false;
+    // Anything older in memory was dropped (max_bytes) or read from disk: forget it.
+    while (!recent_.empty() && recent_.begin()->first < it->first) {
+      recent_bytes_ -= recent_.begin()->second.size();
+      recent_.erase(recent_.begin());
+    }
+    if (!recent_.empty() && recent_.begin()->first == it->first) {
+      recent_bytes_ -= recent_.begin()->second.size();
+      payload.swap(recent_.begin()->second);
+      recent_.erase(recent_.begin());
+      seq = it->first;
+      return true;
+    }
     const Location loc = it->second;
     const int fd = read_fd_for(loc.segment);
     if (fd < 0) {

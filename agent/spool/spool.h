@@ -72,6 +72,7 @@ class Spool {
   // corrupt length field can make recovery read.
   static constexpr std::uint32_t kMaxPayloadBytes = 64u << 20;
   static constexpr std::size_t kHeaderBytes = 16;
+  static constexpr std::size_t kRecentBytes = std::size_t{8} << 20;
 
   // Creates `opts.dir` if needed and recovers its contents (see the file comment).
   static Status open(const SpoolOptions& opts, std::unique_ptr<Spool>& out);
@@ -86,9 +87,11 @@ class Spool {
   Status append(std::uint64_t seq, std::span<const std::byte> payload);
 
   // Reads the first pending batch with sequence > after_seq into `payload` (resized) and its
-  // sequence into `seq`. Returns false if there is none. A record that fails its checksum
-  // here (the disk changed under us) is counted in read_errors, forgotten, and skipped; if its
-  // segment cannot even be opened, read_errors counts it and false is returned with the batch
+  // sequence into `seq`. Returns false if there is none. A batch this process appended is
+  // handed over from memory (the last kRecentBytes of them, until read once): no read back
+  // from disk and no checksum pass for bytes that never left memory. A record that fails its
+  // checksum here (the disk changed under us) is counted in read_errors, forgotten, and skipped; if
+  // its segment cannot even be opened, read_errors counts it and false is returned with the batch
   // kept, so a later call retries.
   bool read_next(std::uint64_t after_seq, std::vector<std::byte>& payload, std::uint64_t& seq);
 
@@ -153,6 +156,9 @@ class Spool {
   int read_fd_ = -1;                           // cached fd of a sealed segment for read_next
   std::uint64_t read_fd_segment_ = 0;
   std::vector<std::byte> scratch_;  // reused by recovery and reads: no per-record allocation
+  // Batches appended since open() and not yet read, oldest evicted past kRecentBytes.
+  std::map<std::uint64_t, std::vector<std::byte>> recent_;
+  std::size_t recent_bytes_ = 0;
 };
 
 }  // namespace citywatch::agent

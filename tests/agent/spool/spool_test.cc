@@ -216,6 +216,9 @@ TEST_F(SpoolTest, BitFlipInSealedSegmentSkipsOnlyThatRecord) {
 TEST_F(SpoolTest, CorruptionAfterOpenIsCaughtByReadNext) {
   open_spool(options());
   for (std::uint64_t seq = 1; seq <= 3; ++seq) append(seq, 100);
+  // The first read hands over the copies kept in memory since append(); a second read (the
+  // forwarder after a reconnect) reads the disk, where the bit flip is caught.
+  EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{1, 2, 3}));
   const fs::path seg = dir_ / segment_name(1);
   std::vector<char> data = read_file(seg);
   data[kHeader + 99] ^= 0x40;  // record 1's last payload byte
@@ -223,6 +226,23 @@ TEST_F(SpoolTest, CorruptionAfterOpenIsCaughtByReadNext) {
   EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{2, 3}));
   EXPECT_EQ(spool_->stats().read_errors, 1u);
   EXPECT_EQ(spool_->stats().batches_pending, 2u);
+}
+
+TEST_F(SpoolTest, RecentBatchesComeFromMemoryOnceThenFromDisk) {
+  open_spool(options(/*segment_bytes=*/64 << 20));  // one segment
+  // 3 x 3 MiB: the first is evicted from memory (8 MiB kept) and must come from disk.
+  const std::size_t big = std::size_t{3} << 20;
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) append(seq, big);
+  const fs::path seg = dir_ / segment_name(1);
+  // Corrupt batch 3 on disk only: the in-memory copy is what the first read sends.
+  std::vector<char> data = read_file(seg);
+  data[2 * (kHeader + big) + kHeader + 5] ^= 0x01;
+  write_file(seg, data, data.size());
+  EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{1, 2, 3}));  // 1 from disk, 2 and 3 memory
+  EXPECT_EQ(spool_->stats().read_errors, 0u);
+  // Read again (after a reconnect): everything from disk now, batch 3 fails its checksum.
+  EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(spool_->stats().read_errors, 1u);
 }
 
 TEST_F(SpoolTest, AckDeletesOnlyFullyAckedSegments) {
