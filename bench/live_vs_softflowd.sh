@@ -52,6 +52,8 @@
 #        PACKETS=1000000   frames sent per step and tool
 #        MTU=65535         MTU of both veth ends
 #        DEADLINE=480      seconds; steps not started by then are skipped (a default run: ~2.5 min)
+#        THREADS=1         the agent's capture threads (capture[].threads; 2 on a 2-core box
+#                          puts a PACKET_FANOUT group of two rings and meters on both cores)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(realpath "${1:-build}")
@@ -61,6 +63,7 @@ STEPS=${STEPS:-"50k 100k 200k 300k 400k max"}
 PACKETS=${PACKETS:-1000000}
 MTU=${MTU:-65535}
 DEADLINE=${DEADLINE:-480}
+THREADS=${THREADS:-1}
 
 die() { echo "live_vs_softflowd: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "needs root (it creates a network namespace and a veth pair)"
@@ -167,12 +170,12 @@ col_pid=$!
 for _ in $(seq 100); do [[ -f $log/ready ]] && break; sleep 0.1; done
 [[ -f $log/ready ]] || die "collector did not start: $(tail -n 5 "$log/collector.log")"
 ingest=$(sed -E 's/.*"ingest_port":([0-9]+).*/\1/' "$log/ready")
-# Capture settings: only the interface; everything else is the agent's default.
+# Capture settings: only the interface (and THREADS); everything else is the agent's default.
 cat >"$log/agent.yaml" <<EOF
 agent: {id: bench-agent, segment: bench}
 collectors: [{address: 127.0.0.1:$ingest, server_name: localhost}]
 tls: {ca: pki/ca.pem, cert: pki/bench-agent.pem, key: pki/bench-agent.key}
-capture: [{interface: $vh}]
+capture: [{interface: $vh, threads: $THREADS}]
 spool: {dir: agent-spool}
 metrics: {listen: 127.0.0.1:0}
 EOF

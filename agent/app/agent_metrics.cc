@@ -68,7 +68,8 @@ AgentMetrics::AgentMetrics(const std::string& agent, const std::string& segment)
   records_ = CounterMirror(counter(r, "citywatch_agent_records_total", "Records produced"));
   records_lost_ = CounterMirror(
       counter(r, "citywatch_agent_records_dropped_total",
-              "Records lost because the spool could not store their batch (disk full, I/O error)"));
+              "Records lost: the spool could not store their batch (disk full, I/O error), or "
+              "a capture thread's batch found 64 MiB already waiting for the main thread"));
   spool_read_errors_ = CounterMirror(
       counter(r, "citywatch_agent_spool_read_errors_total",
               "Spooled batches skipped because they failed their checksum when read back"));
