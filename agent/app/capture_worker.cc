@@ -130,7 +130,9 @@ void CaptureWorker::run() {
     }
     if (encoder_.count() != 0 && now - batch_started_ >= options_.batch_delay) seal();
   }
-  // Everything the thread holds goes to the main thread before it ends.
+  // Everything the thread holds goes to the main thread before it ends: what the ring has
+  // handed over, then the pipeline, the meter's flows and the extractor's attempts.
+  if (!failure()) read_once();
   pipeline_.drain();
   meter_.flush();
   events_.flush();
