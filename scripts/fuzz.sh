@@ -12,13 +12,13 @@ shared=$root/../shared/testdata
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCITYWATCH_FUZZ=ON \
   -DBUILD_TESTING=OFF -DCITYWATCH_BENCH=OFF >/dev/null
-cmake --build "$build" -j2 --target wire_codec_fuzz packet_decoder_fuzz pcap_to_corpus wire_corpus \
+cmake --build "$build" -j2 --target wire_codec_fuzz packet_decoder_fuzz pcap_file_fuzz pcap_to_corpus wire_corpus \
   flow_v5_fuzz flow_v9_fuzz flow_sflow_fuzz flow_corpus snmp_trap_fuzz config_fuzz rules_fuzz \
   ip_list_fuzz flow_state_fuzz flow_state_corpus
 
 corpus=$build/fuzz-corpus
 artifacts=$build/fuzz-artifacts
-mkdir -p "$corpus/wire" "$corpus/packet" "$corpus/flow/v5" "$corpus/flow/v9" "$corpus/flow/sflow" \
+mkdir -p "$corpus/wire" "$corpus/packet" "$corpus/pcap_file" "$corpus/flow/v5" "$corpus/flow/v9" "$corpus/flow/sflow" \
   "$corpus/snmp_trap" "$corpus/config" "$corpus/rules" "$corpus/ip_list" "$corpus/flow_state" \
   "$artifacts"
 "$build/fuzz/wire_corpus" "$corpus/wire"
@@ -48,6 +48,10 @@ printf '# ip,category,score\n198.51.100.0/24,1,90\n198.51.100.7,2,127\n2001:db8:
 if [[ -d "$shared" ]]; then
   "$build/fuzz/flow_state_corpus" "$corpus/flow_state/exporters.state" "$shared"/flows/*.pcap \
     "$shared"/vendor/akvorado/netflow/*.pcap
+  # Capture files: the first frames of real captures, in both timestamp precisions.
+  for format in pcap nsecpcap pcapng; do
+    editcap -F "$format" -r "$shared/captures/segment-a.pcap" "$corpus/pcap_file/segment-a.$format" 1-12
+  done
   "$build/fuzz/pcap_to_corpus" "$corpus/packet" 2000 "$shared/captures/segment-a.pcap" \
     "$shared"/vendor/akvorado/packet/*.pcap "$shared"/flows/*.pcap
   # Flow exports: the UDP payloads of real exporters' datagrams, one seed per datagram.
@@ -59,7 +63,7 @@ fi
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for target in wire_codec_fuzz:wire packet_decoder_fuzz:packet flow_v5_fuzz:flow/v5 \
+for target in wire_codec_fuzz:wire packet_decoder_fuzz:packet pcap_file_fuzz:pcap_file flow_v5_fuzz:flow/v5 \
   flow_v9_fuzz:flow/v9 flow_sflow_fuzz:flow/sflow snmp_trap_fuzz:snmp_trap config_fuzz:config \
   rules_fuzz:rules ip_list_fuzz:ip_list flow_state_fuzz:flow_state; do
   bin=${target%%:*}

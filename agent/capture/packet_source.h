@@ -19,6 +19,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "common/zeroed_array.h"
 
 struct pcap;
 struct pcap_pkthdr;
@@ -79,8 +80,9 @@ class PacketSource {
   // on failure.
   bool stats(Stats& out) const;
 
-  // True when a file is read through the mmap fast path (for tests and logs).
-  bool mapped() const { return map_ != nullptr; }
+  // True when a file is read through the fast path (classic pcap read in large chunks into
+  // a buffer of the agent's, parsed here) rather than by libpcap (for tests and logs).
+  bool mapped() const { return file_fd_ >= 0; }
 
   // Joins this live socket to a PACKET_FANOUT group hashing flows across its members
   // (PACKET_FANOUT_HASH, defragmenting first so fragments follow their flow). `group` 0
@@ -123,11 +125,15 @@ class PacketSource {
   int fd_ = -1;
   std::int64_t ts_scale_ = 1000;  // tv_usec units to ns: 1 when nanosecond precision
   const FrameFn* fn_ = nullptr;   // set only during dispatch()
-  // mmap fast path (classic pcap, no filter): the whole file, the read offset, byte order.
-  const std::uint8_t* map_ = nullptr;
-  std::size_t map_size_ = 0;
-  std::size_t map_off_ = 0;
-  std::size_t map_prefetched_ = 0;  // lines below this offset were prefetched
+  // Fast path (classic pcap, no filter): the file read in chunks into buf_ (huge pages,
+  // reused), records parsed in place; [buf_pos_, buf_end_) is read but not yet parsed.
+  bool refill(std::size_t need, Status& err);
+  int file_fd_ = -1;
+  std::uint64_t file_size_ = 0;
+  std::uint64_t file_off_ = 0;  // next byte to read from the file
+  ZeroedArray<std::uint8_t> buf_;
+  std::size_t buf_pos_ = 0;
+  std::size_t buf_end_ = 0;
   bool map_swapped_ = false;
   std::uint32_t map_max_caplen_ = 0;
   mutable Widened recv_, drop_, ifdrop_;

@@ -37,9 +37,9 @@ class PacketSourceTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   // Writes packets with pcap_dump at the given timestamp precision.
-  std::string write(const std::vector<Written>& pkts, int precision) {
+  std::string write(const std::vector<Written>& pkts, int precision, int snaplen = 65535) {
     const std::string path = (dir_ / ("p" + std::to_string(precision) + ".pcap")).string();
-    pcap_t* dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, precision);
+    pcap_t* dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, snaplen, precision);
     pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
     EXPECT_NE(d, nullptr) << pcap_geterr(dead);
     const std::int64_t div = precision == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
@@ -79,7 +79,7 @@ std::vector<Seen> read_all(PacketSource& src, int batch) {
     const auto* p = reinterpret_cast<const std::uint8_t*>(f.data());
     seen.push_back({ts, std::vector<std::uint8_t>(p, p + f.size()), wire});
   };
-  for (int guard = 0; guard < 100; ++guard) {
+  for (int guard = 0; guard < 1000; ++guard) {
     const auto r = src.dispatch(batch, fn, err);
     if (r == PacketSource::ReadResult::kEnd) return seen;
     EXPECT_EQ(r, PacketSource::ReadResult::kPackets) << err.message();
@@ -131,6 +131,77 @@ TEST_F(PacketSourceTest, AppliesBpfFilterToFiles) {
   const auto seen = read_all(*src, 1);
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].wire_len, 1514u);
+}
+
+// The fast path reads the file in 512 KiB chunks into a 2 MiB buffer: records straddling a
+// chunk, records larger than a chunk and a file several buffers long must come out exactly as
+// libpcap reads them (a filter that accepts everything sends the file through libpcap).
+TEST_F(PacketSourceTest, FastPathReadsRecordsAcrossChunksAsLibpcapDoes) {
+  std::vector<Written> pkts;
+  std::uint32_t x = 12345;
+  for (int i = 0; i < 20000; ++i) {
+    x = x * 1103515245u + 12345u;
+    std::size_t size = 42 + (x >> 16) % 3000;
+    if (i % 4000 == 7) size = 200000;  // bigger than a read chunk
+    std::vector<std::uint8_t> b(size);
+    for (std::size_t k = 0; k < size; ++k) b[k] = static_cast<std::uint8_t>(k * 7 + i);
+    pkts.push_back({1'700'000'000'000'000'000 + i * 1'000'003LL, std::move(b),
+                    static_cast<std::uint32_t>(size + i % 3)});
+  }
+  const std::string path = write(pkts, PCAP_TSTAMP_PRECISION_NANO, 262144);
+  ASSERT_GT(fs::file_size(path), 8u << 20);
+
+  CaptureOptions fast;
+  fast.file = path;
+  CaptureOptions lib = fast;
+  lib.bpf_filter = "len >= 0";
+  Status err;
+  auto a = PacketSource::open(fast, err);
+  ASSERT_TRUE(a) << err.message();
+  ASSERT_TRUE(a->mapped());
+  auto b = PacketSource::open(lib, err);
+  ASSERT_TRUE(b) << err.message();
+  ASSERT_FALSE(b->mapped());
+  const auto got = read_all(*a, 1000);
+  const auto want = read_all(*b, 1000);
+  ASSERT_EQ(got.size(), pkts.size());
+  ASSERT_EQ(want.size(), pkts.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].ts_ns, want[i].ts_ns) << i;
+    ASSERT_EQ(got[i].wire_len, want[i].wire_len) << i;
+    ASSERT_EQ(got[i].bytes, want[i].bytes) << i;
+  }
+}
+
+TEST_F(PacketSourceTest, FastPathReportsATruncatedFile) {
+  const std::string path = write(kPackets, PCAP_TSTAMP_PRECISION_NANO);
+  const auto full = fs::file_size(path);
+  const std::uintmax_t last_record = 16 + kPackets.back().bytes.size();
+  struct Cut {
+    std::uintmax_t size;
+    const char* message;
+  };
+  for (const Cut& cut : {Cut{full - 5, "truncated in a packet"},
+                         Cut{full - last_record + 7, "truncated in a record header"}}) {
+    fs::copy_file(path, path + ".cut", fs::copy_options::overwrite_existing);
+    fs::resize_file(path + ".cut", cut.size);
+    CaptureOptions o;
+    o.file = path + ".cut";
+    Status err;
+    auto src = PacketSource::open(o, err);
+    ASSERT_TRUE(src) << err.message();
+    ASSERT_TRUE(src->mapped());
+    int frames = 0;
+    const PacketSource::FrameFn fn = [&](std::int64_t, std::span<const std::byte>, std::uint32_t) {
+      ++frames;
+    };
+    PacketSource::ReadResult r = PacketSource::ReadResult::kPackets;
+    for (int guard = 0; guard < 10 && r == PacketSource::ReadResult::kPackets; ++guard)
+      r = src->dispatch(1, fn, err);
+    EXPECT_EQ(r, PacketSource::ReadResult::kError);
+    EXPECT_EQ(frames, 2) << "the records before the cut are delivered";
+    EXPECT_NE(err.message().find(cut.message), std::string::npos) << err.message();
+  }
 }
 
 TEST_F(PacketSourceTest, ReportsErrorsAPersonCanActOn) {
