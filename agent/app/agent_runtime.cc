@@ -203,7 +203,7 @@ void AgentRuntime::stop_workers() {
 
 int AgentRuntime::run() {
   log::info("agent '" + config_.agent_id + "' (segment '" + config_.segment +
-            "'): " + std::to_string(sources_.size()) + " capture source(s), spool " +
+            "'): " + std::to_string(config_.captures.size()) + " capture source(s), spool " +
             config_.spool.dir.string() + " (" + std::to_string(spool_->stats().batches_pending) +
             " batches pending)");
   signals_.async_wait([this](boost::system::error_code ec, int sig) {
