@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -243,8 +244,13 @@ std::unique_ptr<PacketSource> PacketSource::open(const CaptureOptions& options, 
 void PacketSource::on_packet(unsigned char* user, const pcap_pkthdr* h,
                              const unsigned char* bytes) {
   auto* self = reinterpret_cast<PacketSource*>(user);
-  const std::int64_t ts_ns = static_cast<std::int64_t>(h->ts.tv_sec) * 1'000'000'000 +
-                             static_cast<std::int64_t>(h->ts.tv_usec) * self->ts_scale_;
+  // A pcapng file can carry any 64-bit timestamp; nanoseconds since 1970 hold until 2262.
+  // Beyond that (a corrupt or hostile file) the time is pinned, not overflowed.
+  constexpr std::int64_t kMaxSec = std::numeric_limits<std::int64_t>::max() / 1'000'000'000 - 1;
+  const std::int64_t sec = std::clamp<std::int64_t>(h->ts.tv_sec, -kMaxSec, kMaxSec);
+  const std::int64_t frac =
+      std::clamp<std::int64_t>(h->ts.tv_usec, 0, 1'000'000'000 / self->ts_scale_ - 1);
+  const std::int64_t ts_ns = sec * 1'000'000'000 + frac * self->ts_scale_;
   (*self->fn_)(ts_ns,
                std::span<const std::byte>(reinterpret_cast<const std::byte*>(bytes), h->caplen),
                h->len);
