@@ -16,25 +16,11 @@ for tool in ip tcpreplay curl tshark; do
 done
 PACKETS=29327 BYTES=6513622
 
-NSA=cta-$$ NSB=ctb-$$ VA=cta$$ VB=ctb$$
-netns_cleanup() {
-  ip netns del "$NSA" 2>/dev/null
-  ip netns del "$NSB" 2>/dev/null
-}
-cw_at_exit netns_cleanup
-ip netns add "$NSA" || fail "ip netns add failed"
-ip netns add "$NSB" || fail "ip netns add failed"
-ip link add "$VA" netns "$NSA" type veth peer name "$VB" netns "$NSB" || fail "veth pair"
-for ns in "$NSA" "$NSB"; do
-  # No IPv6 (router solicitations) and no addresses on the veth: the only frames on the
-  # wire are the ones tcpreplay sends.
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "$ns" link set lo up
-done
+# No addresses on the veth: the only frames on the wire are the ones tcpreplay sends.
+cw_netns_pair ct
 # segment-a holds GSO super-frames of up to 65,226 bytes, captured before segmentation.
 ip -n "$NSA" link set "$VA" mtu 65535 up || fail "veth mtu"
 ip -n "$NSB" link set "$VB" mtu 65535 up || fail "veth mtu"
-inA() { ip netns exec "$NSA" "$@"; }
 
 cw_certs "$WORK/pki" thread-agent
 cw_collector_config "$WORK/collector.yaml" "$WORK/pki" "$WORK/state"

@@ -43,6 +43,28 @@ cw_init() {
 # started is gone, e.g. to delete a network namespace. The test's exit status is kept.
 cw_at_exit() { CW_AT_EXIT+=("$1"); }
 
+# cw_netns_pair PREFIX: two network namespaces joined by a veth pair, removed at exit, IPv6
+# off in both (router solicitations and MLD reports would add frames), loopbacks up. Sets
+# NSA/NSB (the namespaces), VA/VB (the veth ends in them; down, no address) and inA/inB.
+cw_netns_pair() {
+  NSA=$1a-$$ NSB=$1b-$$ VA=$1a$$ VB=$1b$$
+  cw_at_exit cw_netns_pair_cleanup
+  ip netns add "$NSA" || fail "ip netns add failed"
+  ip netns add "$NSB" || fail "ip netns add failed"
+  ip link add "$VA" netns "$NSA" type veth peer name "$VB" netns "$NSB" || fail "veth pair"
+  local ns
+  for ns in "$NSA" "$NSB"; do
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip -n "$ns" link set lo up
+  done
+}
+cw_netns_pair_cleanup() {
+  ip netns del "$NSA" 2>/dev/null
+  ip netns del "$NSB" 2>/dev/null
+}
+inA() { ip netns exec "$NSA" "$@"; }
+inB() { ip netns exec "$NSB" "$@"; }
+
 # Kills (bounded: TERM, then KILL) every process the test started, runs the cw_at_exit
 # commands and removes $WORK. Exits with the test's own status.
 cw_cleanup() {

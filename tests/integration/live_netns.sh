@@ -14,27 +14,11 @@ for tool in ip tcpdump tshark nmap hping3 dig tcpreplay; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool not found" >&2; exit 77; }
 done
 
-NSA=cwa-$$ NSB=cwb-$$ VA=cwa$$ VB=cwb$$
+cw_netns_pair cw
 NET=10.$((200 + $$ % 50)).$(($$ % 250)).
 A=${NET}1 B=${NET}2
-netns_cleanup() {
-  ip netns del "$NSA" 2>/dev/null
-  ip netns del "$NSB" 2>/dev/null
-}
-# (cw_cleanup runs it and keeps the test's exit status.)
-cw_at_exit netns_cleanup
-ip netns add "$NSA" || fail "ip netns add failed"
-ip netns add "$NSB" || fail "ip netns add failed"
-ip link add "$VA" netns "$NSA" type veth peer name "$VB" netns "$NSB" || fail "veth pair"
-for ns in "$NSA" "$NSB"; do
-  # No IPv6: router solicitations and MLD reports would race the two captures' start.
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "$ns" link set lo up
-done
 ip -n "$NSA" addr add "$A/24" dev "$VA" && ip -n "$NSA" link set "$VA" up
 ip -n "$NSB" addr add "$B/24" dev "$VB" && ip -n "$NSB" link set "$VB" up
-inA() { ip netns exec "$NSA" "$@"; }
-inB() { ip netns exec "$NSB" "$@"; }
 
 cw_certs "$WORK/pki" live-agent
 # No collector: the agent spools. Its own /metrics (inside namespace A) is what is checked.
