@@ -73,6 +73,10 @@ AgentMetrics::AgentMetrics(const std::string& agent, const std::string& segment)
   spool_read_errors_ = CounterMirror(
       counter(r, "citywatch_agent_spool_read_errors_total",
               "Spooled batches skipped because they failed their checksum when read back"));
+  disk_reads_ = CounterMirror(
+      counter(r, "citywatch_agent_spool_disk_reads_total",
+              "Batches read back from the spool's files to be sent, not handed over from memory "
+              "(after a restart or reconnect, or when sending fell 8 MiB behind)"));
   batches_appended_ = CounterMirror(
       counter(r, "citywatch_agent_spool_batches_appended_total", "Batches written to the spool"));
   batches_dropped_ =
@@ -137,6 +141,7 @@ void AgentMetrics::update(const DecodeCounters& decode, const FlowMeterStats& me
   records_.set(records);
   records_lost_.set(records_lost);
   spool_read_errors_.set(spool.read_errors);
+  disk_reads_.set(spool.batches_read_from_disk);
   batches_appended_.set(spool.batches_appended);
   batches_dropped_.set(spool.batches_dropped_full);
   corrupt_recovered_.set(spool.corrupt_records_recovered);

@@ -428,7 +428,9 @@ void AgentRuntime::maybe_finish() {
     const ForwarderStats& f = forwarder_->stats();
     log::info("agent: every batch acked by the collector; done (sent " +
               std::to_string(f.batches_sent) + " batches: " + std::to_string(f.bytes_sent) +
-              " bytes on the wire for " + std::to_string(f.batch_bytes) + " bytes of batches)");
+              " bytes on the wire for " + std::to_string(f.batch_bytes) + " bytes of batches, " +
+              std::to_string(spool_->stats().batches_read_from_disk) +
+              " read back from the spool's files)");
     finished_reading_ = true;
     shutdown("done");
   }

@@ -229,11 +229,13 @@ void Forwarder::connect() {
         while (!s->closed) {
           if (s->in_flight.size() < options_.max_in_flight &&
               spool_.read_next(sent_upto, payload, seq)) {
-            if (seq > synced_upto_) {
-              // Only batches on disk are sent: after a power loss the spool cannot come back
-              // with fewer batches than the collector has seen, so sequences never repeat.
-              // Group commit: wait out the interval since the last sync, so the one sync
-              // covers every batch appended meanwhile.
+            if (on_taken_) on_taken_();
+            // Only batches on disk are sent: after a power loss the spool cannot come back
+            // with fewer batches than the collector has seen, so sequences never repeat.
+            // Group commit: wait out the interval since the last sync, so the one sync covers
+            // every batch appended meanwhile. The batch read stays in hand while waiting (read
+            // again, it would come from disk: the spool hands each batch from memory once).
+            while (seq > synced_upto_ && !s->closed) {
               const auto due = last_sync_ + options_.group_commit;
               if (const auto now = std::chrono::steady_clock::now(); now < due) {
                 co_await wait_for(s->wake, due - now);
@@ -247,6 +249,7 @@ void Forwarder::connect() {
               }
               synced_upto_ = spool_.last_seq();
             }
+            if (s->closed) break;  // the batch stays in the spool for the next session
             frame.clear();
             stats_.batch_bytes += payload.size();
             if (s->zstd && s->zstd->compress(payload, packed))

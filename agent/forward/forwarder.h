@@ -98,6 +98,8 @@ class Forwarder {
   // The collector's last known sequence exceeds the spool's: the agent lost its state.
   // Called with that sequence so the batcher can continue above it.
   void on_collector_ahead(std::function<void(std::uint64_t)> fn) { on_ahead_ = std::move(fn); }
+  // Called each time a batch is taken from the spool to be sent.
+  void on_taken(std::function<void()> fn) { on_taken_ = std::move(fn); }
 
   const ForwarderStats& stats() const { return stats_; }
 
@@ -121,6 +123,7 @@ class Forwarder {
   bool stopped_ = false;
   std::function<void()> on_drained_;
   std::function<void(std::uint64_t)> on_ahead_;
+  std::function<void()> on_taken_;
 };
 
 }  // namespace citywatch::agent

@@ -638,6 +638,7 @@ bool Spool::read_next(std::uint64_t after_seq, std::vector<std::byte>& payload,
              get_le32(header.data()) == record_crc(header.data(), payload);
     }
     if (good) {
+      ++stats_.batches_read_from_disk;
       seq = it->first;
       return true;
     }

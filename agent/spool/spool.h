@@ -64,6 +64,9 @@ struct SpoolStats {
   // Beyond the minimum the forwarder needs: evidence for "where did my data go?".
   std::uint64_t foreign_files_ignored = 0;  // unrecognised entries in the spool directory
   std::uint64_t read_errors = 0;  // records that failed their checksum or pread in read_next()
+  // Batches read_next() read back from a segment file, not handed over from memory: after a
+  // restart or reconnect, or when sending fell kRecentBytes behind.
+  std::uint64_t batches_read_from_disk = 0;
 };
 
 class Spool {

@@ -30,7 +30,7 @@ for mode in plain zstd; do
   b=$(grep "^citywatch_flow_bytes_total{.*agent=\"$mode-agent\"" <<<"$m" | awk '{ s += $2 } END { print s + 0 }')
   cw_expect "packets delivered by the $mode agent" "$p" $PACKETS
   cw_expect "bytes delivered by the $mode agent" "$b" $BYTES
-  # "done (sent N batches: W bytes on the wire for P bytes of batches)"
+  # "done (sent N batches: W bytes on the wire for P bytes of batches, R read back ...)"
   SENT[$mode]=$(sed -n 's/.*batches: \([0-9]*\) bytes on the wire for.*/\1/p' "$WORK/$mode.log")
   BATCH[$mode]=$(sed -n 's/.*on the wire for \([0-9]*\) bytes of batches.*/\1/p' "$WORK/$mode.log")
   [[ -n ${SENT[$mode]} && -n ${BATCH[$mode]} ]] || fail "the $mode agent logged no byte counts"

@@ -105,6 +105,7 @@ class ForwarderTest : public ::testing::Test {
     fo.max_backoff = std::chrono::milliseconds(20);
     fo.connect_timeout = std::chrono::milliseconds(200);
     fo.max_in_flight = 4;
+    fo.group_commit = group_commit_;
     auto factory = [this]() -> std::unique_ptr<ClientStream> {
       const std::size_t i = attempts_++;
       PipeOptions po = pipes_.empty() ? PipeOptions{} : pipes_[std::min(i, pipes_.size() - 1)];
@@ -125,6 +126,9 @@ class ForwarderTest : public ::testing::Test {
       io_.stop();
     });
     forwarder_->on_collector_ahead([this](std::uint64_t seq) { ahead_ = seq; });
+    forwarder_->on_taken([this] {
+      if (on_taken_) on_taken_(++taken_);
+    });
     forwarder_->start();
     forwarder_->notify();
     io_.run_for(limit);
@@ -153,6 +157,9 @@ class ForwarderTest : public ::testing::Test {
   std::unique_ptr<Forwarder> forwarder_;
   bool drained_ = false;
   std::uint64_t ahead_ = 0;
+  std::chrono::nanoseconds group_commit_ = std::chrono::milliseconds(20);
+  std::function<void(std::size_t)> on_taken_;  // with the count of batches taken so far
+  std::size_t taken_ = 0;
 };
 
 TEST_F(ForwarderTest, StreamsEveryBatchInOrderAByteAtATime) {
@@ -176,6 +183,29 @@ TEST_F(ForwarderTest, StreamsEveryBatchInOrderAByteAtATime) {
   EXPECT_EQ(forwarder_->stats().batches_sent, 12u);
   EXPECT_EQ(forwarder_->stats().acks, 12u);
   EXPECT_EQ(forwarder_->stats().sessions, 1u);
+}
+
+TEST_F(ForwarderTest, ABatchWaitingForTheGroupCommitGoesOutFromMemory) {
+  // Batches 1-2 are covered by the first sync. Batches 3-5 are appended after it, while the
+  // forwarder sends batch 2: batch 3, taken from the spool's memory, must wait out the group
+  // commit interval in hand and go out as it is, not be read again from the segment file.
+  spool_batches(2);
+  group_commit_ = std::chrono::milliseconds(100);
+  on_taken_ = [this](std::size_t taken) {
+    if (taken != 2) return;
+    spool_batches(3);
+    forwarder_->notify();
+  };
+  scripts_ = {collector(0)};
+  run();
+  ASSERT_TRUE(drained_);
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].batches, (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+  ASSERT_EQ(seen_[0].payloads.size(), expected_.size());
+  for (std::size_t i = 0; i < expected_.size(); ++i)
+    EXPECT_EQ(seen_[0].payloads[i], expected_[i]) << "batch " << i + 1;
+  EXPECT_EQ(taken_, 5u) << "each batch taken from the spool once";
+  EXPECT_EQ(spool_->stats().batches_read_from_disk, 0u);
 }
 
 TEST_F(ForwarderTest, LostAcksResendOnlyWhatTheCollectorLacks) {
