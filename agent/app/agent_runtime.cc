@@ -14,6 +14,12 @@ namespace {
 
 constexpr int kFileSlice = 4096;  // packets per slice of file reading
 constexpr int kLiveSlice = 1024;  // packets per readable event
+// Offline pacing (read_file): a file read faster than the collector acks waits while this
+// much is spooled and not yet taken by the forwarder, instead of pushing batches out of the
+// spool's memory to be read back from disk. About 14 default batches: enough to keep the
+// forwarder busy, little memory to touch.
+constexpr std::size_t kReadAhead = std::size_t{1} << 20;
+constexpr auto kPaceWait = std::chrono::milliseconds(100);
 
 std::int64_t wall_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -27,6 +33,7 @@ AgentRuntime::AgentRuntime(AgentConfig config)
     : config_(std::move(config)),
       batch_timer_(io_),
       tick_timer_(io_),
+      pace_timer_(io_),
       signals_(io_, SIGINT, SIGTERM),
       hangup_(io_, SIGHUP) {}
 
@@ -142,6 +149,9 @@ Status AgentRuntime::init() {
   fo.compress = config_.batch.compress;
   forwarder_ = std::make_unique<Forwarder>(io_, *tls_, *spool_, fo);
   forwarder_->on_drained([this] { maybe_finish(); });
+  forwarder_->on_taken([this] {
+    if (!paced_.empty() && spool_->unread_bytes_in_memory() <= kReadAhead / 2) resume_reads();
+  });
   forwarder_->on_collector_ahead([this](std::uint64_t seq) {
     log::warning("agent: the collector already holds batch " + std::to_string(seq) +
                  " from this agent, beyond the local spool; numbering continues above it");
@@ -180,12 +190,13 @@ Status AgentRuntime::open_threaded(std::size_t capture, const CaptureOptions& op
 void AgentRuntime::collect_worker_batches() {
   for (Threaded& t : threaded_)
     for (auto& w : t.workers)
-      for (CaptureWorker::Batch& b : w->take_batches()) spool_batch(b.payload, b.records);
+      for (CaptureWorker::Batch& b : w->take_batches())
+        spool_batch(std::move(b.payload), b.records);
 }
 
-void AgentRuntime::spool_batch(std::span<std::byte> payload, std::uint32_t records) {
+void AgentRuntime::spool_batch(std::vector<std::byte> payload, std::uint32_t records) {
   wire::set_batch_sequence(payload, next_seq_);
-  if (auto s = spool_->append(next_seq_, payload); !s) {
+  if (auto s = spool_->append(next_seq_, std::move(payload)); !s) {
     records_lost_ += records;
     log::error("agent: " + s.message() + "; batch of " + std::to_string(records) +
                " records dropped");
@@ -273,12 +284,12 @@ void AgentRuntime::end_record() {
 void AgentRuntime::seal_batch() {
   if (encoder_.count() == 0) return;
   batch_timer_.cancel();
-  const auto payload = encoder_.finish(next_seq_);
-  if (auto s = spool_->append(next_seq_, payload); !s) {
+  const std::uint32_t records = encoder_.count();
+  if (auto s = spool_->append(next_seq_, encoder_.finish(next_seq_)); !s) {
     // The disk refused (full, read-only): the batch cannot be kept, so it is counted as
     // dropped rather than silently lost.
-    records_lost_ += encoder_.count();
-    log::error("agent: " + s.message() + "; batch of " + std::to_string(encoder_.count()) +
+    records_lost_ += records;
+    log::error("agent: " + s.message() + "; batch of " + std::to_string(records) +
                " records dropped");
   } else {
     ++next_seq_;
@@ -307,7 +318,27 @@ void AgentRuntime::read_file(Source& s) {
     maybe_finish();
     return;
   }
+  if (reading_ahead()) {
+    if (paced_.empty()) {
+      pace_timer_.expires_after(kPaceWait);
+      pace_timer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec) resume_reads();
+      });
+    }
+    paced_.push_back(&s);
+    return;
+  }
   asio::post(io_, [this, &s] { read_file(s); });
+}
+
+bool AgentRuntime::reading_ahead() const {
+  return forwarder_->stats().connected && spool_->unread_bytes_in_memory() >= kReadAhead;
+}
+
+void AgentRuntime::resume_reads() {
+  pace_timer_.cancel();
+  for (Source* s : paced_) asio::post(io_, [this, s] { read_file(*s); });
+  paced_.clear();
 }
 
 void AgentRuntime::wait_live(Source& s) {
@@ -555,6 +586,7 @@ void AgentRuntime::shutdown(const char* why) {
   if (trap_receiver_) trap_receiver_->stop();
   batch_timer_.cancel();
   tick_timer_.cancel();
+  pace_timer_.cancel();
   signals_.cancel();
   hangup_.cancel();
   for (Source& s : sources_)

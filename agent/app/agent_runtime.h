@@ -101,13 +101,18 @@ class AgentRuntime : public RecordSink {
   Status open_threaded(std::size_t capture, const CaptureOptions& opts);
   // Numbers, spools and announces the batches the capture threads sealed.
   void collect_worker_batches();
-  void spool_batch(std::span<std::byte> payload, std::uint32_t records);
+  void spool_batch(std::vector<std::byte> payload, std::uint32_t records);
   void stop_workers();
   void on_frame(Source& s, std::int64_t ts_ns, std::span<const std::byte> frame);
   void on_flow(const FlowRecord& flow);
   void on_packet_event(const PacketEvent& ev, std::int64_t ts_ns);
   void seal_batch();
   void read_file(Source& s);
+  // Offline pacing: reading a file waits while the spool holds kReadAhead bytes of batches
+  // not yet taken by a connected forwarder (they would be evicted from memory and read back
+  // from disk), for at most kPaceWait.
+  bool reading_ahead() const;
+  void resume_reads();
   void wait_live(Source& s);
   void read_live(Source& s);
   void tick();
@@ -133,6 +138,8 @@ class AgentRuntime : public RecordSink {
   std::uint64_t records_lost_ = 0;  // batches the spool refused to store (disk full, I/O error)
   boost::asio::steady_timer batch_timer_;
   boost::asio::steady_timer tick_timer_;
+  boost::asio::steady_timer pace_timer_;
+  std::vector<Source*> paced_;  // files waiting for the forwarder to catch up
   boost::asio::signal_set signals_;
   boost::asio::signal_set hangup_;
   std::string config_file_;

@@ -431,6 +431,49 @@ Status Spool::seal_active() {
 }
 
 Status Spool::append(std::uint64_t seq, std::span<const std::byte> payload) {
+  return append(seq, payload, nullptr);
+}
+
+Status Spool::append(std::uint64_t seq, std::vector<std::byte>&& payload) {
+  return append(seq, payload, &payload);
+}
+
+// Batches this process appended wait in memory for the forwarder, up to kRecentBytes (the
+// oldest go first: they are on disk too): `own` itself if given, else a copy of `payload` in
+// a recycled buffer.
+void Spool::keep_recent(std::uint64_t seq, std::span<const std::byte> payload,
+                        std::vector<std::byte>* own) {
+  if (payload.size() > kRecentBytes) return;
+  while (recent_bytes_ + payload.size() > kRecentBytes) {
+    recent_bytes_ -= recent_.begin()->second.size();
+    recycle(std::move(recent_.begin()->second));
+    recent_.erase(recent_.begin());
+  }
+  std::vector<std::byte> kept;
+  if (own) {
+    kept = std::move(*own);
+  } else {
+    if (!spares_.empty()) {
+      kept = std::move(spares_.back());
+      spares_.pop_back();
+      spare_bytes_ -= kept.capacity();
+    }
+    kept.assign(payload.begin(), payload.end());
+  }
+  recent_bytes_ += kept.size();
+  recent_.emplace(seq, std::move(kept));
+}
+
+void Spool::recycle(std::vector<std::byte>&& buffer) {
+  // Up to half the in-memory budget again: as many as a burst of batches waiting for the
+  // forwarder needs. A fresh buffer costs a page fault per 4 KiB on first touch.
+  if (buffer.capacity() == 0 || spare_bytes_ + buffer.capacity() > kRecentBytes / 2) return;
+  spare_bytes_ += buffer.capacity();
+  spares_.push_back(std::move(buffer));
+}
+
+Status Spool::append(std::uint64_t seq, std::span<const std::byte> payload,
+                     std::vector<std::byte>* keep) {
   if (seq <= stats_.last_seq) {
     return Status::error("spool: append of sequence " + std::to_string(seq) +
                          " is not above the last appended " + std::to_string(stats_.last_seq) +
@@ -467,14 +510,7 @@ Status Spool::append(std::uint64_t seq, std::span<const std::byte> payload) {
                     segment_path(seg.first_seq), err);
   }
   pending_[seq] = Location{seg.first_seq, seg.bytes, len};
-  if (payload.size() <= kRecentBytes) {
-    while (recent_bytes_ + payload.size() > kRecentBytes) {
-      recent_bytes_ -= recent_.begin()->second.size();
-      recent_.erase(recent_.begin());
-    }
-    recent_.emplace(seq, std::vector<std::byte>(payload.begin(), payload.end()));
-    recent_bytes_ += payload.size();
-  }
+  keep_recent(seq, payload, keep);
   seg.bytes += kHeaderBytes + len;
   seg.last_seq = seq;
   active_dirty_ = true;
@@ -609,11 +645,13 @@ bool Spool::read_next(std::uint64_t after_seq, std::vector<std::byte>& payload,
     // Anything older in memory was dropped (max_bytes) or read from disk: forget it.
     while (!recent_.empty() && recent_.begin()->first < it->first) {
       recent_bytes_ -= recent_.begin()->second.size();
+      recycle(std::move(recent_.begin()->second));
       recent_.erase(recent_.begin());
     }
     if (!recent_.empty() && recent_.begin()->first == it->first) {
       recent_bytes_ -= recent_.begin()->second.size();
       payload.swap(recent_.begin()->second);
+      recycle(std::move(recent_.begin()->second));  // the caller's previous buffer
       recent_.erase(recent_.begin());
       seq = it->first;
       return true;

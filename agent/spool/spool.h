@@ -88,6 +88,8 @@ class Spool {
   // max_bytes, whole oldest segments are deleted, acked or not (never the active one), and
   // their unacked batches are counted in batches_dropped_full / bytes_dropped_full.
   Status append(std::uint64_t seq, std::span<const std::byte> payload);
+  // The same, keeping `payload` itself for the forwarder instead of a copy of it.
+  Status append(std::uint64_t seq, std::vector<std::byte>&& payload);
 
   // Reads the first pending batch with sequence > after_seq into `payload` (resized) and its
   // sequence into `seq`. Returns false if there is none. A batch this process appended is
@@ -119,6 +121,8 @@ class Spool {
   // by (agent, stream), so a recreated spool cannot collide with what it already holds.
   std::uint64_t stream_id() const { return stream_id_; }
   const SpoolStats& stats() const { return stats_; }
+  // Bytes of batches appended by this process and held in memory, not yet read.
+  std::size_t unread_bytes_in_memory() const { return recent_bytes_; }
 
  private:
   struct Segment {
@@ -142,6 +146,11 @@ class Spool {
   Status seal_active();
   Status delete_segment(std::uint64_t first_seq, bool count_as_dropped);
   Status enforce_max_bytes();
+  Status append(std::uint64_t seq, std::span<const std::byte> payload,
+                std::vector<std::byte>* keep);
+  void keep_recent(std::uint64_t seq, std::span<const std::byte> payload,
+                   std::vector<std::byte>* own);
+  void recycle(std::vector<std::byte>&& buffer);
   int read_fd_for(std::uint64_t first_seq);
   std::filesystem::path segment_path(std::uint64_t first_seq) const;
   Status sync_dir();
@@ -162,6 +171,9 @@ class Spool {
   // Batches appended since open() and not yet read, oldest evicted past kRecentBytes.
   std::map<std::uint64_t, std::vector<std::byte>> recent_;
   std::size_t recent_bytes_ = 0;
+  // Buffers of batches read or evicted, for the next copies: a fresh buffer is fresh pages.
+  std::vector<std::vector<std::byte>> spares_;
+  std::size_t spare_bytes_ = 0;  // their capacity
 };
 
 }  // namespace citywatch::agent

@@ -245,6 +245,57 @@ TEST_F(SpoolTest, RecentBatchesComeFromMemoryOnceThenFromDisk) {
   EXPECT_EQ(spool_->stats().read_errors, 1u);
 }
 
+TEST_F(SpoolTest, BuffersHandedInAndRecycledKeepEveryBatchIntact) {
+  // Batches handed over as buffers (the agent's encoder) and as copies (into buffers recycled
+  // from batches already read) come back byte for byte, each read once from memory; those
+  // pushed out of memory (8 MiB kept) come back from disk, counted.
+  open_spool(options(/*segment_bytes=*/64 << 20));
+  std::uint64_t seq = 0;
+  std::size_t read = 0;
+  std::vector<std::byte> payload;
+  std::uint64_t got = 0;
+  for (int round = 0; round < 40; ++round) {
+    // Sizes vary so recycled buffers are both larger and smaller than the next batch.
+    const std::size_t size = 1000 + static_cast<std::size_t>(round % 7) * 9000;
+    ++seq;
+    if (round % 2 == 0) {
+      const std::vector<std::byte> copied = make_payload(seq, size);
+      ASSERT_TRUE(spool_->append(seq, std::span<const std::byte>(copied)));
+    } else {
+      std::vector<std::byte> own = make_payload(seq, size);
+      ASSERT_TRUE(spool_->append(seq, std::move(own)));
+    }
+    if (round % 3 != 2) continue;  // read behind the appends, in bursts
+    while (spool_->read_next(read, payload, got)) {
+      ASSERT_EQ(payload, make_payload(got, payload.size())) << "seq " << got;
+      read = got;
+    }
+  }
+  while (spool_->read_next(read, payload, got)) {
+    ASSERT_EQ(payload, make_payload(got, payload.size())) << "seq " << got;
+    read = got;
+  }
+  EXPECT_EQ(read, seq);
+  EXPECT_EQ(spool_->stats().batches_read_from_disk, 0u);
+  EXPECT_EQ(spool_->unread_bytes_in_memory(), 0u);
+
+  // 5 x 3 MiB appended as buffers with nothing read: the first three are pushed out of memory.
+  const std::size_t big = std::size_t{3} << 20;
+  for (int i = 0; i < 5; ++i) {
+    ++seq;
+    std::vector<std::byte> own = make_payload(seq, big);
+    ASSERT_TRUE(spool_->append(seq, std::move(own)));
+  }
+  EXPECT_EQ(spool_->unread_bytes_in_memory(), 2 * big);
+  while (spool_->read_next(read, payload, got)) {
+    ASSERT_EQ(payload, make_payload(got, payload.size())) << "seq " << got;
+    read = got;
+  }
+  EXPECT_EQ(read, seq);
+  EXPECT_EQ(spool_->stats().batches_read_from_disk, 3u);
+  EXPECT_EQ(spool_->stats().read_errors, 0u);
+}
+
 TEST_F(SpoolTest, AckDeletesOnlyFullyAckedSegments) {
   open_spool(options(200));
   for (std::uint64_t seq = 1; seq <= 6; ++seq) append(seq, 100);
