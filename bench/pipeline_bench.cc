@@ -76,7 +76,7 @@ void BM_Crc32c(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(crc32c(data));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
 }
-BENCHMARK(BM_Crc32c)->Arg(64)->Arg(64 << 10);
+BENCHMARK(BM_Crc32c)->Arg(64)->Arg(1024)->Arg(64 << 10);
 
 // Appends of a 1000-flow batch (~85 KB), acked behind the writer so disk use stays bounded;
 // the agent syncs once a second, here once every 100 appends.

@@ -56,6 +56,35 @@ TEST(Crc32cTest, MatchesBitwiseReferenceAtEveryLengthAndAlignment) {
   }
 }
 
+TEST(Crc32cTest, LongBuffersMatchTheTableAcrossTheThreeWayBlockBoundaries) {
+  // The hardware path cuts buffers of 3 x 8 KiB and 3 x 256 bytes into three interleaved
+  // streams and joins them: every length around those sizes, at odd starts, against the
+  // table-driven path (itself checked bit by bit above).
+  std::vector<std::byte> buf(3 * 8192 * 2 + 1024);
+  std::uint32_t x = 987654321;
+  for (auto& b : buf) {
+    x = x * 1664525u + 1013904223u;
+    b = static_cast<std::byte>(x >> 24);
+  }
+  std::vector<std::size_t> lens;
+  for (std::size_t base : {std::size_t{768}, std::size_t{3 * 8192}, std::size_t{2 * 3 * 8192}})
+    for (std::size_t d = 0; d < 24; ++d) {
+      lens.push_back(base + d);
+      if (base >= d) lens.push_back(base - d);
+    }
+  for (std::size_t len = 700; len < 1000; len += 13) lens.push_back(len);
+  for (std::size_t len : {std::size_t{1000}, std::size_t{8191}, std::size_t{40000},
+                          std::size_t{73507}, buf.size() - 8})
+    lens.push_back(len);
+  for (std::size_t start : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{7}})
+    for (std::size_t len : lens) {
+      if (start + len > buf.size()) continue;
+      ASSERT_EQ(crc32c_extend(0x1234567u, buf.data() + start, len),
+                crc32c_extend_portable(0x1234567u, buf.data() + start, len))
+          << "start " << start << " len " << len;
+    }
+}
+
 TEST(Crc32cTest, ExtendEqualsWhole) {
   const auto data = bytes_of("The quick brown fox jumps over the lazy dog, twice over.");
   const std::uint32_t whole = crc32c(data);
