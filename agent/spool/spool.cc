@@ -431,37 +431,26 @@ Status Spool::seal_active() {
 }
 
 Status Spool::append(std::uint64_t seq, std::span<const std::byte> payload) {
-  return append(seq, payload, nullptr);
-}
-
-Status Spool::append(std::uint64_t seq, std::vector<std::byte>&& payload) {
-  return append(seq, payload, &payload);
+  // The copy kept for the forwarder goes into the buffer of a batch already sent.
+  std::vector<std::byte> copy = spare_buffer();
+  copy.assign(payload.begin(), payload.end());
+  return append(seq, std::move(copy));
 }
 
 // Batches this process appended wait in memory for the forwarder, up to kRecentBytes (the
-// oldest go first: they are on disk too): `own` itself if given, else a copy of `payload` in
-// a recycled buffer.
-void Spool::keep_recent(std::uint64_t seq, std::span<const std::byte> payload,
-                        std::vector<std::byte>* own) {
-  if (payload.size() > kRecentBytes) return;
+// oldest go first: they are on disk too).
+void Spool::keep_recent(std::uint64_t seq, std::vector<std::byte>&& payload) {
+  if (payload.size() > kRecentBytes) {
+    recycle(std::move(payload));
+    return;
+  }
   while (recent_bytes_ + payload.size() > kRecentBytes) {
     recent_bytes_ -= recent_.begin()->second.size();
     recycle(std::move(recent_.begin()->second));
     recent_.erase(recent_.begin());
   }
-  std::vector<std::byte> kept;
-  if (own) {
-    kept = std::move(*own);
-  } else {
-    if (!spares_.empty()) {
-      kept = std::move(spares_.back());
-      spares_.pop_back();
-      spare_bytes_ -= kept.capacity();
-    }
-    kept.assign(payload.begin(), payload.end());
-  }
-  recent_bytes_ += kept.size();
-  recent_.emplace(seq, std::move(kept));
+  recent_bytes_ += payload.size();
+  recent_.emplace(seq, std::move(payload));
 }
 
 void Spool::recycle(std::vector<std::byte>&& buffer) {
@@ -472,8 +461,15 @@ void Spool::recycle(std::vector<std::byte>&& buffer) {
   spares_.push_back(std::move(buffer));
 }
 
-Status Spool::append(std::uint64_t seq, std::span<const std::byte> payload,
-                     std::vector<std::byte>* keep) {
+std::vector<std::byte> Spool::spare_buffer() {
+  if (spares_.empty()) return {};
+  std::vector<std::byte> b = std::move(spares_.back());
+  spares_.pop_back();
+  spare_bytes_ -= b.capacity();
+  return b;
+}
+
+Status Spool::append(std::uint64_t seq, std::vector<std::byte>&& payload) {
   if (seq <= stats_.last_seq) {
     return Status::error("spool: append of sequence " + std::to_string(seq) +
                          " is not above the last appended " + std::to_string(stats_.last_seq) +
@@ -510,7 +506,7 @@ Status Spool::append(std::uint64_t seq, std::span<const std::byte> payload,
                     segment_path(seg.first_seq), err);
   }
   pending_[seq] = Location{seg.first_seq, seg.bytes, len};
-  keep_recent(seq, payload, keep);
+  keep_recent(seq, std::move(payload));
   seg.bytes += kHeaderBytes + len;
   seg.last_seq = seq;
   active_dirty_ = true;

@@ -146,11 +146,9 @@ class Spool {
   Status seal_active();
   Status delete_segment(std::uint64_t first_seq, bool count_as_dropped);
   Status enforce_max_bytes();
-  Status append(std::uint64_t seq, std::span<const std::byte> payload,
-                std::vector<std::byte>* keep);
-  void keep_recent(std::uint64_t seq, std::span<const std::byte> payload,
-                   std::vector<std::byte>* own);
+  void keep_recent(std::uint64_t seq, std::vector<std::byte>&& payload);
   void recycle(std::vector<std::byte>&& buffer);
+  std::vector<std::byte> spare_buffer();  // empty if none
   int read_fd_for(std::uint64_t first_seq);
   std::filesystem::path segment_path(std::uint64_t first_seq) const;
   Status sync_dir();
