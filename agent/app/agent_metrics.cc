@@ -73,6 +73,10 @@ AgentMetrics::AgentMetrics(const std::string& agent, const std::string& segment)
   spool_read_errors_ = CounterMirror(
       counter(r, "citywatch_agent_spool_read_errors_total",
               "Spooled batches skipped because they failed their checksum when read back"));
+  reserve_used_ = CounterMirror(
+      counter(r, "citywatch_agent_spool_reserve_used_total",
+              "Times the spool's file system was full and its reserve file made room for the "
+              "ack cursor"));
   disk_reads_ = CounterMirror(
       counter(r, "citywatch_agent_spool_disk_reads_total",
               "Batches read back from the spool's files to be sent, not handed over from memory "
@@ -142,6 +146,7 @@ void AgentMetrics::update(const DecodeCounters& decode, const FlowMeterStats& me
   records_lost_.set(records_lost);
   spool_read_errors_.set(spool.read_errors);
   disk_reads_.set(spool.batches_read_from_disk);
+  reserve_used_.set(spool.reserve_used);
   batches_appended_.set(spool.batches_appended);
   batches_dropped_.set(spool.batches_dropped_full);
   corrupt_recovered_.set(spool.corrupt_records_recovered);

@@ -25,6 +25,11 @@ constexpr std::string_view kSegmentSuffix = ".spool";
 constexpr std::size_t kSegmentDigits = 20;  // enough for any uint64, so names sort as numbers
 constexpr const char* kCursorName = "acked";
 constexpr const char* kCursorTmpName = "acked.tmp";
+// Ballast: space kept for the ack cursor. With the file system full, acked segments can be
+// deleted only after the cursor that acks them is written, and writing it takes a block:
+// without this file a spool that filled its disk could never free it.
+constexpr const char* kReserveName = "reserve";
+constexpr off_t kReserveBytes = 16 << 10;
 constexpr std::uint32_t kCursorVersion = 1;
 // u32 crc32c, u32 version, u64 acked, u64 last_seq, u64 stream id
 constexpr std::size_t kCursorBytes = 32;
@@ -182,6 +187,7 @@ Status Spool::open(const SpoolOptions& opts, std::unique_ptr<Spool>& out) {
     return io_error("cannot lock directory", opts.dir, errno);
   }
   if (Status s = spool->recover(); !s) return s;
+  spool->keep_reserve();
   out = std::move(spool);
   return Status::ok();
 }
@@ -196,7 +202,7 @@ Status Spool::recover() {
     std::uint64_t first = 0;
     std::error_code type_ec;
     const bool regular = it->is_regular_file(type_ec);
-    if (name == kCursorName && regular) continue;
+    if ((name == kCursorName || name == kReserveName) && regular) continue;
     if (name == kCursorTmpName && regular) {
       // An interrupted persist_cursor(): the rename never happened, so `acked` is the truth.
       ::unlinkat(dir_fd_, kCursorTmpName, 0);
@@ -370,7 +376,29 @@ Status Spool::load_cursor() {
   return Status::ok();
 }
 
+void Spool::keep_reserve() {
+  if (has_reserve_) return;
+  const int fd = ::openat(dir_fd_, kReserveName, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return;
+  has_reserve_ = ::posix_fallocate(fd, 0, kReserveBytes) == 0;
+  ::close(fd);
+  if (!has_reserve_) ::unlinkat(dir_fd_, kReserveName, 0);  // no room yet: tried again later
+}
+
 Status Spool::persist_cursor() {
+  Status s = write_cursor();
+  if (!s && (cursor_errno_ == ENOSPC || cursor_errno_ == EDQUOT) && has_reserve_) {
+    // The disk is full: give the ballast back and write the cursor in its place.
+    ::unlinkat(dir_fd_, kReserveName, 0);
+    has_reserve_ = false;
+    ++stats_.reserve_used;
+    s = write_cursor();
+  }
+  return s;
+}
+
+Status Spool::write_cursor() {
+  cursor_errno_ = 0;
   std::array<std::byte, kCursorBytes> buf{};
   put_le32(buf.data() + 4, kCursorVersion);
   put_le64(buf.data() + 8, stats_.acked_seq);
@@ -380,14 +408,19 @@ Status Spool::persist_cursor() {
 
   const auto tmp_path = opts_.dir / kCursorTmpName;
   const int fd = ::openat(dir_fd_, kCursorTmpName, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return io_error("cannot create", tmp_path, errno);
+  if (fd < 0) return io_error("cannot create", tmp_path, cursor_errno_ = errno);
   iovec iov{buf.data(), buf.size()};
   int err = pwritev_all(fd, &iov, 1, 0);
   if (err == 0) err = fdatasync_retry(fd);
   ::close(fd);
-  if (err != 0) return io_error("cannot write", tmp_path, err);
+  if (err != 0) {
+    ::unlinkat(dir_fd_, kCursorTmpName, 0);
+    return io_error("cannot write", tmp_path, cursor_errno_ = err);
+  }
   if (::renameat(dir_fd_, kCursorTmpName, dir_fd_, kCursorName) != 0) {
-    return io_error("cannot rename ack cursor into place at", opts_.dir / kCursorName, errno);
+    cursor_errno_ = errno;
+    return io_error("cannot rename ack cursor into place at", opts_.dir / kCursorName,
+                    cursor_errno_);
   }
   // The rename must be durable before any segment it makes deletable is unlinked.
   if (Status s = sync_dir(); !s) return s;
@@ -597,11 +630,14 @@ Status Spool::ack(std::uint64_t seq) {
   stats_.batches_pending = pending_.size();
 
   Status first_error;
+  bool deleted = false;
   while (deletable()) {
     if (Status s = delete_segment(segments_.begin()->first, false); !s && first_error.is_ok()) {
       first_error = s;
     }
+    deleted = true;
   }
+  if (deleted) keep_reserve();  // space came back: the ballast too
   return first_error;
 }
 

@@ -6,8 +6,10 @@
 // On-disk layout (modelled on LevelDB's log, without its 32 KiB blocking): a directory of
 // append-only segment files named `NNNNNNNNNNNNNNNNNNNN.spool` (the first sequence number in
 // the file, 20 digits, zero padded) plus a small `acked` file holding the ack cursor and the
-// highest sequence ever appended. Each record is a 16-byte little-endian header followed by
-// the payload:
+// highest sequence ever appended, and a 16 KiB `reserve` file: on a full file system it is
+// deleted to make room for the cursor, without which no acked segment could be deleted to
+// free the disk (made again once there is room). Each record is a 16-byte little-endian header
+// followed by the payload:
 //   u32 crc32c   over everything after it (length, seq, payload)
 //   u32 length   payload bytes
 //   u64 seq      strictly increasing per agent, starting at 1
@@ -67,6 +69,9 @@ struct SpoolStats {
   // Batches read_next() read back from a segment file, not handed over from memory: after a
   // restart or reconnect, or when sending fell kRecentBytes behind.
   std::uint64_t batches_read_from_disk = 0;
+  // Times the file system was too full to write the ack cursor and the spool's 16 KiB
+  // reserve file was given up for it (re-made once acked segments freed space).
+  std::uint64_t reserve_used = 0;
 };
 
 class Spool {
@@ -141,7 +146,9 @@ class Spool {
   Status recover();
   Status scan_segment(Segment& seg, bool is_last, std::uint64_t next_first_seq);
   Status load_cursor();
-  Status persist_cursor();
+  Status persist_cursor();  // write_cursor(), using the reserve if the disk is full
+  Status write_cursor();
+  void keep_reserve();  // best effort: makes the reserve file if it is missing
   Status start_segment(std::uint64_t first_seq);
   Status seal_active();
   Status delete_segment(std::uint64_t first_seq, bool count_as_dropped);
@@ -162,8 +169,10 @@ class Spool {
   int active_fd_ = -1;                         // last segment, open for append; -1 if none
   bool active_dirty_ = false;                  // written since the last fdatasync
   bool dir_dirty_ = false;                     // entries created since the last dir fsync
-  bool cursor_dirty_ = false;                  // acked_seq moved since the cursor was persisted
-  int read_fd_ = -1;                           // cached fd of a sealed segment for read_next
+  bool has_reserve_ = false;
+  int cursor_errno_ = 0;       // of the last write_cursor() that failed
+  bool cursor_dirty_ = false;  // acked_seq moved since the cursor was persisted
+  int read_fd_ = -1;           // cached fd of a sealed segment for read_next
   std::uint64_t read_fd_segment_ = 0;
   std::vector<std::byte> scratch_;  // reused by recovery and reads: no per-record allocation
   // Batches appended since open() and not yet read, oldest evicted past kRecentBytes.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -442,6 +443,48 @@ TEST_F(SpoolTest, ForeignFilesAreIgnoredAndCounted) {
   EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{1}));
   EXPECT_TRUE(fs::exists(dir_ / "README"));  // never deleted
   EXPECT_TRUE(fs::exists(dir_ / "123.spool"));
+}
+
+TEST_F(SpoolTest, AFullFileSystemStillTakesTheAcksThatFreeIt) {
+  // On a file system with no block left, acked segments can go only once the cursor acking
+  // them is written: the spool's reserve file gives up its space for it. A real tmpfs,
+  // filled to the last block by the spool and a filler file.
+  ASSERT_EQ(::geteuid(), 0u) << "mounting the test's tmpfs needs root (CI runs as root)";
+  fs::create_directories(dir_);
+  ASSERT_EQ(
+      std::system(("mount -t tmpfs -o size=256k,mode=0700 cw-spool-test " + dir_.string()).c_str()),
+      0);
+  struct Unmount {
+    fs::path dir;
+    std::unique_ptr<Spool>& spool;
+    ~Unmount() {
+      spool.reset();
+      (void)std::system(("umount " + dir.string()).c_str());
+    }
+  } unmount{dir_, spool_};
+  open_spool(options(16 << 10));
+  EXPECT_EQ(fs::file_size(dir_ / "reserve"), 16u << 10);
+  std::uint64_t seq = 0;
+  while (spool_->append(seq + 1, make_payload(seq + 1, 4000))) ++seq;
+  ASSERT_GT(seq, 20u);
+  {
+    std::ofstream filler(dir_ / "filler", std::ios::binary);
+    const std::vector<char> block(512, 'x');
+    for (int i = 0; i < 1024 && filler.write(block.data(), block.size()); ++i) filler.flush();
+  }
+  std::ofstream(dir_ / "probe") << "x";  // the file system is full: not even one block
+  ASSERT_FALSE(fs::exists(dir_ / "probe") && fs::file_size(dir_ / "probe") == 1);
+
+  const Status acked = spool_->ack(seq);
+  ASSERT_TRUE(acked) << acked.message();
+  EXPECT_EQ(spool_->stats().reserve_used, 1u);
+  EXPECT_LE(spool_->stats().segments, 1u);    // every sealed segment went
+  EXPECT_TRUE(fs::exists(dir_ / "reserve"));  // made again from the freed space
+  // And the cursor it wrote is the one a restart reads.
+  open_spool(options(16 << 10));
+  EXPECT_EQ(spool_->acked_seq(), seq);
+  EXPECT_EQ(spool_->last_seq(), seq);
+  EXPECT_EQ(spool_->stats().foreign_files_ignored, 2u);  // filler and probe, not the reserve
 }
 
 TEST_F(SpoolTest, CorruptCursorIsCountedNotFatal) {
