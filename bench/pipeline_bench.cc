@@ -37,22 +37,27 @@ void BM_BatchEncode(benchmark::State& state) {
   const auto n = static_cast<std::uint32_t>(state.range(0));
   std::vector<Record> records;
   for (std::uint32_t i = 0; i < n; ++i) records.push_back(sample_flow(i));
+  const auto encoding = static_cast<wire::Encoding>(state.range(1));
+  state.SetLabel(encoding == wire::Encoding::kCompact ? "compact" : "fixed");
   wire::BatchEncoder enc;
   std::uint64_t seq = 0;
   for (auto _ : state) {
-    enc.begin();
+    enc.begin(encoding);
     for (const Record& r : records) enc.add(r);
     benchmark::DoNotOptimize(enc.finish(++seq).data());
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * n);
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * enc.size()));
 }
-BENCHMARK(BM_BatchEncode)->Arg(1000);
+// Second argument: the record encoding (0 fixed, 1 compact: what the agent writes).
+BENCHMARK(BM_BatchEncode)->Args({1000, 0})->Args({1000, 1});
 
 void BM_BatchDecode(benchmark::State& state) {
   const auto n = static_cast<std::uint32_t>(state.range(0));
+  const auto encoding = static_cast<wire::Encoding>(state.range(1));
+  state.SetLabel(encoding == wire::Encoding::kCompact ? "compact" : "fixed");
   wire::BatchEncoder enc;
-  enc.begin();
+  enc.begin(encoding);
   for (std::uint32_t i = 0; i < n; ++i) enc.add(sample_flow(i));
   const auto payload = enc.finish(1);
   std::vector<Record> out;
@@ -69,7 +74,7 @@ void BM_BatchDecode(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * n);
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * payload.size()));
 }
-BENCHMARK(BM_BatchDecode)->Arg(1000);
+BENCHMARK(BM_BatchDecode)->Args({1000, 0})->Args({1000, 1});
 
 void BM_Crc32c(benchmark::State& state) {
   std::vector<std::byte> data(static_cast<std::size_t>(state.range(0)), std::byte{0x5a});
@@ -78,8 +83,9 @@ void BM_Crc32c(benchmark::State& state) {
 }
 BENCHMARK(BM_Crc32c)->Arg(64)->Arg(1024)->Arg(64 << 10);
 
-// Appends of a 1000-flow batch (~85 KB), acked behind the writer so disk use stays bounded;
-// the agent syncs once a second, here once every 100 appends.
+// Appends of a 1000-flow batch (~85 KB fixed, as the agent wrote before compact records), acked
+// behind the writer so disk use stays bounded; the agent syncs once a second, here once every 100
+// appends.
 void BM_SpoolAppend(benchmark::State& state) {
   std::string tmpl = std::filesystem::temp_directory_path() / "cw-spool-bench-XXXXXX";
   if (!mkdtemp(tmpl.data())) {
@@ -87,7 +93,7 @@ void BM_SpoolAppend(benchmark::State& state) {
     return;
   }
   wire::BatchEncoder enc;
-  enc.begin();
+  enc.begin(wire::Encoding::kFixed);
   for (std::uint32_t i = 0; i < 1000; ++i) enc.add(sample_flow(i));
   const auto payload = enc.finish(1);
   {

@@ -317,32 +317,73 @@ def read_spool(d):
     return out
 
 
+COMPACT = 0x80000000  # count's top bit: compact records (docs/wire-protocol.md)
+
+
+def varint(b, off):
+    """(value, offset after) of the LEB128 varint at b[off]."""
+    v = shift = 0
+    while True:
+        v |= (b[off] & 0x7f) << shift
+        off, shift = off + 1, shift + 7
+        if b[off - 1] < 0x80:
+            return v, off
+
+
 def records(payload):
+    """(kind, record bytes with framing) of a BATCH payload; the second value: compact."""
     count = struct.unpack('<I', payload[8:12])[0]
+    compact, count = bool(count & COMPACT), count & ~COMPACT
     out, off = [], 12
     for _ in range(count):
-        kind, ln = struct.unpack('<BH', payload[off:off + 3])
-        out.append((kind, payload[off:off + 3 + ln]))
-        off += 3 + ln
+        if compact:
+            ln, body = varint(payload, off + 1)
+        else:
+            ln, body = struct.unpack('<H', payload[off + 1:off + 3])[0], off + 3
+        out.append((payload[off], payload[off:body + ln]))
+        off = body + ln
     if off != len(payload):
         sys.exit('batch payload does not end after its last record')
-    return out
+    return out, compact
 
 
-def recut(recs, n):
-    return [struct.pack('<QI', i // n + 1, len(recs[i:i + n])) + b''.join(r for _, r in recs[i:i + n])
-            for i in range(0, len(recs), n)]
+def recut(recs, n, compact):
+    """Batches of n records. Compact records keep their time steps (a real batch would start
+    with one absolute time: a few bytes more per batch)."""
+    return [struct.pack('<QI', i // n + 1, len(recs[i:i + n]) | (COMPACT if compact else 0))
+            + b''.join(r for _, r in recs[i:i + n]) for i in range(0, len(recs), n)]
 
 
-def randomise(recs, seed=1):
+def flow_offsets(r, compact):
+    """Offsets of src address, dst address and ports in a flow record, or None if not IPv4."""
+    if compact:
+        _, off = varint(r, 1)
+        for _ in range(3):  # time step, start, end
+            _, off = varint(r, off)
+    else:
+        off = 3 + 8 + 8 + 8
+    if r[off] != 4 or r[off + 5] != 4:
+        return None
+    src, dst, p = off + 1, off + 6, off + 10
+    p += 1 + {0: 0, 4: 4, 6: 16}[r[p]]  # exporter
+    if compact:
+        for _ in range(6):  # packets, bytes, domain, sampling, input, output
+            _, p = varint(r, p)
+    else:
+        p += 8 + 8 + 16
+    return src, dst, p
+
+
+def randomise(recs, compact, seed=1):
     """IPv4 flow records with src/dst addresses and ports drawn at random (pessimistic)."""
     rnd, out = random.Random(seed), []
     for kind, r in recs:
-        if kind == 1 and r[27] == 4 and r[32] == 4:
+        at = flow_offsets(r, compact) if kind == 1 else None
+        if at:
+            src, dst, ports = at
             r = bytearray(r)
-            r[28:32] = rnd.randbytes(4)
-            r[33:37] = rnd.randbytes(4)
-            ports = 38 + {0: 0, 4: 4, 6: 16}[r[37]] + 8 + 8 + 16
+            r[src:src + 4] = rnd.randbytes(4)
+            r[dst:dst + 4] = rnd.randbytes(4)
             r[ports:ports + 4] = rnd.randbytes(4)
             r = bytes(r)
         out.append((kind, r))
@@ -383,7 +424,9 @@ def speed(cmd, data, block, tmp):
 
 def analyse_spool(d, out, rate):
     batches = read_spool(d)
-    recs = [r for b in batches for r in records(b)]
+    parsed = [records(b) for b in batches]
+    recs = [r for rs, _ in parsed for r in rs]
+    compact = any(c for _, c in parsed)
     kinds, kbytes = {}, {}
     for k, r in recs:
         kinds[KINDS.get(k, str(k))] = kinds.get(KINDS.get(k, str(k)), 0) + 1
@@ -392,8 +435,8 @@ def analyse_spool(d, out, rate):
                frame_bytes=sum(16 + len(b) for b in batches), variants={})
     sets = {'as sent': batches}
     if rate:
-        sets[f'{rate}-record batches'] = recut(recs, rate)
-        sets[f'{rate}-record, random addr/ports'] = recut(randomise(recs), rate)
+        sets[f'{rate}-record batches'] = recut(recs, rate, compact)
+        sets[f'{rate}-record, random addr/ports'] = recut(randomise(recs, compact), rate, compact)
     for label, bs in sets.items():
         v = dict(batches=len(bs), plain=sum(16 + len(b) for b in bs),
                  ip={'plain': ip_level([16 + len(b) for b in bs])})
@@ -492,7 +535,7 @@ def report(work, rate, link_kbit):
             print(f'     !! the agent forwarded {n} flows, the export holds {src["flow_records"]}')
         print(head)
         row(f'CWTP BATCH frames ({sp["batches"]} batches)', sp['frame_bytes'], n, base[who],
-                 'frame header 16 + batch header 12 + per record 3 + body')
+                 'frame header 16 + batch header 12 + per record kind, length and body')
         row('CWTP flow records only (3 B header + body)', sp['record_bytes'].get('flow', 0), n,
             base[who], 'IPv4 body 81 B: 77 + exporter address 4')
         tb = tls['up_bytes'] - tls['base_up_bytes']

@@ -46,6 +46,20 @@ class ByteReader {
   }
   bool skip(std::size_t n) { return take(n); }
   void fail() { ok_ = false; }
+  // An unsigned LEB128 varint (7 bits a byte, low first): at most 10 bytes, the tenth
+  // holding bit 63 alone; a longer or truncated one fails and reads as 0.
+  std::uint64_t varint() {
+    std::uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (!take(1)) return 0;
+      const auto b = std::to_integer<std::uint8_t>(data_[pos_ - 1]);
+      if (shift == 63 && b > 1) break;
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+    ok_ = false;
+    return 0;
+  }
 
  private:
   bool take(std::size_t n) {

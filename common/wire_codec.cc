@@ -3,6 +3,8 @@
 #include <bit>
 #include <cassert>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 #include "common/byte_io.h"
 #include "common/crc32c.h"
@@ -135,7 +137,7 @@ class Writer {
     for (std::uint8_t i = 0; i < len && i < a.size(); ++i) put(a[i], 4);
   }
 
- private:
+ protected:
   void bytes(const void* src, std::size_t n) {
     if (n) std::memcpy(p_, src, n);
     p_ += n;
@@ -149,6 +151,46 @@ class Writer {
     p_ += n;
   }
   std::byte* p_;
+};
+
+std::uint64_t zigzag(std::int64_t v) {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t unzigzag(std::uint64_t v) {
+  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+// a - b and a + b as two's complement, without signed overflow.
+std::int64_t wrap_sub(std::int64_t a, std::int64_t b) {
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) - static_cast<std::uint64_t>(b));
+}
+std::int64_t wrap_add(std::int64_t a, std::int64_t b) {
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+}
+
+// The compact encoding (docs/wire-protocol.md, "Compact records"): the same fields in the
+// same order, 32- and 64-bit integers as LEB128 varints, times as zigzag varints relative to
+// the record's event time. Bytes, 8- and 16-bit fields, addresses and strings as fixed.
+class CompactWriter : public Writer {
+ public:
+  CompactWriter(std::byte* p, std::int64_t base_ns) : Writer(p), base_(base_ns) {}
+  void u32(const std::uint32_t& v) { varint(v); }
+  void u64(const std::uint64_t& v) { varint(v); }
+  void i64(const std::int64_t& v) { varint(zigzag(wrap_sub(v, base_))); }
+  void tail_u32(const std::uint32_t& v) { varint(v); }
+  void oid(const std::array<std::uint32_t, 16>& a, const std::uint8_t& len) {
+    u8(len);
+    for (std::uint8_t i = 0; i < len && i < a.size(); ++i) varint(a[i]);
+  }
+  void varint(std::uint64_t v) {
+    while (v >= 0x80) {
+      *p_++ = static_cast<std::byte>(v | 0x80);
+      v >>= 7;
+    }
+    *p_++ = static_cast<std::byte>(v);
+  }
+
+ private:
+  std::int64_t base_;
 };
 
 // The largest encoded record: kind, length, time and the widest body (an SnmpTrap with all
@@ -221,9 +263,36 @@ class Reader {
     for (std::uint8_t i = 0; i < len; ++i) a[i] = r_.u32();
   }
 
- private:
+ protected:
   ByteReader r_;
   DecodeError error_ = DecodeError::kOk;
+};
+
+class CompactReader : public Reader {
+ public:
+  CompactReader(std::span<const std::byte> in, std::int64_t base_ns) : Reader(in), base_(base_ns) {}
+  void u32(std::uint32_t& v) { v = narrow<std::uint32_t>(r_.varint()); }
+  void u64(std::uint64_t& v) { v = r_.varint(); }
+  void i64(std::int64_t& v) { v = wrap_add(base_, unzigzag(r_.varint())); }
+  void tail_u32(std::uint32_t& v) {
+    v = r_.remaining() == 0 ? 0 : narrow<std::uint32_t>(r_.varint());
+  }
+  void oid(std::array<std::uint32_t, 16>& a, std::uint8_t& len) {
+    len = r_.u8();
+    if (len > a.size()) {
+      error_ = DecodeError::kBadRecord;
+      return;
+    }
+    for (std::uint8_t i = 0; i < len; ++i) a[i] = narrow<std::uint32_t>(r_.varint());
+  }
+
+ private:
+  template <typename T>
+  T narrow(std::uint64_t v) {
+    if (v > std::numeric_limits<T>::max()) error_ = DecodeError::kBadRecord;
+    return static_cast<T>(v);
+  }
+  std::int64_t base_;
 };
 
 // Constness is cast away for the writer's sake only; the Writer never modifies.
@@ -391,29 +460,52 @@ void encode_error(ErrorCode code, std::string_view text, std::vector<std::byte>&
   w.str8(text);
 }
 
-// BATCH payload: u64 sequence, u32 record count, then per record u8 kind, u16 body length,
-// body (i64 event time, then the kind's fields).
-void BatchEncoder::begin() {
+// BATCH payload: u64 sequence, u32 record count (its top bit set for compact records), then
+// per record u8 kind, body length (fixed: u16; compact: varint) and body (event time: fixed
+// i64; compact: zigzag varint from the previous record's; then the kind's fields).
+constexpr std::uint32_t kCompactCount = 0x8000'0000u;
+
+void BatchEncoder::begin(Encoding encoding) {
   if (buf_.size() < 12 + kMaxEncodedRecord) buf_.resize(64 * kMaxEncodedRecord);
   std::memset(buf_.data(), 0, 12);  // sequence and count, filled in by finish()
   used_ = 12;
   count_ = 0;
+  encoding_ = encoding;
+  prev_time_ns_ = 0;
 }
 
 template <typename Body>
 void BatchEncoder::add_body(RecordKind kind, std::int64_t event_time_ns, const Body& body) {
   if (buf_.size() - used_ < kMaxEncodedRecord) buf_.resize(buf_.size() * 2);
   std::byte* const start = buf_.data() + used_;
-  Writer w(start);
-  w.u8(static_cast<std::uint8_t>(kind));
-  w.u16(0);  // body length, patched below
-  w.i64(event_time_ns);
-  fields(w, const_cast<Body&>(body));
-  const std::size_t len = static_cast<std::size_t>(w.position() - start);
+  std::size_t len;
+  if (encoding_ == Encoding::kFixed) {
+    Writer w(start);
+    w.u8(static_cast<std::uint8_t>(kind));
+    w.u16(0);  // body length, patched below
+    w.i64(event_time_ns);
+    fields(w, const_cast<Body&>(body));
+    len = static_cast<std::size_t>(w.position() - start);
+    const auto body_len = static_cast<std::uint16_t>(len - 3);
+    start[1] = static_cast<std::byte>(body_len & 0xff);
+    start[2] = static_cast<std::byte>(body_len >> 8);
+  } else {
+    // The body goes after a one-byte length (most bodies are under 128 bytes) and moves up
+    // when its length takes more.
+    std::byte* const body_start = start + 2;
+    CompactWriter w(body_start, event_time_ns);
+    w.varint(zigzag(wrap_sub(event_time_ns, prev_time_ns_)));
+    fields(w, const_cast<Body&>(body));
+    const auto body_len = static_cast<std::size_t>(w.position() - body_start);
+    CompactWriter head(start, 0);
+    head.u8(static_cast<std::uint8_t>(kind));
+    if (body_len >= 0x80)
+      std::memmove(body_start + (body_len >= 0x4000 ? 2 : 1), body_start, body_len);
+    head.varint(body_len);
+    len = static_cast<std::size_t>(head.position() - start) + body_len;
+    prev_time_ns_ = event_time_ns;
+  }
   assert(len <= kMaxEncodedRecord);
-  const auto body_len = static_cast<std::uint16_t>(len - 3);
-  start[1] = static_cast<std::byte>(body_len & 0xff);
-  start[2] = static_cast<std::byte>(body_len >> 8);
   used_ += len;
   ++count_;
 }
@@ -434,7 +526,7 @@ void BatchEncoder::add(std::int64_t event_time_ns, const PacketEvent& event) {
 std::span<const std::byte> BatchEncoder::finish(std::uint64_t seq) {
   Writer w(buf_.data());
   w.u64(seq);
-  w.u32(count_);
+  w.u32(encoding_ == Encoding::kCompact ? count_ | kCompactCount : count_);
   return {buf_.data(), used_};
 }
 
@@ -455,35 +547,48 @@ namespace {
 // Decodes a BATCH payload's records into `out`: Out::begin(count) before the first,
 // Out::add(time_ns, body) per record, Out::rollback() when the payload turns out bad (out
 // is then as it was).
-template <typename Out>
-DecodeError decode_records(std::span<const std::byte> payload, std::uint64_t& seq, Out& out,
-                           std::uint32_t& unknown_records) {
-  ByteReader r(payload);
-  seq = r.u64();
-  const std::uint32_t count = r.u32();
-  if (!r.ok()) return DecodeError::kTruncated;
-  if (count > kMaxRecordsPerBatch) return DecodeError::kTooManyRecords;
-  // Every record takes at least 3 bytes of framing: a count beyond that is a lie, refused
-  // before it can drive a large reserve().
-  if (count > r.remaining() / 3) return DecodeError::kTruncated;
-
+template <typename BodyReader, typename Out>
+DecodeError decode_bodies(ByteReader& r, std::uint32_t count, Out& out,
+                          std::uint32_t& unknown_records) {
+  constexpr bool kCompact = std::is_same_v<BodyReader, CompactReader>;
   out.begin(count);
   unknown_records = 0;
+  std::int64_t prev_time_ns = 0;
   for (std::uint32_t i = 0; i < count; ++i) {
     const std::uint8_t kind = r.u8();
-    const std::uint16_t len = r.u16();
+    const std::uint64_t len = kCompact ? r.varint() : r.u16();
+    if (len > 0xffff) r.fail();
     const auto body = r.view(len);
     if (!r.ok()) {
       out.rollback();
       return DecodeError::kTruncated;
     }
+    // A compact record's time is relative to the record before it, of whatever kind.
+    std::int64_t time_ns = 0;
+    auto rest = body;
+    if constexpr (kCompact) {
+      ByteReader tr(body);
+      time_ns = wrap_add(prev_time_ns, unzigzag(tr.varint()));
+      if (!tr.ok()) {
+        out.rollback();
+        return DecodeError::kTruncated;
+      }
+      prev_time_ns = time_ns;
+      rest = body.subspan(tr.position());
+    }
     if (kind == 0 || kind > kMaxKind) {
       ++unknown_records;
       continue;
     }
-    Reader br(body);
-    std::int64_t time_ns = 0;
-    br.i64(time_ns);
+    BodyReader br = [&] {
+      if constexpr (kCompact) {
+        return CompactReader(rest, time_ns);
+      } else {
+        Reader fr(body);
+        fr.i64(time_ns);
+        return fr;
+      }
+    }();
     auto one = [&](auto b) {
       fields(br, b);
       if (!br.ok() || br.remaining() != 0) return false;
@@ -518,6 +623,23 @@ DecodeError decode_records(std::span<const std::byte> payload, std::uint64_t& se
     return DecodeError::kTrailingBytes;
   }
   return DecodeError::kOk;
+}
+
+template <typename Out>
+DecodeError decode_records(std::span<const std::byte> payload, std::uint64_t& seq, Out& out,
+                           std::uint32_t& unknown_records) {
+  ByteReader r(payload);
+  seq = r.u64();
+  std::uint32_t count = r.u32();
+  if (!r.ok()) return DecodeError::kTruncated;
+  const bool compact = (count & kCompactCount) != 0;
+  count &= ~kCompactCount;
+  if (count > kMaxRecordsPerBatch) return DecodeError::kTooManyRecords;
+  // Every record takes at least 3 bytes of framing (compact: 2): a count beyond that is a
+  // lie, refused before it can drive a large reserve().
+  if (count > r.remaining() / (compact ? 2 : 3)) return DecodeError::kTruncated;
+  return compact ? decode_bodies<CompactReader>(r, count, out, unknown_records)
+                 : decode_bodies<Reader>(r, count, out, unknown_records);
 }
 
 // decode_records() into whole Records.
@@ -567,6 +689,29 @@ DecodeError decode_batch(std::span<const std::byte> payload, std::uint64_t& seq,
                          std::uint32_t& unknown_records) {
   ToBatch to{out, {}};
   return decode_records(payload, seq, to, unknown_records);
+}
+
+Encoding batch_encoding(std::span<const std::byte> payload) {
+  ByteReader r(payload);
+  r.skip(8);
+  const std::uint32_t count = r.u32();
+  return r.ok() && (count & kCompactCount) != 0 ? Encoding::kCompact : Encoding::kFixed;
+}
+
+DecodeError to_fixed(std::span<const std::byte> payload, std::vector<std::byte>& out) {
+  std::vector<Record> records;
+  std::uint64_t seq = 0;
+  std::uint32_t unknown = 0;
+  const ShortName none;
+  if (const auto e = decode_batch(payload, none, none, seq, records, unknown);
+      e != DecodeError::kOk)
+    return e;
+  BatchEncoder enc;
+  enc.begin(Encoding::kFixed);
+  for (const Record& r : records) enc.add(r);
+  const auto fixed = enc.finish(seq);
+  out.assign(fixed.begin(), fixed.end());
+  return DecodeError::kOk;
 }
 
 }  // namespace citywatch::wire

@@ -69,6 +69,15 @@ DecodeError verify_payload(const FrameHeader& header, std::span<const std::byte>
 // collector accepts them, on BATCH it marks a payload that is one zstd frame.
 inline constexpr std::uint16_t kFlagZstd = 0x0001;
 
+// Record encodings of a BATCH payload (docs/wire-protocol.md, "Compact records"). Fixed is
+// version 1's first layout; compact writes the same fields with 32- and 64-bit integers as
+// varints and times as deltas: about half the bytes per flow, on the agent's disk and on the
+// wire. A payload says which it holds (the top bit of its record count). Negotiated like
+// zstd: the agent offers kFlagCompact on HELLO, a collector that reads compact batches sets
+// it on HELLO_ACK, and an agent whose collector does not re-encodes its batches fixed.
+enum class Encoding : std::uint8_t { kFixed, kCompact };
+inline constexpr std::uint16_t kFlagCompact = 0x0002;
+
 // Appends header + payload to out.
 void encode_frame(FrameType type, std::span<const std::byte> payload, std::vector<std::byte>& out,
                   std::uint16_t flags = 0);
@@ -102,7 +111,7 @@ void encode_error(ErrorCode code, std::string_view text, std::vector<std::byte>&
 // at finish(), so a batch being filled can still be numbered after the collector's answer.
 class BatchEncoder {
  public:
-  void begin();
+  void begin(Encoding encoding = Encoding::kCompact);
   void add(const Record& record);
   // The same for a body without a Record around it (the agent's hot path: no 776-byte
   // Record is filled and copied per flow or packet event). Bytes identical to add(Record).
@@ -120,6 +129,8 @@ class BatchEncoder {
   std::vector<std::byte> buf_;  // capacity; only the first used_ bytes are the batch
   std::size_t used_ = 0;
   std::uint32_t count_ = 0;
+  Encoding encoding_ = Encoding::kCompact;
+  std::int64_t prev_time_ns_ = 0;  // compact: times are deltas from the record before
 };
 
 // Renumbers a finished BATCH payload (a capture thread encodes its batches with sequence 0;
@@ -129,6 +140,12 @@ void set_batch_sequence(std::span<std::byte> payload, std::uint64_t seq);
 
 // Reads the sequence number of a BATCH payload without decoding its records.
 DecodeError peek_batch_sequence(std::span<const std::byte> payload, std::uint64_t& seq);
+
+// The encoding of a BATCH payload's records (kFixed if it is too short to say).
+Encoding batch_encoding(std::span<const std::byte> payload);
+// Re-encodes a BATCH payload with fixed records (same sequence, same records, in order) into
+// out: for a collector that does not read compact batches. Fails as decode_batch() does.
+DecodeError to_fixed(std::span<const std::byte> payload, std::vector<std::byte>& out);
 
 // Decodes a BATCH payload. Records are appended to out with agent and segment set from the
 // session (the wire does not repeat them per record). Records of a kind this version does

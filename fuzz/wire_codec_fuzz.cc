@@ -101,8 +101,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::abort();
       // Stable re-encoding: what decoded, encoded, decoded and encoded again is the same
       // bytes; and the batch's records encode to those bytes too.
+      // In the payload's own record encoding; and a compact payload re-encoded fixed (what
+      // an agent sends an older collector) holds the same records.
+      const wire::Encoding encoding = wire::batch_encoding(in);
       static wire::BatchEncoder enc;
-      enc.begin();
+      enc.begin(encoding);
       for (const Record& r : out) enc.add(r);
       const auto first = enc.finish(seq);
       const std::vector<std::byte> canonical(first.begin(), first.end());
@@ -112,17 +115,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
               wire::DecodeError::kOk ||
           seq2 != seq || again.size() != out.size())
         std::abort();
-      enc.begin();
+      enc.begin(encoding);
       for (const Record& r : again) enc.add(r);
       const auto second = enc.finish(seq2);
       if (second.size() != canonical.size() ||
           !std::equal(second.begin(), second.end(), canonical.begin()))
         std::abort();
-      enc.begin();
+      enc.begin(encoding);
       for (std::size_t i = 1; i < batch.size(); ++i) enc.add(to_record(batch[i]));
       const auto third = enc.finish(seq);
       if (third.size() != canonical.size() ||
           !std::equal(third.begin(), third.end(), canonical.begin()))
+        std::abort();
+      static std::vector<std::byte> fixed;
+      if (wire::to_fixed(in, fixed) != wire::DecodeError::kOk) std::abort();
+      again.clear();
+      if (wire::decode_batch(fixed, agent, segment, seq2, again, unknown) !=
+              wire::DecodeError::kOk ||
+          seq2 != seq || again.size() != out.size() ||
+          wire::batch_encoding(fixed) != wire::Encoding::kFixed)
         std::abort();
       break;
     }

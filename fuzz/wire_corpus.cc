@@ -37,21 +37,28 @@ int main(int argc, char** argv) {
   f.bytes = 180;
   f.protocol = 6;
   r.body = f;
-  wire::BatchEncoder enc;
-  enc.begin();
-  enc.add(r);
-  r.body = InterfaceSample{};
-  enc.add(r);
-  r.body = DeviceStatus{};
-  enc.add(r);
-  r.body = SnmpTrap{};
-  enc.add(r);
   PacketEvent pe;
   pe.name.assign("example.city");
-  r.body = pe;
-  enc.add(r);
-  const auto batch = enc.finish(42);
-  std::vector<std::byte> b(batch.begin(), batch.end());
+  // One batch of every kind in each record encoding (the compact one is what agents write).
+  auto every_kind = [&](wire::Encoding encoding) {
+    wire::BatchEncoder enc;
+    enc.begin(encoding);
+    Record x = r;
+    enc.add(x);
+    x.body = InterfaceSample{};
+    enc.add(x);
+    x.body = DeviceStatus{};
+    enc.add(x);
+    x.body = SnmpTrap{};
+    enc.add(x);
+    x.body = pe;
+    x.event_time_ns += 1'000'000;
+    enc.add(x);
+    const auto batch = enc.finish(42);
+    return std::vector<std::byte>(batch.begin(), batch.end());
+  };
+  put(dir, "batch-fixed", 1, every_kind(wire::Encoding::kFixed));
+  const std::vector<std::byte> b = every_kind(wire::Encoding::kCompact);
   put(dir, "batch", 1, b);
   std::vector<std::byte> frame;
   wire::encode_frame(wire::FrameType::kBatch, b, frame);
@@ -69,6 +76,6 @@ int main(int argc, char** argv) {
   wire::BatchCompressor zstd;
   if (!zstd.compress(b, packed)) return 1;
   put(dir, "batch-zstd", kZstdSelector, packed);
-  std::printf("5 seeds in %s\n", dir.c_str());
+  std::printf("6 seeds in %s\n", dir.c_str());
   return 0;
 }

@@ -106,6 +106,9 @@ AgentMetrics::AgentMetrics(const std::string& agent, const std::string& segment)
       counter(r, "citywatch_agent_connect_failures_total", "Connection attempts that failed"));
   refusals_ = CounterMirror(counter(r, "citywatch_agent_collector_refusals_total",
                                     "Sessions the collector refused (ERROR frames)"));
+  reencoded_ = CounterMirror(
+      counter(r, "citywatch_agent_batches_reencoded_total",
+              "Compact batches re-encoded fixed for a collector that does not read them"));
   connected_ = &gauge(r, "citywatch_agent_collector_connected",
                       "1 while a session with a collector is established");
 }
@@ -159,6 +162,7 @@ void AgentMetrics::update(const DecodeCounters& decode, const FlowMeterStats& me
   connect_attempts_.set(forward.connect_attempts);
   connect_failures_.set(forward.connect_failures);
   refusals_.set(forward.refusals);
+  reencoded_.set(forward.batches_reencoded);
   connected_->Set(forward.connected ? 1 : 0);
 }
 

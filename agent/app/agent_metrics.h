@@ -88,7 +88,7 @@ class AgentMetrics {
   prometheus::Gauge* spool_bytes_;
   prometheus::Gauge* spool_pending_;
   CounterMirror sent_, bytes_sent_, batch_bytes_, acks_, connect_attempts_, connect_failures_,
-      refusals_;
+      refusals_, reencoded_;
   prometheus::Gauge* connected_;
   struct EventMetrics {
     std::array<CounterMirror, kPacketEventKinds> emitted, suppressed_budget, suppressed_rate;

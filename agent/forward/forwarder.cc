@@ -30,6 +30,8 @@ struct Forwarder::Shared {
   std::string peer;
   // Batches go out as zstd frames: the agent offered it and the collector accepted.
   std::unique_ptr<wire::BatchCompressor> zstd;
+  // The collector does not read compact batches: they go out re-encoded fixed.
+  bool fixed_only = false;
 
   void close() {
     if (closed) return;
@@ -140,13 +142,13 @@ void Forwarder::connect() {
         // Named, not a temporary: GCC 12 mishandles aggregate temporaries in co_await.
         const ConnectTarget target{ep.host, ep.port, ep.server_name};
         co_await s->stream->connect(target, ec, failure);
-        std::vector<std::byte> payload, frame, packed;
+        std::vector<std::byte> payload, frame, packed, fixed;
         wire::FrameHeader h;
         if (!ec) {
           failure = "HELLO";
           wire::encode_hello(options_.hello, payload);
           wire::encode_frame(wire::FrameType::kHello, payload, frame,
-                             options_.compress ? wire::kFlagZstd : 0);
+                             wire::kFlagCompact | (options_.compress ? wire::kFlagZstd : 0));
           co_await write_all(*s->stream, frame, ec);
         }
         std::uint64_t collector_has = 0;
@@ -157,6 +159,8 @@ void Forwarder::connect() {
             // A collector that does not read zstd leaves the flag clear: batches go plain.
             if (options_.compress && (h.flags & wire::kFlagZstd))
               s->zstd = std::make_unique<wire::BatchCompressor>();
+            // An older collector does not read compact batches (docs/wire-protocol.md).
+            s->fixed_only = (h.flags & wire::kFlagCompact) == 0;
           } else if (h.type == wire::FrameType::kError) {
             ++stats_.refusals;
             failure = "collector refused the agent";
@@ -182,13 +186,14 @@ void Forwarder::connect() {
         ++stats_.sessions;
         stats_.connected = true;
         backoff_ = options_.initial_backoff;
-        log::info("forward: connected to " + s->peer +
-                  (s->zstd             ? " (zstd batches)"
-                   : options_.compress ? " (the collector does not read zstd: plain batches)"
-                                       : "") +
-                  "; collector holds up to batch " + std::to_string(collector_has) +
-                  ", spool has " + std::to_string(spool_.acked_seq()) + " acked of " +
-                  std::to_string(spool_.last_seq()));
+        log::info(
+            "forward: connected to " + s->peer +
+            (s->zstd             ? " (zstd batches)"
+             : options_.compress ? " (the collector does not read zstd: plain batches)"
+                                 : "") +
+            (s->fixed_only ? " (the collector does not read compact batches: re-encoded)" : "") +
+            "; collector holds up to batch " + std::to_string(collector_has) + ", spool has " +
+            std::to_string(spool_.acked_seq()) + " acked of " + std::to_string(spool_.last_seq()));
         if (collector_has > spool_.last_seq()) {
           // The collector knows later batches than this agent ever wrote: the agent's state
           // was lost. Continue above it, or new batches would be taken for duplicates.
@@ -251,11 +256,23 @@ void Forwarder::connect() {
             }
             if (s->closed) break;  // the batch stays in the spool for the next session
             frame.clear();
-            stats_.batch_bytes += payload.size();
-            if (s->zstd && s->zstd->compress(payload, packed))
+            std::span<const std::byte> batch = payload;
+            if (s->fixed_only && wire::batch_encoding(payload) == wire::Encoding::kCompact) {
+              // The spool's CRC vouched for these bytes, so a batch that does not decode is
+              // this agent's bug: sent as it is, the collector refuses and counts it.
+              if (const auto e = wire::to_fixed(payload, fixed); e == wire::DecodeError::kOk) {
+                batch = fixed;
+                ++stats_.batches_reencoded;
+              } else {
+                log::error("forward: batch " + std::to_string(seq) +
+                           " does not decode for re-encoding: " + wire::to_string(e));
+              }
+            }
+            stats_.batch_bytes += batch.size();
+            if (s->zstd && s->zstd->compress(batch, packed))
               wire::encode_frame(wire::FrameType::kBatch, packed, frame, wire::kFlagZstd);
             else
-              wire::encode_frame(wire::FrameType::kBatch, payload, frame);
+              wire::encode_frame(wire::FrameType::kBatch, batch, frame);
             if (!co_await write_all(*s->stream, frame, ec)) break;
             s->in_flight.push_back(seq);
             sent_upto = seq;

@@ -73,6 +73,8 @@ struct ForwarderStats {
   std::uint64_t batch_bytes = 0;  // the batches' payload bytes before compression
   std::uint64_t acks = 0;
   std::uint64_t refusals = 0;  // ERROR frames from the collector
+  // Compact batches re-encoded fixed for a collector that does not read compact ones.
+  std::uint64_t batches_reencoded = 0;
   bool connected = false;
 };
 

@@ -171,8 +171,9 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
       co_return;
     }
     const std::uint64_t last = server_.ledger_.last_seq(agent_, stream_id_);
-    // The agent offers zstd batches: accepted (docs/wire-protocol.md, "Compression").
-    const std::uint16_t accept = hello_flags & wire::kFlagZstd;
+    // The agent offers zstd or compact batches: accepted (docs/wire-protocol.md,
+    // "Compression" and "Compact records").
+    const std::uint16_t accept = hello_flags & (wire::kFlagZstd | wire::kFlagCompact);
     if (!co_await send_sequence(wire::FrameType::kHelloAck, last, accept)) co_return;
 
     while (co_await read_frame(header)) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 
 #include "common/byte_io.h"
@@ -79,9 +80,10 @@ std::vector<Record> one_of_each() {
   return v;
 }
 
-std::vector<std::byte> encode(const std::vector<Record>& records, std::uint64_t seq) {
+std::vector<std::byte> encode(const std::vector<Record>& records, std::uint64_t seq,
+                              Encoding encoding = Encoding::kFixed) {
   BatchEncoder enc;
-  enc.begin();
+  enc.begin(encoding);
   for (const auto& r : records) enc.add(r);
   auto p = enc.finish(seq);
   return {p.begin(), p.end()};
@@ -124,9 +126,17 @@ bool same_bytes(const Record& a, const Record& b) {
       a.body);
 }
 
-TEST(WireCodec, BatchRoundTripEveryKind) {
+// The tests that hold for either record encoding run for both.
+class WireCodecBoth : public ::testing::TestWithParam<Encoding> {};
+INSTANTIATE_TEST_SUITE_P(Encodings, WireCodecBoth,
+                         ::testing::Values(Encoding::kFixed, Encoding::kCompact),
+                         [](const ::testing::TestParamInfo<Encoding>& p) {
+                           return p.param == Encoding::kFixed ? "Fixed" : "Compact";
+                         });
+
+TEST_P(WireCodecBoth, BatchRoundTripEveryKind) {
   const auto records = one_of_each();
-  const auto payload = encode(records, 77);
+  const auto payload = encode(records, 77, GetParam());
   std::vector<Record> out;
   std::uint64_t seq = 0;
   std::uint32_t unknown = 9;
@@ -144,14 +154,15 @@ TEST(WireCodec, BatchRoundTripEveryKind) {
   std::uint64_t peeked = 0;
   EXPECT_EQ(peek_batch_sequence(payload, peeked), DecodeError::kOk);
   EXPECT_EQ(peeked, 77u);
+  EXPECT_EQ(batch_encoding(payload), GetParam());
 }
 
-TEST(WireCodec, BodiesEncodeAsTheirRecords) {
+TEST_P(WireCodecBoth, BodiesEncodeAsTheirRecords) {
   // The agent's hot path encodes flows and packet events without a Record around them: the
   // bytes must be those of add(Record).
   BatchEncoder whole, bodies;
-  whole.begin();
-  bodies.begin();
+  whole.begin(GetParam());
+  bodies.begin(GetParam());
   for (const Record& r : one_of_each()) {
     whole.add(r);
     if (const auto* f = std::get_if<FlowRecord>(&r.body))
@@ -167,8 +178,8 @@ TEST(WireCodec, BodiesEncodeAsTheirRecords) {
   EXPECT_EQ(first, std::vector<std::byte>(b.begin(), b.end()));
 }
 
-TEST(WireCodec, EmptyBatch) {
-  const auto payload = encode({}, 1);
+TEST_P(WireCodecBoth, EmptyBatch) {
+  const auto payload = encode({}, 1, GetParam());
   std::vector<Record> out;
   std::uint64_t seq = 0;
   std::uint32_t unknown = 0;
@@ -252,8 +263,8 @@ TEST(WireCodec, HeaderRejectsEachMalformation) {
   EXPECT_EQ(verify_payload(fh, body), DecodeError::kTruncated);
 }
 
-TEST(WireCodec, BatchTruncatedAtEveryLengthIsRejected) {
-  const auto payload = encode(one_of_each(), 5);
+TEST_P(WireCodecBoth, BatchTruncatedAtEveryLengthIsRejected) {
+  const auto payload = encode(one_of_each(), 5, GetParam());
   std::vector<Record> out;
   for (std::size_t n = 0; n < payload.size(); ++n) {
     // A copy of exactly n bytes, so ASan catches any read past the end.
@@ -266,8 +277,8 @@ TEST(WireCodec, BatchTruncatedAtEveryLengthIsRejected) {
   }
 }
 
-TEST(WireCodec, BatchTrailingBytesRejected) {
-  auto payload = encode(one_of_each(), 5);
+TEST_P(WireCodecBoth, BatchTrailingBytesRejected) {
+  auto payload = encode(one_of_each(), 5, GetParam());
   payload.push_back(std::byte{0});
   std::vector<Record> out;
   std::uint64_t seq;
@@ -320,8 +331,8 @@ TEST(WireCodec, OverlongStringRejected) {
   EXPECT_EQ(decode_hello(payload, h), DecodeError::kBadString);
 }
 
-TEST(WireCodec, UnknownRecordKindSkippedAndCounted) {
-  auto payload = encode({flow_record(), flow_record()}, 3);
+TEST_P(WireCodecBoth, UnknownRecordKindSkippedAndCounted) {
+  auto payload = encode({flow_record(), flow_record()}, 3, GetParam());
   payload[12] = std::byte{200};  // first record's kind: from a newer agent
   std::vector<Record> out;
   std::uint64_t seq;
@@ -331,8 +342,8 @@ TEST(WireCodec, UnknownRecordKindSkippedAndCounted) {
   EXPECT_EQ(out.size(), 1u);
 }
 
-TEST(WireCodec, RandomCorruptionNeverCrashes) {
-  const auto base = encode(one_of_each(), 9);
+TEST_P(WireCodecBoth, RandomCorruptionNeverCrashes) {
+  const auto base = encode(one_of_each(), 9, GetParam());
   std::mt19937 rng(1234);
   std::vector<Record> out;
   for (int i = 0; i < 20000; ++i) {
@@ -349,6 +360,141 @@ TEST(WireCodec, RandomCorruptionNeverCrashes) {
   }
 }
 
+// A flow as the agent's packet meter makes it: IPv4, no exporter, sampling 1, a short TCP
+// exchange ending at the record's time.
+Record meter_flow(std::int64_t t, std::uint8_t host) {
+  Record r;
+  r.event_time_ns = t;
+  FlowRecord f;
+  const std::uint8_t src[4] = {10, 99, 1, host}, dst[4] = {10, 99, 2, 80};
+  f.src = IpAddr::v4(src);
+  f.dst = IpAddr::v4(dst);
+  f.start_ns = t - 1'234'567;
+  f.end_ns = t;
+  f.packets = 6;
+  f.bytes = 1'480;
+  f.sampling_rate = 1;
+  f.src_port = 51515;
+  f.dst_port = 80;
+  f.protocol = 6;
+  f.tcp_flags = 0x1b;
+  f.source = FlowSource::kPacketMeter;
+  r.body = f;
+  return r;
+}
+
+TEST(WireCodecCompact, AMeteredFlowTakesUnderHalfTheBytes) {
+  std::vector<Record> flows;
+  for (int i = 0; i < 100; ++i)
+    flows.push_back(
+        meter_flow(1'700'000'000'000'000'000 + i * std::int64_t{37'000'000}, std::uint8_t(i)));
+  const auto fixed = encode(flows, 1, Encoding::kFixed);
+  const auto compact = encode(flows, 1, Encoding::kCompact);
+  // Fixed: 3 bytes of framing and 77 of body per flow. Compact: kind and length 2, a
+  // 37 ms time step 4 (the first record's absolute time 9), start 4 and end 1, the three
+  // addresses 11, packets and bytes 3, the four 32-bit fields 4, ports and VLAN 6, the
+  // four single bytes 4: 39, under half.
+  EXPECT_EQ(fixed.size() - 12, 100u * 80);
+  EXPECT_EQ(compact.size() - 12, 100u * 39 + 5);
+}
+
+TEST(WireCodecCompact, TimesRoundTripAcrossTheWholeRange) {
+  constexpr std::int64_t lo = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t hi = std::numeric_limits<std::int64_t>::max();
+  std::vector<Record> records;
+  for (const std::int64_t t : {hi, lo, std::int64_t{0}, std::int64_t{-1}, hi, std::int64_t{1}}) {
+    Record r = meter_flow(0, 1);  // its times are set here
+    r.event_time_ns = t;
+    auto& f = std::get<FlowRecord>(r.body);
+    f.start_ns = t == hi ? lo : hi;  // the widest delta either way
+    f.end_ns = t;
+    records.push_back(r);
+  }
+  const auto payload = encode(records, 4, Encoding::kCompact);
+  std::vector<Record> out;
+  std::uint64_t seq = 0;
+  std::uint32_t unknown = 0;
+  ASSERT_EQ(decode_batch(payload, {}, {}, seq, out, unknown), DecodeError::kOk);
+  ASSERT_EQ(out.size(), records.size());
+  for (std::size_t i = 0; i < records.size(); ++i)
+    EXPECT_TRUE(same_bytes(records[i], out[i])) << "record " << i;
+}
+
+TEST(WireCodecCompact, AnUnknownKindKeepsTheTimesAfterIt) {
+  // A compact record's time is a step from the record before it: a record of a kind this
+  // version skips must still take its step, or every later time would be off.
+  auto payload =
+      encode({meter_flow(5'000'000'000, 1), meter_flow(9'000'000'000, 2)}, 3, Encoding::kCompact);
+  payload[12] = std::byte{200};  // the first record's kind: from a newer agent
+  std::vector<Record> out;
+  std::uint64_t seq = 0;
+  std::uint32_t unknown = 0;
+  ASSERT_EQ(decode_batch(payload, {}, {}, seq, out, unknown), DecodeError::kOk);
+  EXPECT_EQ(unknown, 1u);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].event_time_ns, 9'000'000'000);
+}
+
+// A compact batch of one flow whose observation domain is the varint `domain` (every other
+// field minimal).
+std::vector<std::byte> compact_flow_with_domain(std::vector<std::uint8_t> domain) {
+  std::vector<std::uint8_t> body = {0x00,           // time step 0
+                                    0x00, 0x00,     // start, end: the record's time
+                                    0,    0,    0,  // src, dst, exporter: unset
+                                    0x00, 0x00};    // packets, bytes
+  body.insert(body.end(), domain.begin(), domain.end());
+  const std::uint8_t rest[] = {0x01, 0x00, 0x00,           // sampling, input, output
+                               0,    0,    0,    0, 0, 0,  // ports, vlan
+                               6,    0,    0,    1};       // protocol, flags, direction, source
+  body.insert(body.end(), std::begin(rest), std::end(rest));
+  std::vector<std::byte> p(8, std::byte{0});
+  p[0] = std::byte{1};
+  for (const std::uint8_t b : {0x01, 0x00, 0x00, 0x80, 0x01}) p.push_back(std::byte{b});
+  p.push_back(static_cast<std::byte>(body.size()));
+  for (const std::uint8_t b : body) p.push_back(std::byte{b});
+  return p;
+}
+
+TEST(WireCodecCompact, VarintsTooWideOrTooLongAreRefused) {
+  std::vector<Record> out;
+  std::uint64_t seq = 0;
+  std::uint32_t unknown = 0;
+  // The hand-made batch decodes as it is, with the domain it says.
+  ASSERT_EQ(decode_batch(compact_flow_with_domain({0xff, 0xff, 0xff, 0xff, 0x0f}), {}, {}, seq, out,
+                         unknown),
+            DecodeError::kOk);
+  EXPECT_EQ(std::get<FlowRecord>(out.at(0).body).observation_domain, 0xffffffffu);
+  // 2^32 in a 32-bit field.
+  out.clear();
+  EXPECT_EQ(decode_batch(compact_flow_with_domain({0x80, 0x80, 0x80, 0x80, 0x10}), {}, {}, seq, out,
+                         unknown),
+            DecodeError::kBadRecord);
+  // Eleven bytes, and ten whose last holds more than bit 63.
+  std::vector<std::uint8_t> eleven(10, 0x80);
+  eleven.push_back(0x00);
+  EXPECT_NE(decode_batch(compact_flow_with_domain(eleven), {}, {}, seq, out, unknown),
+            DecodeError::kOk);
+  std::vector<std::uint8_t> ten(9, 0xff);
+  ten.push_back(0x02);
+  EXPECT_NE(decode_batch(compact_flow_with_domain(ten), {}, {}, seq, out, unknown),
+            DecodeError::kOk);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(WireCodecCompact, ToFixedIsTheFixedEncodingOfTheSameRecords) {
+  auto records = one_of_each();
+  records.push_back(meter_flow(1'700'000'000'000'000'000, 9));
+  const auto compact = encode(records, 12, Encoding::kCompact);
+  std::vector<std::byte> fixed;
+  ASSERT_EQ(to_fixed(compact, fixed), DecodeError::kOk);
+  EXPECT_EQ(fixed, encode(records, 12, Encoding::kFixed));
+  EXPECT_EQ(batch_encoding(fixed), Encoding::kFixed);
+  // A payload that does not decode is not re-encoded.
+  auto bad = compact;
+  bad.pop_back();
+  EXPECT_NE(to_fixed(bad, fixed), DecodeError::kOk);
+}
+
 }  // namespace
 }  // namespace citywatch::wire
 
@@ -358,7 +504,7 @@ namespace {
 // One record's batch payload, so its body's last bytes are the payload's last bytes.
 std::vector<std::byte> single(const Record& r) {
   BatchEncoder enc;
-  enc.begin();
+  enc.begin(Encoding::kFixed);  // what those agents wrote
   enc.add(r);
   const auto p = enc.finish(1);
   return {p.begin(), p.end()};

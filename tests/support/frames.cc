@@ -16,17 +16,18 @@ boost::asio::awaitable<bool> recv_frame(ByteStream& s, wire::FrameHeader& h,
 }
 
 boost::asio::awaitable<bool> send_frame(ByteStream& s, wire::FrameType type,
-                                        std::vector<std::byte> payload) {
+                                        std::vector<std::byte> payload, std::uint16_t flags) {
   std::vector<std::byte> frame;
-  wire::encode_frame(type, payload, frame);
+  wire::encode_frame(type, payload, frame, flags);
   boost::system::error_code ec;
   co_return co_await write_all(s, frame, ec);
 }
 
-boost::asio::awaitable<bool> send_sequence(ByteStream& s, wire::FrameType type, std::uint64_t seq) {
+boost::asio::awaitable<bool> send_sequence(ByteStream& s, wire::FrameType type, std::uint64_t seq,
+                                           std::uint16_t flags) {
   std::vector<std::byte> payload;
   wire::encode_sequence(seq, payload);
-  co_return co_await send_frame(s, type, std::move(payload));
+  co_return co_await send_frame(s, type, std::move(payload), flags);
 }
 
 std::vector<std::byte> flow_batch(std::uint64_t seq, int flows, std::uint64_t packets,

@@ -16,11 +16,12 @@ namespace citywatch::testing {
 // Reads one frame; false at the end of the stream or on a frame that does not verify.
 boost::asio::awaitable<bool> recv_frame(ByteStream& s, wire::FrameHeader& h,
                                         std::vector<std::byte>& payload);
-// Writes one frame with `payload`; false if the stream failed.
+// Writes one frame with `payload` and `flags`; false if the stream failed.
 boost::asio::awaitable<bool> send_frame(ByteStream& s, wire::FrameType type,
-                                        std::vector<std::byte> payload);
+                                        std::vector<std::byte> payload, std::uint16_t flags = 0);
 // HELLO_ACK or ACK carrying `seq`.
-boost::asio::awaitable<bool> send_sequence(ByteStream& s, wire::FrameType type, std::uint64_t seq);
+boost::asio::awaitable<bool> send_sequence(ByteStream& s, wire::FrameType type, std::uint64_t seq,
+                                           std::uint16_t flags = 0);
 
 // A BATCH payload numbered `seq` with `flows` UDP flows of `packets` packets and `bytes`
 // bytes each, 10.0.0.1 -> 10.0.1.<i>, one millisecond apart from seq * 1 s after 2023-11-14.

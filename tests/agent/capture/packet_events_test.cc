@@ -415,24 +415,29 @@ TEST(PacketEvents, WireRoundTripKeepsEveryField) {
   r.event_time_ns = 5 * kSec;
   r.body = e;
   wire::BatchEncoder enc;
-  enc.begin();
-  enc.add(r);
-  const auto payload = enc.finish(1);
   std::vector<Record> out;
   std::uint64_t seq = 0;
   std::uint32_t unknown = 0;
-  ASSERT_EQ(wire::decode_batch(payload, ShortName("a"), ShortName("s"), seq, out, unknown),
-            wire::DecodeError::kOk);
-  ASSERT_EQ(out.size(), 1u);
-  const auto& d = std::get<PacketEvent>(out[0].body);
-  EXPECT_EQ(d.kind, e.kind);
-  EXPECT_EQ(d.src, e.src);
-  EXPECT_EQ(d.mac, e.mac);
-  EXPECT_EQ(d.prev_mac, e.prev_mac);
-  EXPECT_EQ(d.flags, e.flags);
-  EXPECT_EQ(d.icmp_code, e.icmp_code);
-  EXPECT_EQ(d.name, e.name);
-  EXPECT_EQ(d.count, e.count);
+  for (const auto encoding : {wire::Encoding::kCompact, wire::Encoding::kFixed}) {
+    enc.begin(encoding);
+    enc.add(r);
+    const auto payload = enc.finish(1);
+    out.clear();
+    ASSERT_EQ(wire::decode_batch(payload, ShortName("a"), ShortName("s"), seq, out, unknown),
+              wire::DecodeError::kOk);
+    ASSERT_EQ(out.size(), 1u);
+    const auto& d = std::get<PacketEvent>(out[0].body);
+    EXPECT_EQ(d.kind, e.kind);
+    EXPECT_EQ(d.src, e.src);
+    EXPECT_EQ(d.mac, e.mac);
+    EXPECT_EQ(d.prev_mac, e.prev_mac);
+    EXPECT_EQ(d.flags, e.flags);
+    EXPECT_EQ(d.icmp_code, e.icmp_code);
+    EXPECT_EQ(d.name, e.name);
+    EXPECT_EQ(d.count, e.count);
+  }
+  // The fixed payload is the last one encoded.
+  const auto payload = enc.finish(1);
 
   // An older agent's body ends before `count` (added last): it reads as 0, not as an error.
   // Payload (little-endian): seq u64, count u32, then kind u8, body length u16, body.

@@ -38,14 +38,17 @@ struct Seen {
   std::string agent;
   std::vector<std::uint64_t> batches;
   std::vector<std::vector<std::byte>> payloads;
+  std::uint16_t offered = 0;  // HELLO flags
 };
 
 // A collector script runs on the server end of one connection.
 using Script = std::function<awaitable<void>(MemoryStream&, Seen&)>;
 
 // A well-behaved collector that already holds batches up to `has`; it acks each batch
-// unless `ack` is false, and hangs up after `hang_up_after` batches (0: never).
-Script collector(std::uint64_t has, bool ack = true, std::size_t hang_up_after = 0) {
+// unless `ack` is false, and hangs up after `hang_up_after` batches (0: never). It reads
+// compact batches unless `reads_compact` is false (a collector older than them).
+Script collector(std::uint64_t has, bool ack = true, std::size_t hang_up_after = 0,
+                 bool reads_compact = true) {
   return [=](MemoryStream& s, Seen& seen) -> awaitable<void> {
     wire::FrameHeader h;
     std::vector<std::byte> payload;
@@ -53,7 +56,10 @@ Script collector(std::uint64_t has, bool ack = true, std::size_t hang_up_after =
     wire::Hello hello;
     if (wire::decode_hello(payload, hello) != wire::DecodeError::kOk) co_return;
     seen.agent = std::string(hello.agent_id.view());
-    if (!co_await send_sequence(s, wire::FrameType::kHelloAck, has)) co_return;
+    seen.offered = h.flags;
+    if (!co_await send_sequence(s, wire::FrameType::kHelloAck, has,
+                                reads_compact ? h.flags & wire::kFlagCompact : 0))
+      co_return;
     while (co_await recv_frame(s, h, payload)) {
       std::uint64_t seq = 0;
       if (h.type != wire::FrameType::kBatch ||
@@ -181,8 +187,48 @@ TEST_F(ForwarderTest, StreamsEveryBatchInOrderAByteAtATime) {
     EXPECT_EQ(seen_[0].payloads[i], expected_[i]) << "batch " << i + 1 << " changed on the way";
   EXPECT_EQ(spool_->acked_seq(), 12u);
   EXPECT_EQ(forwarder_->stats().batches_sent, 12u);
+  EXPECT_EQ(forwarder_->stats().batches_reencoded, 0u);
   EXPECT_EQ(forwarder_->stats().acks, 12u);
   EXPECT_EQ(forwarder_->stats().sessions, 1u);
+}
+
+TEST_F(ForwarderTest, ACollectorThatDoesNotReadCompactBatchesGetsTheSameRecordsFixed) {
+  // The spool holds compact batches; a collector older than them leaves kFlagCompact off its
+  // HELLO_ACK, and each batch goes out re-encoded, with the same sequence and records.
+  spool_batches(5);
+  scripts_ = {collector(0, true, 0, /*reads_compact=*/false)};
+  run();
+  ASSERT_TRUE(drained_);
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].offered & wire::kFlagCompact, wire::kFlagCompact);
+  ASSERT_EQ(seen_[0].payloads.size(), expected_.size());
+  const ShortName agent("agent-a"), segment("segment-a");
+  for (std::size_t i = 0; i < expected_.size(); ++i) {
+    const auto& got = seen_[0].payloads[i];
+    ASSERT_EQ(wire::batch_encoding(expected_[i]), wire::Encoding::kCompact);
+    EXPECT_EQ(wire::batch_encoding(got), wire::Encoding::kFixed) << "batch " << i + 1;
+    EXPECT_GT(got.size(), expected_[i].size());
+    std::vector<Record> want, have;
+    std::uint64_t want_seq = 0, have_seq = 0;
+    std::uint32_t unknown = 0;
+    ASSERT_EQ(wire::decode_batch(expected_[i], agent, segment, want_seq, want, unknown),
+              wire::DecodeError::kOk);
+    ASSERT_EQ(wire::decode_batch(got, agent, segment, have_seq, have, unknown),
+              wire::DecodeError::kOk);
+    EXPECT_EQ(have_seq, want_seq);
+    ASSERT_EQ(have.size(), want.size());
+    for (std::size_t r = 0; r < want.size(); ++r) {
+      EXPECT_EQ(have[r].event_time_ns, want[r].event_time_ns);
+      const auto& a = std::get<FlowRecord>(have[r].body);
+      const auto& b = std::get<FlowRecord>(want[r].body);
+      EXPECT_TRUE(a.src == b.src && a.dst == b.dst && a.src_port == b.src_port &&
+                  a.dst_port == b.dst_port && a.protocol == b.protocol && a.packets == b.packets &&
+                  a.bytes == b.bytes && a.start_ns == b.start_ns && a.end_ns == b.end_ns)
+          << "batch " << i + 1 << " record " << r;
+    }
+  }
+  EXPECT_EQ(forwarder_->stats().batches_reencoded, 5u);
+  EXPECT_EQ(spool_->acked_seq(), 5u);
 }
 
 TEST_F(ForwarderTest, ABatchWaitingForTheGroupCommitGoesOutFromMemory) {
