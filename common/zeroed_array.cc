@@ -24,7 +24,9 @@ std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to *
 void* map(std::size_t bytes, std::size_t& mapped) {
   const int prot = PROT_READ | PROT_WRITE;
   const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-  if (bytes < kHuge) {
+  // From half a huge page up, a table is rounded up to a whole one: a table probed at random
+  // soon touches every page, and one 2 MiB fault costs far less than 256 or more small ones.
+  if (bytes < kHuge / 2) {
     mapped = round_up(bytes, page_size());
     void* p = mmap(nullptr, mapped, prot, flags, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();

@@ -32,6 +32,12 @@ TEST(ZeroedArray, StartsAllZeroAtEverySize) {
 TEST(ZeroedArray, HugeTablesStartOnA2MiBBoundary) {
   ZeroedArray<std::uint32_t> a(std::size_t{1} << 20);  // 4 MiB
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a.data()) % (std::uintptr_t{2} << 20), 0u);
+  // From 1 MiB (the packet-event extractor's 1.5 MiB budget table): one huge page.
+  ZeroedArray<Slot> b(65536);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(b.data()) % (std::uintptr_t{2} << 20), 0u);
+  b[65535].key = 1;                                         // the last element is writable
+  ZeroedArray<std::uint8_t> c((std::size_t{1} << 20) - 1);  // under 1 MiB: small pages
+  c[c.size() - 1] = 1;
 }
 
 TEST(ZeroedArray, ClearZeroesAgain) {
