@@ -1,5 +1,6 @@
 #include "agent/capture/flow_meter.h"
 
+#include <bit>
 #include <cstring>
 #include <utility>
 
@@ -27,26 +28,14 @@ std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
 }
 
 // wyhash-style multiply-fold over the five 64-bit words of the key.
-std::uint32_t hash_key(const FlowMeter::Key& k) {
-  const auto* p = reinterpret_cast<const std::uint8_t*>(&k);
+std::uint32_t hash_words(std::uint64_t w0, std::uint64_t w1, std::uint64_t w2, std::uint64_t w3,
+                         std::uint64_t w4) {
   constexpr std::uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
                           k2 = 0x8ebc6af09c88c6e3ull;
-  std::uint64_t h = mix(load64(p) ^ k0, load64(p + 8) ^ k1);
-  h = mix(h ^ load64(p + 16) ^ k2, load64(p + 24) ^ k0);
-  h = mix(h ^ load64(p + 32) ^ k1, k2);
+  std::uint64_t h = mix(w0 ^ k0, w1 ^ k1);
+  h = mix(h ^ w2 ^ k2, w3 ^ k0);
+  h = mix(h ^ w4 ^ k1, k2);
   return static_cast<std::uint32_t>(h ^ (h >> 32));
-}
-
-FlowMeter::Key make_key(const DecodedPacket& p) {
-  FlowMeter::Key k{};
-  k.src = p.src.bytes;
-  k.dst = p.dst.bytes;
-  k.src_port = p.src_port;
-  k.dst_port = p.dst_port;
-  k.vlan = p.vlan;
-  k.protocol = p.protocol;
-  k.family = static_cast<std::uint8_t>(p.src.family);
-  return k;
 }
 
 }  // namespace
@@ -87,9 +76,29 @@ std::size_t FlowMeter::find_slot(const Key& key, std::uint32_t hash, std::uint32
   }
 }
 
+// The key's five words are built in registers and each stored once: assembled field by field
+// in memory and read back as words, every read would wait on several narrower stores (a
+// store-forwarding stall per packet). The last word is the ports, VLAN, protocol and family,
+// in the Key's layout on a little-endian host; the hash is over these words either way.
 void FlowMeter::prepare(const DecodedPacket& p, Prepared& out) const {
-  out.key = make_key(p);
-  out.hash = hash_key(out.key);
+  const std::uint64_t src0 = load64(p.src.bytes.data()), src1 = load64(p.src.bytes.data() + 8);
+  const std::uint64_t dst0 = load64(p.dst.bytes.data()), dst1 = load64(p.dst.bytes.data() + 8);
+  const std::uint64_t tail = std::uint64_t{p.src_port} | std::uint64_t{p.dst_port} << 16 |
+                             std::uint64_t{p.vlan} << 32 | std::uint64_t{p.protocol} << 48 |
+                             std::uint64_t{static_cast<std::uint8_t>(p.src.family)} << 56;
+  if constexpr (std::endian::native == std::endian::little) {
+    const std::uint64_t words[5] = {src0, src1, dst0, dst1, tail};
+    std::memcpy(&out.key, words, sizeof words);
+  } else {
+    out.key.src = p.src.bytes;
+    out.key.dst = p.dst.bytes;
+    out.key.src_port = p.src_port;
+    out.key.dst_port = p.dst_port;
+    out.key.vlan = p.vlan;
+    out.key.protocol = p.protocol;
+    out.key.family = static_cast<std::uint8_t>(p.src.family);
+  }
+  out.hash = hash_words(src0, src1, dst0, dst1, tail);
   out.ip_bytes = p.ip_bytes;
   out.tcp_flags = p.tcp_flags;
   __builtin_prefetch(&slots_[out.hash & mask_]);
