@@ -55,7 +55,7 @@ class MeterPipeline {
     }
     it.ts = ts_ns;
     meter_.prepare(it.pkt, it.x);
-    events_.prefetch(it.pkt);
+    events_.prefetch(it.pkt, it.keys);
     ++count_;
     if (count_ > kDepth / 2)
       meter_.prefetch_entry(ring_[(head_ + count_ - 1 - kDepth / 2) % kDepth].x);
@@ -71,11 +71,12 @@ class MeterPipeline {
   struct Item {
     DecodedPacket pkt;
     FlowMeter::Prepared x;
+    PacketEventExtractor::TcpKeys keys;  // hashed once, for the prefetch and for add()
     std::int64_t ts;
   };
   void handle_oldest() {
     Item& it = ring_[head_];
-    events_.add(DecodeResult::kOk, it.pkt, {}, it.ts);
+    events_.add(DecodeResult::kOk, it.pkt, {}, it.ts, &it.keys);
     meter_.add(it.x, it.ts);
     tick(it.ts);
     head_ = (head_ + 1) % kDepth;

@@ -160,7 +160,8 @@ PacketEventExtractor::PacketEventExtractor(PacketEventConfig cfg, Emit emit)
       probe_index_(2 * probes_.size()) {}
 
 void PacketEventExtractor::add(DecodeResult r, const DecodedPacket& p,
-                               std::span<const std::byte> frame, std::int64_t ts) {
+                               std::span<const std::byte> frame, std::int64_t ts,
+                               const TcpKeys* keys) {
   if (!cfg_.enabled) return;
   if (probe_head_ != probe_tail_) expire_probes(ts, false);
   if (ts - last_reply_sweep_ns_ >= kSecond) {
@@ -177,9 +178,9 @@ void PacketEventExtractor::add(DecodeResult r, const DecodedPacket& p,
   switch (p.protocol) {
     case kProtoTcp:
       if (p.tcp_flags & (kTcpSyn | kTcpRst))
-        tcp(p, ts);
+        tcp(p, ts, keys && keys->set ? *keys : tcp_keys(p));
       else if ((p.tcp_flags & kTcpAck) != 0 && probe_head_ != probe_tail_)
-        probe_established(p);
+        probe_established(keys && keys->set ? keys->fwd : tcp_keys(p).fwd);
       if (p.payload_offset != 0 && (p.src_port == cfg_.dns_port || p.dst_port == cfg_.dns_port))
         dns(p, frame, ts);
       break;
@@ -216,19 +217,34 @@ bool PacketEventExtractor::needs_frame(DecodeResult r, const DecodedPacket& p) c
   }
 }
 
-// The lines tcp() reads at random: the attempt's index bucket in either direction (a SYN or
-// the client's ACK/RST; the server's answer) and the event's budget slot.
-void PacketEventExtractor::prefetch(const DecodedPacket& p) const {
-  if (!cfg_.enabled || p.protocol != kProtoTcp || p.fragment_offset != 0) return;
-  if ((p.tcp_flags & (kTcpSyn | kTcpRst | kTcpAck)) == 0) return;
-  const std::size_t buckets = (probe_index_.size() - 1) & ~std::size_t{3};
-  __builtin_prefetch(&probe_index_[probe_key(p.src, p.dst, p.dst_port, p.vlan) & buckets]);
-  if ((p.tcp_flags & (kTcpSyn | kTcpRst)) == 0) return;
-  __builtin_prefetch(&probe_index_[probe_key(p.dst, p.src, p.src_port, p.vlan) & buckets]);
+// The hashes tcp() and probe_established() look up: the attempt in either direction (a SYN
+// or the client's ACK/RST; the server's answer) and the event's budget key. A packet with
+// only ACK needs the first.
+PacketEventExtractor::TcpKeys PacketEventExtractor::tcp_keys(const DecodedPacket& p) const {
+  TcpKeys k;
+  k.set = true;
+  k.fwd = probe_key(p.src, p.dst, p.dst_port, p.vlan);
+  if ((p.tcp_flags & (kTcpSyn | kTcpRst)) == 0) return k;
+  k.rev = probe_key(p.dst, p.src, p.src_port, p.vlan);
   PacketEventKind kind;
   std::uint16_t service_port;
   tcp_kind(p, kind, service_port);
-  __builtin_prefetch(&budgets_[tcp_budget_key(kind, service_port, p) & budget_mask_]);
+  k.budget = tcp_budget_key(kind, service_port, p);
+  return k;
+}
+
+// The lines tcp() reads at random: the attempt's index bucket in either direction and the
+// event's budget slot. The keys are kept for add().
+void PacketEventExtractor::prefetch(const DecodedPacket& p, TcpKeys& keys) const {
+  keys.set = false;
+  if (!cfg_.enabled || p.protocol != kProtoTcp || p.fragment_offset != 0) return;
+  if ((p.tcp_flags & (kTcpSyn | kTcpRst | kTcpAck)) == 0) return;
+  keys = tcp_keys(p);
+  const std::size_t buckets = (probe_index_.size() - 1) & ~std::size_t{3};
+  __builtin_prefetch(&probe_index_[keys.fwd & buckets]);
+  if ((p.tcp_flags & (kTcpSyn | kTcpRst)) == 0) return;
+  __builtin_prefetch(&probe_index_[keys.rev & buckets]);
+  __builtin_prefetch(&budgets_[keys.budget & budget_mask_]);
 }
 
 void PacketEventExtractor::start(PacketEventKind kind, const DecodedPacket& p) {
@@ -279,15 +295,15 @@ void PacketEventExtractor::emit(std::int64_t ts) {
   if (emit_) emit_(ev_, ts);
 }
 
-void PacketEventExtractor::tcp(const DecodedPacket& p, std::int64_t ts) {
+void PacketEventExtractor::tcp(const DecodedPacket& p, std::int64_t ts, const TcpKeys& k) {
   PacketEventKind kind;
   std::uint16_t service_port;
   tcp_kind(p, kind, service_port);
   if (kind == PacketEventKind::kTcpSyn)
-    probe_syn(p, ts);
+    probe_syn(p, ts, k.fwd);
   else
-    probe_answer(p, kind == PacketEventKind::kTcpRst);
-  if (!admit(kind, tcp_budget_key(kind, service_port, p), ts)) return;
+    probe_answer(p, kind == PacketEventKind::kTcpRst, k);
+  if (!admit(kind, k.budget, ts)) return;
   start(kind, p);
   emit(ts);
 }
@@ -305,8 +321,7 @@ PacketEventExtractor::Probe* PacketEventExtractor::find_probe(std::uint64_t key)
   return nullptr;
 }
 
-void PacketEventExtractor::probe_syn(const DecodedPacket& p, std::int64_t ts) {
-  const std::uint64_t key = probe_key(p.src, p.dst, p.dst_port, p.vlan);
+void PacketEventExtractor::probe_syn(const DecodedPacket& p, std::int64_t ts, std::uint64_t key) {
   if (Probe* pr = find_probe(key); pr && pr->state == ProbeState::kWaiting) return;  // again
   if (probe_tail_ - probe_head_ == probes_.size()) {
     if (probes_[probe_head_ & (probes_.size() - 1)].state == ProbeState::kWaiting)
@@ -343,9 +358,9 @@ void PacketEventExtractor::probe_syn(const DecodedPacket& p, std::int64_t ts) {
   probe_index_[slot] = ++probe_tail_;
 }
 
-void PacketEventExtractor::probe_answer(const DecodedPacket& p, bool rst) {
+void PacketEventExtractor::probe_answer(const DecodedPacket& p, bool rst, const TcpKeys& k) {
   // From the server: a SYN-ACK accepts the attempt, a RST refuses it.
-  if (Probe* pr = find_probe(probe_key(p.dst, p.src, p.src_port, p.vlan))) {
+  if (Probe* pr = find_probe(k.rev)) {
     if (pr->state != ProbeState::kWaiting) return;
     pr->state = rst ? ProbeState::kDone : ProbeState::kAnswered;
     if (rst) probe_failed(*pr, packet_event_flags::kTcpRejected);
@@ -354,19 +369,17 @@ void PacketEventExtractor::probe_answer(const DecodedPacket& p, bool rst) {
   // From the client: a RST without ACK after the server accepted is a half-open probe (a SYN
   // scan tearing down what it found open: nmap -sS), not a connection.
   if (!rst || (p.tcp_flags & kTcpAck) != 0) return;
-  if (Probe* pr = find_probe(probe_key(p.src, p.dst, p.dst_port, p.vlan));
-      pr && pr->state == ProbeState::kAnswered) {
+  if (Probe* pr = find_probe(k.fwd); pr && pr->state == ProbeState::kAnswered) {
     pr->state = ProbeState::kDone;
     probe_failed(*pr, packet_event_flags::kTcpHalfOpen);
   }
 }
 
-void PacketEventExtractor::probe_established(const DecodedPacket& p) {
+void PacketEventExtractor::probe_established(std::uint64_t key) {
   // From the client: an ACK after the server's SYN-ACK completes the handshake. That is a
   // connection, however it ends: a browser aborting one and its kernel answering the server's
   // segment in flight with a bare RST is not a SYN scan's half-open probe, which never ACKs.
-  if (Probe* pr = find_probe(probe_key(p.src, p.dst, p.dst_port, p.vlan));
-      pr && pr->state == ProbeState::kAnswered)
+  if (Probe* pr = find_probe(key); pr && pr->state == ProbeState::kAnswered)
     pr->state = ProbeState::kDone;
 }
 

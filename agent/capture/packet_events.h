@@ -104,15 +104,25 @@ class PacketEventExtractor {
 
   // One frame, after decode_packet() returned `r` for it (kOk and kNotIp are looked at;
   // anything else is ignored).
+  // The hashes of a TCP packet's connection attempt (either direction) and event budget:
+  // prefetch() computes them to load their table lines, and add() takes them back instead of
+  // hashing the packet again.
+  struct TcpKeys {
+    std::uint64_t fwd = 0;     // the attempt this packet makes (SYN) or continues (ACK, RST)
+    std::uint64_t rev = 0;     // the attempt this packet answers (SYN-ACK, RST)
+    std::uint64_t budget = 0;  // its event's per-key budget (SYN, SYN-ACK, RST)
+    bool set = false;
+  };
+
   void add(DecodeResult r, const DecodedPacket& p, std::span<const std::byte> frame,
-           std::int64_t ts_ns);
+           std::int64_t ts_ns, const TcpKeys* keys = nullptr);
 
   // For capture loops that look ahead (MeterPipeline, meter_frame.h). needs_frame(): whether
   // add() reads the frame's bytes for this packet (DNS, ARP, ICMP quotes) or only the decoded
   // fields, so it may be called with an empty frame after the capture buffer moved on.
   // prefetch(): starts loading the table lines add() will look at for this packet.
   bool needs_frame(DecodeResult r, const DecodedPacket& p) const;
-  void prefetch(const DecodedPacket& p) const;
+  void prefetch(const DecodedPacket& p, TcpKeys& keys) const;
 
   // Reports the connection attempts unanswered for probe_timeout by `now_ns` (the packets'
   // clock; live sources call it once a second, so a scan's last probes are not held back
@@ -153,7 +163,8 @@ class PacketEventExtractor {
     bool primed = false;
   };
 
-  void tcp(const DecodedPacket& p, std::int64_t ts);
+  TcpKeys tcp_keys(const DecodedPacket& p) const;
+  void tcp(const DecodedPacket& p, std::int64_t ts, const TcpKeys& k);
   void dns(const DecodedPacket& p, std::span<const std::byte> frame, std::int64_t ts);
   void arp(const DecodedPacket& p, std::span<const std::byte> frame, std::int64_t ts);
   void icmp_unreachable(const DecodedPacket& p, std::span<const std::byte> frame, std::int64_t ts);
@@ -173,9 +184,9 @@ class PacketEventExtractor {
     ProbeState state = ProbeState::kDone;
   };
   Probe* find_probe(std::uint64_t key);
-  void probe_syn(const DecodedPacket& p, std::int64_t ts);
-  void probe_established(const DecodedPacket& p);
-  void probe_answer(const DecodedPacket& p, bool rst);
+  void probe_syn(const DecodedPacket& p, std::int64_t ts, std::uint64_t key);
+  void probe_established(std::uint64_t key);
+  void probe_answer(const DecodedPacket& p, bool rst, const TcpKeys& k);
   void probe_failed(const Probe& pr, std::uint8_t flags);
   void expire_probes(std::int64_t now, bool all);
   // ARP replies per sender MAC and second.
