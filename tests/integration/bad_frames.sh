@@ -8,8 +8,20 @@
 #   its size -> "zstd_no_size"; a 20-byte frame declaring 1 GiB -> "zstd_too_large" (refused
 #   from its header, no memory taken)
 # Each time the collector must count the frame under its reason, drop that session (the
-# client sees the connection close, no ACK), and stay up. A real agent connected the whole
-# time is unaffected: same single session, and its flows before and after are all counted.
+# client sees the connection close, no ACK), and stay up.
+# Then hostile compact BATCHes (docs/wire-protocol.md, "Compact records") on one session. Their
+# checksum matches, so the collector takes them as what the agent meant: it counts each under
+# its reason, commits the sequence with no records (so the agent does not resend a batch that
+# can never be read), ACKs it and keeps the session:
+#   a good flow record, then one whose 32-bit field holds 2^32     -> "bad_record"
+#   a varint of eleven bytes                                       -> "truncated"
+#   a count of 1,000 records in a 40-byte payload                  -> "truncated" (before any
+#                                                                     memory is reserved)
+#   a body length of 2^20 (over 65,535)                            -> "truncated"
+# and last a good compact batch on the same session, whose one flow (7 packets, 700 bytes)
+# must be counted: the decoder works, and the good record ahead of the bad one was not kept.
+# A real agent connected the whole time is unaffected: same single session, and its flows
+# before and after are all counted.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cw_init "$@"
 
@@ -28,12 +40,12 @@ cw_spawn "$WORK/agent.log" "$AGENT_BIN" --config "$WORK/agent.yaml"
 AGENT=$CW_LAST_PID
 cw_agent_metrics "$WORK/agent.log"
 cw_flow_listener "$WORK/agent.log"
-packets_are() { [[ "$(cw_metric "$METRICS_PORT" citywatch_flow_packets_total)" == "$1" ]]; }
+packets_are() { [[ "$(cw_metric "$METRICS_PORT" citywatch_flow_packets_total 'agent="flow-agent"')" == "$1" ]]; }
 cw_wait_until 300 "the agent's session" cw_at_least "$METRICS_PORT" 1 citywatch_collector_agents_connected
 cw_send_v5 "$FLOW_PORT" 2 0
 cw_wait_until 300 "600 packets from the agent before the bad frames" packets_are 600
 
-for reason in bad_magic too_large bad_checksum not_zstd zstd_no_size zstd_too_large; do
+for reason in bad_magic too_large bad_checksum not_zstd zstd_no_size zstd_too_large bad_record truncated; do
   cw_expect "rejected{reason=$reason} before" \
     "$(cw_metric "$METRICS_PORT" citywatch_collector_frames_rejected_total "reason=\"$reason\"")" 0
 done
@@ -109,19 +121,119 @@ for name, bad in cases.items():
 PY
 cat "$WORK/client.log" >&2
 
-for reason in bad_magic too_large bad_checksum not_zstd zstd_no_size zstd_too_large; do
-  counted() { cw_at_least "$METRICS_PORT" 1 citywatch_collector_frames_rejected_total "reason=\"$reason\""; }
+/usr/bin/python3 - "$INGEST_PORT" "$WORK/pki" >"$WORK/compact.log" 2>&1 <<'PY' || { cat "$WORK/compact.log" >&2; fail "compact-batch client"; }
+import socket, ssl, struct, sys
+port, pki = int(sys.argv[1]), sys.argv[2]
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+def frame(ftype, payload, flags=0):
+    return struct.pack("<IBBHII", 0x50545743, 1, ftype, flags, len(payload),
+                       crc32c(payload)) + payload
+
+def str8(s):
+    return bytes([len(s)]) + s
+
+def varint(v):
+    out = b""
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+def zigzag(v):
+    return (v << 1) ^ (v >> 63)
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("closed after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return buf
+
+def recv_frame(s):
+    magic, ver, ftype, flags, length, crc = struct.unpack("<IBBHII", recv_exact(s, 16))
+    return ftype, recv_exact(s, length)
+
+# One compact flow record (kind 1): the body is the time step from the record before, then
+# the fields of docs/wire-protocol.md's flow table. domain is observation_domain's varint.
+def flow(time_step_ns, packets, nbytes, domain=varint(0), packets_varint=None):
+    body = varint(zigzag(time_step_ns))
+    body += varint(zigzag(-1000000)) + varint(0)                   # start 1 ms before, end
+    body += bytes([4, 192, 0, 2, 1]) + bytes([4, 192, 0, 2, 2])    # src, dst (TEST-NET-1)
+    body += bytes([0])                                             # exporter: none
+    body += (packets_varint or varint(packets)) + varint(nbytes)
+    body += domain + varint(1) + varint(0) + varint(0)             # domain, sampling, if
+    body += struct.pack("<HHH", 40000, 443, 0) + bytes([6, 0x1B, 0, 1])
+    return bytes([1]) + varint(len(body)) + body
+
+def batch(seq, records, count=None):
+    return struct.pack("<QI", seq, 0x80000000 | (len(records) if count is None else count)) + \
+        b"".join(records)
+
+now = 1_700_000_000_000_000_000
+cases = [
+    ("bad_record", batch(1, [flow(now, 5, 500), flow(1000, 5, 500, domain=varint(1 << 32))])),
+    ("truncated", batch(2, [flow(now, 5, 500, packets_varint=b"\x80" * 10 + b"\x00")])),
+    ("truncated", batch(3, [flow(now, 5, 500)], count=1000)),
+    ("truncated", batch(4, [bytes([1]) + varint(1 << 20) + b"\x00" * 32])),
+]
+good = batch(5, [flow(now, 7, 700)])
+
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(pki + "/ca.pem")
+ctx.load_cert_chain(pki + "/rogue-agent.pem", pki + "/rogue-agent.key")
+raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+s = ctx.wrap_socket(raw, server_hostname="localhost")
+# HELLO offering compact records (flag bit 1), on a stream of its own.
+s.sendall(frame(1, str8(b"rogue-agent") + str8(b"seg-rogue") + str8(b"bad-frames-test") +
+                struct.pack("<Q", 0x5678), flags=0x0002))
+ftype, payload = recv_frame(s)
+assert ftype == 2 and struct.unpack("<Q", payload)[0] == 0, "expected HELLO_ACK 0, got %d" % ftype
+for seq, (reason, payload) in enumerate(cases + [("good", good)], start=1):
+    s.sendall(frame(3, payload))
+    ftype, ack = recv_frame(s)
+    if ftype != 4 or struct.unpack("<Q", ack)[0] != seq:
+        raise SystemExit("%s: expected ACK %d, got frame type %d %r" % (reason, seq, ftype, ack))
+    print("compact batch %d (%s, %d bytes): acked on the same session" % (seq, reason, len(payload)))
+s.close()
+PY
+cat "$WORK/compact.log" >&2
+
+for count in bad_magic=1 too_large=1 bad_checksum=1 not_zstd=1 zstd_no_size=1 zstd_too_large=1 \
+  bad_record=1 truncated=3; do
+  reason=${count%=*}
+  counted() { cw_at_least "$METRICS_PORT" "${count#*=}" citywatch_collector_frames_rejected_total "reason=\"$reason\""; }
   cw_wait_until 100 "rejected{reason=$reason} counted" counted
   cw_expect "rejected{reason=$reason}" \
-    "$(cw_metric "$METRICS_PORT" citywatch_collector_frames_rejected_total "reason=\"$reason\"")" 1
+    "$(cw_metric "$METRICS_PORT" citywatch_collector_frames_rejected_total "reason=\"$reason\"")" "${count#*=}"
 done
 kill -0 "$COL_PID" 2>/dev/null || fail "the collector died"
-cw_expect "rogue sessions established (HELLO accepted six times)" \
-  "$(cw_metric "$METRICS_PORT" citywatch_collector_connections_total 'agent="rogue-agent"')" 6
+cw_expect "rogue sessions established (HELLO accepted seven times)" \
+  "$(cw_metric "$METRICS_PORT" citywatch_collector_connections_total 'agent="rogue-agent"')" 7
 rogue_gone() { [[ "$(cw_metric "$METRICS_PORT" citywatch_collector_agents_connected)" == 1 ]]; }
 cw_wait_until 100 "only the real agent connected" rogue_gone
+# Five compact batches committed (four as empty sequences), one flow record in all: the good
+# batch's. The good record ahead of the bad_record one was rolled back with its batch.
 cw_expect "rogue batches committed" \
-  "$(cw_metric "$METRICS_PORT" citywatch_collector_batches_received_total 'agent="rogue-agent"')" 0
+  "$(cw_metric "$METRICS_PORT" citywatch_collector_batches_received_total 'agent="rogue-agent"')" 5
+cw_expect "rogue flow records" \
+  "$(cw_metric "$METRICS_PORT" citywatch_collector_records_received_total 'agent="rogue-agent"')" 1
+cw_expect "rogue flow packets" \
+  "$(cw_metric "$METRICS_PORT" citywatch_flow_packets_total 'agent="rogue-agent"')" 7
+cw_expect "rogue flow bytes" \
+  "$(cw_metric "$METRICS_PORT" citywatch_flow_bytes_total 'agent="rogue-agent"')" 700
 
 # The real agent: still its first session, and it still delivers.
 cw_send_v5 "$FLOW_PORT" 2 60
@@ -131,4 +243,4 @@ cw_expect "the agent's sessions at the collector" \
 cw_expect "the agent's connect attempts" "$(cw_metric "$AGENT_METRICS" citywatch_agent_connect_attempts_total)" 1
 cw_expect "flow records at the collector" \
   "$(cw_metric "$METRICS_PORT" citywatch_collector_records_received_total 'agent="flow-agent"' 'kind="flow"')" 120
-echo "PASS: bad frames on established sessions: bad_magic=1 too_large=1 bad_checksum=1 not_zstd=1 zstd_no_size=1 zstd_too_large=1 counted, each session closed, collector up; the real agent kept its one session: 120 flow records / 1200 packets delivered (600 before, 600 after)"
+echo "PASS: bad frames on established sessions: bad_magic=1 too_large=1 bad_checksum=1 not_zstd=1 zstd_no_size=1 zstd_too_large=1 counted, each session closed, collector up; hostile compact batches bad_record=1 truncated=3 counted and acked with nothing kept, then a good one counted (1 flow, 7 packets, 700 bytes); the real agent kept its one session: 120 flow records / 1200 packets delivered (600 before, 600 after)"
