@@ -60,8 +60,7 @@ int main(int argc, char** argv) {
   // Expiry once a second of packet time, like softflowd's expint.
   MeterPipeline pipeline(meter, extractor, /*packet_clock=*/true);
   const int linktype = src->linktype();
-  const PacketSource::FrameFn fn = [&](std::int64_t ts, std::span<const std::byte> frame,
-                                       std::uint32_t) {
+  const auto fn = [&](std::int64_t ts, std::span<const std::byte> frame, std::uint32_t) {
     ++frames;
     pipeline.frame(linktype, ts, frame, counters);
   };

@@ -86,8 +86,7 @@ const Corpus& corpus() {
     if (std::filesystem::exists(o.file)) {
       if (auto src = PacketSource::open(o, err)) {
         k.linktype = src->linktype();
-        const PacketSource::FrameFn fn = [&](std::int64_t ts, std::span<const std::byte> f,
-                                             std::uint32_t) {
+        const auto fn = [&](std::int64_t ts, std::span<const std::byte> f, std::uint32_t) {
           k.frames.emplace_back(f.begin(), f.end());
           k.ts.push_back(ts);
         };

@@ -28,8 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Status err;
   if (auto src = PacketSource::open(o, err)) {
     std::uint64_t bytes = 0;
-    const PacketSource::FrameFn fn = [&bytes](std::int64_t, std::span<const std::byte> frame,
-                                              std::uint32_t) {
+    const auto fn = [&bytes](std::int64_t, std::span<const std::byte> frame, std::uint32_t) {
       for (std::byte b : frame) bytes += static_cast<std::uint8_t>(b);  // touch every byte
     };
     // A record is at least 16 bytes: the input cannot hold more records than this.

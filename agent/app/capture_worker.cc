@@ -142,8 +142,7 @@ void CaptureWorker::run() {
 
 void CaptureWorker::read_once() {
   static_assert(kLiveSlice > 0);
-  const PacketSource::FrameFn fn = [this](std::int64_t ts, std::span<const std::byte> frame,
-                                          std::uint32_t) {
+  const auto fn = [this](std::int64_t ts, std::span<const std::byte> frame, std::uint32_t) {
     pipeline_.frame(linktype_, ts, frame, decode_);
   };
   Status err;

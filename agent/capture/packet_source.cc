@@ -39,7 +39,6 @@ Status apply_filter(pcap_t* p, const std::string& filter, const std::string& nam
 constexpr std::uint32_t kMagicMicro = 0xa1b2c3d4;
 constexpr std::uint32_t kMagicNano = 0xa1b23c4d;
 constexpr std::size_t kFileHeader = 24;
-constexpr std::size_t kRecordHeader = 16;
 constexpr std::uint32_t kMaxCaplen = 262144;  // libpcap's MAXIMUM_SNAPLEN
 // The fast path's buffer (2 MiB: one huge page) and its reads: 512 KiB, so the bytes just
 // read are still in the CPU's caches when parsed (reading 250 MB through a mapping of the
@@ -47,12 +46,6 @@ constexpr std::uint32_t kMaxCaplen = 262144;  // libpcap's MAXIMUM_SNAPLEN
 constexpr std::size_t kReadBuffer = std::size_t{2} << 20;
 constexpr std::size_t kReadChunk = std::size_t{512} << 10;
 constexpr std::uint32_t kMaxBufferedRecord = 64u << 20;
-
-std::uint32_t load32(const std::uint8_t* p, bool swapped) {
-  std::uint32_t v;
-  std::memcpy(&v, p, sizeof v);
-  return swapped ? __builtin_bswap32(v) : v;
-}
 
 }  // namespace
 
@@ -136,45 +129,28 @@ bool PacketSource::refill(std::size_t need, Status& err) {
   return true;
 }
 
-PacketSource::ReadResult PacketSource::dispatch_mapped(int max_packets, const FrameFn& fn,
-                                                       Status& err) {
-  const int limit = max_packets <= 0 ? 4096 : max_packets;  // "one buffer's worth"
-  int n = 0;
-  while (n < limit) {
-    if (buf_end_ - buf_pos_ < kRecordHeader && !refill(kRecordHeader, err))
-      return ReadResult::kError;
-    const std::size_t avail = buf_end_ - buf_pos_;
-    if (avail == 0) break;
-    if (avail < kRecordHeader) {
-      err = Status::error("capture file '" + name_ + "' is truncated in a record header");
-      return ReadResult::kError;
-    }
-    const std::uint8_t* h = buf_.data() + buf_pos_;
-    const std::uint32_t caplen = load32(h + 8, map_swapped_);
-    if (caplen > map_max_caplen_) {
-      err = Status::error("capture file '" + name_ + "' has a record of " + std::to_string(caplen) +
-                          " bytes, more than the maximum of " + std::to_string(map_max_caplen_));
-      return ReadResult::kError;
-    }
-    if (avail - kRecordHeader < caplen) {
-      if (!refill(kRecordHeader + caplen, err)) return ReadResult::kError;
-      if (buf_end_ - buf_pos_ - kRecordHeader < caplen) {
-        err = Status::error("capture file '" + name_ + "' is truncated in a packet");
-        return ReadResult::kError;
-      }
-      h = buf_.data() + buf_pos_;
-    }
-    const std::uint32_t sec = load32(h, map_swapped_);
-    const std::uint32_t frac = load32(h + 4, map_swapped_);
-    const std::uint32_t len = load32(h + 12, map_swapped_);
-    buf_pos_ += kRecordHeader + caplen;
-    ++n;
-    // The frame lives in buf_ until the next refill: only during this call, as with libpcap.
-    fn(static_cast<std::int64_t>(sec) * 1'000'000'000 + static_cast<std::int64_t>(frac) * ts_scale_,
-       std::span<const std::byte>(reinterpret_cast<const std::byte*>(h + kRecordHeader), caplen),
-       len);
+PacketSource::Next PacketSource::next_record_slow(std::uint32_t& caplen, Status& err) {
+  if (buf_end_ - buf_pos_ < kRecordHeader && !refill(kRecordHeader, err)) return Next::kError;
+  const std::size_t avail = buf_end_ - buf_pos_;
+  if (avail == 0) return Next::kEnd;
+  if (avail < kRecordHeader) {
+    err = Status::error("capture file '" + name_ + "' is truncated in a record header");
+    return Next::kError;
   }
-  return n > 0 ? ReadResult::kPackets : ReadResult::kEnd;
+  caplen = load32(buf_.data() + buf_pos_ + 8, map_swapped_);
+  if (caplen > map_max_caplen_) {
+    err = Status::error("capture file '" + name_ + "' has a record of " + std::to_string(caplen) +
+                        " bytes, more than the maximum of " + std::to_string(map_max_caplen_));
+    return Next::kError;
+  }
+  if (avail - kRecordHeader < caplen) {
+    if (!refill(kRecordHeader + caplen, err)) return Next::kError;
+    if (buf_end_ - buf_pos_ - kRecordHeader < caplen) {
+      err = Status::error("capture file '" + name_ + "' is truncated in a packet");
+      return Next::kError;
+    }
+  }
+  return Next::kRecord;
 }
 
 std::unique_ptr<PacketSource> PacketSource::open(const CaptureOptions& options, Status& err) {
@@ -241,27 +217,20 @@ std::unique_ptr<PacketSource> PacketSource::open(const CaptureOptions& options, 
   return src;
 }
 
-void PacketSource::on_packet(unsigned char* user, const pcap_pkthdr* h,
-                             const unsigned char* bytes) {
-  auto* self = reinterpret_cast<PacketSource*>(user);
+PacketSource::Frame PacketSource::frame_of(const pcap_pkthdr* h, const unsigned char* bytes) const {
   // A pcapng file can carry any 64-bit timestamp; nanoseconds since 1970 hold until 2262.
   // Beyond that (a corrupt or hostile file) the time is pinned, not overflowed.
   constexpr std::int64_t kMaxSec = std::numeric_limits<std::int64_t>::max() / 1'000'000'000 - 1;
   const std::int64_t sec = std::clamp<std::int64_t>(h->ts.tv_sec, -kMaxSec, kMaxSec);
   const std::int64_t frac =
-      std::clamp<std::int64_t>(h->ts.tv_usec, 0, 1'000'000'000 / self->ts_scale_ - 1);
-  const std::int64_t ts_ns = sec * 1'000'000'000 + frac * self->ts_scale_;
-  (*self->fn_)(ts_ns,
-               std::span<const std::byte>(reinterpret_cast<const std::byte*>(bytes), h->caplen),
-               h->len);
+      std::clamp<std::int64_t>(h->ts.tv_usec, 0, 1'000'000'000 / ts_scale_ - 1);
+  return {sec * 1'000'000'000 + frac * ts_scale_,
+          std::span<const std::byte>(reinterpret_cast<const std::byte*>(bytes), h->caplen), h->len};
 }
 
-PacketSource::ReadResult PacketSource::dispatch(int max_packets, const FrameFn& fn, Status& err) {
-  if (file_fd_ >= 0) return dispatch_mapped(max_packets, fn, err);
-  fn_ = &fn;
-  const int n = pcap_dispatch(handle_, max_packets <= 0 ? -1 : max_packets,
-                              &PacketSource::on_packet, reinterpret_cast<unsigned char*>(this));
-  fn_ = nullptr;
+PacketSource::ReadResult PacketSource::dispatch_pcap(int max_packets, PcapHandler handler,
+                                                     unsigned char* user, Status& err) {
+  const int n = pcap_dispatch(handle_, max_packets <= 0 ? -1 : max_packets, handler, user);
   if (n > 0) return ReadResult::kPackets;
   if (n == 0) return is_file_ ? ReadResult::kEnd : ReadResult::kNone;
   if (n == PCAP_ERROR_BREAK) return ReadResult::kNone;

@@ -3,9 +3,11 @@
 //
 // open() is control path: it fails with a Status a person can act on (no such interface,
 // permission, bad BPF filter, unreadable file). dispatch() is data path: it hands each frame
-// to the callback as a span into libpcap's buffer, valid only during the call, and never
-// throws. Live sources are non-blocking: selectable_fd() is for the agent's event loop to
-// wait on before calling dispatch().
+// to the callback as a span into libpcap's buffer (or the agent's, for a file), valid only
+// during the call, and never throws. The callback is a template parameter, not a
+// std::function: a file's frames reach it from a loop it is inlined into, a live interface's
+// through libpcap's one callback pointer. Live sources are non-blocking: selectable_fd() is
+// for the agent's event loop to wait on before calling dispatch().
 //
 // Ownership: the capture loop owns the PacketSource (unique_ptr); closing it closes the pcap
 // handle. Thread-safety: none; use one PacketSource from one thread.
@@ -13,10 +15,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 
 #include "common/status.h"
 #include "common/zeroed_array.h"
@@ -49,8 +52,6 @@ struct CaptureOptions {
 
 class PacketSource {
  public:
-  using FrameFn = std::function<void(std::int64_t ts_ns, std::span<const std::byte> frame,
-                                     std::uint32_t wire_len)>;
   enum class ReadResult { kPackets, kNone /*nothing now*/, kEnd /*end of file*/, kError };
   struct Stats {
     std::uint64_t received = 0;
@@ -71,10 +72,18 @@ class PacketSource {
   int selectable_fd() const { return fd_; }
   bool is_file() const { return is_file_; }
 
-  // Delivers up to max_packets frames (<= 0: one buffer's worth) to fn. kPackets when any
-  // were delivered; kNone when a live source has nothing now; kEnd at end of file; kError
-  // with err set.
-  ReadResult dispatch(int max_packets, const FrameFn& fn, Status& err);
+  // Delivers up to max_packets frames (<= 0: one buffer's worth) to
+  // fn(std::int64_t ts_ns, std::span<const std::byte> frame, std::uint32_t wire_len).
+  // kPackets when any were delivered; kNone when a live source has nothing now; kEnd at end
+  // of file; kError with err set.
+  template <class Fn>
+  ReadResult dispatch(int max_packets, Fn&& fn, Status& err) {
+    using F = std::remove_reference_t<Fn>;
+    if (file_fd_ >= 0) return dispatch_file(max_packets, fn, err);
+    PcapCall<F> call{this, &fn};
+    return dispatch_pcap(max_packets, &on_pcap_packet<F>, reinterpret_cast<unsigned char*>(&call),
+                         err);
+  }
 
   // pcap_stats for live sources, widened to 64 bits across 32-bit wraps; false for files or
   // on failure.
@@ -104,9 +113,44 @@ class PacketSource {
 
  private:
   PacketSource(pcap* handle, std::string name, bool is_file);
-  static void on_packet(unsigned char* user, const ::pcap_pkthdr* h, const unsigned char* bytes);
   bool try_map(const std::string& path);
-  ReadResult dispatch_mapped(int max_packets, const FrameFn& fn, Status& err);
+
+  // Live interfaces and files with a filter: libpcap calls on_pcap_packet<F> (its
+  // pcap_handler) for each frame, which calls the caller's F directly.
+  struct Frame {
+    std::int64_t ts_ns;
+    std::span<const std::byte> data;
+    std::uint32_t wire_len;
+  };
+  template <class F>
+  struct PcapCall {
+    const PacketSource* self;
+    F* fn;
+  };
+  using PcapHandler = void (*)(unsigned char* user, const ::pcap_pkthdr* h,
+                               const unsigned char* bytes);
+  template <class F>
+  static void on_pcap_packet(unsigned char* user, const ::pcap_pkthdr* h,
+                             const unsigned char* bytes) {
+    const auto* call = reinterpret_cast<const PcapCall<F>*>(user);
+    const Frame f = call->self->frame_of(h, bytes);
+    (*call->fn)(f.ts_ns, f.data, f.wire_len);
+  }
+  Frame frame_of(const ::pcap_pkthdr* h, const unsigned char* bytes) const;
+  ReadResult dispatch_pcap(int max_packets, PcapHandler handler, unsigned char* user, Status& err);
+
+  // Files through the fast path: records parsed in place from buf_; a record not wholly in
+  // [buf_pos_, buf_end_) goes through next_record_slow(), which refills or says why not.
+  template <class Fn>
+  ReadResult dispatch_file(int max_packets, Fn& fn, Status& err);
+  enum class Next { kRecord, kEnd, kError };
+  Next next_record_slow(std::uint32_t& caplen, Status& err);
+  static std::uint32_t load32(const std::uint8_t* p, bool swapped) {
+    std::uint32_t v;
+    std::memcpy(&v, p, sizeof v);
+    return swapped ? __builtin_bswap32(v) : v;
+  }
+  static constexpr std::size_t kRecordHeader = 16;  // classic pcap, per packet
 
   // A 32-bit pcap_stats counter widened to 64 bits: each read adds the (wrapping) difference.
   struct Widened {
@@ -124,7 +168,6 @@ class PacketSource {
   int linktype_ = 0;
   int fd_ = -1;
   std::int64_t ts_scale_ = 1000;  // tv_usec units to ns: 1 when nanosecond precision
-  const FrameFn* fn_ = nullptr;   // set only during dispatch()
   // Fast path (classic pcap, no filter): the file read in chunks into buf_ (huge pages,
   // reused), records parsed in place; [buf_pos_, buf_end_) is read but not yet parsed.
   bool refill(std::size_t need, Status& err);
@@ -138,5 +181,32 @@ class PacketSource {
   std::uint32_t map_max_caplen_ = 0;
   mutable Widened recv_, drop_, ifdrop_;
 };
+
+template <class Fn>
+PacketSource::ReadResult PacketSource::dispatch_file(int max_packets, Fn& fn, Status& err) {
+  const int limit = max_packets <= 0 ? 4096 : max_packets;  // "one buffer's worth"
+  int n = 0;
+  while (n < limit) {
+    const std::size_t avail = buf_end_ - buf_pos_;
+    std::uint32_t caplen =
+        avail >= kRecordHeader ? load32(buf_.data() + buf_pos_ + 8, map_swapped_) : 0;
+    if (avail < kRecordHeader || caplen > map_max_caplen_ || avail - kRecordHeader < caplen) {
+      const Next next = next_record_slow(caplen, err);
+      if (next == Next::kError) return ReadResult::kError;
+      if (next == Next::kEnd) break;
+    }
+    const std::uint8_t* h = buf_.data() + buf_pos_;
+    const std::uint32_t sec = load32(h, map_swapped_);
+    const std::uint32_t frac = load32(h + 4, map_swapped_);
+    const std::uint32_t len = load32(h + 12, map_swapped_);
+    buf_pos_ += kRecordHeader + caplen;
+    ++n;
+    // The frame lives in buf_ until the next refill: only during this call, as with libpcap.
+    fn(static_cast<std::int64_t>(sec) * 1'000'000'000 + static_cast<std::int64_t>(frac) * ts_scale_,
+       std::span<const std::byte>(reinterpret_cast<const std::byte*>(h + kRecordHeader), caplen),
+       len);
+  }
+  return n > 0 ? ReadResult::kPackets : ReadResult::kEnd;
+}
 
 }  // namespace citywatch::agent

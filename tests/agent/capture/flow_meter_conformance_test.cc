@@ -87,8 +87,7 @@ TEST(FlowMeterConformance, SegmentAMatchesTsharkAndSoftflowd) {
   std::int64_t next_advance = 0;
   std::uint64_t frames = 0;
   const int linktype = src->linktype();
-  const PacketSource::FrameFn fn = [&](std::int64_t ts, std::span<const std::byte> frame,
-                                       std::uint32_t) {
+  const auto fn = [&](std::int64_t ts, std::span<const std::byte> frame, std::uint32_t) {
     ++frames;
     const DecodeResult r = decode_packet(linktype, frame, pkt);
     counters.count(r);

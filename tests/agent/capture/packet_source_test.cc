@@ -75,8 +75,7 @@ struct Seen {
 std::vector<Seen> read_all(PacketSource& src, int batch) {
   std::vector<Seen> seen;
   Status err;
-  const PacketSource::FrameFn fn = [&](std::int64_t ts, std::span<const std::byte> f,
-                                       std::uint32_t wire) {
+  const auto fn = [&](std::int64_t ts, std::span<const std::byte> f, std::uint32_t wire) {
     const auto* p = reinterpret_cast<const std::uint8_t*>(f.data());
     seen.push_back({ts, std::vector<std::uint8_t>(p, p + f.size()), wire});
   };
@@ -193,9 +192,7 @@ TEST_F(PacketSourceTest, FastPathReportsATruncatedFile) {
     ASSERT_TRUE(src) << err.message();
     ASSERT_TRUE(src->mapped());
     int frames = 0;
-    const PacketSource::FrameFn fn = [&](std::int64_t, std::span<const std::byte>, std::uint32_t) {
-      ++frames;
-    };
+    const auto fn = [&](std::int64_t, std::span<const std::byte>, std::uint32_t) { ++frames; };
     PacketSource::ReadResult r = PacketSource::ReadResult::kPackets;
     for (int guard = 0; guard < 10 && r == PacketSource::ReadResult::kPackets; ++guard)
       r = src->dispatch(1, fn, err);

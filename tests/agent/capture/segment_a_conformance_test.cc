@@ -94,8 +94,7 @@ class SegmentA : public ::testing::Test {
     DecodedPacket pkt;
     std::int64_t next_advance = 0;
     const int linktype = src->linktype();
-    const PacketSource::FrameFn fn = [&](std::int64_t ts, std::span<const std::byte> frame,
-                                         std::uint32_t) {
+    const auto fn = [&](std::int64_t ts, std::span<const std::byte> frame, std::uint32_t) {
       const DecodeResult r = decode_packet(linktype, frame, pkt);
       extractor.add(r, pkt, frame, ts);
       if (r == DecodeResult::kOk) meter.add(pkt, ts);
