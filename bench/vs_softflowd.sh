@@ -87,7 +87,12 @@ EOF
 # Best of RUNS (default 3) for each, interleaved so a noisy moment hits all three alike.
 # Each agent run starts from an empty spool (a new stream; the collector counts it anew).
 RUNS=${RUNS:-3}
-best() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b == "" || a + 0 < b + 0) ? a : b }'; }
+# A command that could not start leaves no figure: the run stops (set -e) rather than
+# reporting 0 CPU seconds.
+best() {
+  [[ -n $1 ]] || { echo "a timed command did not start (its error is above)" >&2; return 1; }
+  awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b == "" || a + 0 < b + 0) ? a : b }'
+}
 sf="" ag="" mt=""
 for ((run = 1; run <= RUNS; run++)); do
   sf=$(best "$(cpu "$log/softflowd" "${SOFTFLOWD_CMD[@]}" -r "$big")" "$sf")
