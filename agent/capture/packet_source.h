@@ -3,11 +3,12 @@
 //
 // open() is control path: it fails with a Status a person can act on (no such interface,
 // permission, bad BPF filter, unreadable file). dispatch() is data path: it hands each frame
-// to the callback as a span into libpcap's buffer (or the agent's, for a file), valid only
-// during the call, and never throws. The callback is a template parameter, not a
-// std::function: a file's frames reach it from a loop it is inlined into, a live interface's
-// through libpcap's one callback pointer. Live sources are non-blocking: selectable_fd() is
-// for the agent's event loop to wait on before calling dispatch().
+// to the callback as a span into libpcap's buffer (or the agent's, for a classic pcap file
+// without a filter), valid only during the call, and never throws. The callback is a
+// template parameter, not a std::function: a file's frames reach it from a loop it is
+// inlined into, the others through libpcap's one callback pointer. Live sources are
+// non-blocking: selectable_fd() is for the agent's event loop to wait on before calling
+// dispatch().
 //
 // Ownership: the capture loop owns the PacketSource (unique_ptr); closing it closes the pcap
 // handle. Thread-safety: none; use one PacketSource from one thread.
@@ -115,8 +116,8 @@ class PacketSource {
   PacketSource(pcap* handle, std::string name, bool is_file);
   bool try_map(const std::string& path);
 
-  // Live interfaces and files with a filter: libpcap calls on_pcap_packet<F> (its
-  // pcap_handler) for each frame, which calls the caller's F directly.
+  // Live interfaces, pcapng files and files with a filter: libpcap calls on_pcap_packet<F>
+  // (its pcap_handler) for each frame, which calls the caller's F directly.
   struct Frame {
     std::int64_t ts_ns;
     std::span<const std::byte> data;
