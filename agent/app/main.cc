@@ -10,12 +10,15 @@
 #include "agent/app/agent_runtime.h"
 #include "agent/app/offline_reads.h"
 #include "agent/flow/decode_command.h"
+#include "common/huge_heap.h"
 #include "common/version.h"
 
 namespace cw = citywatch;
 namespace ag = citywatch::agent;
 
 int main(int argc, char** argv) {
+  // Batches, records and decoder state in huge pages: see common/huge_heap.h.
+  cw::prefer_huge_heap(std::size_t{32} << 20);
   CLI::App app{"citywatch-agent: CityWatch segment agent (capture, flows, forwarding)"};
   std::string config_file;
   bool check_config = false;

@@ -9,6 +9,7 @@
 #include "collector/app/collector_config.h"
 #include "collector/app/collector_runtime.h"
 #include "collector/rules_engine/rules_service.h"
+#include "common/huge_heap.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/version.h"
@@ -17,6 +18,8 @@ namespace cw = citywatch;
 namespace col = citywatch::collector;
 
 int main(int argc, char** argv) {
+  // Batches, records and decoder state in huge pages: see common/huge_heap.h.
+  cw::prefer_huge_heap(std::size_t{32} << 20);
   CLI::App app{"citywatch-collector: CityWatch collector (ingest, metrics)"};
   std::string config_file;
   bool check_config = false;
