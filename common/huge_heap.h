@@ -9,9 +9,11 @@
 // for transparent huge pages over the first step (MADV_HUGEPAGE; honoured when the kernel's
 // THP mode is `madvise` or `always`), so that memory costs one fault per 2 MiB.
 //
-// Advice only: under another allocator (ASan), with THP off, or when the heap cannot grow,
-// nothing changes but the growth step. Resident memory can exceed a 4 KiB-paged heap's by
-// up to one huge page per 2 MiB touched. Call once at the start of main(), before threads.
+// Blocks up to 4 MiB come from the heap (glibc would map blocks from 128 KiB up on their own
+// once the pad is set). Advice only: with THP off, or when the heap cannot grow, nothing
+// changes but the growth step and that threshold; under another allocator (ASan, which
+// ignores mallopt) nothing changes at all. Resident memory can exceed a 4 KiB-paged heap's
+// by up to one huge page per 2 MiB touched. Call once at the start of main(), before threads.
 #pragma once
 
 #include <cstddef>
