@@ -23,7 +23,7 @@ constexpr std::size_t kReserve = std::size_t{16} << 20;
 struct Mapping {
   std::string header, flags;
 };
-Mapping mapping_at(std::uintptr_t addr) {
+[[maybe_unused]] Mapping mapping_at(std::uintptr_t addr) {
   std::ifstream in("/proc/self/smaps");
   std::string line;
   Mapping m;
@@ -42,14 +42,14 @@ Mapping mapping_at(std::uintptr_t addr) {
   return {};
 }
 
-std::string thp_mode() {
+[[maybe_unused]] std::string thp_mode() {
   std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
   std::string s;
   std::getline(in, s);
   return s;
 }
 
-long minor_faults() {
+[[maybe_unused]] long minor_faults() {
   rusage r{};
   getrusage(RUSAGE_SELF, &r);
   return r.ru_minflt;
