@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdlib>
@@ -21,32 +22,37 @@ char* heap_end() { return static_cast<char*>(sbrk(0)); }
 
 }  // namespace
 
-std::size_t prefer_huge_heap(std::size_t reserve) {
+HugeHeap prefer_huge_heap(std::size_t reserve) {
   // Every growth of the heap now asks for `reserve` more, and a trim keeps that much. Setting
   // the pad also fixes glibc's mmap threshold (otherwise raised as big blocks are freed) at
   // 128 KiB, which would map and unmap, and fault in, every batch buffer between that and a
   // batch's 1 MiB default limit: so the threshold is set above it.
-  if (mallopt(M_TOP_PAD, static_cast<int>(reserve)) != 1) return 0;
+  if (mallopt(M_TOP_PAD, static_cast<int>(reserve)) != 1) return {};
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMmapThreshold));
   // Make the heap grow once now, so the step to advise is in place: a few small blocks,
   // freed at once (the top pad keeps the memory in the heap).
   char* const before = heap_end();
   std::array<void*, 4> probes{};
+  std::uintptr_t touched = reinterpret_cast<std::uintptr_t>(before);
   for (void*& p : probes) {
     if (heap_end() - before >= static_cast<std::ptrdiff_t>(reserve)) break;
     p = std::malloc(kProbe);
+    // malloc wrote a chunk header just past each block: the 2 MiB range holding it already
+    // has small pages, so the advice starts above it.
+    if (p) touched = std::max(touched, reinterpret_cast<std::uintptr_t>(p) + kProbe + 64);
   }
-  char* const after = heap_end();
   for (void* p : probes) std::free(p);
+  // The end after the frees: freeing the probes trims the heap back to the pad.
+  const auto end = reinterpret_cast<std::uintptr_t>(heap_end());
   // Only whole, aligned 2 MiB ranges can be huge pages.
-  const auto lo = (reinterpret_cast<std::uintptr_t>(before) + kHuge - 1) & ~(kHuge - 1);
-  const auto hi = reinterpret_cast<std::uintptr_t>(after) & ~(kHuge - 1);
-  if (hi <= lo) return 0;
+  const std::uintptr_t lo = (touched + kHuge - 1) & ~(kHuge - 1);
+  const std::uintptr_t hi = end & ~(kHuge - 1);
+  if (hi <= lo) return {};
 #ifdef MADV_HUGEPAGE
-  if (madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE) != 0) return 0;
-  return hi - lo;
+  if (madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE) != 0) return {};
+  return {lo, hi - lo};
 #else
-  return 0;
+  return {};
 #endif
 }
 

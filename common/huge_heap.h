@@ -1,7 +1,7 @@
 // Transparent huge pages for the start of the process heap.
 //
 // Both daemons allocate their batch buffers, records and decoder state from glibc's main
-// heap, which grows a few 4 KiB pages at a time and is faulted in page by page. Where a page
+// heap, which is faulted in 4 KiB page by page. Where a page
 // fault is dear (a virtual machine: about 15 us each on the CI host) that is a cost a short
 // run such as `citywatch-agent -r` feels: 1,325 faults on a 1M-packet file, 811 with this
 // (bench/vs_softflowd.sh's input; docs/packet-capture.md). prefer_huge_heap() makes
@@ -13,14 +13,22 @@
 // once the pad is set). Advice only: with THP off, or when the heap cannot grow, nothing
 // changes but the growth step and that threshold; under another allocator (ASan, which
 // ignores mallopt) nothing changes at all. Resident memory can exceed a 4 KiB-paged heap's
-// by up to one huge page per 2 MiB touched. Call once at the start of main(), before threads.
+// by up to one huge page per 2 MiB touched; and the pad applies to every arena: glibc keeps
+// up to `reserve` of freed memory in each (the main heap and each thread's, e.g. a capture
+// worker's after a backlog drains) instead of returning it, and maps new thread arenas at
+// least that large (address space; counted against the commit limit only with
+// vm.overcommit_memory=2). Call once at the start of main(), before threads.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace citywatch {
 
-// Returns the bytes advised (0 if none).
-std::size_t prefer_huge_heap(std::size_t reserve);
+struct HugeHeap {
+  std::uintptr_t start = 0;  // the advised range; bytes == 0 if nothing was advised
+  std::size_t bytes = 0;
+};
+HugeHeap prefer_huge_heap(std::size_t reserve);
 
 }  // namespace citywatch
