@@ -15,8 +15,18 @@ CW_AT_EXIT=()       # commands cw_cleanup runs after the processes are gone (cw_
 CW_LOGS=()          # daemon logs printed on failure
 CW_POLL=0.1         # seconds between polls
 CW_TEST=$(basename "${0%.sh}")
+CW_T0=$EPOCHREALTIME # the test's start, for cw_step's elapsed seconds
+CW_STEP="starting"  # what the test is doing: cw_step and cw_wait_until set it
+CW_WATCHDOG=""      # the deadline's process (cw_arm_deadline)
 
 cw_log() { echo "[$CW_TEST] $*" >&2; }
+
+# cw_step DESCRIPTION: logs what the test does next, with the seconds since it started. A
+# failure at the deadline names the last step, so a test that hangs says where.
+cw_step() {
+  CW_STEP=$*
+  cw_log "+$(awk -v a="$CW_T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')s $*"
+}
 
 cw_init() {
   if (($# < 3)); then
@@ -37,6 +47,31 @@ cw_init() {
   CW_FAILED=0
   trap cw_cleanup EXIT
   trap 'exit 130' INT TERM
+  # ctest ends a test that outlives its TIMEOUT with SIGKILL: no cleanup (processes and
+  # network namespaces left behind) and not a word on where it stood. CMake passes the same
+  # TIMEOUT as CW_TIMEOUT; 15 s before it, the test fails the usual way instead.
+  if [[ -n "${CW_TIMEOUT:-}" ]]; then cw_arm_deadline $((CW_TIMEOUT - 15)); fi
+}
+
+# cw_arm_deadline SECONDS: after SECONDS the test fails, naming its last step (CW_STEP), with
+# the daemons' logs, and cleans up as on any failure. The shell runs a trap only once its
+# foreground command has ended, so the deadline also ends the test's direct children (the
+# daemons, a hung tool); cw_cleanup then finds them gone.
+cw_arm_deadline() {
+  local secs=$1 parent=$$
+  trap 'fail "deadline: still running after '"$secs"' s (ctest stops it at ${CW_TIMEOUT:-?} s), in step: $CW_STEP"' USR1
+  (
+    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+    sleep "$secs" &
+    sp=$!
+    wait "$sp" || exit 0
+    kill -USR1 "$parent" 2>/dev/null || exit 0
+    sleep 1
+    for c in $(pgrep -P "$parent"); do
+      [[ "$c" == "$BASHPID" ]] || kill -TERM "$c" 2>/dev/null
+    done
+  ) &
+  CW_WATCHDOG=$!
 }
 
 # cw_at_exit COMMAND: run COMMAND (a string, eval'd) at exit after every process the test
@@ -70,6 +105,10 @@ inB() { ip netns exec "$NSB" "$@"; }
 cw_cleanup() {
   local rc=$?
   local pid i cmd
+  if [[ -n "$CW_WATCHDOG" ]]; then
+    kill -TERM "$CW_WATCHDOG" 2>/dev/null
+    wait "$CW_WATCHDOG" 2>/dev/null
+  fi
   for pid in "${CW_PIDS[@]}"; do
     kill -TERM "$pid" 2>/dev/null
   done
@@ -127,6 +166,7 @@ cw_spawn() {
 cw_wait_until() {
   local tries=$1 what=$2 i
   shift 2
+  CW_STEP="waiting for: $what"
   for ((i = 0; i < tries; i++)); do
     "$@" && return 0
     sleep "$CW_POLL"
