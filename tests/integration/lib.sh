@@ -15,7 +15,7 @@ CW_AT_EXIT=()       # commands cw_cleanup runs after the processes are gone (cw_
 CW_LOGS=()          # daemon logs printed on failure
 CW_POLL=0.1         # seconds between polls
 CW_TEST=$(basename "${0%.sh}")
-CW_T0=$EPOCHREALTIME # the test's start, for cw_step's elapsed seconds
+CW_T0=${EPOCHREALTIME/,/.} # the test's start, for cw_step's elapsed seconds
 CW_STEP="starting"  # what the test is doing: cw_step and cw_wait_until set it
 CW_WATCHDOG=""      # the deadline's process (cw_arm_deadline)
 
@@ -25,7 +25,7 @@ cw_log() { echo "[$CW_TEST] $*" >&2; }
 # failure at the deadline names the last step, so a test that hangs says where.
 cw_step() {
   CW_STEP=$*
-  cw_log "+$(awk -v a="$CW_T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')s $*"
+  cw_log "+$(awk -v a="$CW_T0" -v b="${EPOCHREALTIME/,/.}" 'BEGIN { printf "%.1f", b - a }')s $*"
 }
 
 cw_init() {
@@ -62,7 +62,9 @@ cw_arm_deadline() {
   trap 'fail "deadline: still running after '"$secs"' s (ctest stops it at ${CW_TIMEOUT:-?} s), in step: $CW_STEP"' USR1
   (
     trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-    sleep "$secs" &
+    # Not on the test's output: a TERM between the fork and sp=$! leaves this sleep behind
+    # (cw_cleanup ends it with pkill -P when it can), and it must not hold ctest's pipe open.
+    sleep "$secs" </dev/null >/dev/null 2>&1 &
     sp=$!
     wait "$sp" || exit 0
     kill -USR1 "$parent" 2>/dev/null || exit 0
@@ -105,7 +107,9 @@ inB() { ip netns exec "$NSB" "$@"; }
 cw_cleanup() {
   local rc=$?
   local pid i cmd
+  trap '' USR1 # a deadline reached now must not end the cleanup half-way
   if [[ -n "$CW_WATCHDOG" ]]; then
+    pkill -TERM -P "$CW_WATCHDOG" 2>/dev/null # its sleep
     kill -TERM "$CW_WATCHDOG" 2>/dev/null
     wait "$CW_WATCHDOG" 2>/dev/null
   fi

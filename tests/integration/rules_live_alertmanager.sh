@@ -4,8 +4,8 @@
 # password-guessing run against a real sshd and a bounded hping3 SYN burst each reach a real
 # prometheus-alertmanager on loopback (its API v2 lists them), and each resolves after the
 # traffic stops. The rule pack is the shipped one with hold_down shortened to 20 s so the test
-# sees resolution quickly (see below why not shorter). The scan is slow (about 20 s) and its alert must be listed while it
-# still runs: the agent's flow meter keeps its default 15 s idle timeout, so that alert comes
+# sees resolution quickly (below: why not shorter). The scan is slow (about 20 s) and its
+# alert must be listed while it still runs: the agent's flow meter keeps its default 15 s idle timeout, so that alert comes
 # from the failed probes the agent reports as packet events, and is raised once. Latencies
 # (first probe, or end of traffic -> listed by Alertmanager) are printed; only orderings are
 # asserted.
@@ -105,8 +105,9 @@ cw_agent_metrics "$WORK/agent.log"
 agent_up() { [[ "$(cw_metric "$METRICS_PORT" citywatch_collector_agents_connected)" == 1 ]]; }
 cw_wait_until 300 "agent connected" agent_up
 
+am_alerts() { curl -sf --max-time 5 "http://127.0.0.1:$AM_PORT/api/v2/alerts"; }
 am_has() {  # RULE JQ_FILTER
-  curl -sf --max-time 5 "http://127.0.0.1:$AM_PORT/api/v2/alerts" |
+  am_alerts |
     jq -e --arg r "$1" "[.[] | select(.labels.alertname==\$r and .status.state==\"active\") | select($2)] | length > 0" >/dev/null
 }
 now() { date +%s.%N; }
@@ -119,7 +120,7 @@ expect_alert() {  # RULE JQ_FILTER START_TIME
     am_has "$1" "$2" && { report+=" $1 $(latency "$3")s;"; return 0; }
     sleep 0.1
   done
-  fail "$1 not listed by alertmanager within 60 s: $(curl -s --max-time 5 "http://127.0.0.1:$AM_PORT/api/v2/alerts"); the collector's alerts: $(jq -c '[.rule, .state, .time]' "$WORK/alerts.jsonl" | tr '\n' ' ')"
+  fail "$1 not listed by alertmanager within 60 s: $(am_alerts); the collector's alerts: $(jq -c '[.rule, .state, .time]' "$WORK/alerts.jsonl" | tr '\n' ' ')"
 }
 
 # 1. A slow nmap SYN scan, 400 ports at 20 probes a second: listed while it runs. --min-rate
@@ -169,7 +170,7 @@ cw_step "traffic stopped; waiting for the alerts to resolve"
 t_stop=$(now)
 resolved_all() {  # Alertmanager answered, and lists none of the three as active
   local body
-  body=$(curl -sf --max-time 5 "http://127.0.0.1:$AM_PORT/api/v2/alerts") || return 1
+  body=$(am_alerts) || return 1
   jq -e '[.[] | select(.status.state=="active" and (.labels.alertname | IN("port_scan_vertical", "ssh_password_guessing", "syn_flood")))] | length == 0' <<<"$body" >/dev/null
 }
 cw_wait_until 600 "the three alerts resolved in alertmanager" resolved_all
