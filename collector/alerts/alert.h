@@ -74,6 +74,9 @@ struct Alert {
   std::vector<std::string> examples;
   std::int64_t first_event_ns = 0;  // event time of the first signal
   std::int64_t last_event_ns = 0;   // event time of the latest signal
+  // The event clock when the latest signal arrived, if its evidence was late by at most
+  // kMaxLateEvidence (0 otherwise): quiet time counts from here too (alert_lifecycle.h).
+  std::int64_t last_arrival_ns = 0;
   std::int64_t starts_wall_ns = 0;  // collector clock when it began firing
   std::int64_t ends_wall_ns = 0;    // 0 while firing
   std::int64_t last_sent_wall_ns = 0;
@@ -82,6 +85,11 @@ struct Alert {
 
   // The summary template with {name} replaced by key labels, details and evidence.
   std::string summary() const;
+  // Event time from which the alert has been quiet: its latest evidence, or when that
+  // evidence arrived, whichever is later.
+  std::int64_t quiet_since_ns() const {
+    return last_event_ns > last_arrival_ns ? last_event_ns : last_arrival_ns;
+  }
 };
 
 // "1m30s"-style text for a window.

@@ -50,10 +50,16 @@ std::string dependents_of(const Labels& details) {
 
 void AlertLifecycle::signal(const AlertSignal& s, std::int64_t wall_ns) {
   const std::string k = id(s.rule->name, s.key);
+  // Signals come as their record arrives (the engine observed it just before): the clock now
+  // is the clock at arrival.
+  const std::int64_t arrived = event_now(wall_ns);
+  const std::int64_t late = arrived - s.event_time_ns;
+  const std::int64_t arrival_ns = late > 0 && late <= kMaxLateEvidence ? arrived : 0;
   auto it = active_.find(k);
   if (it != active_.end()) {
     Alert& a = it->second;
     a.last_event_ns = std::max(a.last_event_ns, s.event_time_ns);
+    a.last_arrival_ns = std::max(a.last_arrival_ns, arrival_ns);
     ++a.signals;
     if (s.value >= a.value) {
       a.value = s.value;
@@ -84,7 +90,7 @@ void AlertLifecycle::signal(const AlertSignal& s, std::int64_t wall_ns) {
     // Evict the alert quiet for longest: it is the most likely to be over.
     auto oldest =
         std::min_element(active_.begin(), active_.end(), [](const auto& x, const auto& y) {
-          return x.second.last_event_ns < y.second.last_event_ns;
+          return x.second.quiet_since_ns() < y.second.quiet_since_ns();
         });
     metrics_.on_evicted();
     resolve(oldest, s.event_time_ns, wall_ns);
@@ -100,6 +106,7 @@ void AlertLifecycle::signal(const AlertSignal& s, std::int64_t wall_ns) {
   a.window_ns = s.window_ns;
   a.examples = s.examples;
   a.first_event_ns = a.last_event_ns = s.event_time_ns;
+  a.last_arrival_ns = arrival_ns;
   if (s.first_event_ns > 0) a.first_event_ns = std::min(a.first_event_ns, s.first_event_ns);
   a.starts_wall_ns = wall_ns;
   a.last_sent_wall_ns = wall_ns;
@@ -136,7 +143,7 @@ void AlertLifecycle::tick(std::int64_t wall_ns) {
   const std::int64_t now = event_now(wall_ns);
   for (auto it = active_.begin(); it != active_.end();) {
     Alert& a = it->second;
-    if (!a.rule->explicit_resolve && now - a.last_event_ns >= a.rule->hold_down.count()) {
+    if (!a.rule->explicit_resolve && now - a.quiet_since_ns() >= a.rule->hold_down.count()) {
       resolve(it++, now, wall_ns);
       continue;
     }

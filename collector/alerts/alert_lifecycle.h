@@ -12,6 +12,15 @@
 // was seen. A replayed capture (event times in the past, arriving fast) therefore resolves
 // exactly as the same traffic live, and live alerts still resolve when traffic stops.
 //
+// Late evidence: a flow's event time is its end, and an exporter sends it only after its
+// inactive timeout (15 s for the agent, often 60 s for a router), while packet events keep
+// the clock at the present. Measured from event time alone, a flood whose flows come a
+// hold_down late would resolve on the tick after each signal and fire again with the next
+// (flapping). So quiet time counts from the later of the evidence's event time and the clock
+// when it arrived, for evidence at most kMaxLateEvidence late. Evidence later than that (a
+// spool drained after an outage, a replay behind another one that jumped the clock ahead)
+// counts by event time alone, as before, so it cannot hold an alert open for long.
+//
 // Thread-safety: one thread (the collector's io thread). Owned by collector/app.
 #pragma once
 
@@ -25,6 +34,10 @@
 #include "collector/alerts/alert_sink.h"
 
 namespace citywatch::collector {
+
+// Evidence later than this (event clock at arrival minus event time) is not taken as export
+// delay: five minutes covers a router's inactive timeout with room to spare.
+constexpr std::int64_t kMaxLateEvidence = std::int64_t{300} * 1000000000;
 
 class AlertLifecycle {
  public:

@@ -93,6 +93,49 @@ TEST(AlertLifecycle, FiringRefreshResendResolve) {
   EXPECT_EQ(f.plain.events.back(), "resolved src=10.99.1.10,dst=10.99.1.20");
 }
 
+// A flood's flows reach the collector 90 s after their last packet (a router's inactive
+// timeout), later than the 60 s hold-down, while live packet events keep the event clock at
+// the present. The alert stays firing while such evidence keeps coming, and resolves a
+// hold-down after the last of it arrived: one firing, one resolve, no flapping.
+TEST(AlertLifecycle, LateEvidenceHoldsTheAlertFromItsArrival) {
+  Fixture f;
+  auto r = rule();
+  const std::string key = "src=10.99.1.10,dst=10.99.1.20";
+  std::int64_t last_arrival = 0;
+  for (std::int64_t s = 0; s <= 300; ++s) {
+    const std::int64_t now = kT0 + s * kSec;
+    f.lifecycle.observe(now, now);  // packet events: the clock is the present
+    if (s >= 100 && s <= 220 && s % 20 == 0) {
+      f.lifecycle.signal(signal(r, now - 90 * kSec), now);
+      last_arrival = now;
+    }
+    f.lifecycle.tick(now);
+    if (s >= 100 && now - last_arrival < 60 * kSec) {
+      ASSERT_EQ(f.lifecycle.firing(), 1u) << "at +" << s << " s";
+    }
+  }
+  EXPECT_EQ(f.lifecycle.firing(), 0u);
+  EXPECT_EQ(f.plain.events, (std::vector<std::string>{"firing " + key, "resolved " + key}));
+}
+
+// Evidence later than kMaxLateEvidence is not export delay (a replay behind another that
+// moved the clock 40 minutes ahead): it counts by its event time, so it resolves at once.
+TEST(AlertLifecycle, EvidenceLaterThanTheBoundCountsByEventTime) {
+  Fixture f;
+  auto r = rule();
+  f.lifecycle.observe(kT0 + 2400 * kSec, kT0);
+  f.lifecycle.signal(signal(r, kT0 + 10 * kSec), kT0);
+  EXPECT_EQ(f.lifecycle.firing(), 1u);
+  f.lifecycle.tick(kT0 + kSec);
+  EXPECT_EQ(f.lifecycle.firing(), 0u);
+  // Within the bound, the same evidence is held from its arrival.
+  f.lifecycle.signal(signal(r, kT0 + 2400 * kSec - 200 * kSec, 12, "10.99.1.11"), kT0 + kSec);
+  f.lifecycle.tick(kT0 + 59 * kSec);
+  EXPECT_EQ(f.lifecycle.firing(), 1u);
+  f.lifecycle.tick(kT0 + 62 * kSec);
+  EXPECT_EQ(f.lifecycle.firing(), 0u);
+}
+
 TEST(AlertLifecycle, SuppressionAfterResolve) {
   Fixture f;
   auto r = rule(600);
