@@ -52,6 +52,9 @@ struct AlertSignal {
   std::int64_t event_time_ns = 0;
   // Event time of the first record of the evidence (the scan's first probe); 0: event_time.
   std::int64_t first_event_ns = 0;
+  // The event clock when the newest evidence arrived; 0: when the signal is given (a signal
+  // held back to the end of a batch carries its record's).
+  std::int64_t arrival_ns = 0;
 };
 
 // kUpdate: a firing alert's evidence grew materially (to at least kUpdateGrowth times the
@@ -74,8 +77,8 @@ struct Alert {
   std::vector<std::string> examples;
   std::int64_t first_event_ns = 0;  // event time of the first signal
   std::int64_t last_event_ns = 0;   // event time of the latest signal
-  // The event clock when the latest signal arrived, if its evidence was late by at most
-  // kMaxLateEvidence (0 otherwise): quiet time counts from here too (alert_lifecycle.h).
+  // The event clock at the arrival of the latest signal whose evidence was late by at most
+  // kMaxLateEvidence (0 if none): quiet time counts from here too (alert_lifecycle.h).
   std::int64_t last_arrival_ns = 0;
   std::int64_t starts_wall_ns = 0;  // collector clock when it began firing
   std::int64_t ends_wall_ns = 0;    // 0 while firing

@@ -50,9 +50,10 @@ std::string dependents_of(const Labels& details) {
 
 void AlertLifecycle::signal(const AlertSignal& s, std::int64_t wall_ns) {
   const std::string k = id(s.rule->name, s.key);
-  // Signals come as their record arrives (the engine observed it just before): the clock now
-  // is the clock at arrival.
-  const std::int64_t arrived = event_now(wall_ns);
+  // A signal comes as its record arrives (the engine observed it just before), so the clock
+  // now is the clock at arrival, unless the signal says when (held back to a batch's end).
+  // (Agent-session signals carry wall-clock times: they are about on time.)
+  const std::int64_t arrived = s.arrival_ns > 0 ? s.arrival_ns : event_now(wall_ns);
   const std::int64_t late = arrived - s.event_time_ns;
   const std::int64_t arrival_ns = late > 0 && late <= kMaxLateEvidence ? arrived : 0;
   auto it = active_.find(k);

@@ -277,6 +277,7 @@ void RulesEngine::fire(RuleState& rs, const Rule& r, KeyState& ks, const EvalInp
       ks.pending = true;
       ks.pending_value = value;
       ks.pending_ns = std::max(ks.pending_ns, t);
+      ks.pending_arrival_ns = alerts_.event_now(wall_ns);
     }
     return;
   }
@@ -424,6 +425,8 @@ void RulesEngine::flush_pending(std::int64_t wall_ns) {
     AlertSignal& s = *ks.sent;
     s.value = ks.pending_value;
     s.event_time_ns = std::max(s.event_time_ns, ks.pending_ns);
+    // Its lateness is the record's, not the batch end's (the clock may have moved since).
+    s.arrival_ns = ks.pending_arrival_ns;
     s.examples.clear();
     for (const Example& e : ks.examples) {
       Value v = e.value;

@@ -108,6 +108,7 @@ class RulesEngine : public RecordConsumer {
     std::unique_ptr<AlertSignal> sent;
     double pending_value = 0;
     std::int64_t pending_ns = 0;
+    std::int64_t pending_arrival_ns = 0;  // the event clock when that evidence arrived
     bool pending = false;
   };
   struct RuleState {

@@ -221,6 +221,53 @@ TEST(RulesEngine, EvidenceHeldBackWithinASecondIsSentAtTheEndOfTheBatch) {
   EXPECT_EQ(f.sink.events[0], "firing sweep src=203.0.113.9,dst_port=445 25");
 }
 
+// Live, through the engine: a scan's flows arrive 60 s after they end (an exporter's inactive
+// timeout), longer than the rule's 30 s hold-down, while packet events keep the event clock
+// at the present. One alert, firing while the flows come and resolved 30 s after the last of
+// them arrived; measured from event time alone it resolved and fired again every few seconds.
+TEST(RulesEngine, LateFlowsKeepOneAlertUntilAHoldDownAfterTheLastArrived) {
+  Fixture f(kScanRule);
+  ASSERT_TRUE(f.status.is_ok()) << f.status.message();
+  int port = 0;
+  for (int s = 0; s <= 120; ++s) {
+    f.wall = kT0 + s * kSec;
+    std::vector<Record> batch{packet(f.wall, PacketEventKind::kDnsQuery, "10.0.0.7", "10.0.0.53")};
+    if (s < 60)
+      for (int i = 0; i < 3; ++i, ++port)
+        batch.push_back(flow(f.wall - 60 * kSec, "10.0.0.1", "10.0.0.2", 1, port, 6, kSyn, 1, 40));
+    f.engine.consume_records(std::span<const Record>(batch.data(), batch.size()));
+    f.lifecycle.tick(f.wall);
+    // Fires with the 10th port (the 4th second); the last flows arrive at +59 s.
+    if (s >= 4 && s < 59 + 30) {
+      ASSERT_EQ(f.lifecycle.firing(), 1u) << "at +" << s << " s";
+    }
+  }
+  EXPECT_EQ(f.lifecycle.firing(), 0u);
+  ASSERT_EQ(f.sink.events.size(), 2u);
+  EXPECT_EQ(f.sink.events[0].rfind("firing scan src=10.0.0.1,dst=10.0.0.2", 0), 0u);
+  EXPECT_EQ(f.sink.events[1].rfind("resolved scan src=10.0.0.1,dst=10.0.0.2", 0), 0u);
+}
+
+// A signal held back to the end of its batch keeps its record's arrival: a clock moved on
+// later in the same batch does not make the evidence look late and hold the alert open.
+TEST(RulesEngine, HeldBackEvidenceKeepsItsOwnArrival) {
+  Fixture f(kScanRule);
+  ASSERT_TRUE(f.status.is_ok()) << f.status.message();
+  std::vector<Record> batch;
+  for (int p = 0; p < 12; ++p)  // fires at the 10th port; the 11th and 12th are held back
+    batch.push_back(flow(kT0 + p * kMs, "10.0.0.1", "10.0.0.2", 1, p, 6, kSyn, 1, 40));
+  // Later in the same batch (same agent and segment), a record 200 s ahead.
+  batch.push_back(packet(kT0 + 200 * kSec, PacketEventKind::kDnsQuery, "10.0.0.7", "10.0.0.53"));
+  batch.back().segment.assign("city-hall");
+  f.engine.consume_records(std::span<const Record>(batch.data(), batch.size()));
+  const Alert* a = f.lifecycle.find("scan", "src=10.0.0.1,dst=10.0.0.2");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->value, 12);           // the held-back growth was sent
+  EXPECT_EQ(a->last_arrival_ns, 0);  // on time when it arrived
+  f.lifecycle.tick(f.wall);  // the clock is 200 s past the evidence: quiet for its hold-down
+  EXPECT_EQ(f.lifecycle.firing(), 0u);
+}
+
 TEST(RulesEngine, ReplayIsIndependentOfArrivalTime) {
   std::vector<std::string> runs[2];
   for (int run = 0; run < 2; ++run) {
