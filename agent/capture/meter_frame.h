@@ -15,8 +15,10 @@
 // the next frame).
 //
 // A capture file's clock is its packets': with `packet_clock` the pipeline expires the meter's
-// flows once a second of that clock, as each packet is metered, so a replay yields the flows
-// live traffic would; live sources leave it off (the runtime's tick expires on the wall clock).
+// flows once a second of that clock, as each frame is handled (ARP and other non-IP frames
+// too, so a spell of them moves the clock as it would live), so a replay yields the flows
+// when live traffic would; live sources leave it off (the runtime's tick expires on the wall
+// clock).
 //
 // Thread-safety: as the meter and extractor it is given (one thread).
 #pragma once
@@ -50,7 +52,8 @@ class MeterPipeline {
     if (r != DecodeResult::kOk || events_.needs_frame(r, it.pkt)) {
       drain();
       events_.add(r, it.pkt, frame, ts_ns);
-      if (r == DecodeResult::kOk) meter(it.pkt, ts_ns);
+      if (r == DecodeResult::kOk) meter_.add(it.pkt, ts_ns);
+      tick(ts_ns);
       return r;
     }
     it.ts = ts_ns;
@@ -81,10 +84,6 @@ class MeterPipeline {
     tick(it.ts);
     head_ = (head_ + 1) % kDepth;
     --count_;
-  }
-  void meter(const DecodedPacket& p, std::int64_t ts) {
-    meter_.add(p, ts);
-    tick(ts);
   }
   void tick(std::int64_t ts) {
     if (clock_ && ts - last_advance_ns_ >= 1'000'000'000) {

@@ -4,6 +4,7 @@
 // the reads are sliced, and the pipeline must not read a frame's bytes after frame() returned
 // (each frame is given in a scratch buffer that is overwritten right after the call).
 #include <gtest/gtest.h>
+#include <pcap/dlt.h>
 
 #include <algorithm>
 #include <cstring>
@@ -72,8 +73,8 @@ Output direct() {
                const DecodeResult r = decode_packet(linktype, frame, pkt);
                out.counters.count(r);
                events.add(r, pkt, frame, ts);
-               if (r != DecodeResult::kOk) return;
-               meter.add(pkt, ts);
+               if (r == DecodeResult::kOk) meter.add(pkt, ts);
+               // Every frame moves the packet clock, IP or not.
                if (ts - last_advance >= 1'000'000'000) {
                  last_advance = ts;
                  meter.advance(ts);
@@ -157,6 +158,42 @@ TEST_P(MeterPipelineTest, SameFlowsAndEventsInTheSameOrderAsFrameByFrame) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Slices, MeterPipelineTest, ::testing::Values(1, 3, 4096));
+
+// A replay's clock is its frames', not only its IP packets': a flow goes idle during a spell of
+// ARP frames and comes out then (as live traffic's would on the wall clock), not with the next
+// IP packet or at the end of the file.
+TEST(MeterPipeline, NonIpFramesMoveThePacketClock) {
+  std::vector<FlowRecord> flows;
+  FlowMeter meter(FlowMeterConfig{},  // idle 15 s, active 60 s
+                  [&](const FlowRecord& r) { flows.push_back(r); });
+  PacketEventExtractor events(event_config(), [](const PacketEvent&, std::int64_t) {});
+  MeterPipeline pipeline(meter, events, /*packet_clock=*/true);
+  DecodeCounters counters;
+  auto u8 = [](std::initializer_list<int> v) {
+    std::vector<std::byte> b;
+    for (int x : v) b.push_back(static_cast<std::byte>(x));
+    return b;
+  };
+  // Ethernet + IPv4 + a UDP datagram 10.0.0.1:5000 -> 10.0.0.2:6000 (a flow without FIN).
+  const auto udp =
+      u8({2,    0,    0,    0,    0, 2, 2, 0, 0,  0,  0, 1, 0x08, 0x00,                     //
+          0x45, 0,    0,    28,   0, 1, 0, 0, 64, 17, 0, 0, 10,   0,    0, 1, 10, 0, 0, 2,  //
+          0x13, 0x88, 0x17, 0x70, 0, 8, 0, 0});
+  // An ARP request, who-has 10.0.0.2 tell 10.0.0.1.
+  const auto arp =
+      u8({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2,  0, 0, 0, 0, 1, 0x08, 0x06,               //
+          0,    1,    0x08, 0,    6,    4,    0,  1, 2, 0, 0, 0, 0,    1,    10, 0, 0, 1,  //
+          0,    0,    0,    0,    0,    0,    10, 0, 0, 2});
+  constexpr std::int64_t kS = 1'000'000'000;
+  const std::int64_t t0 = 1'700'000'000 * kS;
+  ASSERT_EQ(pipeline.frame(DLT_EN10MB, t0, udp, counters), DecodeResult::kOk);
+  for (int s = 1; s <= 14; ++s) pipeline.frame(DLT_EN10MB, t0 + s * kS, arp, counters);
+  EXPECT_TRUE(flows.empty()) << "idle for 14 s of a 15 s timeout";
+  pipeline.frame(DLT_EN10MB, t0 + 15 * kS, arp, counters);
+  ASSERT_EQ(flows.size(), 1u) << "the ARP frame 15 s on expires the flow";
+  EXPECT_EQ(flows[0].packets, 1u);
+  EXPECT_EQ(flows[0].dst_port, 6000);
+}
 
 }  // namespace
 }  // namespace citywatch::agent
