@@ -17,9 +17,14 @@
 #include "agent/capture/packet_decoder.h"
 #include "agent/capture/packet_events.h"
 #include "agent/capture/packet_source.h"
+#include "tests/agent/capture/test_frames.h"
 
 namespace citywatch::agent {
 namespace {
+
+using test_frames::arp_frame;
+using test_frames::Bytes;
+using test_frames::udp_frame;
 
 const std::string kCapture =
     std::string(CITYWATCH_SHARED_DIR) + "/testdata/captures/segment-a.pcap";
@@ -169,27 +174,14 @@ TEST(MeterPipeline, NonIpFramesMoveThePacketClock) {
   PacketEventExtractor events(event_config(), [](const PacketEvent&, std::int64_t) {});
   MeterPipeline pipeline(meter, events, /*packet_clock=*/true);
   DecodeCounters counters;
-  auto u8 = [](std::initializer_list<int> v) {
-    std::vector<std::byte> b;
-    for (int x : v) b.push_back(static_cast<std::byte>(x));
-    return b;
-  };
-  // Ethernet + IPv4 + a UDP datagram 10.0.0.1:5000 -> 10.0.0.2:6000 (a flow without FIN).
-  const auto udp =
-      u8({2,    0,    0,    0,    0, 2, 2, 0, 0,  0,  0, 1, 0x08, 0x00,                     //
-          0x45, 0,    0,    28,   0, 1, 0, 0, 64, 17, 0, 0, 10,   0,    0, 1, 10, 0, 0, 2,  //
-          0x13, 0x88, 0x17, 0x70, 0, 8, 0, 0});
-  // An ARP request, who-has 10.0.0.2 tell 10.0.0.1.
-  const auto arp =
-      u8({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2,  0, 0, 0, 0, 1, 0x08, 0x06,               //
-          0,    1,    0x08, 0,    6,    4,    0,  1, 2, 0, 0, 0, 0,    1,    10, 0, 0, 1,  //
-          0,    0,    0,    0,    0,    0,    10, 0, 0, 2});
+  const Bytes udp = udp_frame(5000, 6000);                                 // a flow without FIN
+  const Bytes arp = arp_frame(1, 0x0a, {10, 99, 1, 10}, {10, 99, 1, 20});  // who-has .20
   constexpr std::int64_t kS = 1'000'000'000;
   const std::int64_t t0 = 1'700'000'000 * kS;
-  ASSERT_EQ(pipeline.frame(DLT_EN10MB, t0, udp, counters), DecodeResult::kOk);
-  for (int s = 1; s <= 14; ++s) pipeline.frame(DLT_EN10MB, t0 + s * kS, arp, counters);
+  ASSERT_EQ(pipeline.frame(DLT_EN10MB, t0, udp.b, counters), DecodeResult::kOk);
+  for (int s = 1; s <= 14; ++s) pipeline.frame(DLT_EN10MB, t0 + s * kS, arp.b, counters);
   EXPECT_TRUE(flows.empty()) << "idle for 14 s of a 15 s timeout";
-  pipeline.frame(DLT_EN10MB, t0 + 15 * kS, arp, counters);
+  pipeline.frame(DLT_EN10MB, t0 + 15 * kS, arp.b, counters);
   ASSERT_EQ(flows.size(), 1u) << "the ARP frame 15 s on expires the flow";
   EXPECT_EQ(flows[0].packets, 1u);
   EXPECT_EQ(flows[0].dst_port, 6000);
