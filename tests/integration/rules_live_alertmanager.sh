@@ -4,11 +4,11 @@
 # password-guessing run against a real sshd and a bounded hping3 SYN burst each reach a real
 # prometheus-alertmanager on loopback (its API v2 lists them), and each resolves after the
 # traffic stops. The rule pack is the shipped one with hold_down shortened to 20 s so the test
-# sees resolution quickly (below: why not shorter). The scan is slow (about 20 s) and its
-# alert must be listed while it still runs: the agent's flow meter keeps its default 15 s idle timeout, so that alert comes
-# from the failed probes the agent reports as packet events, and is raised once. Latencies
-# (first probe, or end of traffic -> listed by Alertmanager) are printed; only orderings are
-# asserted.
+# sees resolution quickly (below: why 20 s). The scan is slow (about 20 s) and its alert must
+# be listed while it still runs: the agent's flow meter keeps its default 15 s idle timeout, so
+# that alert comes from the failed probes the agent reports as packet events, and is raised
+# once. Latencies (first probe, or end of traffic -> listed by Alertmanager) are printed; only
+# orderings are asserted.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cw_init "$@"
 [[ $(id -u) == 0 ]] || { echo "SKIP: needs root (network namespaces)" >&2; exit 77; }
