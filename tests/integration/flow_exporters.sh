@@ -72,32 +72,16 @@ expect_totals() {
       "$(cw_sum citywatch_flow_bytes_total "protocol=\"$proto\"" <<<"$M")" "${want_b[$proto]}"
   done
 }
-# wire_start NAME: captures the datagrams sent to the agent's listener into $WORK/NAME.raw.pcap.
+# wire_start NAME: captures the datagrams sent to the agent's listener.
 wire_start() {
   WIRE="$WORK/$1"
-  tcpdump -i lo -s 0 -B 65536 -U -w "$WIRE.raw.pcap" "udp dst port $PORT" \
-    >"$WIRE.tcpdump.log" 2>&1 &
-  WIRE_PID=$!
-  CW_PIDS+=("$WIRE_PID")
-  wire_listening() { grep -q "listening on" "$WIRE.tcpdump.log"; }
-  cw_wait_until 100 "tcpdump listening on lo" wire_listening
+  cw_udp_capture_start "$WIRE.pcap" "$PORT"
 }
 # wire_stop KIND: ends the capture once it holds every datagram the exporter sent, and decodes
-# it with tshark (KIND cflow or sflow) into $WIRE.json. A marker datagram, sent after the
-# exporter exited to 127.0.0.3 (where nothing listens), is captured after all of the
-# exporter's: once tcpdump has written it, it has written them all.
+# it with tshark (KIND cflow or sflow) into $WIRE.json.
 wire_stop() {
-  local kind=$1
-  echo citywatch-capture-marker >"/dev/udp/127.0.0.3/$PORT"
-  marker_written() { [[ -n "$(tcpdump -r "$WIRE.raw.pcap" -c 1 "dst host 127.0.0.3" 2>/dev/null)" ]]; }
-  cw_wait_until 300 "tcpdump to write the capture marker" marker_written
-  kill -INT "$WIRE_PID"
-  cw_wait_exit "$WIRE_PID" 100
-  grep -q "^0 packets dropped by kernel" "$WIRE.tcpdump.log" ||
-    fail "tcpdump dropped datagrams, so the wire truth is short: $(tr '\n' ' ' <"$WIRE.tcpdump.log")"
-  tcpdump -r "$WIRE.raw.pcap" -w "$WIRE.pcap" "dst host 127.0.0.1" 2>/dev/null ||
-    fail "tcpdump could not filter $WIRE.raw.pcap"
-  python3 "$SRC_DIR/../shared/tools/flow-truth.py" "$WIRE.pcap" "$PORT" "$kind" >"$WIRE.json" ||
+  cw_udp_capture_stop
+  python3 "$SRC_DIR/../shared/tools/flow-truth.py" "$WIRE.pcap" "$PORT" "$1" >"$WIRE.json" ||
     fail "flow-truth.py failed on $WIRE.pcap"
 }
 # wire KEY: one integer from the last wire decode (0 when tshark saw none).

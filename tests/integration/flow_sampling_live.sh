@@ -46,29 +46,12 @@ collected_b=0
 stage() {
   local name=$1 kind=$2 tfile=$3 tpk=$4 tbk=$5
   shift 5
-  local cap="$WORK/$name.pcap" tlog="$WORK/$name-tcpdump.log" tpid
-  tcpdump -i lo -s 0 -U -w "$cap" "udp dst port $PORT" >"$tlog" 2>&1 &
-  tpid=$!
-  CW_PIDS+=("$tpid")
-  _listening() { grep -q "listening on" "$tlog"; }
-  cw_wait_until 100 "tcpdump listening on lo" _listening
+  local cap="$WORK/$name.pcap"
+  cw_udp_capture_start "$cap" "$PORT"
   local d0
   d0=$(cw_metric "$AGENT_METRICS" citywatch_agent_flow_datagrams_total)
   "$@" >"$WORK/$name.log" 2>&1 || fail "$name failed: $(tail -3 "$WORK/$name.log")"
-  # tcpdump loses what it has not read yet when stopped: stop it only once it has written
-  # every datagram the agent received in this stage (the same count twice in a row).
-  local last=""
-  _all_captured() {
-    local d c
-    d=$(($(cw_metric "$AGENT_METRICS" citywatch_agent_flow_datagrams_total) - d0))
-    c=$(tcpdump -r "$cap" 2>/dev/null | wc -l)
-    [[ $d -gt 0 && $c -ge $d && "$last" == "$d/$c" ]] && return 0
-    last="$d/$c"
-    return 1
-  }
-  cw_wait_until 300 "tcpdump to write every datagram of $name" _all_captured
-  kill -INT "$tpid"
-  cw_wait_exit "$tpid" 100
+  cw_udp_capture_stop
   local sum
   sum=$(python3 "$SRC_DIR/tests/integration/sampling_check.py" live "$cap" "$PORT" "$kind" "$AGENT_BIN") ||
     fail "$name: $sum"

@@ -387,3 +387,35 @@ cw_flow_listener() {
   cw_wait_until 300 "the agent's flow listener in $log" _cw_flow_line
   FLOW_PORT=$(grep -o 'flow listener udp:[0-9.]*:[0-9]*' "$log" | tail -n 1 | sed 's/.*://')
 }
+
+# cw_udp_capture_start FILE PORT: tcpdump records the UDP datagrams sent to PORT on lo, for
+# cw_udp_capture_stop to finish into FILE.
+cw_udp_capture_start() {
+  CW_CAPTURE_FILE=$1
+  CW_CAPTURE_PORT=$2
+  tcpdump -i lo -s 0 -B 65536 -U -w "$CW_CAPTURE_FILE.raw" "udp dst port $CW_CAPTURE_PORT" \
+    >"$CW_CAPTURE_FILE.tcpdump.log" 2>&1 &
+  CW_CAPTURE_PID=$!
+  CW_PIDS+=("$CW_CAPTURE_PID")
+  _cw_capture_listening() { grep -q "listening on" "$CW_CAPTURE_FILE.tcpdump.log"; }
+  cw_wait_until 100 "tcpdump listening on lo" _cw_capture_listening
+}
+
+# cw_udp_capture_stop: once the sender has finished, ends the capture when it holds every
+# datagram sent, and leaves in FILE those sent to 127.0.0.1:PORT. tcpdump loses what it has not
+# written yet when stopped, so a marker datagram goes to 127.0.0.3:PORT (nothing listens
+# there) after the sender's: once tcpdump has written it, it has written them all. Fails the
+# test if tcpdump reports drops, which would make the capture short of what was sent.
+cw_udp_capture_stop() {
+  echo citywatch-capture-marker >"/dev/udp/127.0.0.3/$CW_CAPTURE_PORT"
+  _cw_marker_written() {
+    [[ -n "$(tcpdump -r "$CW_CAPTURE_FILE.raw" -c 1 "dst host 127.0.0.3" 2>/dev/null)" ]]
+  }
+  cw_wait_until 300 "tcpdump to write the capture marker" _cw_marker_written
+  kill -INT "$CW_CAPTURE_PID"
+  cw_wait_exit "$CW_CAPTURE_PID" 100
+  grep -q "^0 packets dropped by kernel" "$CW_CAPTURE_FILE.tcpdump.log" ||
+    fail "tcpdump dropped datagrams: $(tr '\n' ' ' <"$CW_CAPTURE_FILE.tcpdump.log")"
+  tcpdump -r "$CW_CAPTURE_FILE.raw" -w "$CW_CAPTURE_FILE" "dst host 127.0.0.1" 2>/dev/null ||
+    fail "tcpdump could not filter $CW_CAPTURE_FILE.raw"
+}
