@@ -13,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cw_init "$@"
 cw_need_segment_a
 for tool in softflowd pmacctd tcpdump tshark python3; do
-  command -v "$tool" >/dev/null || { echo "SKIP: $tool not found" >&2; exit 77; }
+  command -v "$tool" >/dev/null || fail "$tool not found (scripts/install-deps.sh installs it)"
 done
 TRUTH="$SRC_DIR/../shared/testdata/flows"
 
