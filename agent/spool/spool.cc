@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cinttypes>
@@ -15,6 +16,7 @@
 #include <random>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "common/crc32c.h"
 
@@ -29,6 +31,10 @@ constexpr const char* kCursorTmpName = "acked.tmp";
 // deleted only after the cursor that acks them is written, and writing it takes a block:
 // without this file a spool that filled its disk could never free it.
 constexpr const char* kReserveName = "reserve";
+// An emptied segment file kept for the next segment to start in (see spool.h).
+constexpr const char* kSpareName = "spare";
+// Follows each record written into a reused file: a length no record has, sequence 0.
+constexpr std::uint32_t kEndMarkerLength = 0xffffffffu;
 constexpr off_t kReserveBytes = 16 << 10;
 constexpr std::uint32_t kCursorVersion = 1;
 // u32 crc32c, u32 version, u64 acked, u64 last_seq, u64 stream id
@@ -138,6 +144,18 @@ std::uint32_t record_crc(const std::byte* header, std::span<const std::byte> pay
   return crc32c_extend(crc32c({header + 4, Spool::kHeaderBytes - 4}), payload);
 }
 
+std::array<std::byte, Spool::kHeaderBytes> end_marker() {
+  std::array<std::byte, Spool::kHeaderBytes> m{};
+  put_le32(m.data() + 4, kEndMarkerLength);
+  put_le32(m.data(), record_crc(m.data(), {}));
+  return m;
+}
+
+bool is_end_marker(const std::byte* header) {
+  const auto m = end_marker();
+  return std::equal(m.begin(), m.end(), header);
+}
+
 }  // namespace
 
 Spool::Spool(const SpoolOptions& opts) : opts_(opts) {}
@@ -203,6 +221,12 @@ Status Spool::recover() {
     std::error_code type_ec;
     const bool regular = it->is_regular_file(type_ec);
     if ((name == kCursorName || name == kReserveName) && regular) continue;
+    if (name == kSpareName && regular) {
+      has_spare_ = true;
+      std::error_code size_ec;
+      stats_.spare_bytes = it->file_size(size_ec);
+      continue;
+    }
     if (name == kCursorTmpName && regular) {
       // An interrupted persist_cursor(): the rename never happened, so `acked` is the truth.
       ::unlinkat(dir_fd_, kCursorTmpName, 0);
@@ -247,7 +271,7 @@ Status Spool::recover() {
       continue;
     }
     const std::string name = segment_name(seg.first_seq);
-    if (::unlinkat(dir_fd_, name.c_str(), 0) != 0 && errno != ENOENT) {
+    if (!keep_as_spare(name) && ::unlinkat(dir_fd_, name.c_str(), 0) != 0 && errno != ENOENT) {
       return io_error("cannot delete fully acked segment", segment_path(seg.first_seq), errno);
     }
     seg_it = segments_.erase(seg_it);
@@ -262,6 +286,7 @@ Status Spool::recover() {
     const auto path = segment_path(last.first_seq);
     active_fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
     if (active_fd_ < 0) return io_error("cannot open segment", path, errno);
+    active_reused_ = last.ends_in_marker;
   }
   return Status::ok();
 }
@@ -293,6 +318,13 @@ Status Spool::scan_segment(Segment& seg, bool is_last, std::uint64_t next_first_
       if (n < 0) {
         result = io_error("cannot read segment", path, errno);
         break;
+      }
+      if (static_cast<std::size_t>(n) == kHeaderBytes && is_end_marker(header.data())) {
+        // A reused file: what follows is from its earlier life. Appends go where it stands.
+        seg.bytes = off;
+        seg.ends_in_marker = true;
+        ::close(fd);
+        return Status::ok();
       }
       len = get_le32(header.data() + 4);
       seq = get_le64(header.data() + 8);
@@ -387,6 +419,8 @@ void Spool::keep_reserve() {
 
 Status Spool::persist_cursor() {
   Status s = write_cursor();
+  if (!s && (cursor_errno_ == ENOSPC || cursor_errno_ == EDQUOT) && drop_spare())
+    s = write_cursor();
   if (!s && (cursor_errno_ == ENOSPC || cursor_errno_ == EDQUOT) && has_reserve_) {
     // The disk is full: give the ballast back and write the cursor in its place.
     ::unlinkat(dir_fd_, kReserveName, 0);
@@ -437,9 +471,23 @@ Status Spool::sync_dir() {
 Status Spool::start_segment(std::uint64_t first_seq) {
   const auto path = segment_path(first_seq);
   const std::string name = segment_name(first_seq);
-  active_fd_ = ::openat(dir_fd_, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-  if (active_fd_ < 0) return io_error("cannot create segment", path, errno);
-  segments_[first_seq] = Segment{first_seq, 0, 0};
+  active_reused_ = false;
+  if (has_spare_) {
+    has_spare_ = false;
+    const std::uint64_t spare_bytes = std::exchange(stats_.spare_bytes, 0);
+    if (::renameat2(dir_fd_, kSpareName, dir_fd_, name.c_str(), RENAME_NOREPLACE) == 0) {
+      active_fd_ = ::openat(dir_fd_, name.c_str(), O_RDWR | O_CLOEXEC);
+      if (active_fd_ < 0) return io_error("cannot open reused segment", path, errno);
+      // Its old records have lower sequences than any new one, and sit behind end markers.
+      active_reused_ = spare_bytes != 0;
+      ++stats_.segments_reused;
+    }
+  }
+  if (active_fd_ < 0) {
+    active_fd_ = ::openat(dir_fd_, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (active_fd_ < 0) return io_error("cannot create segment", path, errno);
+  }
+  segments_[first_seq] = Segment{first_seq, 0, 0, false};
   ++stats_.segments;
   // The directory entry is synced with the data: on roll, on sync(), or per append.
   dir_dirty_ = true;
@@ -526,14 +574,27 @@ Status Spool::append(std::uint64_t seq, std::vector<std::byte>&& payload) {
   put_le32(header.data() + 4, len);
   put_le64(header.data() + 8, seq);
   put_le32(header.data(), record_crc(header.data(), payload));
-  std::array<iovec, 2> iov{iovec{header.data(), header.size()},
-                           iovec{const_cast<std::byte*>(payload.data()), payload.size()}};
-  if (const int err = pwritev_all(active_fd_, iov.data(), 2, seg.bytes); err != 0) {
-    // Cut the partial record so the segment stays clean; if even that fails, seal it and let
-    // recovery count the tail, since writing after garbage would hide the new records.
+  auto marker = end_marker();
+  std::array<iovec, 3> iov{iovec{header.data(), header.size()},
+                           iovec{const_cast<std::byte*>(payload.data()), payload.size()},
+                           iovec{marker.data(), marker.size()}};
+  const int iovcnt = active_reused_ ? 3 : 2;
+  int err = pwritev_all(active_fd_, iov.data(), iovcnt, seg.bytes);
+  if ((err == ENOSPC || err == EDQUOT) && drop_spare()) {
+    iov = {iovec{header.data(), header.size()},
+           iovec{const_cast<std::byte*>(payload.data()), payload.size()},
+           iovec{marker.data(), marker.size()}};  // pwritev_all advanced them
+    err = pwritev_all(active_fd_, iov.data(), iovcnt, seg.bytes);
+  }
+  if (err != 0) {
+    // Cut the partial record so the segment stays clean (and a reused file's older bytes
+    // with it); if even that fails, seal it and let recovery count the tail, since writing
+    // after garbage would hide the new records.
     if (::ftruncate(active_fd_, static_cast<off_t>(seg.bytes)) != 0) {
       ::close(active_fd_);
       active_fd_ = -1;
+    } else {
+      active_reused_ = false;
     }
     return io_error("cannot append batch " + std::to_string(seq) + " to",
                     segment_path(seg.first_seq), err);
@@ -591,11 +652,33 @@ Status Spool::delete_segment(std::uint64_t first_seq, bool count_as_dropped) {
   stats_.bytes -= seg.bytes;
   stats_.segments = segments_.size();
   const std::string name = segment_name(first_seq);
+  // An acked segment's file is kept for the next segment; one dropped for max_bytes is not
+  // (the spool is over its size already).
+  if (!count_as_dropped && !is_active && keep_as_spare(name)) return Status::ok();
   if (::unlinkat(dir_fd_, name.c_str(), 0) != 0 && errno != ENOENT) {
     // Forgotten in memory either way; a leftover file is re-examined at the next open().
     return io_error("cannot delete segment", segment_path(first_seq), errno);
   }
   return Status::ok();
+}
+
+// The rename need not be durable: if a crash undoes it, recovery finds the segment wholly
+// acked and keeps it as the spare again (or deletes it).
+bool Spool::keep_as_spare(const std::string& name) {
+  if (has_spare_) return false;
+  if (::renameat2(dir_fd_, name.c_str(), dir_fd_, kSpareName, RENAME_NOREPLACE) != 0) return false;
+  struct stat st {};
+  has_spare_ = true;
+  stats_.spare_bytes =
+      ::fstatat(dir_fd_, kSpareName, &st, 0) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  return true;
+}
+
+bool Spool::drop_spare() {
+  if (!has_spare_) return false;
+  has_spare_ = false;
+  stats_.spare_bytes = 0;
+  return ::unlinkat(dir_fd_, kSpareName, 0) == 0;
 }
 
 Status Spool::ack(std::uint64_t seq) {

@@ -18,6 +18,16 @@
 // segments, and counts both in SpoolStats::corrupt_records_recovered. It never aborts on bad
 // data; it fails only when the directory itself cannot be used.
 //
+// Segment files are reused, not churned: the first sealed segment emptied by an ack is renamed
+// to `spare` (at most one), and the next segment to start is that file renamed, its blocks
+// already allocated and its pages often still cached. Rewriting such a file costs about half
+// the CPU of writing a new one, and no unlink (bench/pipeline_bench.cc, BM_SpoolAppend). Its old
+// bytes past the new records are never read: every append to a reused file is followed by a
+// 16-byte end marker (a header with length 0xffffffff and sequence 0, which no record has), where
+// recovery stops without counting anything corrupt. Disk use is thus up to one segment more
+// than the segments themselves (SpoolStats::spare_bytes); a full file system gets the spare's
+// space first (before the reserve, below), and batches dropped for max_bytes are unlinked.
+//
 // Durability: with sync_every_append a batch is on disk when append() returns. Otherwise the
 // owner calls sync() from a timer (the agent: once a second, and before sending: the
 // forwarder's group commit, one sync for every batch appended since the last) and the spool
@@ -72,6 +82,10 @@ struct SpoolStats {
   // Times the file system was too full to write the ack cursor and the spool's 16 KiB
   // reserve file was given up for it (re-made once acked segments freed space).
   std::uint64_t reserve_used = 0;
+  // Segment files started by taking the spare (an emptied segment kept for reuse) instead of
+  // creating a file, and the spare's size now (0 when there is none).
+  std::uint64_t segments_reused = 0;
+  std::uint64_t spare_bytes = 0;
 };
 
 class Spool {
@@ -133,7 +147,8 @@ class Spool {
   struct Segment {
     std::uint64_t first_seq = 0;  // from the file name
     std::uint64_t last_seq = 0;   // highest valid record; 0 if none
-    std::uint64_t bytes = 0;      // file size (valid end for the active segment)
+    std::uint64_t bytes = 0;      // end of the last record (the file may hold more: reused)
+    bool ends_in_marker = false;  // recovery stopped at an end marker: older bytes follow
   };
   struct Location {
     std::uint64_t segment = 0;  // Segment::first_seq
@@ -152,6 +167,8 @@ class Spool {
   Status start_segment(std::uint64_t first_seq);
   Status seal_active();
   Status delete_segment(std::uint64_t first_seq, bool count_as_dropped);
+  bool keep_as_spare(const std::string& name);  // renames a segment to kSpareName if none
+  bool drop_spare();                            // true if there was one to free the disk
   Status enforce_max_bytes();
   void keep_recent(std::uint64_t seq, std::vector<std::byte>&& payload);
   void recycle(std::vector<std::byte>&& buffer);
@@ -170,9 +187,11 @@ class Spool {
   bool active_dirty_ = false;                  // written since the last fdatasync
   bool dir_dirty_ = false;                     // entries created since the last dir fsync
   bool has_reserve_ = false;
-  int cursor_errno_ = 0;       // of the last write_cursor() that failed
-  bool cursor_dirty_ = false;  // acked_seq moved since the cursor was persisted
-  int read_fd_ = -1;           // cached fd of a sealed segment for read_next
+  bool has_spare_ = false;
+  bool active_reused_ = false;  // the active segment's file holds older bytes past its end
+  int cursor_errno_ = 0;        // of the last write_cursor() that failed
+  bool cursor_dirty_ = false;   // acked_seq moved since the cursor was persisted
+  int read_fd_ = -1;            // cached fd of a sealed segment for read_next
   std::uint64_t read_fd_segment_ = 0;
   std::vector<std::byte> scratch_;  // reused by recovery and reads: no per-record allocation
   // Batches appended since open() and not yet read, oldest evicted past kRecentBytes.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -345,6 +346,108 @@ TEST_F(SpoolTest, AcksOfTheActiveSegmentCreateAndDeleteNothing) {
   EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{51}));
 }
 
+ino_t inode_of(const fs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_ino;
+}
+
+TEST_F(SpoolTest, AnAckedSegmentsFileStartsTheNextSegment) {
+  // 116-byte records, 2 per 200-byte segment: segments start at 1, 3, 5, ...
+  open_spool(options(200));
+  for (std::uint64_t seq = 1; seq <= 4; ++seq) append(seq, 100);
+  const ino_t first = inode_of(dir_ / segment_name(1));
+  ASSERT_TRUE(spool_->ack(2));  // segment 1 is emptied: its file becomes the spare
+  EXPECT_EQ(segment_files(), (std::vector<fs::path>{dir_ / segment_name(3)}));
+  ASSERT_TRUE(fs::exists(dir_ / "spare"));
+  EXPECT_EQ(inode_of(dir_ / "spare"), first);
+  EXPECT_EQ(spool_->stats().spare_bytes, 2 * (kHeader + 100));
+
+  append(5, 60);  // segment 3 is full: 5 starts in the spare's file, over records 1 and 2
+  EXPECT_FALSE(fs::exists(dir_ / "spare"));
+  EXPECT_EQ(inode_of(dir_ / segment_name(5)), first);
+  EXPECT_EQ(spool_->stats().segments_reused, 1u);
+  EXPECT_EQ(spool_->stats().spare_bytes, 0u);
+  EXPECT_EQ(spool_->stats().bytes, 2 * (kHeader + 100) + kHeader + 60);  // records, not files
+  EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{3, 4, 5}));
+
+  // The file still holds the end of record 2 past record 5 and its end marker: a restart stops
+  // at the marker, counts nothing corrupt and brings nothing old back.
+  open_spool(options(200));
+  EXPECT_EQ(spool_->stats().corrupt_records_recovered, 0u);
+  EXPECT_EQ(spool_->stats().batches_pending, 3u);
+  EXPECT_EQ(spool_->stats().bytes, 2 * (kHeader + 100) + kHeader + 60);
+  EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{3, 4, 5}));
+  append(6, 100);  // continues after 5 in the reused file, marker moved along
+  open_spool(options(200));
+  EXPECT_EQ(spool_->stats().corrupt_records_recovered, 0u);
+  EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{3, 4, 5, 6}));
+  // Records 5 and 6 and the marker (208 bytes) fit in the old file: it keeps its size.
+  EXPECT_EQ(fs::file_size(dir_ / segment_name(5)), 2 * (kHeader + 100));
+
+  // A spare found at open is taken too.
+  ASSERT_TRUE(spool_->ack(4));  // segment 3 goes: the spare again
+  const ino_t third = inode_of(dir_ / "spare");
+  open_spool(options(200));
+  EXPECT_EQ(spool_->stats().spare_bytes, 2 * (kHeader + 100));
+  append(7, 10);  // fills segment 5 (218 bytes of records)
+  append(8, 10);  // 8 starts in segment 3's old file
+  EXPECT_EQ(inode_of(dir_ / segment_name(8)), third);
+  EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{5, 6, 7, 8}));
+  open_spool(options(200));
+  EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{5, 6, 7, 8}));
+  EXPECT_EQ(spool_->stats().corrupt_records_recovered, 0u);
+}
+
+TEST_F(SpoolTest, ACrashInAReusedFileNeverBringsItsOldRecordsBack) {
+  // What a crash can leave in a reused file: the newest record and its end marker written in
+  // part, the file's old bytes in the rest. Recovery keeps the records written whole, and
+  // nothing of the file's earlier life, at every point the write could have stopped.
+  open_spool(options(250));
+  for (std::uint64_t seq = 1; seq <= 4; ++seq) append(seq, 120);  // segments 1 and 3
+  ASSERT_TRUE(spool_->ack(2));
+  const std::vector<char> old = read_file(dir_ / "spare");
+  ASSERT_EQ(old.size(), 2 * (kHeader + 120));
+  append(5, 100);  // starts segment 5 in the spare
+  append(6, 50);
+  spool_.reset();
+  const fs::path seg = dir_ / segment_name(5);
+  const std::vector<char> full = read_file(seg);
+  const std::size_t last_start = kHeader + 100, last_end = last_start + kHeader + 50;
+  ASSERT_EQ(full.size(), old.size());  // the new records and marker fit in the old file
+  for (std::size_t cut = last_start; cut <= last_end + kHeader; ++cut) {
+    SCOPED_TRACE("written up to " + std::to_string(cut));
+    std::vector<char> data = full;
+    std::copy(old.begin() + static_cast<std::ptrdiff_t>(cut),
+              old.begin() + static_cast<std::ptrdiff_t>(last_end + kHeader),
+              data.begin() + static_cast<std::ptrdiff_t>(cut));
+    write_file(seg, data, data.size());
+    open_spool(options(250));
+    const std::vector<std::uint64_t> want = cut >= last_end ? std::vector<std::uint64_t>{3, 4, 5, 6}
+                                                            : std::vector<std::uint64_t>{3, 4, 5};
+    EXPECT_EQ(read_all(), want);
+    EXPECT_EQ(spool_->last_seq(), want.back());
+    EXPECT_EQ(spool_->stats().corrupt_records_recovered, cut == last_end + kHeader ? 0u : 1u);
+    // Appending goes on after the last good record, and survives the next restart.
+    append(7, 30);
+    open_spool(options(250));
+    std::vector<std::uint64_t> after = want;
+    after.push_back(7);
+    EXPECT_EQ(read_all(), after);
+    EXPECT_EQ(spool_->stats().corrupt_records_recovered, 0u);
+    spool_.reset();
+    write_file(seg, full, full.size());  // as the crash found it, for the next round
+  }
+}
+
+TEST_F(SpoolTest, BatchesDroppedForTheSizeLimitLeaveNoSpare) {
+  open_spool(options(200, 500));
+  for (std::uint64_t seq = 1; seq <= 10; ++seq) append(seq, 100);
+  EXPECT_GT(spool_->stats().batches_dropped_full, 0u);
+  EXPECT_FALSE(fs::exists(dir_ / "spare"));
+  EXPECT_EQ(spool_->stats().spare_bytes, 0u);
+}
+
 TEST_F(SpoolTest, SizeLimitDropsOldestSegmentsAndCounts) {
   // 116-byte records, 2 per segment, at most 500 bytes before the oldest goes.
   open_spool(options(200, 500));
@@ -485,6 +588,44 @@ TEST_F(SpoolTest, AFullFileSystemStillTakesTheAcksThatFreeIt) {
   EXPECT_EQ(spool_->acked_seq(), seq);
   EXPECT_EQ(spool_->last_seq(), seq);
   EXPECT_EQ(spool_->stats().foreign_files_ignored, 2u);  // filler and probe, not the reserve
+}
+
+TEST_F(SpoolTest, AFullFileSystemTakesTheSparesSpaceForTheNextBatch) {
+  // The spare is disk the spool holds for speed only: with no block left, an append gets it.
+  ASSERT_EQ(::geteuid(), 0u) << "mounting the test's tmpfs needs root (CI runs as root)";
+  fs::create_directories(dir_);
+  ASSERT_EQ(
+      std::system(("mount -t tmpfs -o size=256k,mode=0700 cw-spool-test " + dir_.string()).c_str()),
+      0);
+  struct Unmount {
+    fs::path dir;
+    std::unique_ptr<Spool>& spool;
+    ~Unmount() {
+      spool.reset();
+      (void)std::system(("umount " + dir.string()).c_str());
+    }
+  } unmount{dir_, spool_};
+  // 4,016-byte records, 5 per 16 KiB segment (it rolls once past): 1-5 in segment 1, then 6.
+  open_spool(options(16 << 10));
+  for (std::uint64_t seq = 1; seq <= 8; ++seq) append(seq, 4000);
+  ASSERT_TRUE(spool_->ack(5));
+  ASSERT_TRUE(fs::exists(dir_ / "spare"));
+  {
+    std::ofstream filler(dir_ / "filler", std::ios::binary);
+    const std::vector<char> block(512, 'x');
+    for (int i = 0; i < 1024 && filler.write(block.data(), block.size()); ++i) filler.flush();
+  }
+  std::ofstream(dir_ / "probe") << "x";  // the file system is full: not even one block
+  ASSERT_FALSE(fs::exists(dir_ / "probe") && fs::file_size(dir_ / "probe") == 1);
+
+  append(9, 4000);  // into segment 6, on the spare's blocks
+  EXPECT_FALSE(fs::exists(dir_ / "spare"));
+  EXPECT_EQ(spool_->stats().spare_bytes, 0u);
+  EXPECT_EQ(read_all(), (std::vector<std::uint64_t>{6, 7, 8, 9}));
+  // The spare's 20 KiB hold a few batches more; then the disk is full again.
+  std::uint64_t seq = 9;
+  while (seq < 20 && spool_->append(seq + 1, make_payload(seq + 1, 4000))) ++seq;
+  EXPECT_LT(seq, 20u);
 }
 
 TEST_F(SpoolTest, CorruptCursorIsCountedNotFatal) {
