@@ -89,7 +89,13 @@ AgentMetrics::AgentMetrics(const std::string& agent, const std::string& segment)
   corrupt_recovered_ =
       CounterMirror(counter(r, "citywatch_agent_spool_corrupt_records_total",
                             "Spool records found torn or corrupt at start-up and skipped"));
+  segments_reused_ = CounterMirror(
+      counter(r, "citywatch_agent_spool_segments_reused_total",
+              "Spool segments started in the file of an emptied one instead of a new file"));
   spool_bytes_ = &gauge(r, "citywatch_agent_spool_bytes", "Bytes of spool on disk");
+  spool_spare_bytes_ =
+      &gauge(r, "citywatch_agent_spool_spare_bytes",
+             "Bytes of the emptied segment file the spool keeps for its next segment");
   spool_pending_ =
       &gauge(r, "citywatch_agent_spool_batches_pending", "Batches spooled and not yet acked");
   sent_ = CounterMirror(counter(r, "citywatch_agent_batches_sent_total",
@@ -153,7 +159,9 @@ void AgentMetrics::update(const DecodeCounters& decode, const FlowMeterStats& me
   batches_appended_.set(spool.batches_appended);
   batches_dropped_.set(spool.batches_dropped_full);
   corrupt_recovered_.set(spool.corrupt_records_recovered);
+  segments_reused_.set(spool.segments_reused);
   spool_bytes_->Set(static_cast<double>(spool.bytes));
+  spool_spare_bytes_->Set(static_cast<double>(spool.spare_bytes));
   spool_pending_->Set(static_cast<double>(spool.batches_pending));
   sent_.set(forward.batches_sent);
   bytes_sent_.set(forward.bytes_sent);

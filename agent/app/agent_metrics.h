@@ -84,8 +84,9 @@ class AgentMetrics {
   CounterMirror flows_idle_, flows_active_, flows_tcp_, flows_evicted_, flows_flushed_;
   prometheus::Gauge* active_flows_;
   CounterMirror records_, records_lost_, spool_read_errors_, disk_reads_, reserve_used_,
-      batches_appended_, batches_dropped_, corrupt_recovered_;
+      batches_appended_, batches_dropped_, corrupt_recovered_, segments_reused_;
   prometheus::Gauge* spool_bytes_;
+  prometheus::Gauge* spool_spare_bytes_;
   prometheus::Gauge* spool_pending_;
   CounterMirror sent_, bytes_sent_, batch_bytes_, acks_, connect_attempts_, connect_failures_,
       refusals_, reencoded_;

@@ -45,6 +45,10 @@ AgentRuntime::~AgentRuntime() {
 
 Status AgentRuntime::init() {
   if (auto s = Spool::open(config_.spool, spool_); !s) return s;
+  if (const std::uint64_t n = spool_->stats().corrupt_records_recovered; n != 0)
+    log::warning("spool: " + std::to_string(n) +
+                 " torn or corrupt record(s) skipped at start (after a crash or power loss: "
+                 "the last write, torn; anywhere else: the disk changed under the spool)");
   // Continue numbering after everything this agent ever spooled.
   next_seq_ = spool_->last_seq() + 1;
   if (auto s = make_tls_context(TlsRole::kClient, config_.tls, tls_); !s) return s;
@@ -461,7 +465,9 @@ void AgentRuntime::maybe_finish() {
               std::to_string(f.batches_sent) + " batches: " + std::to_string(f.bytes_sent) +
               " bytes on the wire for " + std::to_string(f.batch_bytes) + " bytes of batches, " +
               std::to_string(spool_->stats().batches_read_from_disk) +
-              " read back from the spool's files)");
+              " read back from the spool's files, " +
+              std::to_string(spool_->stats().segments_reused) +
+              " spool segments started in a reused file)");
     finished_reading_ = true;
     shutdown("done");
   }
