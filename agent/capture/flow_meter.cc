@@ -12,31 +12,8 @@ constexpr std::uint8_t kProtoTcp = 6;
 constexpr std::uint8_t kTcpFin = 0x01;  // RFC 9293 section 3.1
 constexpr std::uint8_t kTcpRst = 0x04;
 
-static_assert(sizeof(FlowMeter::Key) == 40, "Key must have no padding: it is hashed as bytes");
+static_assert(sizeof(FlowMeter::Key) == 40, "Key must have no padding: it is compared as bytes");
 static_assert(sizeof(FlowMeter::Entry) <= 128, "keep a flow entry within two cache lines");
-
-std::uint64_t load64(const std::uint8_t* p) {
-  std::uint64_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
-  __extension__ using u128 = unsigned __int128;
-  const u128 r = static_cast<u128>(a) * b;
-  return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
-}
-
-// wyhash-style multiply-fold over the five 64-bit words of the key.
-std::uint32_t hash_words(std::uint64_t w0, std::uint64_t w1, std::uint64_t w2, std::uint64_t w3,
-                         std::uint64_t w4) {
-  constexpr std::uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
-                          k2 = 0x8ebc6af09c88c6e3ull;
-  std::uint64_t h = mix(w0 ^ k0, w1 ^ k1);
-  h = mix(h ^ w2 ^ k2, w3 ^ k0);
-  h = mix(h ^ w4 ^ k1, k2);
-  return static_cast<std::uint32_t>(h ^ (h >> 32));
-}
 
 }  // namespace
 
@@ -76,19 +53,19 @@ std::size_t FlowMeter::find_slot(const Key& key, std::uint32_t hash, std::uint32
   }
 }
 
-// The key's five words are built in registers and each stored once: assembled field by field
-// in memory and read back as words, every read would wait on several narrower stores (a
-// store-forwarding stall per packet). The last word is the ports, VLAN, protocol and family,
-// in the Key's layout on a little-endian host; the hash is over these words either way.
-void FlowMeter::prepare(const DecodedPacket& p, Prepared& out) const {
-  const std::uint64_t src0 = load64(p.src.bytes.data()), src1 = load64(p.src.bytes.data() + 8);
-  const std::uint64_t dst0 = load64(p.dst.bytes.data()), dst1 = load64(p.dst.bytes.data() + 8);
+// The key's last word (ports, VLAN, protocol and family, in the Key's layout on a
+// little-endian host) is built in a register and stored whole with the addresses: assembled
+// field by field in memory and read back as words, every read would wait on several narrower
+// stores (a store-forwarding stall per packet). The hash is over the address hashes and that
+// word either way.
+void FlowMeter::prepare(const DecodedPacket& p, const AddrHashes& h, Prepared& out) const {
   const std::uint64_t tail = std::uint64_t{p.src_port} | std::uint64_t{p.dst_port} << 16 |
                              std::uint64_t{p.vlan} << 32 | std::uint64_t{p.protocol} << 48 |
                              std::uint64_t{static_cast<std::uint8_t>(p.src.family)} << 56;
   if constexpr (std::endian::native == std::endian::little) {
-    const std::uint64_t words[5] = {src0, src1, dst0, dst1, tail};
-    std::memcpy(&out.key, words, sizeof words);
+    std::memcpy(&out.key, p.src.bytes.data(), 16);
+    std::memcpy(reinterpret_cast<char*>(&out.key) + 16, p.dst.bytes.data(), 16);
+    std::memcpy(reinterpret_cast<char*>(&out.key) + 32, &tail, 8);
   } else {
     out.key.src = p.src.bytes;
     out.key.dst = p.dst.bytes;
@@ -98,7 +75,8 @@ void FlowMeter::prepare(const DecodedPacket& p, Prepared& out) const {
     out.key.protocol = p.protocol;
     out.key.family = static_cast<std::uint8_t>(p.src.family);
   }
-  out.hash = hash_words(src0, src1, dst0, dst1, tail);
+  const std::uint64_t x = packet_hash::pair(h.src, h.dst, tail);
+  out.hash = static_cast<std::uint32_t>(x ^ (x >> 32));
   out.ip_bytes = p.ip_bytes;
   out.tcp_flags = p.tcp_flags;
   __builtin_prefetch(&slots_[out.hash & mask_]);
@@ -114,7 +92,7 @@ void FlowMeter::prefetch_entry(const Prepared& x) const {
 
 void FlowMeter::add(const DecodedPacket& p, std::int64_t ts_ns) {
   Prepared x;
-  prepare(p, x);
+  prepare(p, addr_hashes(p.src, p.dst), x);
   add(x, ts_ns);
 }
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "agent/capture/packet_decoder.h"
+#include "agent/capture/packet_hash.h"
 #include "common/record.h"
 #include "common/zeroed_array.h"
 
@@ -70,11 +71,12 @@ class FlowMeter {
   FlowMeter(const FlowMeter&) = delete;
   FlowMeter& operator=(const FlowMeter&) = delete;
 
-  // What add() needs of a packet, hashed once. Capture loops prepare a packet a few packets
-  // before they add it (MeterPipeline, meter_frame.h): prepare() prefetches the packet's
-  // table slot and prefetch_entry() its flow, so add() rarely waits for memory.
+  // What add() needs of a packet, hashed once (from the address hashes the packet-event
+  // extractor uses too, packet_hash.h). Capture loops prepare a packet a few packets before
+  // they add it (MeterPipeline, meter_frame.h): prepare() prefetches the packet's table slot
+  // and prefetch_entry() its flow, so add() rarely waits for memory.
   struct Prepared;
-  void prepare(const DecodedPacket& p, Prepared& out) const;
+  void prepare(const DecodedPacket& p, const AddrHashes& h, Prepared& out) const;
   void prefetch_entry(const Prepared& x) const;
   void add(const Prepared& x, std::int64_t ts_ns);
 

@@ -57,8 +57,9 @@ class MeterPipeline {
       return r;
     }
     it.ts = ts_ns;
-    meter_.prepare(it.pkt, it.x);
-    events_.prefetch(it.pkt, it.keys);
+    const AddrHashes h = addr_hashes(it.pkt.src, it.pkt.dst);  // hashed once for both
+    meter_.prepare(it.pkt, h, it.x);
+    events_.prefetch(it.pkt, h, it.keys);
     ++count_;
     if (count_ > kDepth / 2)
       meter_.prefetch_entry(ring_[(head_ + count_ - 1 - kDepth / 2) % kDepth].x);

@@ -44,31 +44,12 @@ std::uint64_t mac48(const std::array<std::uint8_t, 6>& m) {
 
 std::uint64_t nonzero(std::uint64_t k) { return k == 0 ? 1 : k; }
 
-// The high and low halves of a 128-bit product folded together (wyhash's mum).
-std::uint64_t mum(std::uint64_t a, std::uint64_t b) {
-  __extension__ using u128 = unsigned __int128;
-  const u128 r = static_cast<u128>(a) * b;
-  return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
-}
-
-// Two addresses (in order) and up to 64 bits more, for the TCP paths taken by every SYN and
-// RST: two independent multiplies and a final one, where mix_addr() chains five mix() calls
-// (a tenth of an offline run's CPU was hashing).
-std::uint64_t hash_pair(const IpAddr& a, const IpAddr& b, std::uint64_t extra) {
-  std::uint64_t a0, a1, b0, b1;
-  std::memcpy(&a0, a.bytes.data(), 8);
-  std::memcpy(&a1, a.bytes.data() + 8, 8);
-  std::memcpy(&b0, b.bytes.data(), 8);
-  std::memcpy(&b1, b.bytes.data() + 8, 8);
-  const std::uint64_t h = mum(a0 ^ 0xa0761d6478bd642full, a1 ^ extra ^ 0xe7037ed1a0b428dbull) ^
-                          mum(b0 ^ 0x8ebc6af09c88c6e3ull, b1 ^ 0x589965cc75374cc3ull);
-  return mum(h ^ 0x1d8e4e27c47d124full, 0xa0761d6478bd642full ^ (extra >> 32));
-}
-
-// One connection attempt: who tried (client), whom (server), which port, on which VLAN.
-std::uint64_t probe_key(const IpAddr& client, const IpAddr& server, std::uint16_t port,
+// One connection attempt: who tried (client), whom (server), which port, on which VLAN; from
+// the addresses' hashes (packet_hash.h), the packet's own or a probe's.
+std::uint64_t probe_key(std::uint64_t client, std::uint64_t server, std::uint16_t port,
                         std::uint16_t vlan) {
-  return nonzero(hash_pair(client, server, port | std::uint64_t{vlan} << 16 | 0x70726fULL << 32));
+  return nonzero(
+      packet_hash::pair(client, server, port | std::uint64_t{vlan} << 16 | 0x70726fULL << 32));
 }
 
 // A SYN, SYN-ACK or RST, and the service port its events are budgeted by. Answers are
@@ -90,9 +71,9 @@ void tcp_kind(const DecodedPacket& p, PacketEventKind& kind, std::uint16_t& serv
 }
 
 std::uint64_t tcp_budget_key(PacketEventKind kind, std::uint16_t service_port,
-                             const DecodedPacket& p) {
-  return hash_pair(
-      p.src, p.dst,
+                             const DecodedPacket& p, const AddrHashes& h) {
+  return packet_hash::pair(
+      h.src, h.dst,
       service_port | std::uint64_t{p.vlan} << 16 | static_cast<std::uint64_t>(kind) << 32);
 }
 
@@ -178,9 +159,10 @@ void PacketEventExtractor::add(DecodeResult r, const DecodedPacket& p,
   switch (p.protocol) {
     case kProtoTcp:
       if (p.tcp_flags & (kTcpSyn | kTcpRst))
-        tcp(p, ts, keys && keys->set ? *keys : tcp_keys(p));
+        tcp(p, ts, keys && keys->set ? *keys : tcp_keys(p, addr_hashes(p.src, p.dst)));
       else if ((p.tcp_flags & kTcpAck) != 0 && probe_head_ != probe_tail_)
-        probe_established(keys && keys->set ? keys->fwd : tcp_keys(p).fwd);
+        probe_established(keys && keys->set ? keys->fwd
+                                            : tcp_keys(p, addr_hashes(p.src, p.dst)).fwd);
       if (p.payload_offset != 0 && (p.src_port == cfg_.dns_port || p.dst_port == cfg_.dns_port))
         dns(p, frame, ts);
       break;
@@ -220,26 +202,28 @@ bool PacketEventExtractor::needs_frame(DecodeResult r, const DecodedPacket& p) c
 // The hashes tcp() and probe_established() look up: the attempt in either direction (a SYN
 // or the client's ACK/RST; the server's answer) and the event's budget key. A packet with
 // only ACK needs the first.
-PacketEventExtractor::TcpKeys PacketEventExtractor::tcp_keys(const DecodedPacket& p) const {
+PacketEventExtractor::TcpKeys PacketEventExtractor::tcp_keys(const DecodedPacket& p,
+                                                             const AddrHashes& h) const {
   TcpKeys k;
   k.set = true;
-  k.fwd = probe_key(p.src, p.dst, p.dst_port, p.vlan);
+  k.fwd = probe_key(h.src, h.dst, p.dst_port, p.vlan);
   if ((p.tcp_flags & (kTcpSyn | kTcpRst)) == 0) return k;
-  k.rev = probe_key(p.dst, p.src, p.src_port, p.vlan);
+  k.rev = probe_key(h.dst, h.src, p.src_port, p.vlan);
   PacketEventKind kind;
   std::uint16_t service_port;
   tcp_kind(p, kind, service_port);
-  k.budget = tcp_budget_key(kind, service_port, p);
+  k.budget = tcp_budget_key(kind, service_port, p, h);
   return k;
 }
 
 // The lines tcp() reads at random: the attempt's index bucket in either direction and the
 // event's budget slot. The keys are kept for add().
-void PacketEventExtractor::prefetch(const DecodedPacket& p, TcpKeys& keys) const {
+void PacketEventExtractor::prefetch(const DecodedPacket& p, const AddrHashes& h,
+                                    TcpKeys& keys) const {
   keys.set = false;
   if (!cfg_.enabled || p.protocol != kProtoTcp || p.fragment_offset != 0) return;
   if ((p.tcp_flags & (kTcpSyn | kTcpRst | kTcpAck)) == 0) return;
-  keys = tcp_keys(p);
+  keys = tcp_keys(p, h);
   const std::size_t buckets = (probe_index_.size() - 1) & ~std::size_t{3};
   __builtin_prefetch(&probe_index_[keys.fwd & buckets]);
   if ((p.tcp_flags & (kTcpSyn | kTcpRst)) == 0) return;
@@ -385,9 +369,8 @@ void PacketEventExtractor::probe_established(std::uint64_t key) {
 
 void PacketEventExtractor::probe_failed(const Probe& pr, std::uint8_t flags) {
   const auto kind = PacketEventKind::kTcpProbeFailed;
-  const std::uint64_t key = hash_pair(
-      pr.src, pr.dst,
-      pr.dst_port | std::uint64_t{pr.vlan} << 16 | static_cast<std::uint64_t>(kind) << 32);
+  // Budgeted per attempt's client, server, port and VLAN, which its key already hashes.
+  const std::uint64_t key = packet_hash::pair(pr.key, static_cast<std::uint64_t>(kind), 0);
   if (!admit(kind, key, pr.ts)) return;
   ev_ = PacketEvent{};
   ev_.kind = kind;

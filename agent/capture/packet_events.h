@@ -51,6 +51,7 @@
 
 #include "agent/capture/dns_decoder.h"
 #include "agent/capture/packet_decoder.h"
+#include "agent/capture/packet_hash.h"
 #include "common/record.h"
 #include "common/zeroed_array.h"
 
@@ -122,7 +123,8 @@ class PacketEventExtractor {
   // fields, so it may be called with an empty frame after the capture buffer moved on.
   // prefetch(): starts loading the table lines add() will look at for this packet.
   bool needs_frame(DecodeResult r, const DecodedPacket& p) const;
-  void prefetch(const DecodedPacket& p, TcpKeys& keys) const;
+  // `h`: the packet's address hashes (packet_hash.h), shared with the flow meter.
+  void prefetch(const DecodedPacket& p, const AddrHashes& h, TcpKeys& keys) const;
 
   // Reports the connection attempts unanswered for probe_timeout by `now_ns` (the packets'
   // clock; live sources call it once a second, so a scan's last probes are not held back
@@ -163,7 +165,7 @@ class PacketEventExtractor {
     bool primed = false;
   };
 
-  TcpKeys tcp_keys(const DecodedPacket& p) const;
+  TcpKeys tcp_keys(const DecodedPacket& p, const AddrHashes& h) const;
   void tcp(const DecodedPacket& p, std::int64_t ts, const TcpKeys& k);
   void dns(const DecodedPacket& p, std::span<const std::byte> frame, std::int64_t ts);
   void arp(const DecodedPacket& p, std::span<const std::byte> frame, std::int64_t ts);
