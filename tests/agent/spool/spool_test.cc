@@ -48,8 +48,30 @@ class SpoolTest : public ::testing::Test {
   }
   void TearDown() override {
     spool_.reset();
+    if (mounted_) (void)std::system(("umount " + dir_.string()).c_str());
     std::error_code ec;
     fs::remove_all(root_, ec);
+  }
+
+  // The spool's directory on a real 256 KiB tmpfs, unmounted at TearDown (spool closed first).
+  void mount_small_tmpfs() {
+    ASSERT_EQ(::geteuid(), 0u) << "mounting the test's tmpfs needs root (CI runs as root)";
+    fs::create_directories(dir_);
+    ASSERT_EQ(std::system(
+                  ("mount -t tmpfs -o size=256k,mode=0700 cw-spool-test " + dir_.string()).c_str()),
+              0);
+    mounted_ = true;
+  }
+
+  // Fills that tmpfs to its last block with a `filler` file; a `probe` file proves it full.
+  void fill_file_system() {
+    {
+      std::ofstream filler(dir_ / "filler", std::ios::binary);
+      const std::vector<char> block(512, 'x');
+      for (int i = 0; i < 1024 && filler.write(block.data(), block.size()); ++i) filler.flush();
+    }
+    std::ofstream(dir_ / "probe") << "x";  // the file system is full: not even one block
+    ASSERT_FALSE(fs::exists(dir_ / "probe") && fs::file_size(dir_ / "probe") == 1);
   }
 
   SpoolOptions options(std::uint64_t segment_bytes = 1 << 20, std::uint64_t max_bytes = 1 << 30) {
@@ -101,6 +123,7 @@ class SpoolTest : public ::testing::Test {
   fs::path root_;
   fs::path dir_;
   std::unique_ptr<Spool> spool_;
+  bool mounted_ = false;
 };
 
 TEST_F(SpoolTest, RoundTrip) {
@@ -552,31 +575,13 @@ TEST_F(SpoolTest, AFullFileSystemStillTakesTheAcksThatFreeIt) {
   // On a file system with no block left, acked segments can go only once the cursor acking
   // them is written: the spool's reserve file gives up its space for it. A real tmpfs,
   // filled to the last block by the spool and a filler file.
-  ASSERT_EQ(::geteuid(), 0u) << "mounting the test's tmpfs needs root (CI runs as root)";
-  fs::create_directories(dir_);
-  ASSERT_EQ(
-      std::system(("mount -t tmpfs -o size=256k,mode=0700 cw-spool-test " + dir_.string()).c_str()),
-      0);
-  struct Unmount {
-    fs::path dir;
-    std::unique_ptr<Spool>& spool;
-    ~Unmount() {
-      spool.reset();
-      (void)std::system(("umount " + dir.string()).c_str());
-    }
-  } unmount{dir_, spool_};
+  ASSERT_NO_FATAL_FAILURE(mount_small_tmpfs());
   open_spool(options(16 << 10));
   EXPECT_EQ(fs::file_size(dir_ / "reserve"), 16u << 10);
   std::uint64_t seq = 0;
   while (spool_->append(seq + 1, make_payload(seq + 1, 4000))) ++seq;
   ASSERT_GT(seq, 20u);
-  {
-    std::ofstream filler(dir_ / "filler", std::ios::binary);
-    const std::vector<char> block(512, 'x');
-    for (int i = 0; i < 1024 && filler.write(block.data(), block.size()); ++i) filler.flush();
-  }
-  std::ofstream(dir_ / "probe") << "x";  // the file system is full: not even one block
-  ASSERT_FALSE(fs::exists(dir_ / "probe") && fs::file_size(dir_ / "probe") == 1);
+  ASSERT_NO_FATAL_FAILURE(fill_file_system());
 
   const Status acked = spool_->ack(seq);
   ASSERT_TRUE(acked) << acked.message();
@@ -592,31 +597,13 @@ TEST_F(SpoolTest, AFullFileSystemStillTakesTheAcksThatFreeIt) {
 
 TEST_F(SpoolTest, AFullFileSystemTakesTheSparesSpaceForTheNextBatch) {
   // The spare is disk the spool holds for speed only: with no block left, an append gets it.
-  ASSERT_EQ(::geteuid(), 0u) << "mounting the test's tmpfs needs root (CI runs as root)";
-  fs::create_directories(dir_);
-  ASSERT_EQ(
-      std::system(("mount -t tmpfs -o size=256k,mode=0700 cw-spool-test " + dir_.string()).c_str()),
-      0);
-  struct Unmount {
-    fs::path dir;
-    std::unique_ptr<Spool>& spool;
-    ~Unmount() {
-      spool.reset();
-      (void)std::system(("umount " + dir.string()).c_str());
-    }
-  } unmount{dir_, spool_};
+  ASSERT_NO_FATAL_FAILURE(mount_small_tmpfs());
   // 4,016-byte records, 5 per 16 KiB segment (it rolls once past): 1-5 in segment 1, then 6.
   open_spool(options(16 << 10));
   for (std::uint64_t seq = 1; seq <= 8; ++seq) append(seq, 4000);
   ASSERT_TRUE(spool_->ack(5));
   ASSERT_TRUE(fs::exists(dir_ / "spare"));
-  {
-    std::ofstream filler(dir_ / "filler", std::ios::binary);
-    const std::vector<char> block(512, 'x');
-    for (int i = 0; i < 1024 && filler.write(block.data(), block.size()); ++i) filler.flush();
-  }
-  std::ofstream(dir_ / "probe") << "x";  // the file system is full: not even one block
-  ASSERT_FALSE(fs::exists(dir_ / "probe") && fs::file_size(dir_ / "probe") == 1);
+  ASSERT_NO_FATAL_FAILURE(fill_file_system());
 
   append(9, 4000);  // into segment 6, on the spare's blocks
   EXPECT_FALSE(fs::exists(dir_ / "spare"));
