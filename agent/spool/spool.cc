@@ -151,8 +151,14 @@ std::array<std::byte, Spool::kHeaderBytes> end_marker() {
   return m;
 }
 
+// Made once, on first use: crc32c() must not run during static initialisation.
+const std::array<std::byte, Spool::kHeaderBytes>& the_end_marker() {
+  static const std::array<std::byte, Spool::kHeaderBytes> m = end_marker();
+  return m;
+}
+
 bool is_end_marker(const std::byte* header) {
-  const auto m = end_marker();
+  const auto& m = the_end_marker();
   return std::equal(m.begin(), m.end(), header);
 }
 
@@ -574,7 +580,7 @@ Status Spool::append(std::uint64_t seq, std::vector<std::byte>&& payload) {
   put_le32(header.data() + 4, len);
   put_le64(header.data() + 8, seq);
   put_le32(header.data(), record_crc(header.data(), payload));
-  auto marker = end_marker();
+  auto marker = the_end_marker();  // a copy: iovec wants a non-const pointer
   std::array<iovec, 3> iov{iovec{header.data(), header.size()},
                            iovec{const_cast<std::byte*>(payload.data()), payload.size()},
                            iovec{marker.data(), marker.size()}};
