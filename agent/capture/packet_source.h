@@ -47,6 +47,9 @@ struct CaptureOptions {
   // hashed to threads, both directions of a connection to the same one), each with its own
   // ring, meter and extractor. 1: the agent's main thread reads the interface itself.
   int threads = 1;
+  // Files: read classic pcap files with O_DIRECT where the file system allows it (the device
+  // copies the bytes, not the CPU; docs/packet-capture.md). False: through the page cache.
+  bool file_direct_io = true;
 
   bool operator==(const CaptureOptions&) const = default;
 };
@@ -93,6 +96,8 @@ class PacketSource {
   // True when a file is read through the fast path (classic pcap read in large chunks into
   // a buffer of the agent's, parsed here) rather than by libpcap (for tests and logs).
   bool mapped() const { return file_fd_ >= 0; }
+  // True while the fast path reads the file with O_DIRECT (for tests and logs).
+  bool direct() const { return direct_fd_ >= 0; }
 
   // Joins this live socket to a PACKET_FANOUT group hashing flows across its members
   // (PACKET_FANOUT_HASH, defragmenting first so fragments follow their flow). `group` 0
@@ -114,7 +119,7 @@ class PacketSource {
 
  private:
   PacketSource(pcap* handle, std::string name, bool is_file);
-  bool try_map(const std::string& path);
+  bool try_map(const std::string& path, bool direct);
 
   // Live interfaces, pcapng files and files with a filter: libpcap calls on_pcap_packet<F>
   // (its pcap_handler) for each frame, which calls the caller's F directly.
@@ -173,6 +178,7 @@ class PacketSource {
   // reused), records parsed in place; [buf_pos_, buf_end_) is read but not yet parsed.
   bool refill(std::size_t need, Status& err);
   int file_fd_ = -1;
+  int direct_fd_ = -1;  // the same file opened with O_DIRECT, while the file system accepts it
   std::uint64_t file_size_ = 0;
   std::uint64_t file_off_ = 0;  // next byte to read from the file
   ZeroedArray<std::uint8_t> buf_;

@@ -1,7 +1,9 @@
 #include "agent/capture/packet_source.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -133,9 +135,18 @@ TEST_F(PacketSourceTest, AppliesBpfFilterToFiles) {
   EXPECT_EQ(seen[0].wire_len, 1514u);
 }
 
-// The fast path reads the file in 512 KiB chunks into a 2 MiB buffer: records straddling a
-// chunk, records larger than a chunk and a file several buffers long must come out exactly as
-// libpcap reads them (a filter that accepts everything sends the file through libpcap).
+// Whether this file system opens `path` with O_DIRECT (ext4, xfs, tmpfs since Linux 6.6 do).
+bool opens_direct(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECT);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+// The fast path reads the file into a 2 MiB buffer, buffered in 512 KiB chunks or with O_DIRECT
+// in aligned reads of the buffer's free space: records straddling a read, records larger than
+// a chunk and a file several buffers long must come out exactly as libpcap reads them (a
+// filter that accepts everything sends the file through libpcap), either way.
 TEST_F(PacketSourceTest, FastPathReadsRecordsAcrossChunksAsLibpcapDoes) {
   std::vector<Written> pkts;
   std::uint32_t x = 12345;
@@ -150,26 +161,34 @@ TEST_F(PacketSourceTest, FastPathReadsRecordsAcrossChunksAsLibpcapDoes) {
   }
   const std::string path = write(pkts, PCAP_TSTAMP_PRECISION_NANO, 262144);
   ASSERT_GT(fs::file_size(path), 8u << 20);
+  ASSERT_NE(fs::file_size(path) % 4096, 0u) << "the last direct read must be a short one";
 
-  CaptureOptions fast;
-  fast.file = path;
-  CaptureOptions lib = fast;
+  CaptureOptions lib;
+  lib.file = path;
   lib.bpf_filter = "len >= 0";
   Status err;
-  auto a = PacketSource::open(fast, err);
-  ASSERT_TRUE(a) << err.message();
-  ASSERT_TRUE(a->mapped());
   auto b = PacketSource::open(lib, err);
   ASSERT_TRUE(b) << err.message();
   ASSERT_FALSE(b->mapped());
-  const auto got = read_all(*a, 1000);
   const auto want = read_all(*b, 1000);
-  ASSERT_EQ(got.size(), pkts.size());
   ASSERT_EQ(want.size(), pkts.size());
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    ASSERT_EQ(got[i].ts_ns, want[i].ts_ns) << i;
-    ASSERT_EQ(got[i].wire_len, want[i].wire_len) << i;
-    ASSERT_EQ(got[i].bytes, want[i].bytes) << i;
+  for (const bool direct : {false, true}) {
+    SCOPED_TRACE(direct ? "O_DIRECT" : "buffered");
+    CaptureOptions fast;
+    fast.file = path;
+    fast.file_direct_io = direct;
+    auto a = PacketSource::open(fast, err);
+    ASSERT_TRUE(a) << err.message();
+    ASSERT_TRUE(a->mapped());
+    EXPECT_EQ(a->direct(), direct && opens_direct(path));
+    const auto got = read_all(*a, 1000);
+    EXPECT_EQ(a->direct(), direct && opens_direct(path)) << "no read was refused";
+    ASSERT_EQ(got.size(), pkts.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].ts_ns, want[i].ts_ns) << i;
+      ASSERT_EQ(got[i].wire_len, want[i].wire_len) << i;
+      ASSERT_EQ(got[i].bytes, want[i].bytes) << i;
+    }
   }
 }
 
@@ -185,20 +204,25 @@ TEST_F(PacketSourceTest, FastPathReportsATruncatedFile) {
                          Cut{full - last_record + 7, "truncated in a record header"}}) {
     fs::copy_file(path, path + ".cut", fs::copy_options::overwrite_existing);
     fs::resize_file(path + ".cut", cut.size);
-    CaptureOptions o;
-    o.file = path + ".cut";
-    Status err;
-    auto src = PacketSource::open(o, err);
-    ASSERT_TRUE(src) << err.message();
-    ASSERT_TRUE(src->mapped());
-    int frames = 0;
-    const auto fn = [&](std::int64_t, std::span<const std::byte>, std::uint32_t) { ++frames; };
-    PacketSource::ReadResult r = PacketSource::ReadResult::kPackets;
-    for (int guard = 0; guard < 10 && r == PacketSource::ReadResult::kPackets; ++guard)
-      r = src->dispatch(1, fn, err);
-    EXPECT_EQ(r, PacketSource::ReadResult::kError);
-    EXPECT_EQ(frames, 2) << "the records before the cut are delivered";
-    EXPECT_NE(err.message().find(cut.message), std::string::npos) << err.message();
+    for (const bool direct : {false, true}) {
+      SCOPED_TRACE(direct ? "O_DIRECT" : "buffered");
+      CaptureOptions o;
+      o.file = path + ".cut";
+      o.file_direct_io = direct;
+      Status err;
+      auto src = PacketSource::open(o, err);
+      ASSERT_TRUE(src) << err.message();
+      ASSERT_TRUE(src->mapped());
+      EXPECT_EQ(src->direct(), direct && opens_direct(o.file));
+      int frames = 0;
+      const auto fn = [&](std::int64_t, std::span<const std::byte>, std::uint32_t) { ++frames; };
+      PacketSource::ReadResult r = PacketSource::ReadResult::kPackets;
+      for (int guard = 0; guard < 10 && r == PacketSource::ReadResult::kPackets; ++guard)
+        r = src->dispatch(1, fn, err);
+      EXPECT_EQ(r, PacketSource::ReadResult::kError);
+      EXPECT_EQ(frames, 2) << "the records before the cut are delivered";
+      EXPECT_NE(err.message().find(cut.message), std::string::npos) << err.message();
+    }
   }
 }
 
