@@ -53,10 +53,24 @@ cw_init() {
   if [[ -n "${CW_TIMEOUT:-}" ]]; then cw_arm_deadline $((CW_TIMEOUT - 15)); fi
 }
 
+# cw_descendants PID SKIP: every process below PID, parents before their children, leaving
+# out SKIP and everything below it.
+cw_descendants() {
+  local c
+  for c in $(pgrep -P "$1"); do
+    [[ "$c" == "$2" ]] && continue
+    echo "$c"
+    cw_descendants "$c" "$2"
+  done
+}
+
 # cw_arm_deadline SECONDS: after SECONDS the test fails, naming its last step (CW_STEP), with
 # the daemons' logs, and cleans up as on any failure. The shell runs a trap only once its
-# foreground command has ended, so the deadline also ends the test's direct children (the
-# daemons, a hung tool); cw_cleanup then finds them gone.
+# foreground command has ended, so the deadline also ends every process below the test (the
+# daemons, a hung tool, and what a command substitution or pipeline started: a subshell's
+# child holding the substitution's pipe would keep the shell waiting); cw_cleanup then finds
+# them gone. The processes are listed before any is ended, so none escapes by being
+# reparented. integration.lib_deadline tests this.
 cw_arm_deadline() {
   local secs=$1 parent=$$
   trap 'fail "deadline: still running after '"$secs"' s (ctest stops it at ${CW_TIMEOUT:-?} s), in step: $CW_STEP"' USR1
@@ -69,8 +83,9 @@ cw_arm_deadline() {
     wait "$sp" || exit 0
     kill -USR1 "$parent" 2>/dev/null || exit 0
     sleep 1
-    for c in $(pgrep -P "$parent"); do
-      [[ "$c" == "$BASHPID" ]] || kill -TERM "$c" 2>/dev/null
+    self=$BASHPID # here: inside $(...) it would be the substitution's own pid
+    for c in $(cw_descendants "$parent" "$self"); do
+      kill -TERM "$c" 2>/dev/null
     done
   ) &
   CW_WATCHDOG=$!
