@@ -1,7 +1,8 @@
 // libFuzzer target: capture files as `citywatch-agent -r` reads them (PacketSource's own
-// reader for classic pcap, libpcap for the rest), from a file whose bytes are the input:
-// any header, record lengths, truncation. Every frame is read to the end or to the error;
-// nothing may read outside the buffer, hang or grow without bound.
+// reader for classic pcap, with O_DIRECT and through the page cache; libpcap for the rest),
+// from a file whose bytes are the input: any header, record lengths, truncation. Every frame
+// is read to the end or to the error; nothing may read outside the buffer, hang or grow
+// without bound.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -23,17 +24,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (n <= 0) break;
     done += static_cast<std::size_t>(n);
   }
-  CaptureOptions o;
-  o.file = "/proc/self/fd/" + std::to_string(fd);
-  Status err;
-  if (auto src = PacketSource::open(o, err)) {
-    std::uint64_t bytes = 0;
-    const auto fn = [&bytes](std::int64_t, std::span<const std::byte> frame, std::uint32_t) {
-      for (std::byte b : frame) bytes += static_cast<std::uint8_t>(b);  // touch every byte
-    };
-    // A record is at least 16 bytes: the input cannot hold more records than this.
-    for (std::size_t reads = 0; reads <= size / 16 + 1; ++reads)
-      if (src->dispatch(64, fn, err) != PacketSource::ReadResult::kPackets) break;
+  // Both ways the fast path reads a classic pcap file: with O_DIRECT (memfd is shmem, which
+  // takes it) and through the page cache.
+  for (const bool direct : {true, false}) {
+    CaptureOptions o;
+    o.file = "/proc/self/fd/" + std::to_string(fd);
+    o.file_direct_io = direct;
+    Status err;
+    if (auto src = PacketSource::open(o, err)) {
+      std::uint64_t bytes = 0;
+      const auto fn = [&bytes](std::int64_t, std::span<const std::byte> frame, std::uint32_t) {
+        for (std::byte b : frame) bytes += static_cast<std::uint8_t>(b);  // touch every byte
+      };
+      // A record is at least 16 bytes: the input cannot hold more records than this.
+      for (std::size_t reads = 0; reads <= size / 16 + 1; ++reads)
+        if (src->dispatch(64, fn, err) != PacketSource::ReadResult::kPackets) break;
+    }
   }
   ::close(fd);
   return 0;
