@@ -10,6 +10,8 @@
 #include <system_error>
 #include <utility>
 
+#include "common/log.h"
+
 namespace citywatch::agent {
 namespace {
 
@@ -102,6 +104,10 @@ void CaptureWorker::run() {
         failure_ = s.message();
         break;
       }
+      // From here on the kernel filters this thread's socket: the reload's own log line comes
+      // before the threads get to it.
+      log::info("capture: " + options_.name + ": filter " +
+                (filter->empty() ? std::string("removed") : "\"" + *filter + "\" installed"));
     }
     auto now = std::chrono::steady_clock::now();
     auto wait = kTick - (now - last_tick);

@@ -89,7 +89,12 @@ sed -i "s/^    threads: 2$/    threads: 2\n    filter: not tcp/" "$WORK/agent.ya
 kill -HUP "$AGENT_PID"
 reloaded() { grep -q "configuration reloaded.*1 capture filter(s) changed" "$WORK/agent.log"; }
 cw_wait_until 100 "the agent to reload its capture filter" reloaded
-sleep 0.5  # each thread installs the filter when its poll() wakes (at once: the reload wakes it)
+# Each thread installs the filter when its poll() wakes, and says so.
+filters_in_place() {
+  grep -q "capture: $VA@1: filter \"not tcp\" installed" "$WORK/agent.log" &&
+    grep -q "capture: $VA@2: filter \"not tcp\" installed" "$WORK/agent.log"
+}
+cw_wait_until 100 "both capture threads to install the filter" filters_in_place
 NON_TCP=$(tshark -r "$SEGMENT_A" -Y '(ip or ipv6) and not tcp' -T fields -e frame.number 2>/dev/null | wc -l)
 ((NON_TCP > 0)) || fail "tshark found no non-TCP IP packet in segment-a"
 ip netns exec "$NSB" tcpreplay -q --pps 20000 -i "$VB" "$SEGMENT_A" >"$WORK/tcpreplay2.log" 2>&1 ||
