@@ -144,8 +144,13 @@ bool PacketSource::refill(std::size_t need, Status& err) {
         direct_fd_ >= 0 && file_off_ % kDirectAlign == 0 && buf_end_ % kDirectAlign == 0;
     const std::size_t want = need - (buf_end_ - buf_pos_);
     // Buffered: chunks of kReadChunk, so what was just read is still in the CPU's cache when
-    // parsed. Direct: all the free space (a multiple of kDirectAlign, as the buffer's size is).
-    const std::size_t room = direct ? free : std::min(free, std::max(kReadChunk, want));
+    // parsed. Direct: up to kReadBuffer, whole blocks (the free space is whole blocks, as the
+    // buffer's size is): a file whose header claims a huge snaplen gets a buffer twice that,
+    // which is filled only as far as its records need.
+    const std::size_t room =
+        direct ? std::min(free, std::max(kReadBuffer,
+                                         (want + kDirectAlign - 1) / kDirectAlign * kDirectAlign))
+               : std::min(free, std::max(kReadChunk, want));
     const ssize_t n = ::pread(direct ? direct_fd_ : file_fd_, buf_.data() + buf_end_, room,
                               static_cast<off_t>(file_off_));
     if (n < 0) {
