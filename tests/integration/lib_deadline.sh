@@ -18,8 +18,16 @@ echo "not reached: $out"
 exit 0
 INNER
 
-# Whatever happens, the hung process this test caused does not outlive it.
-cw_at_exit '[[ -s "$WORK/hung.pid" ]] && kill -KILL "$(<"$WORK/hung.pid")" 2>/dev/null'
+# Whatever happens, the hung process this test caused does not outlive it (if that PID is
+# still the sleep it started, not a process that reused the number).
+cw_hung_cleanup() {
+  local pid
+  [[ -s "$WORK/hung.pid" ]] || return 0
+  pid=$(<"$WORK/hung.pid")
+  [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == "sleep 300 " ]] && kill -KILL "$pid"
+  return 0
+}
+cw_at_exit cw_hung_cleanup
 
 cw_step "run the inner test (deadline at 2 s), bounded at 60 s"
 rc=0
