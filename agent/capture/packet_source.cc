@@ -43,7 +43,7 @@ constexpr std::uint32_t kMaxCaplen = 262144;  // libpcap's MAXIMUM_SNAPLEN
 // The fast path's buffer (2 MiB: one huge page) and its reads. Buffered reads take 512 KiB at a
 // time, so the bytes just copied are still in the CPU's caches when parsed (reading 250 MB
 // through a mapping of the page cache cost a third more CPU in TLB and cache misses;
-// bench/vs_softflowd.sh). Direct reads (O_DIRECT) fill what is free of the buffer: the device
+// bench/vs_softflowd.sh). Direct reads (O_DIRECT) take up to kReadBuffer at a time: the device
 // writes the bytes, no CPU copies them, so there is no cache to keep warm, and fewer, larger
 // reads cost fewer system calls. A direct read needs its file offset, buffer address and length
 // aligned to the device's logical block: kDirectAlign covers every block size up to a page.
