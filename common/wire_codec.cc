@@ -466,6 +466,8 @@ void encode_error(ErrorCode code, std::string_view text, std::vector<std::byte>&
 constexpr std::uint32_t kCompactCount = 0x8000'0000u;
 
 void BatchEncoder::begin(Encoding encoding) {
+  // A buffer handed in by finish_into() is used to its capacity: growing past it would copy.
+  if (buf_.size() < buf_.capacity()) buf_.resize(buf_.capacity());
   if (buf_.size() < 12 + kMaxEncodedRecord) buf_.resize(64 * kMaxEncodedRecord);
   std::memset(buf_.data(), 0, 12);  // sequence and count, filled in by finish()
   used_ = 12;
@@ -528,6 +530,14 @@ std::span<const std::byte> BatchEncoder::finish(std::uint64_t seq) {
   w.u64(seq);
   w.u32(encoding_ == Encoding::kCompact ? count_ | kCompactCount : count_);
   return {buf_.data(), used_};
+}
+
+void BatchEncoder::finish_into(std::uint64_t seq, std::vector<std::byte>& out) {
+  finish(seq);
+  buf_.resize(used_);
+  buf_.swap(out);
+  used_ = 0;
+  count_ = 0;
 }
 
 void set_batch_sequence(std::span<std::byte> payload, std::uint64_t seq) {

@@ -121,6 +121,11 @@ class BatchEncoder {
   std::size_t size() const { return used_; }
   // The finished payload; valid until the next begin().
   std::span<const std::byte> finish(std::uint64_t seq);
+  // finish(seq), handing the payload over instead of lending it: `out` gets the encoder's
+  // buffer, cut to the payload, and the encoder keeps `out`'s old buffer (its capacity; the
+  // contents do not matter) for the next begin(). The agent spools its batches this way:
+  // a batch is not copied between the encoder and the spool, and buffers go round.
+  void finish_into(std::uint64_t seq, std::vector<std::byte>& out);
 
  private:
   template <typename Body>

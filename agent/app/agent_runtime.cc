@@ -289,7 +289,10 @@ void AgentRuntime::seal_batch() {
   if (encoder_.count() == 0) return;
   batch_timer_.cancel();
   const std::uint32_t records = encoder_.count();
-  if (auto s = spool_->append(next_seq_, encoder_.finish(next_seq_)); !s) {
+  // The batch moves into the spool, and the encoder goes on in a buffer of one already sent.
+  std::vector<std::byte> batch = spool_->spare_buffer();
+  encoder_.finish_into(next_seq_, batch);
+  if (auto s = spool_->append(next_seq_, std::move(batch)); !s) {
     // The disk refused (full, read-only): the batch cannot be kept, so it is counted as
     // dropped rather than silently lost.
     records_lost_ += records;

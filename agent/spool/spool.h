@@ -110,6 +110,10 @@ class Spool {
   Status append(std::uint64_t seq, std::span<const std::byte> payload);
   // The same, keeping `payload` itself for the forwarder instead of a copy of it.
   Status append(std::uint64_t seq, std::vector<std::byte>&& payload);
+  // A buffer of a batch the forwarder has taken, to build the next batch in and append by
+  // move: its capacity is reused, so its pages are not faulted in again. Its contents mean
+  // nothing. Empty when the spool holds none.
+  std::vector<std::byte> spare_buffer();
 
   // Reads the first pending batch with sequence > after_seq into `payload` (resized) and its
   // sequence into `seq`. Returns false if there is none. A batch this process appended is
@@ -173,7 +177,6 @@ class Spool {
   Status enforce_max_bytes();
   void keep_recent(std::uint64_t seq, std::vector<std::byte>&& payload);
   void recycle(std::vector<std::byte>&& buffer);
-  std::vector<std::byte> spare_buffer();  // empty if none
   int read_fd_for(std::uint64_t first_seq);
   std::filesystem::path segment_path(std::uint64_t first_seq) const;
   Status sync_dir();

@@ -178,6 +178,29 @@ TEST_P(WireCodecBoth, BodiesEncodeAsTheirRecords) {
   EXPECT_EQ(first, std::vector<std::byte>(b.begin(), b.end()));
 }
 
+TEST_P(WireCodecBoth, FinishIntoHandsOverTheBatchWithoutACopy) {
+  // The agent's encoder hands each batch to the spool by swapping buffers, then encodes the
+  // next one in whatever buffer it got back: small, large, or holding an old batch.
+  const auto records = one_of_each();
+  std::vector<std::byte> small(3, std::byte{0x5a});
+  std::vector<std::byte> large(1 << 20, std::byte{0xa5});
+  large.resize(100);
+  BatchEncoder enc;
+  for (std::vector<std::byte>* given : {&small, &large, &small}) {
+    enc.begin(GetParam());
+    for (const auto& r : records) enc.add(r);
+    const std::byte* const buffer = enc.finish(9).data();
+    enc.finish_into(9, *given);
+    EXPECT_EQ(given->data(), buffer) << "the batch was copied";
+    EXPECT_EQ(*given, encode(records, 9, GetParam()));
+  }
+  // The encoder now holds the buffer of the first batch: a new batch starts empty in it.
+  enc.begin(GetParam());
+  EXPECT_EQ(enc.size(), 12u);
+  const auto empty = enc.finish(4);
+  EXPECT_EQ(std::vector<std::byte>(empty.begin(), empty.end()), encode({}, 4, GetParam()));
+}
+
 TEST_P(WireCodecBoth, EmptyBatch) {
   const auto payload = encode({}, 1, GetParam());
   std::vector<Record> out;
