@@ -32,6 +32,12 @@ std::string OfflineReads::identity(const std::string& file) {
   return std::to_string(size) + "-" + hex;
 }
 
+const std::string& OfflineReads::known_identity(const std::string& file) const {
+  auto it = identities_.find(file);
+  if (it == identities_.end()) it = identities_.emplace(file, identity(file)).first;
+  return it->second;
+}
+
 Status OfflineReads::check(const std::vector<std::string>& files) const {
   std::ifstream in(ledger_);
   std::map<std::string, std::string> last;  // identity -> "started" | "done"
@@ -43,7 +49,7 @@ Status OfflineReads::check(const std::vector<std::string>& files) const {
   }
   std::string errors;
   for (const std::string& file : files) {
-    const std::string id = identity(file);
+    const std::string& id = known_identity(file);
     if (id.empty()) return Status::error(file + ": cannot read it");
     auto it = last.find(id);
     if (it == last.end()) continue;
@@ -65,7 +71,7 @@ Status OfflineReads::append(const char* what, const std::vector<std::string>& fi
   std::filesystem::create_directories(ledger_.parent_path(), ec);
   std::ofstream out(ledger_, std::ios::app);
   for (const std::string& file : files) {
-    const std::string id = identity(file);
+    const std::string& id = known_identity(file);
     if (!id.empty()) out << what << ' ' << id << ' ' << file << '\n';
   }
   out.flush();

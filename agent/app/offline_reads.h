@@ -14,6 +14,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,11 @@ class OfflineReads {
 
  private:
   Status append(const char* what, const std::vector<std::string>& files) const;
+  // identity(), computed once per file: "done" names the content "started" named, and a
+  // run reads each file's first MiB once, not three times.
+  const std::string& known_identity(const std::string& file) const;
   std::filesystem::path ledger_;
+  mutable std::map<std::string, std::string> identities_;  // file -> identity
 };
 
 }  // namespace citywatch::agent
