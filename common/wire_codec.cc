@@ -1,5 +1,6 @@
 #include "common/wire_codec.h"
 
+#include <algorithm>
 #include <bit>
 #include <cassert>
 #include <cstring>
@@ -63,6 +64,11 @@ DecodeError verify_payload(const FrameHeader& header, std::span<const std::byte>
 
 void encode_frame(FrameType type, std::span<const std::byte> payload, std::vector<std::byte>& out,
                   std::uint16_t flags) {
+  encode_frame_head(type, payload, payload.size(), out, flags);
+}
+
+void encode_frame_head(FrameType type, std::span<const std::byte> payload, std::size_t head,
+                       std::vector<std::byte>& out, std::uint16_t flags) {
   ByteWriter w(out);
   w.u32(kMagic);
   w.u8(kVersion);
@@ -70,7 +76,7 @@ void encode_frame(FrameType type, std::span<const std::byte> payload, std::vecto
   w.u16(flags);
   w.u32(static_cast<std::uint32_t>(payload.size()));
   w.u32(crc32c(payload));
-  w.bytes(payload.data(), payload.size());
+  w.bytes(payload.data(), std::min(head, payload.size()));
 }
 
 namespace {

@@ -81,6 +81,11 @@ inline constexpr std::uint16_t kFlagCompact = 0x0002;
 // Appends header + payload to out.
 void encode_frame(FrameType type, std::span<const std::byte> payload, std::vector<std::byte>& out,
                   std::uint16_t flags = 0);
+// Appends the header of the frame for the whole payload, and only the payload's first
+// min(head, size) bytes: the sender writes the rest from where it lies (the agent does not
+// copy its batches into frames).
+void encode_frame_head(FrameType type, std::span<const std::byte> payload, std::size_t head,
+                       std::vector<std::byte>& out, std::uint16_t flags = 0);
 
 // HELLO: who the agent says it is. The collector checks agent_id against the certificate.
 // stream_id names the agent's spool: it is drawn at random when a spool is created, so an

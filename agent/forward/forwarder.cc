@@ -54,6 +54,8 @@ awaitable<void> wait_for(asio::steady_timer& t, std::chrono::nanoseconds d) {
 // The collector sends only HELLO_ACK, ACK and ERROR frames, all small: a header announcing
 // more is not a collector speaking this protocol.
 constexpr std::uint32_t kMaxCollectorFrame = 4096;
+// A BATCH frame's header and the payload bytes sent with it: 16 KiB, TLS's largest record.
+constexpr std::size_t kFrameHead = std::size_t{16384} - wire::kHeaderSize;
 
 // Reads one frame; false on I/O error or a frame that does not verify.
 awaitable<bool> read_frame(ByteStream& s, wire::FrameHeader& h, std::vector<std::byte>& payload) {
@@ -269,15 +271,22 @@ void Forwarder::connect() {
               }
             }
             stats_.batch_bytes += batch.size();
-            if (s->zstd && s->zstd->compress(batch, packed))
-              wire::encode_frame(wire::FrameType::kBatch, packed, frame, wire::kFlagZstd);
-            else
-              wire::encode_frame(wire::FrameType::kBatch, batch, frame);
+            std::uint16_t flags = 0;
+            if (s->zstd && s->zstd->compress(batch, packed)) {
+              batch = packed;
+              flags = wire::kFlagZstd;
+            }
+            // The header goes out with the payload's first bytes (one whole TLS record), the
+            // rest from the batch's own buffer: the payload is not copied into a frame.
+            wire::encode_frame_head(wire::FrameType::kBatch, batch, kFrameHead, frame, flags);
             if (!co_await write_all(*s->stream, frame, ec)) break;
+            const std::size_t rest = frame.size() - wire::kHeaderSize;
+            if (rest < batch.size() && !co_await write_all(*s->stream, batch.subspan(rest), ec))
+              break;
             s->in_flight.push_back(seq);
             sent_upto = seq;
             ++stats_.batches_sent;
-            stats_.bytes_sent += frame.size();
+            stats_.bytes_sent += wire::kHeaderSize + batch.size();
             continue;
           }
           co_await wait_for(s->wake, std::chrono::seconds(5));

@@ -210,6 +210,25 @@ TEST_P(WireCodecBoth, EmptyBatch) {
   EXPECT_TRUE(out.empty());
 }
 
+TEST(WireCodec, AFrameHeadAndTheRestAreTheWholeFrame) {
+  // The agent sends a batch as the frame's head (header and first bytes) and then the rest
+  // of the payload from where it lies: together, the bytes of encode_frame().
+  std::vector<std::byte> payload(40000);
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::byte>(i * 7);
+  std::vector<std::byte> whole;
+  encode_frame(FrameType::kBatch, payload, whole, kFlagZstd);
+  for (const std::size_t head :
+       {std::size_t{0}, std::size_t{1}, std::size_t{16368}, payload.size(), payload.size() + 5}) {
+    std::vector<std::byte> frame;
+    encode_frame_head(FrameType::kBatch, payload, head, frame, kFlagZstd);
+    ASSERT_EQ(frame.size(), kHeaderSize + std::min(head, payload.size())) << head;
+    frame.insert(frame.end(),
+                 payload.begin() + static_cast<std::ptrdiff_t>(frame.size() - kHeaderSize),
+                 payload.end());
+    EXPECT_EQ(frame, whole) << head;
+  }
+}
+
 TEST(WireCodec, FrameRoundTrip) {
   std::vector<std::byte> payload;
   Hello h;
