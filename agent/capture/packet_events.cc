@@ -153,7 +153,10 @@ void PacketEventExtractor::add(DecodeResult r, const DecodedPacket& p,
                                std::span<const std::byte> frame, std::int64_t ts,
                                const TcpKeys* keys) {
   if (!cfg_.enabled) return;
-  if (probe_head_ != probe_tail_) expire_probes(ts, false);
+  // Most packets find the oldest attempt still within its timeout: a look at it, no call.
+  if (probe_head_ != probe_tail_ &&
+      ts - probes_[probe_head_ & (probes_.size() - 1)].ts >= cfg_.probe_timeout_ns)
+    expire_probes(ts, false);
   if (ts - last_reply_sweep_ns_ >= kSecond) {
     last_reply_sweep_ns_ = ts;
     expire_reply_counts(ts, false);
