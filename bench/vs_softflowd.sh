@@ -7,6 +7,8 @@
 #                                 collector started here, wait for every ack
 #   citywatch_offline_meter FILE  decode + meter + packet events (the agent's packet path,
 #                                 without batching, spool and TLS)
+# softflowd and the agent also run on the file's first packet alone: what starting, connecting
+# and stopping cost, subtracted for a second ratio (the packets' cost without start-up).
 # Builds nothing; reports CPU seconds (user+sys from the child's rusage, best of RUNS=3 each) and
 # the ratios.
 # usage: bench/vs_softflowd.sh [BUILD_DIR]   (default: build)
@@ -49,6 +51,9 @@ if [[ ! -f $big ]]; then
 fi
 packets=$(capinfos -c -M "$big" | awk '/Number of packets/ {print $NF}')
 echo "input: $big ($packets packets)"
+# The file's first packet alone: what each tool costs to start, read nothing and stop.
+one="$cache/segment-a-first.pcap"
+[[ -f $one ]] || editcap -F pcap -r "$src" "$one" 1
 
 cpu() {  # cpu OUTFILE COMMAND... -> prints user+sys seconds
   # From the child's rusage, to the microsecond (/usr/bin/time prints hundredths: a step of
@@ -93,22 +98,29 @@ best() {
   [[ -n $1 ]] || { echo "a timed command did not start (its error is above)" >&2; return 1; }
   awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b == "" || a + 0 < b + 0) ? a : b }'
 }
-sf="" ag="" mt=""
+sf="" ag="" mt="" sf1="" ag1=""
 for ((run = 1; run <= RUNS; run++)); do
   sf=$(best "$(cpu "$log/softflowd" "${SOFTFLOWD_CMD[@]}" -r "$big")" "$sf")
   rm -rf "$log/agent-spool"
   ag=$(best "$(cpu "$log/agent" "$AGENT_BIN" --config "$log/agent.yaml" -r "$big")" "$ag")
   mt=$(best "$(cpu "$log/meter" "${METER_CMD[@]}" "$big")" "$mt")
+  sf1=$(best "$(cpu "$log/softflowd-one" "${SOFTFLOWD_CMD[@]}" -r "$one")" "$sf1")
+  rm -rf "$log/agent-spool"
+  ag1=$(best "$(cpu "$log/agent-one" "$AGENT_BIN" --config "$log/agent.yaml" -r "$one")" "$ag1")
 done
 echo "--- citywatch-agent (last lines)"
 tail -n 2 "$log/agent"
 echo "--- citywatch_offline_meter"
 cat "$log/meter"
 echo "---"
-awk -v sf="$sf" -v ag="$ag" -v mt="$mt" -v n="$packets" 'BEGIN {
+awk -v sf="$sf" -v ag="$ag" -v mt="$mt" -v sf1="$sf1" -v ag1="$ag1" -v n="$packets" 'BEGIN {
   printf "softflowd -r            CPU seconds: %7.3f  (%.2fM packets/s)\n", sf, (sf > 0 ? n / sf / 1e6 : 0)
   printf "citywatch-agent -r      CPU seconds: %7.3f  (%.2fM packets/s)\n", ag, (ag > 0 ? n / ag / 1e6 : 0)
   printf "decode+meter+events     CPU seconds: %7.3f  (%.2fM packets/s)\n", mt, (mt > 0 ? n / mt / 1e6 : 0)
   printf "ratio softflowd/agent:  %.2f\n", (ag > 0 ? sf / ag : 0)
   printf "ratio softflowd/kernel: %.2f\n", (mt > 0 ? sf / mt : 0)
+  # Start-up and the packets apart: the run on the first packet alone is what starting,
+  # connecting and stopping cost; the difference is what the other packets cost.
+  printf "start-up (one packet)   CPU seconds: softflowd %.3f, citywatch-agent %.3f\n", sf1, ag1
+  printf "ratio softflowd/agent without start-up: %.2f\n", (ag - ag1 > 0 ? (sf - sf1) / (ag - ag1) : 0)
 }'
