@@ -17,8 +17,30 @@ constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;  // x86-64 and arm64 P
 constexpr std::size_t kProbe = std::size_t{120} << 10;
 // Above a batch's 1 MiB default limit (agent_config.h), below its 16 MiB maximum.
 constexpr std::size_t kMmapThreshold = std::size_t{4} << 20;
+// What start-up allocates from the heap before the first batch, with room to spare.
+constexpr std::uintptr_t kPopulate = std::uintptr_t{1} << 20;
 
 char* heap_end() { return static_cast<char*>(sbrk(0)); }
+
+// Writes the small pages the heap's free top starts on, up to `lo` (at most kPopulate), in
+// one call: what is allocated next (TLS contexts, configuration: a few hundred KiB in many
+// small blocks) lands there, and each page would otherwise cost a fault of its own (about
+// 10 us in a virtual machine against under 1 us per page here). Linux 5.14 and later;
+// elsewhere the pages are faulted in as before.
+void populate_below(std::uintptr_t lo) {
+#ifdef MADV_POPULATE_WRITE
+  void* first = std::malloc(kProbe);
+  if (first == nullptr) return;
+  const std::uintptr_t page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  const std::uintptr_t from = reinterpret_cast<std::uintptr_t>(first) & ~(page - 1);
+  std::free(first);
+  if (from >= lo) return;
+  madvise(reinterpret_cast<void*>(from), std::min<std::uintptr_t>(lo - from, kPopulate),
+          MADV_POPULATE_WRITE);
+#else
+  (void)lo;
+#endif
+}
 
 }  // namespace
 
@@ -50,6 +72,7 @@ HugeHeap prefer_huge_heap(std::size_t reserve) {
   if (hi <= lo) return {};
 #ifdef MADV_HUGEPAGE
   if (madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE) != 0) return {};
+  populate_below(lo);
   return {lo, hi - lo};
 #else
   return {};

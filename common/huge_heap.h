@@ -7,7 +7,9 @@
 // (bench/vs_softflowd.sh's input; docs/packet-capture.md). prefer_huge_heap() makes
 // the heap grow in steps of `reserve` bytes, kept when freed (glibc's M_TOP_PAD), and asks
 // for transparent huge pages over the first step (MADV_HUGEPAGE; honoured when the kernel's
-// THP mode is `madvise` or `always`), so that memory costs one fault per 2 MiB.
+// THP mode is `madvise` or `always`), so that memory costs one fault per 2 MiB. The small
+// pages between the heap's current top and the first whole huge page, where start-up's many
+// small blocks land next, are written in one call instead (MADV_POPULATE_WRITE, up to 1 MiB).
 //
 // Blocks up to 4 MiB come from the heap (glibc would map blocks from 128 KiB up on their own
 // once the pad is set). Advice only: with THP off, or when the heap cannot grow, nothing
