@@ -14,6 +14,8 @@
 #include <string>
 #include <utility>
 
+#include "agent/capture/libpcap.h"
+
 namespace citywatch::agent {
 namespace {
 
@@ -22,16 +24,43 @@ std::string describe(const std::string& what, const std::string& name, const cha
 }
 
 // Compiles and installs the BPF filter; the program is freed once the kernel/libpcap has it.
-Status apply_filter(pcap_t* p, const std::string& filter, const std::string& name) {
+Status apply_filter(const Libpcap& lib, pcap_t* p, const std::string& filter,
+                    const std::string& name) {
   if (filter.empty()) return Status::ok();
   bpf_program prog{};
-  if (pcap_compile(p, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
-    return Status::error("bad BPF filter \"" + filter + "\" for '" + name + "': " + pcap_geterr(p));
+  if (lib.compile(p, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
+    return Status::error("bad BPF filter \"" + filter + "\" for '" + name + "': " + lib.geterr(p));
   }
-  const int rc = pcap_setfilter(p, &prog);
-  pcap_freecode(&prog);
-  if (rc != 0) return Status::error(describe("cannot set BPF filter on", name, pcap_geterr(p)));
+  const int rc = lib.setfilter(p, &prog);
+  lib.freecode(&prog);
+  if (rc != 0) return Status::error(describe("cannot set BPF filter on", name, lib.geterr(p)));
   return Status::ok();
+}
+
+// The link types a classic pcap file's header names that the fast path reads without asking
+// libpcap what they are: their LINKTYPE_ value (www.tcpdump.org/linktypes.html) as libpcap's
+// DLT_ value (pcap_datalink), or -1 for every other (libpcap maps those).
+int known_dlt(std::uint32_t linktype) {
+  switch (linktype) {
+    case 0:  // LINKTYPE_NULL
+      return DLT_NULL;
+    case 1:  // LINKTYPE_ETHERNET
+      return DLT_EN10MB;
+    case 101:  // LINKTYPE_RAW
+      return DLT_RAW;
+    case 108:  // LINKTYPE_LOOP
+      return DLT_LOOP;
+    case 113:  // LINKTYPE_LINUX_SLL
+      return DLT_LINUX_SLL;
+    case 228:  // LINKTYPE_IPV4
+      return DLT_IPV4;
+    case 229:  // LINKTYPE_IPV6
+      return DLT_IPV6;
+    case 276:  // LINKTYPE_LINUX_SLL2
+      return DLT_LINUX_SLL2;
+    default:
+      return -1;
+  }
 }
 
 // Classic pcap file format (draft-ietf-opsawg-pcap section 4): a 24-byte file header whose
@@ -54,18 +83,20 @@ constexpr std::uint32_t kMaxBufferedRecord = 64u << 20;
 
 }  // namespace
 
-PacketSource::PacketSource(pcap* handle, std::string name, bool is_file)
-    : handle_(handle), name_(std::move(name)), is_file_(is_file) {}
+PacketSource::PacketSource(const Libpcap* lib, pcap* handle, std::string name, bool is_file)
+    : lib_(lib), handle_(handle), name_(std::move(name)), is_file_(is_file) {}
 
 PacketSource::~PacketSource() {
   if (file_fd_ >= 0) ::close(file_fd_);
   if (direct_fd_ >= 0) ::close(direct_fd_);
-  if (handle_ != nullptr) pcap_close(handle_);
+  if (handle_ != nullptr) lib_->close(handle_);
 }
 
 // Opens a classic pcap file for the fast path; false (and libpcap reads it) for pcapng, odd
-// files or errors.
-bool PacketSource::try_map(const std::string& path, bool direct) {
+// files or errors. `dlt` is the file's link type as a DLT_ value when the header is version
+// 2.4 with a link type known_dlt() maps, else -1 (libpcap reads the header).
+bool PacketSource::try_map(const std::string& path, bool direct, int& dlt) {
+  dlt = -1;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   struct stat st {};
@@ -91,6 +122,13 @@ bool PacketSource::try_map(const std::string& path, bool direct) {
     ::close(fd);
     return false;
   }
+  // Version 2.4 is what every writer since 1998 writes; libpcap judges the others. The top
+  // bits of the link type field carry an FCS length, which libpcap handles.
+  const auto u16 = [&](std::size_t at) {
+    const std::uint16_t v = static_cast<std::uint16_t>(head[at] | head[at + 1] << 8);
+    return swapped ? __builtin_bswap16(v) : v;
+  };
+  if (u16(4) == 2 && u16(6) == 4) dlt = known_dlt(load32(head + 20, swapped));
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   file_fd_ = fd;
   file_size_ = static_cast<std::uint64_t>(st.st_size);
@@ -202,61 +240,86 @@ std::unique_ptr<PacketSource> PacketSource::open(const CaptureOptions& options, 
   std::unique_ptr<PacketSource> src;
 
   if (!options.file.empty()) {
-    // pcap_open_offline reads pcapng too; ask for nanoseconds so either precision scales
-    // exactly.
-    pcap_t* p = pcap_open_offline_with_tstamp_precision(options.file.c_str(),
+    // Without a filter a classic pcap file is read by the fast path; libpcap is not even
+    // loaded when the header is one the fast path knows.
+    int dlt = -1;
+    if (options.bpf_filter.empty()) {
+      src.reset(new PacketSource(nullptr, nullptr, options.file, true));
+      if (!src->try_map(options.file, options.file_direct_io, dlt)) src.reset();
+      if (src && dlt >= 0) {
+        src->linktype_ = dlt;
+        err = Status::ok();
+        return src;
+      }
+    }
+    std::string why;
+    const Libpcap* lib = libpcap(why);
+    if (lib == nullptr) {
+      err = Status::error("cannot read capture file '" + options.file + "': " + why);
+      return nullptr;
+    }
+    // libpcap reads pcapng too; ask for nanoseconds so either precision scales exactly.
+    pcap_t* p = lib->open_offline_with_tstamp_precision(options.file.c_str(),
                                                         PCAP_TSTAMP_PRECISION_NANO, errbuf);
     if (p == nullptr) {
       err = Status::error(describe("cannot open capture file", options.file, errbuf));
       return nullptr;
     }
-    src.reset(new PacketSource(p, options.file, true));
-    // libpcap has validated the header and knows the link type; without a filter the
-    // packets themselves are read by the fast path.
-    if (options.bpf_filter.empty() && src->try_map(options.file, options.file_direct_io)) {
-      src->linktype_ = pcap_datalink(p);
+    if (src) {
+      // The fast path reads the packets of a header only libpcap could judge.
+      src->lib_ = lib;
+      src->handle_ = p;
+      src->linktype_ = lib->datalink(p);
       err = Status::ok();
       return src;
     }
+    src.reset(new PacketSource(lib, p, options.file, true));
   } else {
     if (options.interface.empty()) {
       err = Status::error("capture needs an interface or a file; neither was given");
       return nullptr;
     }
-    pcap_t* p = pcap_create(options.interface.c_str(), errbuf);
+    std::string why;
+    const Libpcap* lib = libpcap(why);
+    if (lib == nullptr) {
+      err = Status::error("cannot capture on interface '" + options.interface + "': " + why);
+      return nullptr;
+    }
+    pcap_t* p = lib->create(options.interface.c_str(), errbuf);
     if (p == nullptr) {
       err = Status::error(describe("cannot open interface", options.interface, errbuf));
       return nullptr;
     }
-    src.reset(new PacketSource(p, options.interface, false));
-    pcap_set_snaplen(p, options.snaplen);
-    pcap_set_promisc(p, options.promiscuous ? 1 : 0);
-    pcap_set_timeout(p, options.timeout_ms);
-    pcap_set_buffer_size(p, options.buffer_bytes);
-    pcap_set_immediate_mode(p, options.immediate ? 1 : 0);
+    src.reset(new PacketSource(lib, p, options.interface, false));
+    lib->set_snaplen(p, options.snaplen);
+    lib->set_promisc(p, options.promiscuous ? 1 : 0);
+    lib->set_timeout(p, options.timeout_ms);
+    lib->set_buffer_size(p, options.buffer_bytes);
+    lib->set_immediate_mode(p, options.immediate ? 1 : 0);
     // Not every driver offers nanoseconds: fall back to microseconds silently.
-    pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
-    const int rc = pcap_activate(p);
+    lib->set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
+    const int rc = lib->activate(p);
     if (rc < 0) {
-      const char* detail = rc == PCAP_ERROR ? pcap_geterr(p) : pcap_statustostr(rc);
+      const char* detail = rc == PCAP_ERROR ? lib->geterr(p) : lib->statustostr(rc);
       std::string msg = describe("cannot capture on interface", options.interface, detail);
       if (rc == PCAP_ERROR_PERM_DENIED) msg += " (needs root or CAP_NET_RAW)";
       err = Status::error(std::move(msg));
       return nullptr;
     }
-    if (pcap_setnonblock(p, 1, errbuf) != 0) {
+    if (lib->setnonblock(p, 1, errbuf) != 0) {
       err = Status::error(describe("cannot make non-blocking", options.interface, errbuf));
       return nullptr;
     }
-    src->fd_ = pcap_get_selectable_fd(p);
+    src->fd_ = lib->get_selectable_fd(p);
   }
 
-  if (Status s = apply_filter(src->handle_, options.bpf_filter, src->name_); !s) {
+  const Libpcap& lib = *src->lib_;
+  if (Status s = apply_filter(lib, src->handle_, options.bpf_filter, src->name_); !s) {
     err = std::move(s);
     return nullptr;
   }
-  src->linktype_ = pcap_datalink(src->handle_);
-  src->ts_scale_ = pcap_get_tstamp_precision(src->handle_) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
+  src->linktype_ = lib.datalink(src->handle_);
+  src->ts_scale_ = lib.get_tstamp_precision(src->handle_) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
   err = Status::ok();
   return src;
 }
@@ -274,18 +337,18 @@ PacketSource::Frame PacketSource::frame_of(const pcap_pkthdr* h, const unsigned 
 
 PacketSource::ReadResult PacketSource::dispatch_pcap(int max_packets, PcapHandler handler,
                                                      unsigned char* user, Status& err) {
-  const int n = pcap_dispatch(handle_, max_packets <= 0 ? -1 : max_packets, handler, user);
+  const int n = lib_->dispatch(handle_, max_packets <= 0 ? -1 : max_packets, handler, user);
   if (n > 0) return ReadResult::kPackets;
   if (n == 0) return is_file_ ? ReadResult::kEnd : ReadResult::kNone;
   if (n == PCAP_ERROR_BREAK) return ReadResult::kNone;
-  err = Status::error(describe("capture failed on", name_, pcap_geterr(handle_)));
+  err = Status::error(describe("capture failed on", name_, lib_->geterr(handle_)));
   return ReadResult::kError;
 }
 
 bool PacketSource::stats(Stats& out) const {
   if (is_file_) return false;
   pcap_stat st{};
-  if (pcap_stats(handle_, &st) != 0) return false;
+  if (lib_->stats(handle_, &st) != 0) return false;
   recv_.update(st.ps_recv);
   drop_.update(st.ps_drop);
   ifdrop_.update(st.ps_ifdrop);
@@ -321,40 +384,51 @@ Status PacketSource::join_fanout(std::uint16_t& group) {
 Status PacketSource::check_filter(int linktype, int snaplen, const std::string& name,
                                   const std::string& filter) {
   if (filter.empty()) return Status::ok();
-  pcap_t* dead = pcap_open_dead(linktype, snaplen);
+  std::string why;
+  const Libpcap* lib = libpcap(why);
+  if (lib == nullptr) return Status::error("cannot check a BPF filter for '" + name + "': " + why);
+  pcap_t* dead = lib->open_dead(linktype, snaplen);
   if (dead == nullptr) return Status::error("cannot check a BPF filter for '" + name + "'");
   bpf_program prog{};
   Status st;
-  if (pcap_compile(dead, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+  if (lib->compile(dead, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
     st =
-        Status::error("bad BPF filter \"" + filter + "\" for '" + name + "': " + pcap_geterr(dead));
+        Status::error("bad BPF filter \"" + filter + "\" for '" + name + "': " + lib->geterr(dead));
   else
-    pcap_freecode(&prog);
-  pcap_close(dead);
+    lib->freecode(&prog);
+  lib->close(dead);
   return st;
 }
 
 Status PacketSource::check_filter(const std::string& filter) {
+  if (file_fd_ >= 0) return fixed_filter();
   if (filter.empty()) return Status::ok();
   bpf_program prog{};
-  if (pcap_compile(handle_, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+  if (lib_->compile(handle_, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
     return Status::error("bad BPF filter \"" + filter + "\" for '" + name_ +
-                         "': " + pcap_geterr(handle_));
-  pcap_freecode(&prog);
+                         "': " + lib_->geterr(handle_));
+  lib_->freecode(&prog);
   return Status::ok();
 }
 
 Status PacketSource::set_filter(const std::string& filter) {
+  if (file_fd_ >= 0) return fixed_filter();
   // An empty expression compiles to "accept every packet": that is how a filter is removed.
   bpf_program prog{};
-  if (pcap_compile(handle_, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+  if (lib_->compile(handle_, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
     return Status::error("bad BPF filter \"" + filter + "\" for '" + name_ +
-                         "': " + pcap_geterr(handle_));
-  const int rc = pcap_setfilter(handle_, &prog);
-  pcap_freecode(&prog);
+                         "': " + lib_->geterr(handle_));
+  const int rc = lib_->setfilter(handle_, &prog);
+  lib_->freecode(&prog);
   if (rc != 0)
-    return Status::error("cannot set BPF filter on '" + name_ + "': " + pcap_geterr(handle_));
+    return Status::error("cannot set BPF filter on '" + name_ + "': " + lib_->geterr(handle_));
   return Status::ok();
+}
+
+Status PacketSource::fixed_filter() const {
+  return Status::error("capture file '" + name_ +
+                       "' is read without a filter (the fast path): a filter cannot be added "
+                       "while it is read; restart the agent to read it with one");
 }
 
 }  // namespace citywatch::agent

@@ -10,6 +10,9 @@
 // non-blocking: selectable_fd() is for the agent's event loop to wait on before calling
 // dispatch().
 //
+// libpcap itself is loaded on first use (libpcap.h): a classic pcap file read without a
+// filter does not load it.
+//
 // Ownership: the capture loop owns the PacketSource (unique_ptr); closing it closes the pcap
 // handle. Thread-safety: none; use one PacketSource from one thread.
 #pragma once
@@ -29,6 +32,8 @@ struct pcap;
 struct pcap_pkthdr;
 
 namespace citywatch::agent {
+
+struct Libpcap;
 
 struct CaptureOptions {
   std::string interface;   // live capture when file is empty ("any" for all interfaces)
@@ -110,7 +115,8 @@ class PacketSource {
                              const std::string& filter);
 
   // SIGHUP: check_filter compiles a BPF filter against this source without installing it;
-  // set_filter installs one ("" removes the filter). Each returns why it could not.
+  // set_filter installs one ("" removes the filter). Each returns why it could not; a file
+  // read by the fast path (mapped()) keeps the filter it was opened with.
   Status check_filter(const std::string& filter);
   Status set_filter(const std::string& filter);
 
@@ -118,8 +124,9 @@ class PacketSource {
   const std::string& name() const { return name_; }
 
  private:
-  PacketSource(pcap* handle, std::string name, bool is_file);
-  bool try_map(const std::string& path, bool direct);
+  PacketSource(const Libpcap* lib, pcap* handle, std::string name, bool is_file);
+  bool try_map(const std::string& path, bool direct, int& dlt);
+  Status fixed_filter() const;
 
   // Live interfaces, pcapng files and files with a filter: libpcap calls on_pcap_packet<F>
   // (its pcap_handler) for each frame, which calls the caller's F directly.
@@ -168,7 +175,8 @@ class PacketSource {
     }
   };
 
-  pcap* handle_;
+  const Libpcap* lib_;  // null until libpcap is needed: a file read by the fast path
+  pcap* handle_;        // null without libpcap
   std::string name_;
   bool is_file_;
   int linktype_ = 0;
