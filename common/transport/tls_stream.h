@@ -6,6 +6,14 @@
 // accept_handshake() requires a client certificate signed by the CA, and peer_common_name()
 // then says whose it is.
 //
+// Writes after the handshake do not go through Boost.Asio's TLS engine, which passes every
+// 16 KiB record through a 17 KiB BIO pair (two copies) and sends it on its own: OpenSSL
+// encrypts up to kMaxWrite bytes into a buffer of the stream's, as many records as that
+// takes, and one write sends them all. Reads and the handshake still go through the engine.
+// The two never write to the socket at once: once the handshake is done OpenSSL writes
+// nothing while reading (TLS 1.3 has no renegotiation, and neither side asks for a key
+// update).
+//
 // Thread-safety: see ByteStream.
 #pragma once
 
@@ -14,8 +22,11 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <string>
+#include <vector>
 
 #include "common/transport/byte_stream.h"
+
+struct bio_st;  // OpenSSL's BIO
 
 namespace citywatch {
 
@@ -28,9 +39,13 @@ class TlsStream final : public ClientStream {
 
   boost::asio::awaitable<std::size_t> read_some(std::span<std::byte> buf,
                                                 boost::system::error_code& ec) override;
+  // Writes min(buf.size(), kMaxWrite) bytes (see above).
   boost::asio::awaitable<std::size_t> write_some(std::span<const std::byte> buf,
                                                  boost::system::error_code& ec) override;
   void close() override;
+  ~TlsStream() override;
+
+  static constexpr std::size_t kMaxWrite = std::size_t{256} << 10;
   std::string peer() const override { return peer_; }
 
   boost::asio::awaitable<void> connect(const ConnectTarget& target, boost::system::error_code& ec,
@@ -41,6 +56,8 @@ class TlsStream final : public ClientStream {
 
  private:
   boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream_;
+  std::vector<unsigned char> sealed_;  // records encrypted by write_some(), being sent
+  bio_st* sealed_bio_ = nullptr;       // the BIO OpenSSL writes them through, into sealed_
   std::string peer_;
   bool closed_ = false;  // close() came first: a connect in progress must not reopen
 };
