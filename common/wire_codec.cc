@@ -472,8 +472,8 @@ void encode_error(ErrorCode code, std::string_view text, std::vector<std::byte>&
 constexpr std::uint32_t kCompactCount = 0x8000'0000u;
 
 void BatchEncoder::begin(Encoding encoding) {
-  // A buffer handed in by finish_into() is used to its capacity: growing past it would copy.
-  if (buf_.size() < buf_.capacity()) buf_.resize(buf_.capacity());
+  // A buffer handed in by finish_into() comes at the size of the batch it held: those bytes
+  // are overwritten as they are, and add_body() grows it only as far as a batch needs.
   if (buf_.size() < 12 + kMaxEncodedRecord) buf_.resize(64 * kMaxEncodedRecord);
   std::memset(buf_.data(), 0, 12);  // sequence and count, filled in by finish()
   used_ = 12;
@@ -484,7 +484,14 @@ void BatchEncoder::begin(Encoding encoding) {
 
 template <typename Body>
 void BatchEncoder::add_body(RecordKind kind, std::int64_t event_time_ns, const Body& body) {
-  if (buf_.size() - used_ < kMaxEncodedRecord) buf_.resize(buf_.size() * 2);
+  if (buf_.size() - used_ < kMaxEncodedRecord) {
+    // Growing zero-fills the new bytes: within the capacity (a recycled buffer's), by steps of
+    // an eighth, so no more is filled than the batch is about to write; past it, doubling.
+    const std::size_t step = std::max(buf_.size() / 8, 16 * kMaxEncodedRecord);
+    std::size_t n = buf_.size() < buf_.capacity() ? std::min(buf_.size() + step, buf_.capacity())
+                                                  : buf_.size() * 2;
+    buf_.resize(std::max(n, used_ + kMaxEncodedRecord));
+  }
   std::byte* const start = buf_.data() + used_;
   std::size_t len;
   if (encoding_ == Encoding::kFixed) {
