@@ -277,12 +277,11 @@ void Forwarder::connect() {
               flags = wire::kFlagZstd;
             }
             // The header goes out with the payload's first bytes (one whole TLS record), the
-            // rest from the batch's own buffer: the payload is not copied into a frame.
+            // rest from the batch's own buffer: the payload is not copied into a frame, and
+            // both go in one write.
             wire::encode_frame_head(wire::FrameType::kBatch, batch, kFrameHead, frame, flags);
-            if (!co_await write_all(*s->stream, frame, ec)) break;
-            const std::size_t rest = frame.size() - wire::kHeaderSize;
-            if (rest < batch.size() && !co_await write_all(*s->stream, batch.subspan(rest), ec))
-              break;
+            const std::span<const std::byte> rest = batch.subspan(frame.size() - wire::kHeaderSize);
+            if (!co_await write_all(*s->stream, frame, rest, ec)) break;
             s->in_flight.push_back(seq);
             sent_upto = seq;
             ++stats_.batches_sent;

@@ -36,6 +36,14 @@ class ByteStream {
   // 0 with `ec` set on an error.
   virtual boost::asio::awaitable<std::size_t> write_some(std::span<const std::byte> buf,
                                                          boost::system::error_code& ec) = 0;
+  // The same for `head` followed by `tail`, as if they were one buffer: how many bytes of the
+  // two were written, from head on. By default it writes from one of them (head while it has
+  // bytes); a stream that can send both at once overrides it (TlsStream: one buffer of
+  // records, one system call), so a frame's header need not be copied in front of its payload
+  // nor cost a write of its own.
+  virtual boost::asio::awaitable<std::size_t> write_some_joined(std::span<const std::byte> head,
+                                                                std::span<const std::byte> tail,
+                                                                boost::system::error_code& ec);
   // Ends the stream at once; idempotent. Pending and later operations fail.
   virtual void close() = 0;
   // The peer, for logs ("10.1.2.3:7443").
@@ -67,6 +75,10 @@ boost::asio::awaitable<bool> read_exactly(ByteStream& s, std::span<std::byte> bu
                                           boost::system::error_code& ec);
 // Writes all of buf; false (and `ec`) if the stream failed first.
 boost::asio::awaitable<bool> write_all(ByteStream& s, std::span<const std::byte> buf,
+                                       boost::system::error_code& ec);
+// Writes all of head, then all of tail, through write_some_joined().
+boost::asio::awaitable<bool> write_all(ByteStream& s, std::span<const std::byte> head,
+                                       std::span<const std::byte> tail,
                                        boost::system::error_code& ec);
 
 }  // namespace citywatch

@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "common/tls.h"
 
@@ -72,6 +73,12 @@ TlsStream::~TlsStream() {
 
 awaitable<std::size_t> TlsStream::write_some(std::span<const std::byte> buf,
                                              boost::system::error_code& ec) {
+  co_return co_await write_some_joined({}, buf, ec);
+}
+
+awaitable<std::size_t> TlsStream::write_some_joined(std::span<const std::byte> head,
+                                                    std::span<const std::byte> tail,
+                                                    boost::system::error_code& ec) {
   SSL* ssl = stream_.native_handle();
   if (sealed_bio_ == nullptr && sealed_method() != nullptr) {
     sealed_bio_ = BIO_new(sealed_method());
@@ -81,6 +88,7 @@ awaitable<std::size_t> TlsStream::write_some(std::span<const std::byte> buf,
     }
   }
   if (sealed_bio_ == nullptr || !SSL_is_init_finished(ssl)) {
+    const std::span<const std::byte> buf = head.empty() ? tail : head;
     co_return co_await stream_.async_write_some(asio::buffer(buf.data(), buf.size()),
                                                 asio::redirect_error(asio::use_awaitable, ec));
   }
@@ -92,19 +100,26 @@ awaitable<std::size_t> TlsStream::write_some(std::span<const std::byte> buf,
   BIO_up_ref(engine);
   BIO_up_ref(sealed_bio_);
   SSL_set0_wbio(ssl, sealed_bio_);
-  // The engine sets SSL_MODE_ENABLE_PARTIAL_WRITE: each call writes one record.
-  const std::size_t want = std::min(buf.size(), kMaxWrite);
+  // The engine sets SSL_MODE_ENABLE_PARTIAL_WRITE: each call writes one record, so head and
+  // tail never share one (the caller decides what goes in a record).
+  const std::size_t want = std::min(head.size() + tail.size(), kMaxWrite);
   std::size_t written = 0;
   unsigned long failed = 0;
   bool ok = true;
-  while (ok && written < want) {
-    ERR_clear_error();
-    std::size_t n = 0;
-    ok = SSL_write_ex(ssl, buf.data() + written, want - written, &n) == 1;
-    if (ok)
-      written += n;
-    else
-      failed = ERR_get_error();
+  for (const std::span<const std::byte> part : {head, tail}) {
+    std::size_t done = 0;
+    while (ok && done < part.size() && written < want) {
+      ERR_clear_error();
+      std::size_t n = 0;
+      ok = SSL_write_ex(ssl, part.data() + done, std::min(part.size() - done, want - written),
+                        &n) == 1;
+      if (ok) {
+        done += n;
+        written += n;
+      } else {
+        failed = ERR_get_error();
+      }
+    }
   }
   SSL_set0_wbio(ssl, engine);
   if (!ok) {  // only a broken session: the BIO takes every byte
@@ -113,7 +128,13 @@ awaitable<std::size_t> TlsStream::write_some(std::span<const std::byte> buf,
              : boost::system::error_code(asio::error::broken_pipe);
     co_return 0;
   }
-  co_await asio::async_write(stream_.next_layer(), asio::buffer(sealed_),
+  // All of it per call: async_write's own conditions hand the socket at most 64 KiB at a
+  // time, three calls (and as many wake-ups of a local reader) for what the kernel takes in
+  // one.
+  const auto whole = [](const boost::system::error_code& err, std::size_t) -> std::size_t {
+    return err ? 0 : std::numeric_limits<std::size_t>::max();
+  };
+  co_await asio::async_write(stream_.next_layer(), asio::buffer(sealed_), whole,
                              asio::redirect_error(asio::use_awaitable, ec));
   co_return ec ? 0 : written;
 }

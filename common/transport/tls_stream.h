@@ -42,6 +42,11 @@ class TlsStream final : public ClientStream {
   // Writes min(buf.size(), kMaxWrite) bytes (see above).
   boost::asio::awaitable<std::size_t> write_some(std::span<const std::byte> buf,
                                                  boost::system::error_code& ec) override;
+  // Writes min(head.size() + tail.size(), kMaxWrite) bytes the same way: head's records, then
+  // tail's, sent with one write.
+  boost::asio::awaitable<std::size_t> write_some_joined(std::span<const std::byte> head,
+                                                        std::span<const std::byte> tail,
+                                                        boost::system::error_code& ec) override;
   void close() override;
   ~TlsStream() override;
 

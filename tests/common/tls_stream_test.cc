@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -167,7 +168,10 @@ std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
 
 // Writes go out many records at a time (TlsStream::write_some, outside Boost.Asio's engine)
 // while the same stream reads: both sides send and receive at once, every byte arrives in
-// order, and one write_some() takes up to kMaxWrite bytes, not one 16 KiB record.
+// order, and one write_some() takes up to kMaxWrite bytes, not one 16 KiB record. The
+// collector's side writes a head and a tail (as the agent's forwarder writes a frame's
+// header and first bytes, then the rest of its batch): one write_some_joined() takes
+// kMaxWrite bytes of the two, head first.
 TEST_F(TlsStreamTest, BulkWritesBothWaysAtOnceArriveWhole) {
   auto server_ctx = context(TlsRole::kServer, "city", "city", "collector");
   auto client_ctx = context(TlsRole::kClient, "city", "city", "agent-a");
@@ -175,7 +179,7 @@ TEST_F(TlsStreamTest, BulkWritesBothWaysAtOnceArriveWhole) {
   const std::vector<std::byte> down = pattern((1 << 20) + 777, 2);  // collector -> agent
   std::vector<std::byte> got_up(up.size()), got_down(down.size());
   boost::system::error_code up_write, up_read, down_write, down_read, hs;
-  std::size_t first_write = 0;
+  std::size_t first_write = 0, first_joined = 0;
   int finished = 0;
 
   asio::io_context io(1);
@@ -203,7 +207,14 @@ TEST_F(TlsStreamTest, BulkWritesBothWaysAtOnceArriveWhole) {
               done();
             },
             asio::detached);
-        co_await write_all(*server, down, down_write);
+        const std::span<const std::byte> head = std::span<const std::byte>(down).first(16384);
+        const std::span<const std::byte> tail = std::span<const std::byte>(down).subspan(16384);
+        first_joined = co_await server->write_some_joined(head, tail, down_write);
+        if (!down_write) {
+          const std::size_t in_head = std::min(first_joined, head.size());
+          co_await write_all(*server, head.subspan(in_head), tail.subspan(first_joined - in_head),
+                             down_write);
+        }
         done();
       },
       asio::detached);
@@ -244,6 +255,7 @@ TEST_F(TlsStreamTest, BulkWritesBothWaysAtOnceArriveWhole) {
   EXPECT_FALSE(down_write) << down_write.message();
   EXPECT_FALSE(down_read) << down_read.message();
   EXPECT_EQ(first_write, TlsStream::kMaxWrite);
+  EXPECT_EQ(first_joined, TlsStream::kMaxWrite);
   EXPECT_TRUE(got_up == up) << "the agent's bytes arrived changed";
   EXPECT_TRUE(got_down == down) << "the collector's bytes arrived changed";
 }
