@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <array>
 #include <limits>
 
 #include "common/tls.h"
@@ -149,14 +150,27 @@ awaitable<void> TlsStream::connect(const ConnectTarget& target, boost::system::e
                                    const char*& stage) {
   peer_ = target.host + ":" + std::to_string(target.port);
   stage = "connect";
-  tcp::resolver resolver(stream_.get_executor());
-  auto endpoints = co_await resolver.async_resolve(target.host, std::to_string(target.port),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-  // The resolver does not see close(); async_connect would open a new socket.
-  if (!ec && closed_) ec = asio::error::operation_aborted;
-  if (ec) co_return;
-  co_await asio::async_connect(stream_.lowest_layer(), endpoints,
-                               asio::redirect_error(asio::use_awaitable, ec));
+  // An address needs no resolver: Boost.Asio's runs getaddrinfo on a thread it starts for
+  // the first lookup, and collectors are mostly configured by address.
+  boost::system::error_code not_address;
+  const asio::ip::address address = asio::ip::make_address(target.host, not_address);
+  if (!not_address) {
+    // async_connect would open a new socket after close().
+    if (closed_) ec = asio::error::operation_aborted;
+    if (ec) co_return;
+    const std::array<tcp::endpoint, 1> endpoint = {tcp::endpoint(address, target.port)};
+    co_await asio::async_connect(stream_.lowest_layer(), endpoint,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    tcp::resolver resolver(stream_.get_executor());
+    auto endpoints = co_await resolver.async_resolve(target.host, std::to_string(target.port),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+    // The resolver does not see close(); async_connect would open a new socket.
+    if (!ec && closed_) ec = asio::error::operation_aborted;
+    if (ec) co_return;
+    co_await asio::async_connect(stream_.lowest_layer(), endpoints,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+  }
   if (ec) co_return;
   stage = "TLS handshake";
   stream_.lowest_layer().set_option(tcp::no_delay(true), ec);
