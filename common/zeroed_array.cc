@@ -49,6 +49,15 @@ void* map(std::size_t bytes, std::size_t& mapped) {
   return p;
 }
 
+void prefault(void* p, std::size_t bytes) noexcept {
+#ifdef MADV_POPULATE_WRITE
+  madvise(p, bytes, MADV_POPULATE_WRITE);  // EINVAL before Linux 5.14: pages fault in as used
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
 void unmap(void* p, std::size_t mapped) noexcept { munmap(p, mapped); }
 
 void rezero(void* p, std::size_t bytes) noexcept { std::memset(p, 0, bytes); }
