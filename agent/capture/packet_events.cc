@@ -173,15 +173,22 @@ void PacketEventExtractor::add(DecodeResult r, const DecodedPacket& p,
   }
   if (p.fragment_offset != 0) return;  // later fragments carry no transport header
   switch (p.protocol) {
-    case kProtoTcp:
+    case kProtoTcp: {
+      // The keys prefetch() made, or made here when the caller did not look ahead.
+      TcpKeys own;
+      const auto tcp_keys_of = [&]() -> const TcpKeys& {
+        if (keys != nullptr && keys->set) return *keys;
+        tcp_keys(p, addr_hashes(p.src, p.dst), own);
+        return own;
+      };
       if (p.tcp_flags & (kTcpSyn | kTcpRst))
-        tcp(p, ts, keys && keys->set ? *keys : tcp_keys(p, addr_hashes(p.src, p.dst)));
+        tcp(p, ts, tcp_keys_of());
       else if ((p.tcp_flags & kTcpAck) != 0 && probe_head_ != probe_tail_)
-        probe_established(keys && keys->set ? keys->fwd
-                                            : tcp_keys(p, addr_hashes(p.src, p.dst)).fwd);
+        probe_established(tcp_keys_of().fwd);
       if (p.payload_offset != 0 && (p.src_port == cfg_.dns_port || p.dst_port == cfg_.dns_port))
         dns(p, frame, ts);
       break;
+    }
     case kProtoUdp:
       if (p.payload_offset != 0 && (p.src_port == cfg_.dns_port || p.dst_port == cfg_.dns_port))
         dns(p, frame, ts);
@@ -218,18 +225,17 @@ bool PacketEventExtractor::needs_frame(DecodeResult r, const DecodedPacket& p) c
 // The hashes tcp() and probe_established() look up: the attempt in either direction (a SYN
 // or the client's ACK/RST; the server's answer) and the event's budget key. A packet with
 // only ACK needs the first.
-PacketEventExtractor::TcpKeys PacketEventExtractor::tcp_keys(const DecodedPacket& p,
-                                                             const AddrHashes& h) const {
-  TcpKeys k;
+void PacketEventExtractor::tcp_keys(const DecodedPacket& p, const AddrHashes& h, TcpKeys& k) const {
   k.set = true;
   k.fwd = probe_key(h.src, h.dst, p.dst_port, p.vlan);
-  if ((p.tcp_flags & (kTcpSyn | kTcpRst)) == 0) return k;
+  k.rev = 0;
+  k.budget = 0;
+  if ((p.tcp_flags & (kTcpSyn | kTcpRst)) == 0) return;
   k.rev = probe_key(h.dst, h.src, p.src_port, p.vlan);
   PacketEventKind kind;
   std::uint16_t service_port;
   tcp_kind(p, kind, service_port);
   k.budget = tcp_budget_key(kind, service_port, p, h);
-  return k;
 }
 
 // The lines tcp() reads at random: the attempt's index bucket in either direction and the
@@ -239,7 +245,7 @@ void PacketEventExtractor::prefetch(const DecodedPacket& p, const AddrHashes& h,
   keys.set = false;
   if (!cfg_.enabled || p.protocol != kProtoTcp || p.fragment_offset != 0) return;
   if ((p.tcp_flags & (kTcpSyn | kTcpRst | kTcpAck)) == 0) return;
-  keys = tcp_keys(p, h);
+  tcp_keys(p, h, keys);
   const std::size_t buckets = (probe_index_.size() - 1) & ~std::size_t{3};
   __builtin_prefetch(&probe_index_[keys.fwd & buckets]);
   if ((p.tcp_flags & (kTcpSyn | kTcpRst)) == 0) return;
