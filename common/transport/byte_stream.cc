@@ -17,13 +17,8 @@ boost::asio::awaitable<bool> read_exactly(ByteStream& s, std::span<std::byte> bu
 
 boost::asio::awaitable<bool> write_all(ByteStream& s, std::span<const std::byte> buf,
                                        boost::system::error_code& ec) {
-  std::size_t done = 0;
-  while (done < buf.size()) {
-    const std::size_t n = co_await s.write_some(buf.subspan(done), ec);
-    if (ec) co_return false;
-    done += n;
-  }
-  co_return true;
+  const std::span<const std::byte> none;
+  co_return co_await write_all(s, none, buf, ec);
 }
 
 boost::asio::awaitable<std::size_t> ByteStream::write_some_joined(std::span<const std::byte> head,
