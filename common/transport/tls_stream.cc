@@ -11,7 +11,6 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
-#include <array>
 #include <limits>
 
 #include "common/tls.h"
@@ -154,22 +153,27 @@ awaitable<void> TlsStream::connect(const ConnectTarget& target, boost::system::e
   // the first lookup, and collectors are mostly configured by address.
   boost::system::error_code not_address;
   const asio::ip::address address = asio::ip::make_address(target.host, not_address);
-  if (!not_address) {
-    // async_connect would open a new socket after close().
-    if (closed_) ec = asio::error::operation_aborted;
+  tcp::resolver::results_type resolved;
+  if (not_address) {
+    tcp::resolver resolver(stream_.get_executor());
+    const std::string service =
+        std::to_string(target.port);  // named, not a temporary in co_await (GCC 12)
+    resolved = co_await resolver.async_resolve(target.host, service,
+                                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
-    const std::array<tcp::endpoint, 1> endpoint = {tcp::endpoint(address, target.port)};
-    co_await asio::async_connect(stream_.lowest_layer(), endpoint,
+  }
+  // The resolver does not see close(), and async_connect would open a new socket after it.
+  if (closed_) {
+    ec = asio::error::operation_aborted;
+    co_return;
+  }
+  if (not_address) {
+    co_await asio::async_connect(stream_.lowest_layer(), resolved,
                                  asio::redirect_error(asio::use_awaitable, ec));
   } else {
-    tcp::resolver resolver(stream_.get_executor());
-    auto endpoints = co_await resolver.async_resolve(target.host, std::to_string(target.port),
-                                                     asio::redirect_error(asio::use_awaitable, ec));
-    // The resolver does not see close(); async_connect would open a new socket.
-    if (!ec && closed_) ec = asio::error::operation_aborted;
-    if (ec) co_return;
-    co_await asio::async_connect(stream_.lowest_layer(), endpoints,
-                                 asio::redirect_error(asio::use_awaitable, ec));
+    const tcp::endpoint endpoint(address, target.port);
+    co_await stream_.lowest_layer().async_connect(endpoint,
+                                                  asio::redirect_error(asio::use_awaitable, ec));
   }
   if (ec) co_return;
   stage = "TLS handshake";
