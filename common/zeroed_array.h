@@ -1,8 +1,9 @@
 // ZeroedArray: a fixed-size array of trivially copyable T whose every element starts as
 // all-zero bytes, taken from the kernel's zero pages instead of being written by a loop.
 // For the capture path's big tables (flow slots, event budgets, probe rings): constructing
-// them costs no memset and no page fault; a page is faulted in when first touched, and
-// tables of 1 MiB or more are rounded up to whole 2 MiB and ask for transparent huge pages
+// them costs no memset and no page fault (unless asked to prefault: see Prefault below); a
+// page is faulted in when first touched, and tables of 1 MiB or more are rounded up to
+// whole 2 MiB and ask for transparent huge pages
 // (MADV_HUGEPAGE; honoured when the kernel's THP mode is `madvise` or `always`), so a table
 // probed at random costs one fault and few TLB misses per 2 MiB instead of per 4 KiB.
 // All-zero bytes must be T's empty state.
