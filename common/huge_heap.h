@@ -9,7 +9,8 @@
 // for transparent huge pages over the first step (MADV_HUGEPAGE; honoured when the kernel's
 // THP mode is `madvise` or `always`), so that memory costs one fault per 2 MiB. The small
 // pages between the heap's current top and the first whole huge page, where start-up's many
-// small blocks land next, are written in one call instead (MADV_POPULATE_WRITE, up to 1 MiB).
+// small blocks and the first batch buffers land next, are written in one call instead
+// (MADV_POPULATE_WRITE: up to 2.5 MiB, resident from the start).
 //
 // Blocks up to 4 MiB come from the heap (glibc would map blocks from 128 KiB up on their own
 // once the pad is set). Advice only: with THP off, or when the heap cannot grow, nothing

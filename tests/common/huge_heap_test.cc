@@ -58,6 +58,23 @@ struct Mapping {
 }
 
 TEST(HugeHeap, AdvisesTheHeapsFirstStepAndKeepsBatchesInIt) {
+  // The heap's free top just past a 2 MiB boundary (small blocks, kept), so that nearly 2 MiB
+  // of small pages lie between it and the advised range: the case where writing only the
+  // first 1 MiB of them left the rest to fault page by page.
+  std::vector<void*> padding;
+  padding.reserve(256);
+  for (int i = 0; i < 256; ++i) {
+    void* p = std::malloc(std::size_t{16} << 10);
+    ASSERT_NE(p, nullptr);
+    padding.push_back(p);
+    if (reinterpret_cast<std::uintptr_t>(p) % (std::uintptr_t{2} << 20) < (32u << 10)) break;
+  }
+  struct FreeAll {
+    std::vector<void*>& blocks;
+    ~FreeAll() {
+      for (void* p : blocks) std::free(p);
+    }
+  } free_padding{padding};
   const HugeHeap advised = prefer_huge_heap(kReserve);
 #ifdef __SANITIZE_ADDRESS__
   // ASan's allocator ignores mallopt(): nothing is advised and nothing else changes.
@@ -83,6 +100,25 @@ TEST(HugeHeap, AdvisesTheHeapsFirstStepAndKeepsBatchesInIt) {
     const long faults = minor_faults() - before;
     std::free(p);
     EXPECT_LT(faults, 4) << "writing 256 KiB allocated after the call took " << faults << " faults";
+  }
+
+  // Everything the heap hands out below the advised range is in memory already: blocks of
+  // 64 KiB (batch buffers, say) written from the heap's free top up to the range.
+  {
+    constexpr std::size_t kBlock = std::size_t{64} << 10;
+    std::vector<void*> below;
+    for (int i = 0; i < 64; ++i) {
+      void* p = std::malloc(kBlock);
+      ASSERT_NE(p, nullptr);
+      below.push_back(p);
+      if (reinterpret_cast<std::uintptr_t>(p) + kBlock > lo) break;
+    }
+    const long before = minor_faults();
+    for (std::size_t i = 0; i + 1 < below.size(); ++i) std::memset(below[i], 1, kBlock);
+    const long faults = minor_faults() - before;
+    for (void* p : below) std::free(p);
+    EXPECT_LT(faults, 4) << below.size() - 1 << " blocks of 64 KiB below the advised range took "
+                         << faults << " faults";
   }
 
   // A 600 KiB block (a batch under the 1 MiB default) comes from the heap, not from a
