@@ -72,7 +72,7 @@ constexpr std::uint32_t kMaxCaplen = 262144;  // libpcap's MAXIMUM_SNAPLEN
 // The fast path's buffer (4 MiB: two huge pages) and its reads. Buffered reads take 512 KiB at
 // a time, so the bytes just copied are still in the CPU's caches when parsed (reading 250 MB
 // through a mapping of the page cache cost a third more CPU in TLB and cache misses;
-// bench/vs_softflowd.sh). Direct reads (O_DIRECT) take up to kDirectChunk at a time: the device
+// bench/vs_softflowd.sh). Direct reads (O_DIRECT) take up to kReadBuffer at a time: the device
 // writes the bytes, no CPU copies them, so there is no cache to keep warm, and each read has a
 // fixed cost (pinning the buffer, a request to the device, a wait): about 22 us on the bench
 // VM, where reads of 512 KiB cost the offline meter 11 % more CPU than reads of 2 MiB, and 4 MiB
@@ -81,7 +81,6 @@ constexpr std::uint32_t kMaxCaplen = 262144;  // libpcap's MAXIMUM_SNAPLEN
 // covers every block size up to a page.
 constexpr std::size_t kReadBuffer = std::size_t{4} << 20;
 constexpr std::size_t kReadChunk = std::size_t{512} << 10;
-constexpr std::size_t kDirectChunk = kReadBuffer;
 constexpr std::size_t kDirectAlign = 4096;
 constexpr std::uint32_t kMaxBufferedRecord = 64u << 20;
 
@@ -190,7 +189,7 @@ bool PacketSource::refill(std::size_t need, Status& err) {
     // buffer's size is): a file whose header claims a huge snaplen gets a buffer twice that,
     // which is filled only as far as its records need.
     const std::size_t room =
-        direct ? std::min(free, std::max(kDirectChunk,
+        direct ? std::min(free, std::max(kReadBuffer,
                                          (want + kDirectAlign - 1) / kDirectAlign * kDirectAlign))
                : std::min(free, std::max(kReadChunk, want));
     const ssize_t n = ::pread(direct ? direct_fd_ : file_fd_, buf_.data() + buf_end_, room,
