@@ -141,19 +141,13 @@ bool PacketSource::try_map(const std::string& path, bool direct, int& dlt) {
   ts_scale_ = magic == kMagicNano ? 1 : 1000;
   if (direct) {
     // Direct reads start at offset 0, aligned: the first one brings the file header too,
-    // which is skipped. A file system without O_DIRECT refuses the open (or the first read,
-    // and refill() goes on buffered).
+    // which refill() skips. A file system without O_DIRECT refuses the open (or the first
+    // read, and refill() goes on buffered). Nothing is read here: opening a file costs no
+    // buffer and no I/O until it is read.
     direct_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
     if (direct_fd_ >= 0) {
       file_off_ = 0;
-      Status err;
-      if (!refill(kFileHeader, err) || buf_end_ - buf_pos_ < kFileHeader) {
-        // Unreadable after all: libpcap reads it, and says why it cannot.
-        ::close(std::exchange(file_fd_, -1));
-        if (direct_fd_ >= 0) ::close(std::exchange(direct_fd_, -1));
-        return false;
-      }
-      buf_pos_ += kFileHeader;
+      head_left_ = kFileHeader;
     }
   }
   return true;
@@ -164,6 +158,7 @@ bool PacketSource::try_map(const std::string& path, bool direct, int& dlt) {
 // read lands) and the rest of the buffer is read. False with err set on a read error; true
 // otherwise (fewer than `need` bytes at the end of the file).
 bool PacketSource::refill(std::size_t need, Status& err) {
+  need += head_left_;
   if (buf_.size() == 0) {
     const std::size_t record = kRecordHeader + map_max_caplen_;
     buf_ = ZeroedArray<std::uint8_t>(std::max<std::size_t>(
@@ -210,6 +205,11 @@ bool PacketSource::refill(std::size_t need, Status& err) {
     }
     buf_end_ += static_cast<std::size_t>(n);
     file_off_ += static_cast<std::uint64_t>(n);
+  }
+  if (head_left_ != 0) {  // the file header, read by the first direct read
+    const std::size_t skip = std::min(head_left_, buf_end_ - buf_pos_);
+    buf_pos_ += skip;
+    head_left_ -= skip;
   }
   return true;
 }

@@ -192,6 +192,7 @@ class PacketSource {
   ZeroedArray<std::uint8_t> buf_;
   std::size_t buf_pos_ = 0;
   std::size_t buf_end_ = 0;
+  std::size_t head_left_ = 0;  // bytes of the file header still to skip (direct reads)
   bool map_swapped_ = false;
   std::uint32_t map_max_caplen_ = 0;
   mutable Widened recv_, drop_, ifdrop_;

@@ -192,6 +192,57 @@ TEST_F(PacketSourceTest, FastPathReadsRecordsAcrossChunksAsLibpcapDoes) {
   }
 }
 
+// Bytes this process has read so far (/proc/self/io), O_DIRECT reads included.
+std::uint64_t bytes_read() {
+  std::FILE* f = std::fopen("/proc/self/io", "r");
+  if (f == nullptr) return 0;
+  unsigned long long rchar = 0;
+  const int n = std::fscanf(f, "rchar: %llu", &rchar);
+  std::fclose(f);
+  return n == 1 ? rchar : 0;
+}
+
+// citywatch-agent -r opens every file it is given to check it before reading any: opening
+// reads the 24-byte file header and nothing more (it used to fill the 4 MiB read buffer with
+// the first direct read, for each file). The header is skipped when the file is read, and a
+// file of a header alone ends cleanly either way.
+TEST_F(PacketSourceTest, OpeningAFileReadsOnlyItsHeader) {
+  std::vector<Written> pkts;
+  for (int i = 0; i < 2000; ++i)
+    pkts.push_back({1'700'000'000'000'000'000 + i * 1'000LL,
+                    std::vector<std::uint8_t>(1000, static_cast<std::uint8_t>(i)), 1000});
+  const std::string path = write(pkts, PCAP_TSTAMP_PRECISION_NANO);
+  ASSERT_GT(fs::file_size(path), 1u << 20);
+  const std::string empty = (dir_ / "header-only.pcap").string();
+  fs::copy_file(path, empty);
+  fs::resize_file(empty, 24);
+  ASSERT_GT(bytes_read(), 0u) << "/proc/self/io is not readable";
+  for (const bool direct : {false, true}) {
+    SCOPED_TRACE(direct ? "O_DIRECT" : "buffered");
+    CaptureOptions o;
+    o.file = path;
+    o.file_direct_io = direct;
+    Status err;
+    const std::uint64_t before = bytes_read();
+    auto src = PacketSource::open(o, err);
+    const std::uint64_t opened = bytes_read() - before;
+    ASSERT_TRUE(src) << err.message();
+    ASSERT_TRUE(src->mapped());
+    EXPECT_EQ(src->direct(), direct && opens_direct(path));
+    EXPECT_LT(opened, 4096u) << "opening read more than the header";
+    const auto got = read_all(*src, 500);
+    ASSERT_EQ(got.size(), pkts.size());
+    EXPECT_EQ(got.front().ts_ns, pkts.front().ts_ns);
+    EXPECT_EQ(got.front().bytes, pkts.front().bytes);
+    EXPECT_EQ(got.back().bytes, pkts.back().bytes);
+
+    o.file = empty;
+    auto none = PacketSource::open(o, err);
+    ASSERT_TRUE(none) << err.message();
+    EXPECT_TRUE(read_all(*none, 500).empty());
+  }
+}
+
 TEST_F(PacketSourceTest, FastPathReportsATruncatedFile) {
   const std::string path = write(kPackets, PCAP_TSTAMP_PRECISION_NANO);
   const auto full = fs::file_size(path);
