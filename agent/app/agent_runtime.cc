@@ -78,19 +78,19 @@ Status AgentRuntime::init() {
     auto src = PacketSource::open(opts, err);
     if (!src) return err;
     Source s;
+    s.capture = ci;
+    s.file = src->is_file();
     s.metrics = &metrics_->add_source(src->name());
-    s.meter = std::make_unique<FlowMeter>(config_.flow_meter,
-                                          [this](const FlowRecord& f) { on_flow(f); });
-    s.events = std::make_unique<PacketEventExtractor>(
-        config_.packet_events,
-        [this](const PacketEvent& ev, std::int64_t ts) { on_packet_event(ev, ts); });
-    if (!src->is_file()) {
-      offline_ = false;
-      s.fd = std::make_unique<asio::posix::stream_descriptor>(io_, src->selectable_fd());
+    if (s.file) {
+      // Checked now, so a wrong name or format stops the agent before it reads anything;
+      // opened again when its turn comes (start_next_file).
+      sources_.push_back(std::move(s));
+      continue;
     }
-    // Capture files: flows expire on the packets' clock.
-    s.pipeline = std::make_unique<MeterPipeline>(*s.meter, *s.events, src->is_file());
+    offline_ = false;
+    s.fd = std::make_unique<asio::posix::stream_descriptor>(io_, src->selectable_fd());
     s.pcap = std::move(src);
+    make_meters(s);
     sources_.push_back(std::move(s));
   }
 
@@ -232,16 +232,56 @@ int AgentRuntime::run() {
   if (trap_receiver_) trap_receiver_->start();
   for (Threaded& t : threaded_)
     for (auto& w : t.workers) w->start();
-  for (Source& s : sources_) {
-    if (s.fd)
-      wait_live(s);
-    else
-      asio::post(io_, [this, &s] { read_file(s); });
-  }
+  for (Source& s : sources_)
+    if (s.fd) wait_live(s);
+  asio::post(io_, [this] { start_next_file(); });
   tick();
   io_.run();
   update_metrics();
   return exit_code_;
+}
+
+void AgentRuntime::make_meters(Source& s) {
+  s.meter =
+      std::make_unique<FlowMeter>(config_.flow_meter, [this](const FlowRecord& f) { on_flow(f); });
+  s.events = std::make_unique<PacketEventExtractor>(
+      config_.packet_events,
+      [this](const PacketEvent& ev, std::int64_t ts) { on_packet_event(ev, ts); });
+  // Capture files: flows expire on the packets' clock.
+  s.pipeline = std::make_unique<MeterPipeline>(*s.meter, *s.events, s.file);
+}
+
+void AgentRuntime::start_next_file() {
+  if (finishing_) return;
+  for (Source& s : sources_) {
+    if (!s.file || s.done) continue;
+    if (s.pcap) return;  // being read
+    Status err;
+    s.pcap = PacketSource::open(config_.captures[s.capture], err);
+    if (!s.pcap) {  // changed since init() checked it
+      log::error("agent: " + err.message());
+      exit_code_ = 1;
+      s.done = true;
+      continue;
+    }
+    make_meters(s);
+    read_file(s);
+    return;
+  }
+  maybe_finish();
+}
+
+void AgentRuntime::finish_file(Source& s) {
+  s.pipeline->drain();
+  s.meter->flush();
+  s.events->flush();
+  finished_meters_ += s.meter->stats();
+  add_packet_event_stats(finished_events_, s.events->stats());
+  s.pipeline.reset();
+  s.events.reset();
+  s.meter.reset();
+  s.pcap.reset();
+  s.done = true;
 }
 
 void AgentRuntime::on_frame(Source& s, std::int64_t ts_ns, std::span<const std::byte> frame) {
@@ -320,9 +360,9 @@ void AgentRuntime::read_file(Source& s) {
     exit_code_ = 1;
   }
   if (res == PacketSource::ReadResult::kEnd || res == PacketSource::ReadResult::kError) {
-    s.done = true;
     log::info("agent: finished reading " + s.pcap->name());
-    maybe_finish();
+    finish_file(s);
+    asio::post(io_, [this] { start_next_file(); });
     return;
   }
   if (reading_ahead()) {
@@ -388,7 +428,7 @@ void AgentRuntime::tick() {
   std::erase_if(retired_pollers_,
                 [now](const RetiredPoller& r) { return now - r.retired_ns > 2'000'000'000; });
   for (Source& s : sources_)
-    if (!s.pcap->is_file()) {
+    if (!s.file) {
       s.meter->advance(now);
       s.events->advance(now);
     }
@@ -416,16 +456,19 @@ void AgentRuntime::tick() {
 void AgentRuntime::update_metrics() {
   for (Source& s : sources_) {
     PacketSource::Stats st;
-    if (s.pcap->stats(st)) {
+    if (s.pcap && s.pcap->stats(st)) {
       s.metrics->packets.set(st.received);
       s.metrics->kernel_dropped.set(st.kernel_dropped);
       s.metrics->interface_dropped.set(st.interface_dropped);
     }
   }
-  FlowMeterStats meters;
-  for (const Source& s : sources_) meters += s.meter->stats();
-  PacketEventStats events;
-  for (const Source& s : sources_) add_packet_event_stats(events, s.events->stats());
+  FlowMeterStats meters = finished_meters_;
+  PacketEventStats events = finished_events_;
+  for (const Source& s : sources_)
+    if (s.meter) {
+      meters += s.meter->stats();
+      add_packet_event_stats(events, s.events->stats());
+    }
   DecodeCounters decode = decode_counters_;
   std::uint64_t records = records_, lost = records_lost_;
   for (Threaded& t : threaded_)
@@ -478,6 +521,7 @@ void AgentRuntime::maybe_finish() {
 
 void AgentRuntime::flush_meters() {
   for (Source& s : sources_) {
+    if (!s.meter) continue;  // a file not yet read, or read and released
     s.pipeline->drain();
     s.meter->flush();
     s.events->flush();
@@ -519,7 +563,14 @@ Status AgentRuntime::reload() {
   for (std::size_t i = 0; i < config_.captures.size(); ++i) {
     if (next.captures[i].bpf_filter == config_.captures[i].bpf_filter) continue;
     if (const int si = source_of_capture_[i]; si >= 0) {
-      if (auto s = sources_[si].pcap->check_filter(next.captures[i].bpf_filter); !s) return s;
+      const Source& src = sources_[si];
+      if (src.pcap) {
+        if (auto s = src.pcap->check_filter(next.captures[i].bpf_filter); !s) return s;
+      } else if (!src.done) {
+        // A file not read yet is opened with the new filter when its turn comes.
+        Status err;
+        if (!PacketSource::open(next.captures[i], err)) return err;
+      }
     } else {
       for (const Threaded& t : threaded_)
         if (t.capture == i)
@@ -550,8 +601,10 @@ Status AgentRuntime::reload() {
   for (std::size_t i = 0; i < config_.captures.size(); ++i) {
     if (next.captures[i].bpf_filter == config_.captures[i].bpf_filter) continue;
     if (const int si = source_of_capture_[i]; si >= 0) {
-      if (auto s = sources_[si].pcap->set_filter(next.captures[i].bpf_filter); !s)
-        log::error("agent: " + s.message());  // compiled a moment ago: only the kernel can say no
+      // A file read already needs none; one not read yet opens with the new filter.
+      if (sources_[si].pcap)
+        if (auto s = sources_[si].pcap->set_filter(next.captures[i].bpf_filter); !s)
+          log::error("agent: " + s.message());  // compiled a moment ago: only the kernel says no
     } else {
       for (Threaded& t : threaded_)
         if (t.capture == i)

@@ -3,9 +3,9 @@
 // Packets from each capture source are decoded and metered into flow records; records are
 // packed into batches, each batch is numbered and written to the spool, and the forwarder
 // ships the spool to the collector. Live sources are read when their descriptor is readable;
-// files are read in slices of a few thousand packets so timers and the forwarder keep
-// running. When every source is a file, the runtime ends by itself once all files are read,
-// every flow is flushed and the collector has acked every batch.
+// files are read one after another, in slices of a few thousand packets so timers and the
+// forwarder keep running. When every source is a file, the runtime ends by itself once all
+// files are read, every flow is flushed and the collector has acked every batch.
 //
 // Thread-safety: none. Everything, spool included, runs on one io_context thread; this is
 // what lets the data path go without locks. The one exception is a live capture with
@@ -80,7 +80,14 @@ class AgentRuntime : public RecordSink {
  private:
   // Each source has its own flow meter: a file runs on its packets' clock, a live interface
   // on the wall clock, and one meter cannot follow two clocks.
+  //
+  // Files are read one after another, in the order given. A file is opened at init() only to
+  // check it; its handle, meter, events and pipeline exist only while it is read, and are
+  // released once its flows are flushed. An agent given hundreds of files (-r with a month
+  // of hourly captures) holds one file's descriptors and memory, not every file's.
   struct Source {
+    std::size_t capture = 0;  // index in config_.captures
+    bool file = false;
     std::unique_ptr<PacketSource> pcap;
     std::unique_ptr<FlowMeter> meter;
     std::unique_ptr<MeterPipeline> pipeline;  // into `events` and `meter`; drained after each read
@@ -107,6 +114,12 @@ class AgentRuntime : public RecordSink {
   void on_flow(const FlowRecord& flow);
   void on_packet_event(const PacketEvent& ev, std::int64_t ts_ns);
   void seal_batch();
+  // The meter, events and pipeline of a source, on its packets' clock for a file.
+  void make_meters(Source& s);
+  // Opens the next file not yet read and starts reading it; with none left, maybe_finish().
+  void start_next_file();
+  // A file read to its end (or its error): its flows flushed, its state released.
+  void finish_file(Source& s);
   void read_file(Source& s);
   // Offline pacing: reading a file waits while the spool holds kReadAhead bytes of batches
   // not yet taken by a connected forwarder (they would be evicted from memory and read back
@@ -132,6 +145,9 @@ class AgentRuntime : public RecordSink {
   std::vector<int> source_of_capture_;  // index in sources_, -1 for a threaded capture
   std::vector<Threaded> threaded_;
   DecodeCounters decode_counters_;
+  // Counters of the files read and released: update_metrics() adds them to the open ones'.
+  FlowMeterStats finished_meters_;
+  PacketEventStats finished_events_;
   wire::BatchEncoder encoder_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t records_ = 0;
