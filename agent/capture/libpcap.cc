@@ -32,7 +32,12 @@ Loaded load() {
     tried += std::string(tried.empty() ? "" : "; ") + (why != nullptr ? why : soname);
   }
   if (lib == nullptr) {
-    out.error = "cannot load libpcap (install libpcap0.8): " + tried;
+    // The package is the likely fix only when the library was not found: a process out of
+    // descriptors or memory fails the same dlopen() for another reason, which dlerror() names.
+    const bool missing = tried.find("No such file") != std::string::npos &&
+                         tried.find("Too many open files") == std::string::npos;
+    out.error = std::string("cannot load libpcap") + (missing ? " (install libpcap0.8)" : "") +
+                ": " + tried;
     return out;
   }
   Libpcap& f = out.fns;
