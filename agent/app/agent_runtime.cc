@@ -272,6 +272,7 @@ void AgentRuntime::start_next_file() {
 }
 
 void AgentRuntime::finish_file(Source& s) {
+  if (PacketSource::Stats st; s.pcap->stats(st)) s.metrics->packets.set(st.received);
   s.pipeline->drain();
   s.meter->flush();
   s.events->flush();

@@ -341,7 +341,10 @@ PacketSource::Frame PacketSource::frame_of(const pcap_pkthdr* h, const unsigned 
 PacketSource::ReadResult PacketSource::dispatch_pcap(int max_packets, PcapHandler handler,
                                                      unsigned char* user, Status& err) {
   const int n = lib_->dispatch(handle_, max_packets <= 0 ? -1 : max_packets, handler, user);
-  if (n > 0) return ReadResult::kPackets;
+  if (n > 0) {
+    if (is_file_) file_packets_ += static_cast<std::uint64_t>(n);
+    return ReadResult::kPackets;
+  }
   if (n == 0) return is_file_ ? ReadResult::kEnd : ReadResult::kNone;
   if (n == PCAP_ERROR_BREAK) return ReadResult::kNone;
   err = Status::error(describe("capture failed on", name_, lib_->geterr(handle_)));
@@ -349,7 +352,11 @@ PacketSource::ReadResult PacketSource::dispatch_pcap(int max_packets, PcapHandle
 }
 
 bool PacketSource::stats(Stats& out) const {
-  if (is_file_) return false;
+  if (is_file_) {
+    out = Stats{};
+    out.received = file_packets_;
+    return true;
+  }
   pcap_stat st{};
   if (lib_->stats(handle_, &st) != 0) return false;
   recv_.update(st.ps_recv);

@@ -94,8 +94,8 @@ class PacketSource {
                          err);
   }
 
-  // pcap_stats for live sources, widened to 64 bits across 32-bit wraps; false for files or
-  // on failure.
+  // pcap_stats for live sources, widened to 64 bits across 32-bit wraps; for files, the
+  // packets read so far (nothing is dropped). False on failure.
   bool stats(Stats& out) const;
 
   // True when a file is read through the fast path (classic pcap read in large chunks into
@@ -196,6 +196,7 @@ class PacketSource {
   bool map_swapped_ = false;
   std::uint32_t map_max_caplen_ = 0;
   mutable Widened recv_, drop_, ifdrop_;
+  std::uint64_t file_packets_ = 0;  // files: packets delivered by dispatch()
 };
 
 template <class Fn>
@@ -222,6 +223,7 @@ PacketSource::ReadResult PacketSource::dispatch_file(int max_packets, Fn& fn, St
        std::span<const std::byte>(reinterpret_cast<const std::byte*>(h + kRecordHeader), caplen),
        len);
   }
+  file_packets_ += static_cast<std::uint64_t>(n);
   return n > 0 ? ReadResult::kPackets : ReadResult::kEnd;
 }
 

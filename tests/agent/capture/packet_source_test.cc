@@ -101,9 +101,13 @@ TEST_F(PacketSourceTest, ReadsNanosecondFile) {
   EXPECT_EQ(src->selectable_fd(), -1);
   EXPECT_EQ(src->name(), o.file);
   PacketSource::Stats st;
-  EXPECT_FALSE(src->stats(st));
+  ASSERT_TRUE(src->stats(st));
+  EXPECT_EQ(st.received, 0u);
   const auto seen = read_all(*src, 2);
   ASSERT_EQ(seen.size(), kPackets.size());
+  ASSERT_TRUE(src->stats(st));
+  EXPECT_EQ(st.received, kPackets.size()) << "a file's packets are the packets read";
+  EXPECT_EQ(st.kernel_dropped + st.interface_dropped, 0u);
   for (std::size_t i = 0; i < seen.size(); ++i) {
     EXPECT_EQ(seen[i].ts_ns, kPackets[i].ts_ns) << i;
     EXPECT_EQ(seen[i].bytes, kPackets[i].bytes) << i;
@@ -133,6 +137,9 @@ TEST_F(PacketSourceTest, AppliesBpfFilterToFiles) {
   const auto seen = read_all(*src, 1);
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].wire_len, 1514u);
+  PacketSource::Stats st;
+  ASSERT_TRUE(src->stats(st));
+  EXPECT_EQ(st.received, 1u) << "as on a live source: the packets that passed the filter";
 }
 
 // Whether this file system opens `path` with O_DIRECT (ext4, xfs, tmpfs since Linux 6.6 do).
