@@ -6,8 +6,10 @@
 # flows are flushed:
 #   1. one file: exit 0, the collector counts its packets (T), the agent's peak RSS is R1;
 #   2. 300 links to the same file, with the descriptor limit at 128: exit 0, the collector
-#      counts 300 T more (every file read, each once), and the peak RSS stays within 16 MiB
-#      of R1 (before: about 2.5 MiB more per file of this size).
+#      counts 300 T more (every file read, each once), and the peak RSS stays within 32 MiB
+#      of R1, so 0.11 MiB or more kept per file fails it. Before: about 2.5 MiB per file of
+#      this size. Now the release build peaks 2-3 MiB above one file, the sanitizer build
+#      about 13 MiB (freed blocks wait in its quarantine).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cw_init "$@"
 FILES=300
@@ -56,6 +58,6 @@ cw_expect "files finished" "$(grep -c "finished reading" "$WORK/many.log")" "$FI
 cw_expect "collector packets: T + $FILES T" "$(packets)" "$(((FILES + 1) * T))"
 RN=$(cat "$WORK/many.rss")
 cw_log "peak RSS: one file $R1 KiB, $FILES files $RN KiB"
-((RN <= R1 + 16384)) ||
-  fail "peak RSS with $FILES files is $RN KiB, more than 16 MiB above one file's $R1 KiB"
+((RN <= R1 + 32768)) ||
+  fail "peak RSS with $FILES files is $RN KiB, more than 32 MiB above one file's $R1 KiB"
 echo "PASS: offline_many_files: $FILES files read one after another with 128 descriptors, each counted once ($(((FILES + 1) * T)) packets), peak RSS $RN KiB against $R1 KiB for one file"
