@@ -48,9 +48,16 @@ Status OfflineReads::check(const std::vector<std::string>& files) const {
     if (f >> what >> id) last[id] = what;
   }
   std::string errors;
+  std::map<std::string, const std::string*> listed;  // identity -> the first file with it
   for (const std::string& file : files) {
     const std::string& id = known_identity(file);
     if (id.empty()) return Status::error(file + ": cannot read it");
+    if (const auto [first, fresh] = listed.emplace(id, &file); !fresh) {
+      errors += (errors.empty() ? "" : "\n") + file + ": the same capture as " + *first->second +
+                " (same size and first MiB), given twice; reading both would count its "
+                "traffic twice (--reread to do it anyway)";
+      continue;
+    }
     auto it = last.find(id);
     if (it == last.end()) continue;
     errors += (errors.empty() ? "" : "\n") + file +

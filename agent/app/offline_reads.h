@@ -26,7 +26,8 @@ class OfflineReads {
  public:
   explicit OfflineReads(std::filesystem::path ledger) : ledger_(std::move(ledger)) {}
 
-  // Fails, naming the file and what happened to it, for any file read before.
+  // Fails, naming the file and what happened to it, for any file read before, and for a
+  // file given twice in `files` (under its name or another).
   Status check(const std::vector<std::string>& files) const;
   // Appends "started" (before the run) or "done" (after every batch was acked) lines.
   Status mark_started(const std::vector<std::string>& files) const;

@@ -7,7 +7,9 @@
 #   3. --reread reads it anyway: totals 2T, as asked;
 #   4. a run stopped before its batches were acked (collector down) leaves the file marked as
 #      read part-way: the next -r on it is refused, and a run without -r (another file)
-#      delivers what the stopped run spooled, once.
+#      delivers what the stopped run spooled, once;
+#   5. one run given the same content twice (a file and its copy) is refused with exit 2,
+#      naming both, and reads nothing; the file alone is then read once.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cw_init "$@"
 cw_make_small_pcap "$WORK/small.pcap"
@@ -72,4 +74,26 @@ grep -q "other.pcap: an earlier run stopped before the collector acked all of it
 run_r drain.log -r "$WORK/second.pcap" --reread
 cw_expect "drain run exit code" "$CW_EXIT" 0
 cw_expect "collector packets: stopped run's T + second.pcap's T (reread)" "$(packets)" "$((4 * T))"
-echo "PASS: offline_reread: same content refused (exit 2, totals stayed $T), --reread counted again ($((2 * T))), a part-way run refused and its spool delivered once ($((4 * T)))"
+
+# 5. The same capture twice in one run: refused before anything is read or marked.
+/usr/bin/python3 - "$WORK/small.pcap" "$WORK/third.pcap" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+fmt = "<" if data[:4] == b"\xd4\xc3\xb2\xa1" else ">"
+out = bytearray(data[:24]); off = 24
+while off + 16 <= len(data):  # two seconds later: a capture of its own
+    sec, usec, incl, orig = struct.unpack(fmt + "IIII", data[off:off + 16])
+    out += struct.pack(fmt + "IIII", sec + 2, usec, incl, orig) + data[off + 16:off + 16 + incl]
+    off += 16 + incl
+open(sys.argv[2], "wb").write(bytes(out))
+PY
+cp "$WORK/third.pcap" "$WORK/third-copy.pcap"
+run_r twice.log -r "$WORK/third.pcap" "$WORK/third-copy.pcap"
+cw_expect "the same capture twice in one run: exit code" "$CW_EXIT" 2
+grep -q "third-copy.pcap: the same capture as $WORK/third.pcap" "$WORK/twice.log" ||
+  fail "no clear refusal: $(cat "$WORK/twice.log")"
+cw_expect "collector packets after the refused run" "$(packets)" "$((4 * T))"
+run_r third.log -r "$WORK/third.pcap"
+cw_expect "the file alone: exit code" "$CW_EXIT" 0
+cw_expect "collector packets: third.pcap once" "$(packets)" "$((5 * T))"
+echo "PASS: offline_reread: same content refused (exit 2, totals stayed $T), --reread counted again ($((2 * T))), a part-way run refused and its spool delivered once ($((4 * T))), a capture given twice refused and then read once ($((5 * T)))"
