@@ -209,7 +209,10 @@ PacketSource::ReadResult PacketSource::dispatch_file(int max_packets, Fn& fn, St
         avail >= kRecordHeader ? load32(buf_.data() + buf_pos_ + 8, map_swapped_) : 0;
     if (avail < kRecordHeader || caplen > map_max_caplen_ || avail - kRecordHeader < caplen) {
       const Next next = next_record_slow(caplen, err);
-      if (next == Next::kError) return ReadResult::kError;
+      if (next == Next::kError) {
+        file_packets_ += static_cast<std::uint64_t>(n);  // delivered before the error
+        return ReadResult::kError;
+      }
       if (next == Next::kEnd) break;
     }
     const std::uint8_t* h = buf_.data() + buf_pos_;

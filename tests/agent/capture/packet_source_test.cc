@@ -279,6 +279,18 @@ TEST_F(PacketSourceTest, FastPathReportsATruncatedFile) {
         r = src->dispatch(1, fn, err);
       EXPECT_EQ(r, PacketSource::ReadResult::kError);
       EXPECT_EQ(frames, 2) << "the records before the cut are delivered";
+      PacketSource::Stats st;
+      ASSERT_TRUE(src->stats(st));
+      EXPECT_EQ(st.received, 2u) << "and counted";
+
+      // In one slice: the packets delivered before the error in that slice count too.
+      auto again = PacketSource::open(o, err);
+      ASSERT_TRUE(again) << err.message();
+      frames = 0;
+      EXPECT_EQ(again->dispatch(4096, fn, err), PacketSource::ReadResult::kError);
+      EXPECT_EQ(frames, 2);
+      ASSERT_TRUE(again->stats(st));
+      EXPECT_EQ(st.received, 2u) << "a slice that ends in an error still counts its packets";
       EXPECT_NE(err.message().find(cut.message), std::string::npos) << err.message();
     }
   }
