@@ -264,6 +264,14 @@ void AgentRuntime::start_next_file() {
       s.done = true;
       continue;
     }
+    if (on_file_start_)
+      if (auto st = on_file_start_(config_.captures[s.capture].file); !st) {
+        log::error("agent: " + st.message());
+        s.pcap.reset();
+        exit_code_ = 1;
+        shutdown("a file could not be recorded before it was read");
+        return;
+      }
     make_meters(s);
     read_file(s);
     return;

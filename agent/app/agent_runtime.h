@@ -18,7 +18,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "agent/app/agent_config.h"
@@ -65,6 +67,13 @@ class AgentRuntime : public RecordSink {
   // refused with the keys named, and the running configuration stays whole. Public for
   // tests; the runtime calls it on SIGHUP.
   Status reload();
+
+  // Called as each file source is opened for reading, before its first packet; a failure
+  // stops the run (exit code 1) before that file is read. main() records the file in the
+  // -r ledger here, so a run that stops leaves the files it never opened unmarked.
+  void on_file_start(std::function<Status(const std::string& file)> fn) {
+    on_file_start_ = std::move(fn);
+  }
 
   // The spool's stream of sequence numbers (after init()).
   std::uint64_t stream_id() const { return spool_->stream_id(); }
@@ -160,6 +169,7 @@ class AgentRuntime : public RecordSink {
   boost::asio::signal_set hangup_;
   std::string config_file_;
   bool files_from_command_line_ = false;
+  std::function<Status(const std::string&)> on_file_start_;
   bool offline_ = false;
   // SNMP (live sources): the library outlives the poller and the trap receiver, and the
   // configuration they read outlives both (a reload swaps all three in order).

@@ -122,11 +122,10 @@ int main(int argc, char** argv) {
       std::cerr << s.message() << "\n";
       return 2;
     }
+  // Each file is marked "started" as its turn comes: a run that stops leaves the files it
+  // never opened unmarked, free to be read by the next run.
   if (!files.empty())
-    if (auto s = reads.mark_started(files); !s) {
-      std::cerr << s.message() << "\n";
-      return 1;
-    }
+    runtime.on_file_start([&reads](const std::string& f) { return reads.mark_started({f}); });
   const int rc = runtime.run();
   if (!files.empty() && rc == 0 && runtime.drained())
     if (auto s = reads.mark_done(files); !s) std::cerr << s.message() << "\n";

@@ -6,11 +6,13 @@
 // A file is known by its content, not its name: size and a CRC32C of its first 1 MiB
 // (pcap headers carry capture timestamps, so two different captures of one size collide
 // only by accident). The ledger is a text file in the agent's state directory, one line per
-// event: "started ID PATH" before a run reads the file, "done ID PATH" once every batch of
-// the run was acked. A file whose last line is "started" was read part-way by a run that
-// stopped: its first part is in the spool or already delivered, so it is refused too.
+// event: "started ID PATH" as a run opens the file to read it (files are read one after
+// another, so a run that stops leaves the files it never opened unmarked), "done ID PATH"
+// once every batch of the run was acked. A file whose last line is "started" was read
+// part-way by a run that stopped: its first part is in the spool or already delivered, so it
+// is refused too.
 //
-// Thread-safety: none; used by main() before and after the runtime.
+// Thread-safety: none; used by main() and, for "started", by the runtime's thread.
 #pragma once
 
 #include <filesystem>

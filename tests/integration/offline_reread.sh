@@ -9,27 +9,29 @@
 #      read part-way: the next -r on it is refused, and a run without -r (another file)
 #      delivers what the stopped run spooled, once;
 #   5. one run given the same content twice (a file and its copy) is refused with exit 2,
-#      naming both, and reads nothing; the file alone is then read once.
+#      naming both, and reads nothing; the file alone is then read once;
+#   6. a run stopped at the second of two files' turn has marked only the first: the next
+#      run reads the second and refuses the first.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cw_init "$@"
 cw_make_small_pcap "$WORK/small.pcap"
 cp "$WORK/small.pcap" "$WORK/renamed.pcap"
 cw_make_small_pcap "$WORK/second.pcap"
-# Different content for step 4: the same packets, one byte of padding more in the file.
-/usr/bin/python3 - "$WORK/small.pcap" "$WORK/other.pcap" <<'PY'
-import sys
+# shifted SRC DST SECONDS: the same packets SECONDS later: the same traffic, another capture.
+shifted() {
+  /usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+import struct, sys
 data = open(sys.argv[1], "rb").read()
-# Move every timestamp by one second: same traffic, different capture.
-import struct
-le = data[:4] == b"\xd4\xc3\xb2\xa1"
-fmt = "<" if le else ">"
+fmt = "<" if data[:4] == b"\xd4\xc3\xb2\xa1" else ">"
 out = bytearray(data[:24]); off = 24
 while off + 16 <= len(data):
     sec, usec, incl, orig = struct.unpack(fmt + "IIII", data[off:off + 16])
-    out += struct.pack(fmt + "IIII", sec + 1, usec, incl, orig) + data[off + 16:off + 16 + incl]
+    out += struct.pack(fmt + "IIII", sec + int(sys.argv[3]), usec, incl, orig) + data[off + 16:off + 16 + incl]
     off += 16 + incl
 open(sys.argv[2], "wb").write(bytes(out))
 PY
+}
+shifted "$WORK/small.pcap" "$WORK/other.pcap" 1
 
 cw_certs "$WORK/pki" demo-agent
 cw_collector_config "$WORK/collector.yaml" "$WORK/pki" "$WORK/state"
@@ -76,17 +78,7 @@ cw_expect "drain run exit code" "$CW_EXIT" 0
 cw_expect "collector packets: stopped run's T + second.pcap's T (reread)" "$(packets)" "$((4 * T))"
 
 # 5. The same capture twice in one run: refused before anything is read or marked.
-/usr/bin/python3 - "$WORK/small.pcap" "$WORK/third.pcap" <<'PY'
-import struct, sys
-data = open(sys.argv[1], "rb").read()
-fmt = "<" if data[:4] == b"\xd4\xc3\xb2\xa1" else ">"
-out = bytearray(data[:24]); off = 24
-while off + 16 <= len(data):  # two seconds later: a capture of its own
-    sec, usec, incl, orig = struct.unpack(fmt + "IIII", data[off:off + 16])
-    out += struct.pack(fmt + "IIII", sec + 2, usec, incl, orig) + data[off + 16:off + 16 + incl]
-    off += 16 + incl
-open(sys.argv[2], "wb").write(bytes(out))
-PY
+shifted "$WORK/small.pcap" "$WORK/third.pcap" 2
 cp "$WORK/third.pcap" "$WORK/third-copy.pcap"
 run_r twice.log -r "$WORK/third.pcap" "$WORK/third-copy.pcap"
 cw_expect "the same capture twice in one run: exit code" "$CW_EXIT" 2
@@ -96,4 +88,38 @@ cw_expect "collector packets after the refused run" "$(packets)" "$((4 * T))"
 run_r third.log -r "$WORK/third.pcap"
 cw_expect "the file alone: exit code" "$CW_EXIT" 0
 cw_expect "collector packets: third.pcap once" "$(packets)" "$((5 * T))"
-echo "PASS: offline_reread: same content refused (exit 2, totals stayed $T), --reread counted again ($((2 * T))), a part-way run refused and its spool delivered once ($((4 * T))), a capture given twice refused and then read once ($((5 * T)))"
+
+# 6. Files are marked as their turn comes. For this run the ledger is a FIFO: each mark opens
+#    it anew, so with no reader left the second file's mark waits, holding the run at the
+#    second file's turn after the first was read. Killed there, the run has marked only the
+#    first file: the next run refuses that one and reads the second.
+shifted "$WORK/small.pcap" "$WORK/sixth-a.pcap" 5
+shifted "$WORK/small.pcap" "$WORK/sixth-b.pcap" 6
+LEDGER=$(ls "$WORK"/agent-state/offline-reads.demo-agent.*)
+[[ -f "$LEDGER" ]] || fail "no ledger in $WORK/agent-state"
+mv "$LEDGER" "$WORK/ledger.saved"
+mkfifo "$LEDGER"
+cw_spawn "$WORK/ledger.first" cat "$LEDGER" # the first mark's lines, then end of file
+CAT=$CW_LAST_PID
+cw_spawn "$WORK/stopped2.log" "$AGENT_BIN" --config "$WORK/agent.yaml" --reread \
+  -r "$WORK/sixth-a.pcap" "$WORK/sixth-b.pcap"
+STOPPED2=$CW_LAST_PID
+cw_wait_until 300 "the first file read" grep -q "finished reading $WORK/sixth-a.pcap" "$WORK/stopped2.log"
+cw_wait_exit "$CAT" 100
+kill -0 "$STOPPED2" 2>/dev/null || fail "the run did not wait at the second file's mark: $(cat "$WORK/stopped2.log")"
+cw_expect "lines marked before the second file's turn" "$(wc -l <"$WORK/ledger.first")" 1
+grep -q "^started [^ ]* $WORK/sixth-a.pcap$" "$WORK/ledger.first" ||
+  fail "the first file is not the one marked: $(cat "$WORK/ledger.first")"
+kill -KILL "$STOPPED2"
+cw_wait_exit "$STOPPED2" 100
+rm "$LEDGER"
+cat "$WORK/ledger.saved" "$WORK/ledger.first" >"$LEDGER"
+before=$(packets)
+run_r sixth-b.log -r "$WORK/sixth-b.pcap"
+cw_expect "the file the stopped run never opened: exit code" "$CW_EXIT" 0
+(($(packets) >= before + T)) || fail "sixth-b.pcap was not delivered: $(packets) < $before + $T"
+run_r sixth-a.log -r "$WORK/sixth-a.pcap"
+cw_expect "the file the stopped run was reading: exit code" "$CW_EXIT" 2
+grep -q "sixth-a.pcap: an earlier run stopped" "$WORK/sixth-a.log" ||
+  fail "no clear refusal: $(cat "$WORK/sixth-a.log")"
+echo "PASS: offline_reread: same content refused (exit 2, totals stayed $T), --reread counted again ($((2 * T))), a part-way run refused and its spool delivered once ($((4 * T))), a capture given twice refused and then read once ($((5 * T))), a file a stopped run never opened read by the next"
