@@ -31,7 +31,8 @@ class OfflineReads {
   // Fails, naming the file and what happened to it, for any file read before, and for a
   // file given twice in `files` (under its name or another).
   Status check(const std::vector<std::string>& files) const;
-  // Appends "started" (before the run) or "done" (after every batch was acked) lines.
+  // Appends "started" (as a file's turn to be read comes) or "done" (after every batch of
+  // the run was acked) lines.
   Status mark_started(const std::vector<std::string>& files) const;
   Status mark_done(const std::vector<std::string>& files) const;
 
