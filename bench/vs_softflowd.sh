@@ -26,6 +26,10 @@ COLLECTOR_BIN="$build/collector/app/citywatch-collector"
 # loopback port nobody listens on (the ICMP port-unreachables cost it nothing measurable).
 SOFTFLOWD_CMD=(softflowd -d -v 9 -t maxlife=60 -n 127.0.0.1:29999)
 COPIES=${COPIES:-35}  # 35 x 29,331 frames = 1.03M
+# The agent's batch.compression: none (its default) or zstd (what compressing every batch
+# costs the agent; docs/configuration.md).
+COMPRESSION=${COMPRESSION:-none}
+[[ $COMPRESSION == none || $COMPRESSION == zstd ]] || { echo "COMPRESSION: none or zstd" >&2; exit 1; }
 
 for b in "${METER_CMD[0]}" "$AGENT_BIN" "$COLLECTOR_BIN"; do
   [[ -x $b ]] || { echo "build $b first (cmake --build $build)" >&2; exit 1; }
@@ -87,6 +91,7 @@ collectors: [{address: 127.0.0.1:$ingest, server_name: localhost}]
 tls: {ca: pki/ca.pem, cert: pki/bench-agent.pem, key: pki/bench-agent.key}
 flow_meter: {idle_timeout: 3600s, active_timeout: 60s}
 spool: {dir: agent-spool}
+batch: {compression: $COMPRESSION}
 EOF
 
 # Best of RUNS (default 3) for each, interleaved so a noisy moment hits all three alike.
@@ -99,10 +104,15 @@ best() {
   awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b == "" || a + 0 < b + 0) ? a : b }'
 }
 sf="" ag="" mt="" sf1="" ag1=""
+sf_all="" ag_all=""  # every run's figure, for the medians: a best-of hides how much the host moved
 for ((run = 1; run <= RUNS; run++)); do
-  sf=$(best "$(cpu "$log/softflowd" "${SOFTFLOWD_CMD[@]}" -r "$big")" "$sf")
+  t=$(cpu "$log/softflowd" "${SOFTFLOWD_CMD[@]}" -r "$big")
+  sf=$(best "$t" "$sf")
+  sf_all+=" $t"
   rm -rf "$log/agent-spool"
-  ag=$(best "$(cpu "$log/agent" "$AGENT_BIN" --config "$log/agent.yaml" -r "$big")" "$ag")
+  t=$(cpu "$log/agent" "$AGENT_BIN" --config "$log/agent.yaml" -r "$big")
+  ag=$(best "$t" "$ag")
+  ag_all+=" $t"
   mt=$(best "$(cpu "$log/meter" "${METER_CMD[@]}" "$big")" "$mt")
   sf1=$(best "$(cpu "$log/softflowd-one" "${SOFTFLOWD_CMD[@]}" -r "$one")" "$sf1")
   rm -rf "$log/agent-spool"
@@ -113,7 +123,13 @@ tail -n 2 "$log/agent"
 echo "--- citywatch_offline_meter"
 cat "$log/meter"
 echo "---"
-awk -v sf="$sf" -v ag="$ag" -v mt="$mt" -v sf1="$sf1" -v ag1="$ag1" -v n="$packets" 'BEGIN {
+median() {
+  tr ' ' '\n' <<<"$1" | grep . | sort -n |
+    awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+awk -v sf="$sf" -v ag="$ag" -v mt="$mt" -v sf1="$sf1" -v ag1="$ag1" -v n="$packets" \
+  -v sfa="$sf_all" -v aga="$ag_all" -v sfm="$(median "$sf_all")" -v agm="$(median "$ag_all")" \
+  -v comp="$COMPRESSION" 'BEGIN {
   printf "softflowd -r            CPU seconds: %7.3f  (%.2fM packets/s)\n", sf, (sf > 0 ? n / sf / 1e6 : 0)
   printf "citywatch-agent -r      CPU seconds: %7.3f  (%.2fM packets/s)\n", ag, (ag > 0 ? n / ag / 1e6 : 0)
   printf "decode+meter+events     CPU seconds: %7.3f  (%.2fM packets/s)\n", mt, (mt > 0 ? n / mt / 1e6 : 0)
@@ -123,4 +139,7 @@ awk -v sf="$sf" -v ag="$ag" -v mt="$mt" -v sf1="$sf1" -v ag1="$ag1" -v n="$packe
   # connecting and stopping cost; the difference is what the other packets cost.
   printf "start-up (one packet)   CPU seconds: softflowd %.3f, citywatch-agent %.3f\n", sf1, ag1
   printf "ratio softflowd/agent without start-up: %.2f\n", (ag - ag1 > 0 ? (sf - sf1) / (ag - ag1) : 0)
+  printf "every run (CPU seconds): softflowd%s; citywatch-agent%s\n", sfa, aga
+  printf "ratio of the medians (%.3f / %.3f): %.2f\n", sfm, agm, (agm > 0 ? sfm / agm : 0)
+  printf "agent batch.compression: %s\n", comp
 }'
