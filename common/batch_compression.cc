@@ -1,6 +1,10 @@
 #include "common/batch_compression.h"
 
+#include <endian.h>
+#include <lz4.h>
 #include <zstd.h>
+
+#include <cstring>
 
 namespace citywatch::wire {
 
@@ -37,6 +41,10 @@ const char* to_string(DecompressError e) {
       return "zstd_too_large";
     case DecompressError::kCorrupt:
       return "zstd_corrupt";
+    case DecompressError::kPackedTooLarge:
+      return "lz4_too_large";
+    case DecompressError::kPackedCorrupt:
+      return "lz4_corrupt";
   }
   return "zstd_corrupt";
 }
@@ -60,6 +68,77 @@ DecompressError BatchDecompressor::decompress(std::span<const std::byte> in,
   if (ZSTD_isError(n) || n != size) {
     out.clear();
     return DecompressError::kCorrupt;
+  }
+  return DecompressError::kOk;
+}
+
+namespace {
+
+constexpr std::size_t kBatchHeader = 12;  // u64 seq, u32 record count and encoding bits
+
+std::uint32_t load_u32(const std::byte* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return le32toh(v);
+}
+void store_u32(std::byte* p, std::uint32_t v) {
+  v = htole32(v);
+  std::memcpy(p, &v, 4);
+}
+
+}  // namespace
+
+bool is_packed(std::span<const std::byte> payload) {
+  return payload.size() >= kPackedHeaderSize && (load_u32(payload.data() + 8) & kPackedCount) != 0;
+}
+
+std::size_t unpacked_size(std::span<const std::byte> packed) {
+  return is_packed(packed) ? kBatchHeader + load_u32(packed.data() + 12) : 0;
+}
+
+bool pack(std::span<const std::byte> batch, std::vector<std::byte>& out) {
+  out.clear();
+  if (batch.size() < kBatchHeader || batch.size() - kBatchHeader > LZ4_MAX_INPUT_SIZE ||
+      is_packed(batch))
+    return false;
+  const auto body = batch.subspan(kBatchHeader);
+  const int bound = LZ4_compressBound(static_cast<int>(body.size()));
+  out.resize(kPackedHeaderSize + static_cast<std::size_t>(bound));
+  std::memcpy(out.data(), batch.data(), kBatchHeader);
+  store_u32(out.data() + 8, load_u32(batch.data() + 8) | kPackedCount);
+  store_u32(out.data() + 12, static_cast<std::uint32_t>(body.size()));
+  const int n = LZ4_compress_default(reinterpret_cast<const char*>(body.data()),
+                                     reinterpret_cast<char*>(out.data() + kPackedHeaderSize),
+                                     static_cast<int>(body.size()), bound);
+  if (n <= 0 && !body.empty()) {
+    out.clear();
+    return false;
+  }
+  out.resize(kPackedHeaderSize + static_cast<std::size_t>(n));
+  return true;
+}
+
+DecompressError unpack(std::span<const std::byte> packed, std::vector<std::byte>& out,
+                       std::size_t max_size) {
+  out.clear();
+  if (!is_packed(packed)) return DecompressError::kPackedCorrupt;
+  const std::size_t body = load_u32(packed.data() + 12);
+  if (max_size < kBatchHeader || body > max_size - kBatchHeader)
+    return DecompressError::kPackedTooLarge;
+  const auto block = packed.subspan(kPackedHeaderSize);
+  if (block.size() > static_cast<std::size_t>(LZ4_MAX_INPUT_SIZE))
+    return DecompressError::kPackedCorrupt;
+  out.resize(kBatchHeader + body);
+  std::memcpy(out.data(), packed.data(), kBatchHeader);
+  store_u32(out.data() + 8, load_u32(packed.data() + 8) & ~kPackedCount);
+  // Safe decoding: never reads past the block nor writes past body bytes; a block that
+  // decodes to fewer bytes than declared is as corrupt as one that does not decode.
+  const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(block.data()),
+                                    reinterpret_cast<char*>(out.data() + kBatchHeader),
+                                    static_cast<int>(block.size()), static_cast<int>(body));
+  if (n < 0 || static_cast<std::size_t>(n) != body) {
+    out.clear();
+    return DecompressError::kPackedCorrupt;
   }
   return DecompressError::kOk;
 }

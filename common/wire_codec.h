@@ -77,6 +77,9 @@ inline constexpr std::uint16_t kFlagZstd = 0x0001;
 // it on HELLO_ACK, and an agent whose collector does not re-encodes its batches fixed.
 enum class Encoding : std::uint8_t { kFixed, kCompact };
 inline constexpr std::uint16_t kFlagCompact = 0x0002;
+// Packed batches (common/batch_compression.h; docs/wire-protocol.md, "Packed batches"):
+// negotiated like zstd; on BATCH it marks a payload that is one packed batch.
+inline constexpr std::uint16_t kFlagLz4 = 0x0004;
 
 // Appends header + payload to out.
 void encode_frame(FrameType type, std::span<const std::byte> payload, std::vector<std::byte>& out,

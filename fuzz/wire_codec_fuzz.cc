@@ -7,6 +7,9 @@
 // Selector 0x5a: a zstd BATCH payload (batch.compression), through the collector's bounded
 // decompressor; what it accepts must decompress to at most the frame limit and come back
 // the same through a compress/decompress round trip, then is decoded as a batch.
+// Selector 0x4c: a packed (lz4) BATCH payload, through the collector's bounded unpack; what
+// it accepts must be the declared size, within the frame limit, pack and unpack to the same
+// bytes, and is then decoded as a batch.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -61,6 +64,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static wire::BatchCompressor zstd;
     if (!zstd.compress(plain, packed) ||
         unzstd.decompress(packed, again, wire::kMaxPayload) != wire::DecompressError::kOk ||
+        again != plain)
+      std::abort();
+    static RecordBatch batch;
+    batch.reset(ShortName("fuzz"), ShortName("seg"));
+    std::uint64_t seq = 0;
+    std::uint32_t unknown = 0;
+    (void)wire::decode_batch(plain, seq, batch, unknown);
+    return 0;
+  }
+  if (data[0] == 0x4c) {
+    static std::vector<std::byte> plain, packed, again;
+    if (wire::unpack(in, plain, wire::kMaxPayload) != wire::DecompressError::kOk) return 0;
+    if (plain.size() > wire::kMaxPayload || plain.size() != wire::unpacked_size(in)) std::abort();
+    if (!wire::pack(plain, packed) ||
+        wire::unpack(packed, again, wire::kMaxPayload) != wire::DecompressError::kOk ||
         again != plain)
       std::abort();
     static RecordBatch batch;

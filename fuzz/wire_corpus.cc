@@ -13,6 +13,8 @@ using namespace citywatch;
 namespace {
 // wire_codec_fuzz's selector for a zstd BATCH payload.
 constexpr std::uint8_t kZstdSelector = 0x5a;
+// ... and for a packed (lz4) BATCH payload.
+constexpr std::uint8_t kPackedSelector = 0x4c;
 
 void put(const std::string& dir, const std::string& name, std::uint8_t selector,
          const std::vector<std::byte>& body) {
@@ -76,6 +78,8 @@ int main(int argc, char** argv) {
   wire::BatchCompressor zstd;
   if (!zstd.compress(b, packed)) return 1;
   put(dir, "batch-zstd", kZstdSelector, packed);
-  std::printf("6 seeds in %s\n", dir.c_str());
+  if (!wire::pack(b, packed)) return 1;
+  put(dir, "batch-lz4", kPackedSelector, packed);
+  std::printf("7 seeds in %s\n", dir.c_str());
   return 0;
 }

@@ -9,6 +9,7 @@ build_pkgs=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev libyaml-cpp-dev libsqlite3-dev
   sqlite3 nlohmann-json3-dev libcli11-dev zlib1g-dev libcurl4-openssl-dev
   libzstd-dev        # batch.compression: zstd batches on the wire
+  liblz4-dev         # batch.compression: lz4 (the default), batches packed before the spool
   libpq-dev          # the collector's PostgreSQL store (libpq)
 )
 peer_pkgs=(

@@ -115,6 +115,9 @@ AgentMetrics::AgentMetrics(const std::string& agent, const std::string& segment)
   reencoded_ = CounterMirror(
       counter(r, "citywatch_agent_batches_reencoded_total",
               "Compact batches re-encoded fixed for a collector that does not read them"));
+  unpacked_ = CounterMirror(
+      counter(r, "citywatch_agent_batches_unpacked_total",
+              "Packed (lz4) batches unpacked for a collector that does not read them"));
   connected_ = &gauge(r, "citywatch_agent_collector_connected",
                       "1 while a session with a collector is established");
 }
@@ -171,6 +174,7 @@ void AgentMetrics::update(const DecodeCounters& decode, const FlowMeterStats& me
   connect_failures_.set(forward.connect_failures);
   refusals_.set(forward.refusals);
   reencoded_.set(forward.batches_reencoded);
+  unpacked_.set(forward.batches_unpacked);
   connected_->Set(forward.connected ? 1 : 0);
 }
 

@@ -89,7 +89,7 @@ class AgentMetrics {
   prometheus::Gauge* spool_spare_bytes_;
   prometheus::Gauge* spool_pending_;
   CounterMirror sent_, bytes_sent_, batch_bytes_, acks_, connect_attempts_, connect_failures_,
-      refusals_, reencoded_;
+      refusals_, reencoded_, unpacked_;
   prometheus::Gauge* connected_;
   struct EventMetrics {
     std::array<CounterMirror, kPacketEventKinds> emitted, suppressed_budget, suppressed_rate;

@@ -32,6 +32,8 @@ struct Forwarder::Shared {
   std::unique_ptr<wire::BatchCompressor> zstd;
   // The collector does not read compact batches: they go out re-encoded fixed.
   bool fixed_only = false;
+  // The collector reads packed (lz4) batches: spooled packed, they go out as they are.
+  bool packed = false;
 
   void close() {
     if (closed) return;
@@ -144,13 +146,14 @@ void Forwarder::connect() {
         // Named, not a temporary: GCC 12 mishandles aggregate temporaries in co_await.
         const ConnectTarget target{ep.host, ep.port, ep.server_name};
         co_await s->stream->connect(target, ec, failure);
-        std::vector<std::byte> payload, frame, packed, fixed;
+        std::vector<std::byte> payload, frame, packed, fixed, unpacked;
         wire::FrameHeader h;
         if (!ec) {
           failure = "HELLO";
           wire::encode_hello(options_.hello, payload);
-          wire::encode_frame(wire::FrameType::kHello, payload, frame,
-                             wire::kFlagCompact | (options_.compress ? wire::kFlagZstd : 0));
+          wire::encode_frame(
+              wire::FrameType::kHello, payload, frame,
+              wire::kFlagCompact | wire::kFlagLz4 | (options_.compress ? wire::kFlagZstd : 0));
           co_await write_all(*s->stream, frame, ec);
         }
         std::uint64_t collector_has = 0;
@@ -163,6 +166,7 @@ void Forwarder::connect() {
               s->zstd = std::make_unique<wire::BatchCompressor>();
             // An older collector does not read compact batches (docs/wire-protocol.md).
             s->fixed_only = (h.flags & wire::kFlagCompact) == 0;
+            s->packed = (h.flags & wire::kFlagLz4) != 0;
           } else if (h.type == wire::FrameType::kError) {
             ++stats_.refusals;
             failure = "collector refused the agent";
@@ -194,6 +198,7 @@ void Forwarder::connect() {
              : options_.compress ? " (the collector does not read zstd: plain batches)"
                                  : "") +
             (s->fixed_only ? " (the collector does not read compact batches: re-encoded)" : "") +
+            (s->packed ? "" : " (the collector does not read packed batches: unpacked)") +
             "; collector holds up to batch " + std::to_string(collector_has) + ", spool has " +
             std::to_string(spool_.acked_seq()) + " acked of " + std::to_string(spool_.last_seq()));
         if (collector_has > spool_.last_seq()) {
@@ -259,10 +264,26 @@ void Forwarder::connect() {
             if (s->closed) break;  // the batch stays in the spool for the next session
             frame.clear();
             std::span<const std::byte> batch = payload;
-            if (s->fixed_only && wire::batch_encoding(payload) == wire::Encoding::kCompact) {
+            std::uint16_t flags = 0;
+            if (wire::is_packed(payload)) {
+              if (s->packed) {
+                flags = wire::kFlagLz4;
+              } else if (const auto e = wire::unpack(payload, unpacked, wire::kMaxPayload);
+                         e == wire::DecompressError::kOk) {
+                // A collector that does not read packed batches gets the batch itself.
+                batch = unpacked;
+                ++stats_.batches_unpacked;
+              } else {
+                // As below: the spool's CRC vouched for these bytes, so this is a bug.
+                log::error("forward: batch " + std::to_string(seq) +
+                           " does not unpack: " + wire::to_string(e));
+              }
+            }
+            if (s->fixed_only && flags == 0 &&
+                wire::batch_encoding(batch) == wire::Encoding::kCompact) {
               // The spool's CRC vouched for these bytes, so a batch that does not decode is
               // this agent's bug: sent as it is, the collector refuses and counts it.
-              if (const auto e = wire::to_fixed(payload, fixed); e == wire::DecodeError::kOk) {
+              if (const auto e = wire::to_fixed(batch, fixed); e == wire::DecodeError::kOk) {
                 batch = fixed;
                 ++stats_.batches_reencoded;
               } else {
@@ -270,9 +291,9 @@ void Forwarder::connect() {
                            " does not decode for re-encoding: " + wire::to_string(e));
               }
             }
-            stats_.batch_bytes += batch.size();
-            std::uint16_t flags = 0;
-            if (s->zstd && s->zstd->compress(batch, packed)) {
+            stats_.batch_bytes +=
+                flags == wire::kFlagLz4 ? wire::unpacked_size(batch) : batch.size();
+            if (flags == 0 && s->zstd && s->zstd->compress(batch, packed)) {
               batch = packed;
               flags = wire::kFlagZstd;
             }

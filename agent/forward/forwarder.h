@@ -75,6 +75,8 @@ struct ForwarderStats {
   std::uint64_t refusals = 0;  // ERROR frames from the collector
   // Compact batches re-encoded fixed for a collector that does not read compact ones.
   std::uint64_t batches_reencoded = 0;
+  // Packed batches unpacked for a collector that does not read packed ones.
+  std::uint64_t batches_unpacked = 0;
   bool connected = false;
 };
 

@@ -171,9 +171,10 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
       co_return;
     }
     const std::uint64_t last = server_.ledger_.last_seq(agent_, stream_id_);
-    // The agent offers zstd or compact batches: accepted (docs/wire-protocol.md,
-    // "Compression" and "Compact records").
-    const std::uint16_t accept = hello_flags & (wire::kFlagZstd | wire::kFlagCompact);
+    // The agent offers zstd, compact or packed batches: accepted (docs/wire-protocol.md,
+    // "Compression", "Compact records" and "Packed batches").
+    const std::uint16_t accept =
+        hello_flags & (wire::kFlagZstd | wire::kFlagCompact | wire::kFlagLz4);
     if (!co_await send_sequence(wire::FrameType::kHelloAck, last, accept)) co_return;
 
     while (co_await read_frame(header)) {
@@ -183,6 +184,7 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
       }
       std::uint64_t ack = 0;
       if ((header.flags & wire::kFlagZstd) && !unpack()) break;
+      if ((header.flags & wire::kFlagLz4) && !unpack_lz4()) break;
       if (!handle_batch(ack)) break;
       if (!co_await send_sequence(wire::FrameType::kAck, ack)) break;
     }
@@ -266,6 +268,18 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
     if (auto e = unzstd_->decompress(payload_, unpacked_, wire::kMaxPayload);
         e != wire::DecompressError::kOk) {
       reject(wire::to_string(e), "compressed batch refused");
+      return false;
+    }
+    payload_.swap(unpacked_);
+    if (unpacked_.capacity() > 4 * 64 * 1024) unpacked_ = {};
+    return true;
+  }
+
+  // A packed BATCH: payload_ becomes the batch it holds, bounded and refused as unpack().
+  bool unpack_lz4() {
+    if (auto e = wire::unpack(payload_, unpacked_, wire::kMaxPayload);
+        e != wire::DecompressError::kOk) {
+      reject(wire::to_string(e), "packed batch refused");
       return false;
     }
     payload_.swap(unpacked_);

@@ -7,6 +7,8 @@
 #   zstd BATCHes (flag bit 0): not a zstd frame -> "not_zstd"; a frame that does not declare
 #   its size -> "zstd_no_size"; a 20-byte frame declaring 1 GiB -> "zstd_too_large" (refused
 #   from its header, no memory taken)
+#   packed BATCHes (flag bit 2, lz4): a block that does not decode -> "lz4_corrupt"; a 16-byte
+#   header declaring a 1 GiB body -> "lz4_too_large" (refused from its header)
 # Each time the collector must count the frame under its reason, drop that session (the
 # client sees the connection close, no ACK), and stay up.
 # Then hostile compact BATCHes (docs/wire-protocol.md, "Compact records") on one session. Their
@@ -45,7 +47,8 @@ cw_wait_until 300 "the agent's session" cw_at_least "$METRICS_PORT" 1 citywatch_
 cw_send_v5 "$FLOW_PORT" 2 0
 cw_wait_until 300 "600 packets from the agent before the bad frames" packets_are 600
 
-for reason in bad_magic too_large bad_checksum not_zstd zstd_no_size zstd_too_large bad_record truncated; do
+for reason in bad_magic too_large bad_checksum not_zstd zstd_no_size zstd_too_large lz4_corrupt \
+  lz4_too_large bad_record truncated; do
   cw_expect "rejected{reason=$reason} before" \
     "$(cw_metric "$METRICS_PORT" citywatch_collector_frames_rejected_total "reason=\"$reason\"")" 0
 done
@@ -97,6 +100,10 @@ cases = {
     "not_zstd": frame(3, b"\x01" * 64, flags=1),
     "zstd_no_size": frame(3, zstd_unsized, flags=1),
     "zstd_too_large": frame(3, zstd_bomb, flags=1),
+    # Packed batches: seq, record count with the packed (and compact) bits, body length, block.
+    "lz4_corrupt": frame(3, struct.pack("<QII", 5, 0xC0000003, 100) + b"\xff" * 20, flags=4),
+    "lz4_too_large": frame(3, struct.pack("<QII", 5, 0xC0000003, 1 << 30) + b"\x00" * 8,
+                           flags=4),
 }
 for name, bad in cases.items():
     raw = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -180,6 +187,7 @@ PY
 cat "$WORK/client.log" >&2
 
 for count in bad_magic=1 too_large=1 bad_checksum=1 not_zstd=1 zstd_no_size=1 zstd_too_large=1 \
+  lz4_corrupt=1 lz4_too_large=1 \
   bad_record=1 truncated=3; do
   reason=${count%=*}
   counted() { cw_at_least "$METRICS_PORT" "${count#*=}" citywatch_collector_frames_rejected_total "reason=\"$reason\""; }
@@ -188,8 +196,8 @@ for count in bad_magic=1 too_large=1 bad_checksum=1 not_zstd=1 zstd_no_size=1 zs
     "$(cw_metric "$METRICS_PORT" citywatch_collector_frames_rejected_total "reason=\"$reason\"")" "${count#*=}"
 done
 kill -0 "$COL_PID" 2>/dev/null || fail "the collector died"
-cw_expect "rogue sessions established (HELLO accepted seven times)" \
-  "$(cw_metric "$METRICS_PORT" citywatch_collector_connections_total 'agent="rogue-agent"')" 7
+cw_expect "rogue sessions established (HELLO accepted nine times)" \
+  "$(cw_metric "$METRICS_PORT" citywatch_collector_connections_total 'agent="rogue-agent"')" 9
 rogue_gone() { [[ "$(cw_metric "$METRICS_PORT" citywatch_collector_agents_connected)" == 1 ]]; }
 cw_wait_until 100 "only the real agent connected" rogue_gone
 # Five compact batches committed (four as empty sequences), one flow record in all: the good
@@ -211,4 +219,4 @@ cw_expect "the agent's sessions at the collector" \
 cw_expect "the agent's connect attempts" "$(cw_metric "$AGENT_METRICS" citywatch_agent_connect_attempts_total)" 1
 cw_expect "flow records at the collector" \
   "$(cw_metric "$METRICS_PORT" citywatch_collector_records_received_total 'agent="flow-agent"' 'kind="flow"')" 120
-echo "PASS: bad frames on established sessions: bad_magic=1 too_large=1 bad_checksum=1 not_zstd=1 zstd_no_size=1 zstd_too_large=1 counted, each session closed, collector up; hostile compact batches bad_record=1 truncated=3 counted and acked with nothing kept, then a good one counted (1 flow, 7 packets, 700 bytes); the real agent kept its one session: 120 flow records / 1200 packets delivered (600 before, 600 after)"
+echo "PASS: bad frames on established sessions: bad_magic=1 too_large=1 bad_checksum=1 not_zstd=1 zstd_no_size=1 zstd_too_large=1 lz4_corrupt=1 lz4_too_large=1 counted, each session closed, collector up; hostile compact batches bad_record=1 truncated=3 counted and acked with nothing kept, then a good one counted (1 flow, 7 packets, 700 bytes); the real agent kept its one session: 120 flow records / 1200 packets delivered (600 before, 600 after)"

@@ -17,6 +17,7 @@
 #include <numeric>
 #include <vector>
 
+#include "common/batch_compression.h"
 #include "tests/support/frames.h"
 #include "tests/support/memory_pipe.h"
 
@@ -38,7 +39,8 @@ struct Seen {
   std::string agent;
   std::vector<std::uint64_t> batches;
   std::vector<std::vector<std::byte>> payloads;
-  std::uint16_t offered = 0;  // HELLO flags
+  std::vector<std::uint16_t> flags;  // of each BATCH frame
+  std::uint16_t offered = 0;         // HELLO flags
 };
 
 // A collector script runs on the server end of one connection.
@@ -46,9 +48,10 @@ using Script = std::function<awaitable<void>(MemoryStream&, Seen&)>;
 
 // A well-behaved collector that already holds batches up to `has`; it acks each batch
 // unless `ack` is false, and hangs up after `hang_up_after` batches (0: never). It reads
-// compact batches unless `reads_compact` is false (a collector older than them).
+// compact batches unless `reads_compact` is false (a collector older than them), and packed
+// (lz4) batches if `reads_packed`.
 Script collector(std::uint64_t has, bool ack = true, std::size_t hang_up_after = 0,
-                 bool reads_compact = true) {
+                 bool reads_compact = true, bool reads_packed = false) {
   return [=](MemoryStream& s, Seen& seen) -> awaitable<void> {
     wire::FrameHeader h;
     std::vector<std::byte> payload;
@@ -57,9 +60,9 @@ Script collector(std::uint64_t has, bool ack = true, std::size_t hang_up_after =
     if (wire::decode_hello(payload, hello) != wire::DecodeError::kOk) co_return;
     seen.agent = std::string(hello.agent_id.view());
     seen.offered = h.flags;
-    if (!co_await send_sequence(s, wire::FrameType::kHelloAck, has,
-                                reads_compact ? h.flags & wire::kFlagCompact : 0))
-      co_return;
+    const std::uint16_t accept = (reads_compact ? h.flags & wire::kFlagCompact : 0) |
+                                 (reads_packed ? h.flags & wire::kFlagLz4 : 0);
+    if (!co_await send_sequence(s, wire::FrameType::kHelloAck, has, accept)) co_return;
     while (co_await recv_frame(s, h, payload)) {
       std::uint64_t seq = 0;
       if (h.type != wire::FrameType::kBatch ||
@@ -67,6 +70,7 @@ Script collector(std::uint64_t has, bool ack = true, std::size_t hang_up_after =
         break;
       seen.batches.push_back(seq);
       seen.payloads.push_back(payload);
+      seen.flags.push_back(h.flags);
       if (ack && !co_await send_sequence(s, wire::FrameType::kAck, seq)) break;
       if (hang_up_after && seen.batches.size() >= hang_up_after) break;
     }
@@ -88,13 +92,18 @@ class ForwarderTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  // Spools `n` batches of 3 flows each.
-  void spool_batches(int n) {
+  // Spools `n` batches of 3 flows each (packed with lz4 if `packed`, as the agent does by
+  // default); expected_ gets each batch as it was before packing.
+  void spool_batches(int n, bool packed = false) {
     for (int b = 0; b < n; ++b) {
       const std::uint64_t seq = spool_->last_seq() + 1;
       auto payload = citywatch::testing::flow_batch(seq, 3, 10, 1000 + seq);
       expected_.push_back(payload);
-      ASSERT_TRUE(spool_->append(seq, payload).is_ok());
+      std::vector<std::byte> spooled;
+      if (packed) {
+        ASSERT_TRUE(wire::pack(payload, spooled));
+      }
+      ASSERT_TRUE(spool_->append(seq, packed ? spooled : payload).is_ok());
     }
   }
 
@@ -229,6 +238,61 @@ TEST_F(ForwarderTest, ACollectorThatDoesNotReadCompactBatchesGetsTheSameRecordsF
   }
   EXPECT_EQ(forwarder_->stats().batches_reencoded, 5u);
   EXPECT_EQ(spool_->acked_seq(), 5u);
+}
+
+TEST_F(ForwarderTest, PackedBatchesGoOutAsTheyAreToACollectorThatReadsThem) {
+  spool_batches(6, /*packed=*/true);
+  scripts_ = {collector(0, true, 0, true, /*reads_packed=*/true)};
+  run();
+  ASSERT_TRUE(drained_);
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].offered & wire::kFlagLz4, wire::kFlagLz4);
+  ASSERT_EQ(seen_[0].payloads.size(), expected_.size());
+  std::size_t plain_bytes = 0;
+  for (std::size_t i = 0; i < expected_.size(); ++i) {
+    const auto& got = seen_[0].payloads[i];
+    EXPECT_EQ(seen_[0].flags[i], wire::kFlagLz4) << "batch " << i + 1;
+    ASSERT_TRUE(wire::is_packed(got)) << "batch " << i + 1;
+    std::vector<std::byte> batch;
+    ASSERT_EQ(wire::unpack(got, batch, wire::kMaxPayload), wire::DecompressError::kOk);
+    EXPECT_EQ(batch, expected_[i]) << "batch " << i + 1 << " changed on the way";
+    plain_bytes += expected_[i].size();
+  }
+  EXPECT_EQ(forwarder_->stats().batches_unpacked, 0u);
+  // batch_bytes counts the batches as they were before packing (the agent's
+  // citywatch_agent_batch_bytes_total), bytes_sent what went on the wire.
+  EXPECT_EQ(forwarder_->stats().batch_bytes, plain_bytes);
+  EXPECT_EQ(spool_->acked_seq(), 6u);
+}
+
+TEST_F(ForwarderTest, ACollectorThatDoesNotReadPackedBatchesGetsThemUnpacked) {
+  // An older collector leaves kFlagLz4 off its HELLO_ACK: each packed batch goes out as the
+  // batch it holds, byte for byte, with no lz4 flag; one that does not read compact batches
+  // either gets them unpacked and then re-encoded fixed.
+  spool_batches(4, /*packed=*/true);
+  scripts_ = {collector(0, true, 2), collector(2, true, 0, /*reads_compact=*/false)};
+  run();
+  ASSERT_TRUE(drained_);
+  ASSERT_EQ(seen_.size(), 2u);
+  ASSERT_EQ(seen_[0].payloads.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(seen_[0].flags[i], 0) << "batch " << i + 1;
+    EXPECT_EQ(seen_[0].payloads[i], expected_[i]) << "batch " << i + 1;
+  }
+  ASSERT_EQ(seen_[1].payloads.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto& got = seen_[1].payloads[i];
+    EXPECT_FALSE(wire::is_packed(got));
+    EXPECT_EQ(wire::batch_encoding(got), wire::Encoding::kFixed) << "batch " << i + 3;
+    std::vector<std::byte> fixed;
+    ASSERT_EQ(wire::to_fixed(expected_[i + 2], fixed), wire::DecodeError::kOk);
+    EXPECT_EQ(got, fixed) << "batch " << i + 3;
+  }
+  // Every batch was unpacked at least once (one in flight when the first collector hung up
+  // goes twice).
+  EXPECT_GE(forwarder_->stats().batches_unpacked, 4u);
+  EXPECT_GE(forwarder_->stats().batches_reencoded, 2u);
+  EXPECT_EQ(spool_->acked_seq(), 4u);
 }
 
 TEST_F(ForwarderTest, ABatchWaitingForTheGroupCommitGoesOutFromMemory) {
