@@ -262,12 +262,16 @@ Status read(ConfigReader& reader, AgentConfig& out) {
   out.batch.max_records = static_cast<std::uint32_t>(max_records);
   batch.get_duration("max_delay", out.batch.max_delay);
   if (out.batch.max_delay.count() <= 0) batch.error("max_delay", "must be more than 0");
-  std::string compression = "none";
+  std::string compression = "lz4";
   batch.get("compression", compression);
-  if (compression == "zstd")
-    out.batch.compress = true;
-  else if (compression != "none")
-    batch.error("compression", "expected none or zstd, got '" + compression + "'");
+  if (compression == "lz4")
+    out.batch.compression = BatchOptions::Compression::kLz4;
+  else if (compression == "zstd")
+    out.batch.compression = BatchOptions::Compression::kZstd;
+  else if (compression == "none")
+    out.batch.compression = BatchOptions::Compression::kNone;
+  else
+    batch.error("compression", "expected lz4, zstd or none, got '" + compression + "'");
   batch.done();
 
   ConfigMap spool = root.map("spool");

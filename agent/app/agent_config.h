@@ -28,8 +28,11 @@ struct BatchOptions {
   std::uint32_t max_records = 4000;
   std::uint64_t max_bytes = 1u << 20;
   std::chrono::nanoseconds max_delay = std::chrono::seconds(1);
-  // batch.compression: zstd sends batches as zstd frames where the collector reads them.
-  bool compress = false;
+  // batch.compression (docs/configuration.md): lz4 packs each batch before it is spooled and
+  // sends it packed where the collector reads packed batches; zstd spools batches plain and
+  // compresses them for the wire where the collector reads zstd; none does neither.
+  enum class Compression : std::uint8_t { kNone, kLz4, kZstd };
+  Compression compression = Compression::kLz4;
 
   bool operator==(const BatchOptions&) const = default;
 };

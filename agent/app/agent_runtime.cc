@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 
+#include "common/batch_compression.h"
 #include "common/log.h"
 #include "common/version.h"
 
@@ -150,7 +151,7 @@ Status AgentRuntime::init() {
   fo.hello.stream_id = spool_->stream_id();
   fo.initial_backoff = config_.initial_backoff;
   fo.max_backoff = config_.max_backoff;
-  fo.compress = config_.batch.compress;
+  fo.compress = config_.batch.compression == BatchOptions::Compression::kZstd;
   forwarder_ = std::make_unique<Forwarder>(io_, *tls_, *spool_, fo);
   forwarder_->on_drained([this] { maybe_finish(); });
   forwarder_->on_taken([this] {
@@ -200,6 +201,10 @@ void AgentRuntime::collect_worker_batches() {
 
 void AgentRuntime::spool_batch(std::vector<std::byte> payload, std::uint32_t records) {
   wire::set_batch_sequence(payload, next_seq_);
+  if (config_.batch.compression == BatchOptions::Compression::kLz4) {
+    std::vector<std::byte> packed = spool_->spare_buffer();
+    if (wire::pack(payload, packed)) payload.swap(packed);
+  }
   if (auto s = spool_->append(next_seq_, std::move(payload)); !s) {
     records_lost_ += records;
     log::error("agent: " + s.message() + "; batch of " + std::to_string(records) +
@@ -339,8 +344,12 @@ void AgentRuntime::seal_batch() {
   batch_timer_.cancel();
   const std::uint32_t records = encoder_.count();
   // The batch moves into the spool, and the encoder goes on in a buffer of one already sent.
+  // Packed (batch.compression: lz4), the batch is packed into that buffer instead, and the
+  // encoder keeps its own.
   std::vector<std::byte> batch = spool_->spare_buffer();
-  encoder_.finish_into(next_seq_, batch);
+  if (config_.batch.compression != BatchOptions::Compression::kLz4 ||
+      !wire::pack(encoder_.finish(next_seq_), batch))
+    encoder_.finish_into(next_seq_, batch);
   if (auto s = spool_->append(next_seq_, std::move(batch)); !s) {
     // The disk refused (full, read-only): the batch cannot be kept, so it is counted as
     // dropped rather than silently lost.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A full disk under the agent's spool (issue 10): with the collector down, the agent reads
-# segment-a into a spool on a real 512 KiB tmpfs this test mounts, far too small for the
-# capture's ~20,000 flow records. Appends fail with ENOSPC: each batch that cannot be written
+# segment-a into a spool on a real 128 KiB tmpfs this test mounts, far too small for the
+# capture's ~23,500 records (about 200 KB as the agent spools them by default, packed with
+# lz4; 835 KB unpacked). Appends fail with ENOSPC: each batch that cannot be written
 # must be dropped and counted (citywatch_agent_records_dropped_total), logged, and the agent
 # must keep running. When the collector comes back, what the spool kept is delivered once:
 #   records at the collector + records dropped by the agent == records the agent produced,
@@ -19,7 +20,7 @@ PORT=$INGEST_PORT
 cw_stop "$COL_PID"
 
 mkdir -p "$WORK/spool"
-mount -t tmpfs -o size=512k,mode=0700 citywatch-test-spool "$WORK/spool" || fail "cannot mount a tmpfs"
+mount -t tmpfs -o size=128k,mode=0700 citywatch-test-spool "$WORK/spool" || fail "cannot mount a tmpfs"
 unmount_spool() { umount "$WORK/spool" 2>/dev/null; }
 cw_at_exit unmount_spool
 cw_agent_config "$WORK/agent.yaml" "$WORK/pki" full-agent "$PORT" "$WORK/spool" "batch: {max_records: 200}
@@ -59,4 +60,4 @@ received=$(cw_metric "$METRICS_PORT" citywatch_collector_records_received_total)
 dup=$(cw_metric "$METRICS_PORT" citywatch_collector_batches_duplicate_total)
 cw_expect "records at the collector + records dropped" "$((received + dropped))" "$produced"
 cw_expect "duplicate batches" "${dup:-0}" 0
-echo "PASS: spool_full_disk: a 512 KiB tmpfs ($used KiB used): $produced records produced, $dropped dropped and counted, $received delivered once"
+echo "PASS: spool_full_disk: a 128 KiB tmpfs ($used KiB used): $produced records produced, $dropped dropped and counted, $received delivered once"

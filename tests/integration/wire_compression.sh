@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# zstd batches on the wire (issue 16; docs/wire-protocol.md, "Compression"). Two agents read
-# segment-a (-r) into one collector, one with plain batches, one with
-# `batch: {compression: zstd}`. Both must deliver segment-a exactly (the collector reads the
-# zstd frames the agent's HELLO offered and its HELLO_ACK accepted), and the compressed
-# agent must put far fewer bytes on the wire for the same batches. Prints bytes per record
-# on the wire for each.
+# Compressed batches on the wire (issue 16; docs/wire-protocol.md, "Compression" and "Packed
+# batches"). Three agents read segment-a (-r) into one collector: one with
+# `batch: {compression: none}` (plain batches), one with the default (lz4: batches packed
+# before the spool and sent packed) and one with `batch: {compression: zstd}`. Each must
+# deliver segment-a exactly (the collector reads the packed and zstd batches the agent's HELLO
+# offered and its HELLO_ACK accepted), and the compressed ones must put far fewer bytes on the
+# wire for the same batches. Prints bytes per record on the wire for each.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cw_init "$@"
 cw_need_segment_a
 PACKETS=29327 BYTES=6513622
 
-cw_certs "$WORK/pki" plain-agent zstd-agent
+cw_certs "$WORK/pki" plain-agent lz4-agent zstd-agent
 cw_collector_config "$WORK/collector.yaml" "$WORK/pki" "$WORK/state"
 cw_start_collector collector "$WORK/collector.yaml"
 declare -A SENT BATCH
-for mode in plain zstd; do
-  extra="batch: {max_records: 1000}"
+for mode in plain lz4 zstd; do
+  extra="batch: {max_records: 1000}"  # lz4: the default
+  [[ $mode == plain ]] && extra="batch: {max_records: 1000, compression: none}"
   [[ $mode == zstd ]] && extra="batch: {max_records: 1000, compression: zstd}"
   cw_agent_config "$WORK/$mode.yaml" "$WORK/pki" "$mode-agent" "$INGEST_PORT" "$WORK/$mode-spool" \
     "$extra"
@@ -25,7 +27,7 @@ for mode in plain zstd; do
   cw_expect "exit code of the $mode agent" "$CW_EXIT" 0
 done
 m=$(cw_scrape "$METRICS_PORT")
-for mode in plain zstd; do
+for mode in plain lz4 zstd; do
   p=$(grep "^citywatch_flow_packets_total{.*agent=\"$mode-agent\"" <<<"$m" | awk '{ s += $2 } END { print s + 0 }')
   b=$(grep "^citywatch_flow_bytes_total{.*agent=\"$mode-agent\"" <<<"$m" | awk '{ s += $2 } END { print s + 0 }')
   cw_expect "packets delivered by the $mode agent" "$p" $PACKETS
@@ -36,8 +38,15 @@ for mode in plain zstd; do
   [[ -n ${SENT[$mode]} && -n ${BATCH[$mode]} ]] || fail "the $mode agent logged no byte counts"
 done
 grep -q "(zstd batches)" "$WORK/zstd.log" || fail "the zstd agent did not negotiate zstd batches"
+! grep -q "does not read packed" "$WORK/lz4.log" || fail "the lz4 agent did not send packed batches"
+((BATCH[lz4] == BATCH[plain])) ||
+  fail "the lz4 agent counted ${BATCH[lz4]} bytes of batches before packing, plain ${BATCH[plain]}"
+((SENT[lz4] * 3 < SENT[plain])) ||
+  fail "lz4 sent ${SENT[lz4]} bytes, plain ${SENT[plain]}: not even 3x smaller"
 records=$(grep "^citywatch_collector_records_received_total{agent=\"zstd-agent\"" <<<"$m" | awk '{ s += $2 } END { print s + 0 }')
 ((records > 0)) || fail "no records counted for the zstd agent"
 ((SENT[zstd] * 3 < SENT[plain])) ||
   fail "zstd sent ${SENT[zstd]} bytes, plain ${SENT[plain]}: not even 3x smaller"
-echo "PASS: wire_compression: both agents delivered exactly $PACKETS packets / $BYTES bytes; $records records each; wire bytes plain ${SENT[plain]} ($(awk -v s="${SENT[plain]}" -v r="$records" 'BEGIN { printf "%.1f", s / r }') B/record), zstd ${SENT[zstd]} ($(awk -v s="${SENT[zstd]}" -v r="$records" 'BEGIN { printf "%.1f", s / r }') B/record, $(awk -v a="${SENT[plain]}" -v b="${SENT[zstd]}" 'BEGIN { printf "%.1f", a / b }')x smaller; batch payload ${BATCH[zstd]} bytes)"
+per_record() { awk -v s="$1" -v r="$records" 'BEGIN { printf "%.1f", s / r }'; }
+smaller() { awk -v a="${SENT[plain]}" -v b="$1" 'BEGIN { printf "%.1f", a / b }'; }
+echo "PASS: wire_compression: all three agents delivered exactly $PACKETS packets / $BYTES bytes; $records records each; wire bytes plain ${SENT[plain]} ($(per_record "${SENT[plain]}") B/record), lz4 ${SENT[lz4]} ($(per_record "${SENT[lz4]}") B/record, $(smaller "${SENT[lz4]}")x smaller), zstd ${SENT[zstd]} ($(per_record "${SENT[zstd]}") B/record, $(smaller "${SENT[zstd]}")x smaller); batch payload ${BATCH[plain]} bytes"
