@@ -576,8 +576,8 @@ def report(work, rate, link_kbit):
     sp = a['spool']
     nf = sp['records'].get('flow', 0)
     print()
-    print('== 2b. For reference: citywatch-agent -r segment-a.pcap (its own meter, default '
-          'settings):')
+    print('== 2b. For reference: citywatch-agent -r segment-a.pcap (its own meter; plain batches, '
+          'then the default, packed):')
     print('     its own flows (not the exporters\' ones) plus packet events; vs IPFIX: softflowd\'s')
     print(f'     records: ' + ', '.join(f'{k} {v:,} ({sp["record_bytes"][k] / v:.1f} B each)'
                                        for k, v in sp['records'].items())
@@ -588,6 +588,8 @@ def report(work, rate, link_kbit):
     for c in ('zstd -1', 'zstd -3', 'lz4'):
         row(f'batches as sent: {c} per batch', v[c], nf, base['softflowd'],
             f'{v["plain"] / v[c]:.1f}x smaller')
+    row('measured: batch.compression lz4 (the default: packed batches)', a['packed'], nf,
+        base['softflowd'], f'{sp["frame_bytes"] / a["packed"]:.1f}x smaller')
 
     print()
     print(f'== 3. Branch link budget: {rate} flows/s on {link_kbit / 1000:g} Mbit/s '
@@ -665,13 +667,17 @@ start_proxy() {  # start_proxy DIR: counting relay to the collector; sets proxy_
   wait_for "$1/proxy.port" '^[0-9]+$' 100
   proxy_port=$(cat "$1/proxy.port")
 }
-agent_config() {  # agent_config DIR ID [EXTRA YAML]
+# The spool is read back and its plain batches analysed (and compressed with the CLIs), so these
+# agents spool plain batches (batch.compression: none); section 2b also measures the default,
+# batches packed with lz4 before the spool (docs/wire-protocol.md, "Packed batches").
+agent_config() {  # agent_config DIR ID [EXTRA YAML] [COMPRESSION]
   cat >"$1/agent.yaml" <<EOF
 agent: {id: $2, segment: bench}
 collectors: [{address: 127.0.0.1:$proxy_port, server_name: localhost}]
 tls: {ca: $work/pki/ca.pem, cert: $work/pki/$2.pem, key: $work/pki/$2.key}
 spool: {dir: spool}
 state_dir: state
+batch: {compression: ${4:-none}}
 $3
 EOF
 }
@@ -733,8 +739,18 @@ agent_config "$d" bench-own ""
   || { echo "wire_bytes: citywatch-agent -r failed:" >&2; cat "$d/agent.log" >&2; exit 1; }
 h spool "$d/spool" "$d/spool.json" 0
 stop "$proxy_pid"
-"$PY" -c 'import json,sys; json.dump(dict(spool=json.load(open(sys.argv[1]))), open(sys.argv[2], "w"))' \
-  "$d/spool.json" "$work/run-own.json"
+# The same with the agent's default, lz4: frame bytes from its closing log line.
+d2="$work/own-lz4"
+mkdir -p "$d2"
+start_proxy "$d2"
+agent_config "$d2" bench-own "" lz4
+"$AGENT_BIN" --config "$d2/agent.yaml" -r "$capture" >"$d2/agent.log" 2>&1 \
+  || { echo "wire_bytes: citywatch-agent -r (lz4) failed:" >&2; cat "$d2/agent.log" >&2; exit 1; }
+stop "$proxy_pid"
+packed=$(sed -n 's/.*batches: \([0-9]*\) bytes on the wire for.*/\1/p' "$d2/agent.log")
+[[ -n $packed ]] || { echo "wire_bytes: the lz4 agent logged no byte count" >&2; exit 1; }
+"$PY" -c 'import json,sys; json.dump(dict(spool=json.load(open(sys.argv[1])), packed=int(sys.argv[3])), open(sys.argv[2], "w"))' \
+  "$d/spool.json" "$work/run-own.json" "$packed"
 
 # ------------------------------------------------------------------ report
 h report "$work" "$RATE" "$LINK_KBIT"
