@@ -126,7 +126,10 @@ DecompressError unpack(std::span<const std::byte> packed, std::vector<std::byte>
   if (max_size < kBatchHeader || body > max_size - kBatchHeader)
     return DecompressError::kPackedTooLarge;
   const auto block = packed.subspan(kPackedHeaderSize);
-  if (block.size() > static_cast<std::size_t>(LZ4_MAX_INPUT_SIZE))
+  // An lz4 block decodes to less than 256 bytes per byte of block (a match's length grows by
+  // at most 255 per byte that encodes it): a body longer than that is refused before memory
+  // is taken for it, so a small frame cannot make the collector allocate 16 MiB.
+  if (block.size() > static_cast<std::size_t>(LZ4_MAX_INPUT_SIZE) || body > block.size() * 256 + 16)
     return DecompressError::kPackedCorrupt;
   out.resize(kBatchHeader + body);
   std::memcpy(out.data(), packed.data(), kBatchHeader);

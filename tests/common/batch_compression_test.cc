@@ -148,6 +148,20 @@ TEST(PackedBatch, RefusesWhatIsNotAPackedBatchOrDeclaresTooMuch) {
   EXPECT_EQ(unpack(bomb, out, kMaxPayload), DecompressError::kPackedTooLarge);
   EXPECT_TRUE(out.empty());
   EXPECT_EQ(unpack(packed, out, 100), DecompressError::kPackedTooLarge);
+  // Within the bound, but more than a block of that size can decode to: refused unread.
+  std::vector<std::byte> tiny(packed.begin(), packed.begin() + 16);
+  tiny.resize(36, std::byte{0});
+  tiny[12] = tiny[13] = std::byte{0};
+  tiny[14] = std::byte{0x10};  // 1 MiB from a 20-byte block
+  tiny[15] = std::byte{0};
+  EXPECT_EQ(unpack(tiny, out, kMaxPayload), DecompressError::kPackedCorrupt);
+  // The most a block can hold: 4 MiB of zeros pack to about 16 KiB, and unpack.
+  const std::vector<std::byte> zeros(4u << 20);
+  std::vector<std::byte> zeros_packed;
+  ASSERT_TRUE(pack(zeros, zeros_packed));
+  EXPECT_LT(zeros_packed.size() * 200, zeros.size());
+  ASSERT_EQ(unpack(zeros_packed, out, kMaxPayload), DecompressError::kOk);
+  EXPECT_EQ(out, zeros);
   // A body length one off either way, a truncated block, trailing bytes, flipped bytes.
   std::vector<std::byte> off = packed;
   off[12] = static_cast<std::byte>(static_cast<std::uint8_t>(off[12]) + 1);
