@@ -42,7 +42,7 @@ packet_events:                # TCP SYN/SYN-ACK/RST, DNS, ARP, ICMP unreachable,
   probe_timeout: 5s           # a SYN unanswered this long is a failed probe (tcp_probe_failed)
   arp_reply_flood: 50         # ARP replies per second from one MAC: an arp_reply_flood event
 batch:
-  max_records: 4000
+  max_records: 16000
   max_delay: 1s
 spool:
   dir: agent-spool

@@ -25,7 +25,7 @@
 namespace citywatch::agent {
 
 struct BatchOptions {
-  std::uint32_t max_records = 4000;
+  std::uint32_t max_records = 16000;
   std::uint64_t max_bytes = 1u << 20;
   std::chrono::nanoseconds max_delay = std::chrono::seconds(1);
   // batch.compression (docs/configuration.md): lz4 packs each batch before it is spooled and

@@ -42,7 +42,7 @@ struct CaptureWorkerOptions {
   std::string name;  // the source label: interface@N
   FlowMeterConfig meter;
   PacketEventConfig events;
-  std::uint32_t batch_records = 4000;
+  std::uint32_t batch_records = 16000;
   std::size_t batch_bytes = 1 << 20;
   std::chrono::nanoseconds batch_delay = std::chrono::milliseconds(200);
   std::size_t max_pending_bytes = std::size_t{64} << 20;  // batches waiting for the main thread
