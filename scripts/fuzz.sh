@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang and runs each for a bounded time.
-#   scripts/fuzz.sh [SECONDS_PER_TARGET] [BUILD_DIR]
+#   [FUZZ_JOBS=N] scripts/fuzz.sh [SECONDS_PER_TARGET] [BUILD_DIR]   (N targets at a time, default nproc)
 # Seeds come from the project's own encoder and, when ../shared/testdata is present, from
 # the real captures. A crash leaves its input in BUILD_DIR/fuzz-artifacts and fails the run.
 set -euo pipefail
@@ -63,25 +63,38 @@ fi
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for target in wire_codec_fuzz:wire packet_decoder_fuzz:packet pcap_file_fuzz:pcap_file flow_v5_fuzz:flow/v5 \
-  flow_v9_fuzz:flow/v9 flow_sflow_fuzz:flow/sflow snmp_trap_fuzz:snmp_trap config_fuzz:config \
-  rules_fuzz:rules ip_list_fuzz:ip_list flow_state_fuzz:flow_state; do
+# Each libFuzzer process uses one core: FUZZ_JOBS targets (default: one per core) run side by
+# side, each for the full time, and their summaries are printed in this order when all are done.
+jobs=${FUZZ_JOBS:-$(nproc)}
+targets=(wire_codec_fuzz:wire packet_decoder_fuzz:packet pcap_file_fuzz:pcap_file flow_v5_fuzz:flow/v5
+  flow_v9_fuzz:flow/v9 flow_sflow_fuzz:flow/sflow snmp_trap_fuzz:snmp_trap config_fuzz:config
+  rules_fuzz:rules ip_list_fuzz:ip_list flow_state_fuzz:flow_state)
+declare -A pid_of
+for target in "${targets[@]}"; do
   bin=${target%%:*}
   dir=${target##*:}
+  while (($(jobs -rp | wc -l) >= jobs)); do wait -n || true; done
   echo "fuzz: $bin for ${secs}s"
-  rc=0
   "$build/fuzz/$bin" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
-    -artifact_prefix="$artifacts/$bin-" "$corpus/$dir" >"$artifacts/$bin.log" 2>&1 || rc=$?
+    -artifact_prefix="$artifacts/$bin-" "$corpus/$dir" >"$artifacts/$bin.log" 2>&1 &
+  pid_of[$bin]=$!
+done
+failed=0
+for target in "${targets[@]}"; do
+  bin=${target%%:*}
+  rc=0
+  wait "${pid_of[$bin]}" || rc=$?
+  echo "fuzz: $bin"
   grep -E "^(stat::number_of_executed_units|stat::new_units_added|==|SUMMARY|INFO: Running)|Done" \
     "$artifacts/$bin.log" || true
   if ((rc != 0)); then
     echo "fuzz: $bin exited with $rc:"
     tail -40 "$artifacts/$bin.log"
-    exit 1
-  fi
-  if ls "$artifacts/$bin-"* >/dev/null 2>&1; then
+    failed=1
+  elif ls "$artifacts/$bin-"* >/dev/null 2>&1; then
     echo "fuzz: $bin found a failing input:" "$artifacts/$bin-"*
-    exit 1
+    failed=1
   fi
 done
+((failed == 0)) || exit 1
 echo "fuzz: no crashes"
