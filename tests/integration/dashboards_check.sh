@@ -59,59 +59,16 @@ cw_wait_until 100 "snmpd answering in namespace $NS" snmpd_ready
 # (snmp_lib.sh: the hot switch, branch-ups and branch-cam)
 cw_dashboard_devices
 
-# ---- collector: rule pack, JSONL alerts, uptime by site -----------------------------------------
-cw_certs "$WORK/pki" replay-agent live-agent
-# Two years of outage history (2024, 2025) in the store the collector opens, so the target
-# panels compare this year with a baseline that has outages (docs/uptime.md#targets).
-CITYWATCH_CLI=$(readlink -f "$(dirname "$COLLECTOR_BIN")/../report/citywatch")
-mkdir -p "$WORK/state"
-/usr/bin/python3 "$SRC_DIR/tests/collector/report/gen_history.py" "$CITYWATCH_CLI" \
-  "$WORK/state/uptime.sqlite" 7 >"$WORK/history.log" 2>&1 || fail "gen_history.py failed"
-cw_collector_config "$WORK/collector.yaml" "$WORK/pki" "$WORK/state" "rules:
-  files: [$SRC_DIR/rules]
-alerts:
-  jsonl: $WORK/alerts.jsonl
-uptime:
-  min_outage: 1s
-  agent_grace: 2s
-  target: {period: year, baseline: 2025, reduction_percent: 25}
-  sites:
-    - name: city-hall
-      segments: [seg-test]
-  dependencies:
-    - device: branch-ups
-    - device: branch-cam
-      parents: [branch-ups]"
-cw_start_collector collector "$WORK/collector.yaml"
+# ---- collector: rule pack, JSONL alerts, uptime by site, outage history ---------------------
+cw_dashboard_collector
 
-# ---- the live agent: SNMP, traps, flow listener --------------------------------------------------
-TRAP_PORT=$(cw_free_udp_port)
-cw_agent_config "$WORK/live.yaml" "$WORK/pki" live-agent "$INGEST_PORT" "$WORK/live-spool" "
-state_dir: $WORK/live-state
-snmp:
-  defaults: {interval: 2s, timeout: 500ms, retries: 0, version: 2c}
-  targets:
-    - {name: core-router, address: ${NET}2, port: 161, community: cwtest, site: city-hall}
-    - {name: hot-switch, address: 127.0.0.1, port: $SIM1, community: hot-switch, site: city-hall}
-    - {name: branch-switch, address: 127.0.0.1, port: $SIM1, community: cisco_16_switch, site: branch-library}
-    - {name: branch-ups, address: $UPS_ADDR, port: $SIM2, community: branch-ups, site: branch-library}
-    - {name: branch-cam, address: $CAM_ADDR, port: $SIM2, community: branch-cam, site: branch-library}
-  traps:
-    listen: 127.0.0.1:$TRAP_PORT
-    communities: [cw-traps]
-flow_listeners:
-  - listen: 127.0.0.1:0
-    formats: [netflow_v5, netflow_v9, ipfix, sflow]
+# ---- the live agent: SNMP (and the namespace's snmpd), traps, flows, a capture on lo -----------
+cw_dashboard_live_agent "
+    - {name: core-router, address: ${NET}2, port: 161, community: cwtest, site: city-hall}" "
 capture:
   - interface: lo
     filter: udp port 9
-    promiscuous: false
-metrics:
-  listen: 127.0.0.1:0"
-cw_spawn "$WORK/live.log" "$AGENT_BIN" --config "$WORK/live.yaml"
-cw_agent_metrics "$WORK/live.log"
-LIVE_PORT=$AGENT_METRICS
-cw_flow_listener "$WORK/live.log"
+    promiscuous: false"
 devices_up() { [[ "$(cw_metric "$METRICS_PORT" citywatch_snmp_device_up)" == 5 ]]; }
 cw_wait_until 300 "all five devices polled and up" devices_up
 

@@ -76,51 +76,10 @@ cw_log "VictoriaMetrics $VM_VERSION pid $VM_PID on $VM"
 cw_dashboard_devices spare
 
 # ---- collector: rule pack, JSONL alerts, uptime by site, outage history --------------------
-cw_certs "$WORK/pki" replay-agent live-agent
-CITYWATCH_CLI=$(readlink -f "$(dirname "$COLLECTOR_BIN")/../report/citywatch")
-mkdir -p "$WORK/state"
-/usr/bin/python3 "$SRC_DIR/tests/collector/report/gen_history.py" "$CITYWATCH_CLI" \
-  "$WORK/state/uptime.sqlite" 7 >"$WORK/history.log" 2>&1 || fail "gen_history.py failed"
-cw_collector_config "$WORK/collector.yaml" "$WORK/pki" "$WORK/state" "rules:
-  files: [$SRC_DIR/rules]
-alerts:
-  jsonl: $WORK/alerts.jsonl
-uptime:
-  min_outage: 1s
-  agent_grace: 2s
-  target: {period: year, baseline: 2025, reduction_percent: 25}
-  sites:
-    - name: city-hall
-      segments: [seg-test]
-  dependencies:
-    - device: branch-ups
-    - device: branch-cam
-      parents: [branch-ups]"
-cw_start_collector collector "$WORK/collector.yaml"
+cw_dashboard_collector
 
 # ---- the live agent: SNMP, traps, flow listener, its own /metrics -------------------------
-TRAP_PORT=$(cw_free_udp_port)
-cw_agent_config "$WORK/live.yaml" "$WORK/pki" live-agent "$INGEST_PORT" "$WORK/live-spool" "
-state_dir: $WORK/live-state
-snmp:
-  defaults: {interval: 2s, timeout: 500ms, retries: 0, version: 2c}
-  targets:
-    - {name: hot-switch, address: 127.0.0.1, port: $SIM1, community: hot-switch, site: city-hall}
-    - {name: branch-switch, address: 127.0.0.1, port: $SIM1, community: cisco_16_switch, site: branch-library}
-    - {name: branch-ups, address: $UPS_ADDR, port: $SIM2, community: branch-ups, site: branch-library}
-    - {name: branch-cam, address: $CAM_ADDR, port: $SIM2, community: branch-cam, site: branch-library}
-  traps:
-    listen: 127.0.0.1:$TRAP_PORT
-    communities: [cw-traps]
-flow_listeners:
-  - listen: 127.0.0.1:0
-    formats: [netflow_v5, netflow_v9, ipfix, sflow]
-metrics:
-  listen: 127.0.0.1:0"
-cw_spawn "$WORK/live.log" "$AGENT_BIN" --config "$WORK/live.yaml"
-cw_agent_metrics "$WORK/live.log"
-LIVE_PORT=$AGENT_METRICS
-cw_flow_listener "$WORK/live.log"
+cw_dashboard_live_agent
 
 # ---- Prometheus: replica "a" of the documented HA pair, remote_write to VictoriaMetrics ------
 # Scrapes and rule evaluations every second; remote_write batches sent within 1 s.

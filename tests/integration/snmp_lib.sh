@@ -234,3 +234,65 @@ COLUMNS
   cw_wait_snmp "$SIM2" branch-ups "$UPS_ADDR"
   cw_wait_snmp "$SIM2" branch-cam "$CAM_ADDR"
 }
+
+# cw_dashboard_collector: the collector the dashboard tests query (dashboards_check,
+# dashboards_victoria), started as "collector": the rule pack, JSONL alerts in
+# $WORK/alerts.jsonl, uptime by site with branch-cam behind branch-ups
+# (uptime.dependencies), and two years of outage history (2024, 2025) in the store it opens,
+# so the target panels compare this year with a baseline that has outages
+# (docs/uptime.md#targets). Certificates for replay-agent and live-agent in $WORK/pki.
+cw_dashboard_collector() {
+  cw_certs "$WORK/pki" replay-agent live-agent
+  local cli
+  cli=$(readlink -f "$(dirname "$COLLECTOR_BIN")/../report/citywatch")
+  mkdir -p "$WORK/state"
+  /usr/bin/python3 "$SRC_DIR/tests/collector/report/gen_history.py" "$cli" \
+    "$WORK/state/uptime.sqlite" 7 >"$WORK/history.log" 2>&1 || fail "gen_history.py failed"
+  cw_collector_config "$WORK/collector.yaml" "$WORK/pki" "$WORK/state" "rules:
+  files: [$SRC_DIR/rules]
+alerts:
+  jsonl: $WORK/alerts.jsonl
+uptime:
+  min_outage: 1s
+  agent_grace: 2s
+  target: {period: year, baseline: 2025, reduction_percent: 25}
+  sites:
+    - name: city-hall
+      segments: [seg-test]
+  dependencies:
+    - device: branch-ups
+    - device: branch-cam
+      parents: [branch-ups]"
+  cw_start_collector collector "$WORK/collector.yaml"
+}
+
+# cw_dashboard_live_agent [TARGETS [YAML]]: starts the live agent of the dashboard tests
+# (live-agent, log $WORK/live.log): it polls cw_dashboard_devices' four devices every 2 s,
+# plus the snmp.targets lines in TARGETS, receives traps on $TRAP_PORT (community cw-traps),
+# listens for flows ($FLOW_PORT) and serves /metrics ($LIVE_PORT); YAML is added to its
+# config.
+cw_dashboard_live_agent() {
+  local targets=${1:-} extra=${2:-}
+  TRAP_PORT=$(cw_free_udp_port)
+  cw_agent_config "$WORK/live.yaml" "$WORK/pki" live-agent "$INGEST_PORT" "$WORK/live-spool" "
+state_dir: $WORK/live-state
+snmp:
+  defaults: {interval: 2s, timeout: 500ms, retries: 0, version: 2c}
+  targets:${targets}
+    - {name: hot-switch, address: 127.0.0.1, port: $SIM1, community: hot-switch, site: city-hall}
+    - {name: branch-switch, address: 127.0.0.1, port: $SIM1, community: cisco_16_switch, site: branch-library}
+    - {name: branch-ups, address: $UPS_ADDR, port: $SIM2, community: branch-ups, site: branch-library}
+    - {name: branch-cam, address: $CAM_ADDR, port: $SIM2, community: branch-cam, site: branch-library}
+  traps:
+    listen: 127.0.0.1:$TRAP_PORT
+    communities: [cw-traps]
+flow_listeners:
+  - listen: 127.0.0.1:0
+    formats: [netflow_v5, netflow_v9, ipfix, sflow]${extra}
+metrics:
+  listen: 127.0.0.1:0"
+  cw_spawn "$WORK/live.log" "$AGENT_BIN" --config "$WORK/live.yaml"
+  cw_agent_metrics "$WORK/live.log"
+  LIVE_PORT=$AGENT_METRICS
+  cw_flow_listener "$WORK/live.log"
+}
