@@ -471,7 +471,8 @@ health = dashboard(
         panel(10, "Active flows in the meter", "timeseries", "none",
               [f"citywatch_agent_active_flows * on (instance) group_left(agent) citywatch_agent_info{{{AG}}}"],
               12, 28, h=4, legend=["{{agent}}"]),
-    ])
+    ],
+    links=[("NOC overview", "citywatch-noc")])
 
 for d in (noc, devices, flows, security, uptime, health):
     with open(os.path.join(HERE, d["uid"] + ".json"), "w") as f:
