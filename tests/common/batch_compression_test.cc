@@ -123,12 +123,20 @@ TEST(PackedBatch, RoundTripsAFlowBatchAndKeepsItsHeader) {
   // Packed twice is refused: the second would hide the first's header.
   std::vector<std::byte> twice;
   EXPECT_FALSE(pack(packed, twice));
-  // A batch that is only a header (no records) packs and unpacks too.
+  // A batch that is only a header (no records) packs and unpacks too, into a buffer that
+  // held a larger packed batch (the agent packs into buffers reused from sent batches): it
+  // is resized to exactly the packed batch, or unpack would find trailing bytes.
   const auto empty = flow_batch(5, 0, 10, 0);
   ASSERT_TRUE(pack(empty, packed));
   ASSERT_EQ(unpack(packed, out, kMaxPayload), DecompressError::kOk);
   EXPECT_EQ(out, empty);
+  // And the other way: a smaller buffer grows to the larger batch.
+  ASSERT_TRUE(pack(batch, packed));
+  ASSERT_EQ(unpack(packed, out, kMaxPayload), DecompressError::kOk);
+  EXPECT_EQ(out, batch);
+  // A refusal leaves the buffer empty, not holding the last batch.
   EXPECT_FALSE(pack(std::span(empty).first(11), packed));
+  EXPECT_TRUE(packed.empty());
 }
 
 // What an outsider could send with the lz4 flag: every refusal is named, nothing reads or
