@@ -9,6 +9,44 @@
 
 namespace citywatch::wire {
 
+namespace {
+
+constexpr std::size_t kBatchHeader = 12;  // u64 seq, u32 record count and encoding bits
+
+std::uint32_t load_u32(const std::byte* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return le32toh(v);
+}
+void store_u32(std::byte* p, std::uint32_t v) {
+  v = htole32(v);
+  std::memcpy(p, &v, 4);
+}
+
+// Where zstd and lz4 write a batch before it is copied out, kept per thread: sizing the
+// output vector to the compressor's bound instead would zero-fill it (a vector
+// value-initialises) for the compressor to overwrite, several times the bytes of the copy on
+// the agent's batches.
+char* compress_block(std::size_t bound) {
+  thread_local std::unique_ptr<char[]> block;
+  thread_local std::size_t size = 0;
+  if (size < bound) {
+    block = std::make_unique_for_overwrite<char[]>(bound);
+    size = bound;
+  }
+  return block.get();
+}
+
+// out becomes the n bytes compressed into block. `out` is often a buffer reused from an
+// earlier batch: resizing it zero-fills only what it grows by, which the copy overwrites.
+void copy_out(const char* block, std::size_t n, std::vector<std::byte>& out,
+              std::size_t offset = 0) {
+  out.resize(offset + n);
+  if (n > 0) std::memcpy(out.data() + offset, block, n);
+}
+
+}  // namespace
+
 BatchCompressor::BatchCompressor(int level) : ctx_(ZSTD_createCCtx()), level_(level) {
   if (!ctx_) return;
   ZSTD_CCtx_setParameter(ctx_, ZSTD_c_compressionLevel, level_);
@@ -19,14 +57,15 @@ BatchCompressor::~BatchCompressor() { ZSTD_freeCCtx(ctx_); }
 
 bool BatchCompressor::compress(std::span<const std::byte> in, std::vector<std::byte>& out) {
   if (!ctx_) return false;
-  out.resize(ZSTD_compressBound(in.size()));
+  const std::size_t bound = ZSTD_compressBound(in.size());
+  char* block = compress_block(bound);
   // The whole input is known, so the frame header carries its size: the reader's bound.
-  const std::size_t n = ZSTD_compress2(ctx_, out.data(), out.size(), in.data(), in.size());
+  const std::size_t n = ZSTD_compress2(ctx_, block, bound, in.data(), in.size());
   if (ZSTD_isError(n)) {
     out.clear();
     return false;
   }
-  out.resize(n);
+  copy_out(block, n, out);
   return true;
 }
 
@@ -73,22 +112,6 @@ DecompressError BatchDecompressor::decompress(std::span<const std::byte> in,
   return DecompressError::kOk;
 }
 
-namespace {
-
-constexpr std::size_t kBatchHeader = 12;  // u64 seq, u32 record count and encoding bits
-
-std::uint32_t load_u32(const std::byte* p) {
-  std::uint32_t v;
-  std::memcpy(&v, p, 4);
-  return le32toh(v);
-}
-void store_u32(std::byte* p, std::uint32_t v) {
-  v = htole32(v);
-  std::memcpy(p, &v, 4);
-}
-
-}  // namespace
-
 bool is_packed(std::span<const std::byte> payload) {
   return payload.size() >= kPackedHeaderSize && (load_u32(payload.data() + 8) & kPackedCount) != 0;
 }
@@ -105,28 +128,17 @@ bool pack(std::span<const std::byte> batch, std::vector<std::byte>& out) {
   }
   const auto body = batch.subspan(kBatchHeader);
   const int bound = LZ4_compressBound(static_cast<int>(body.size()));
-  // lz4 writes into a block kept per thread, and only what it wrote is copied out: sizing
-  // `out` to the bound would zero-fill it (a vector value-initialises) for lz4 to overwrite,
-  // about four times the bytes of the copy on the agent's batches.
-  thread_local std::unique_ptr<char[]> block;
-  thread_local int block_size = 0;
-  if (block_size < bound) {
-    block = std::make_unique_for_overwrite<char[]>(static_cast<std::size_t>(bound));
-    block_size = bound;
-  }
-  const int n = LZ4_compress_default(reinterpret_cast<const char*>(body.data()), block.get(),
+  char* block = compress_block(static_cast<std::size_t>(bound));
+  const int n = LZ4_compress_default(reinterpret_cast<const char*>(body.data()), block,
                                      static_cast<int>(body.size()), bound);
   if (n <= 0 && !body.empty()) {
     out.clear();
     return false;
   }
-  // `out` is often a buffer reused from an earlier batch: resizing it zero-fills only what
-  // it grows by, all of which the copies below overwrite.
-  out.resize(kPackedHeaderSize + static_cast<std::size_t>(n));
+  copy_out(block, static_cast<std::size_t>(n), out, kPackedHeaderSize);
   std::memcpy(out.data(), batch.data(), kBatchHeader);
   store_u32(out.data() + 8, load_u32(batch.data() + 8) | kPackedCount);
   store_u32(out.data() + 12, static_cast<std::uint32_t>(body.size()));
-  if (n > 0) std::memcpy(out.data() + kPackedHeaderSize, block.get(), static_cast<std::size_t>(n));
   return true;
 }
 
