@@ -120,31 +120,8 @@ value() {
 devices_up() { [[ "$(query "$PROM" 'sum(citywatch_snmp_device_up)')" == 1 && "$(value "$PROM" 'sum(citywatch_snmp_device_up)')" == 4 ]]; }
 cw_wait_until 600 "Prometheus to see all four devices polled and up" devices_up
 
-# Real routers' exports (Akvorado test data): templates first, then data.
-/usr/bin/python3 - "$FLOW_PORT" "$AKV"/samplingrate-template.pcap "$AKV"/samplingrate-data.pcap \
-  "$AKV"/data+templates.pcap <<'PY' || fail "replaying the Akvorado captures failed"
-import socket, sys
-from scapy.all import rdpcap, UDP
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for path in sys.argv[2:]:
-    for p in rdpcap(path):
-        if UDP in p:
-            s.sendto(bytes(p[UDP].payload), ("127.0.0.1", int(sys.argv[1])))
-PY
-snmptrap -v2c -c cw-traps "127.0.0.1:$TRAP_PORT" '' 1.3.6.1.6.3.1.1.5.3 \
-  1.3.6.1.2.1.2.2.1.1.3 i 3 || fail "snmptrap failed"
-
-# ---- the replaying agent: segment-a, then 10 minutes later ---------------------------------
-editcap -t 600 "$SEGMENT_A" "$WORK/segment-a-later.pcap" || fail "editcap failed"
-cw_agent_config "$WORK/replay.yaml" "$WORK/pki" replay-agent "$INGEST_PORT" "$WORK/replay-spool" "
-state_dir: $WORK/replay-state"
-for pcap in "$SEGMENT_A" "$WORK/segment-a-later.pcap"; do
-  cw_spawn "$WORK/replay.log" "$AGENT_BIN" --config "$WORK/replay.yaml" -r "$pcap"
-  cw_wait_exit "$CW_LAST_PID" 300
-  cw_expect "exit code of the agent replaying $(basename "$pcap")" "$CW_EXIT" 0
-done
-resolved() { [[ -f "$WORK/alerts.jsonl" ]] && grep -q '"state":"resolved"' "$WORK/alerts.jsonl"; }
-cw_wait_until 300 "an alert of the first replay to resolve" resolved
+# Real routers' exports, a linkDown trap, and segment-a replayed twice (snmp_lib.sh).
+cw_dashboard_feed
 
 # ---- two devices stop, one behind the other -------------------------------------------------
 cw_stop "$SIM2_PID"

@@ -296,3 +296,35 @@ metrics:
   LIVE_PORT=$AGENT_METRICS
   cw_flow_listener "$WORK/live.log"
 }
+
+# cw_dashboard_feed: what the dashboard tests (dashboards_check, dashboards_victoria) show
+# besides polling: real routers' NetFlow exports (Akvorado's captures under $AKV: templates
+# first, then data) sent to the live agent's $FLOW_PORT, a linkDown trap to $TRAP_PORT, and
+# segment-a replayed by a second agent (replay-agent) twice, the second time shifted 10
+# minutes later; returns once an alert of the first replay has resolved ($WORK/alerts.jsonl).
+cw_dashboard_feed() {
+  /usr/bin/python3 - "$FLOW_PORT" "$AKV"/samplingrate-template.pcap "$AKV"/samplingrate-data.pcap \
+    "$AKV"/data+templates.pcap <<'PY' || fail "replaying the Akvorado captures failed"
+import socket, sys
+from scapy.all import rdpcap, UDP
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for path in sys.argv[2:]:
+    for p in rdpcap(path):
+        if UDP in p:
+            s.sendto(bytes(p[UDP].payload), ("127.0.0.1", int(sys.argv[1])))
+PY
+  snmptrap -v2c -c cw-traps "127.0.0.1:$TRAP_PORT" '' 1.3.6.1.6.3.1.1.5.3 \
+    1.3.6.1.2.1.2.2.1.1.3 i 3 || fail "snmptrap failed"
+
+  editcap -t 600 "$SEGMENT_A" "$WORK/segment-a-later.pcap" || fail "editcap failed"
+  cw_agent_config "$WORK/replay.yaml" "$WORK/pki" replay-agent "$INGEST_PORT" "$WORK/replay-spool" "
+state_dir: $WORK/replay-state"
+  local pcap
+  for pcap in "$SEGMENT_A" "$WORK/segment-a-later.pcap"; do
+    cw_spawn "$WORK/replay.log" "$AGENT_BIN" --config "$WORK/replay.yaml" -r "$pcap"
+    cw_wait_exit "$CW_LAST_PID" 300
+    cw_expect "exit code of the agent replaying $(basename "$pcap")" "$CW_EXIT" 0
+  done
+  resolved() { [[ -f "$WORK/alerts.jsonl" ]] && grep -q '"state":"resolved"' "$WORK/alerts.jsonl"; }
+  cw_wait_until 300 "an alert of the first replay to resolve" resolved
+}
