@@ -123,6 +123,11 @@ class RecordBatch {
   std::size_t count() const {
     return std::get<static_cast<std::size_t>(kind_of<Body>()) - 1>(bodies_).size();
   }
+  // Bytes one record of a kind takes here: its body, its time, its place in the order.
+  template <typename Body>
+  static constexpr std::size_t record_bytes() {
+    return sizeof(Timed<Body>) + sizeof(Slot);
+  }
   // Bytes of record storage held (capacity), for sizing.
   std::size_t capacity_bytes() const {
     std::size_t n = order_.capacity() * sizeof(Slot);

@@ -36,6 +36,8 @@ const char* to_string(DecodeError e) {
       return "too_many_records";
     case DecodeError::kBadString:
       return "bad_string";
+    case DecodeError::kDecodedTooLarge:
+      return "decoded_too_large";
   }
   return "unknown";
 }
@@ -577,6 +579,7 @@ DecodeError decode_bodies(ByteReader& r, std::uint32_t count, Out& out,
   out.begin(count);
   unknown_records = 0;
   std::int64_t prev_time_ns = 0;
+  std::size_t decoded_bytes = 0;  // what the records weigh in a RecordBatch, so far
   for (std::uint32_t i = 0; i < count; ++i) {
     const std::uint8_t kind = r.u8();
     const std::uint64_t len = kCompact ? r.varint() : r.u16();
@@ -612,9 +615,15 @@ DecodeError decode_bodies(ByteReader& r, std::uint32_t count, Out& out,
         return fr;
       }
     }();
+    bool too_large = false;
     auto one = [&](auto b) {
       fields(br, b);
       if (!br.ok() || br.remaining() != 0) return false;
+      decoded_bytes += RecordBatch::record_bytes<decltype(b)>();
+      if (decoded_bytes > kMaxDecodedBytes) {
+        too_large = true;
+        return false;
+      }
       out.add(time_ns, b);
       return true;
     };
@@ -638,6 +647,7 @@ DecodeError decode_bodies(ByteReader& r, std::uint32_t count, Out& out,
     }
     if (!ok) {
       out.rollback();
+      if (too_large) return DecodeError::kDecodedTooLarge;
       return br.ok() ? DecodeError::kTrailingBytes : br.error();
     }
   }

@@ -26,6 +26,12 @@ inline constexpr std::uint8_t kVersion = 1;
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::uint32_t kMaxPayload = 16u << 20;  // larger frames are refused unread
 inline constexpr std::uint32_t kMaxRecordsPerBatch = 1u << 20;
+// The most a BATCH's records may weigh decoded, each at its size in a RecordBatch
+// (RecordBatch::record_bytes: an SNMP trap takes 664 bytes there from as few as 15 on the
+// wire). Above it the batch is refused (`decoded_too_large`), so that a 16 MiB frame cannot
+// make a collector hold gigabytes. An agent's batch (about 1 MiB unpacked, at most 100,000
+// records) weighs under 50 MiB.
+inline constexpr std::size_t kMaxDecodedBytes = std::size_t{64} << 20;
 
 enum class FrameType : std::uint8_t {
   kHello = 1,     // agent → collector: agent id, segment, software version
@@ -49,6 +55,7 @@ enum class DecodeError : std::uint8_t {
   kBadRecord,      // a record's fields are out of range
   kTooManyRecords,
   kBadString,
+  kDecodedTooLarge,  // the records would weigh more than kMaxDecodedBytes decoded
 };
 const char* to_string(DecodeError e);
 

@@ -289,6 +289,20 @@ class IngestServer::Session : public std::enable_shared_from_this<Session> {
 
   // Decodes, de-duplicates and commits one batch; ack is the sequence to acknowledge.
   bool handle_batch(std::uint64_t& ack) {
+    const bool done = decode_and_commit(ack);
+    // Decoded records can weigh 40 times their bytes (an SNMP trap: 664 bytes from 15 on
+    // the wire; wire::kMaxDecodedBytes bounds a batch): what a batch took beyond an
+    // agent's regular batches is given back now, not held while the session lasts.
+    if (batch_.capacity_bytes() > kKeptBatchBytes) batch_ = RecordBatch{};
+    if (payload_.capacity() > kKeptPayloadBytes) payload_ = {};
+    return done;
+  }
+
+  // A 100,000-flow batch (an agent's largest) decoded; a 1 MiB batch's payload, four times.
+  static constexpr std::size_t kKeptBatchBytes = std::size_t{16} << 20;
+  static constexpr std::size_t kKeptPayloadBytes = std::size_t{4} << 20;
+
+  bool decode_and_commit(std::uint64_t& ack) {
     std::uint64_t seq = 0;
     if (wire::peek_batch_sequence(payload_, seq) != wire::DecodeError::kOk) {
       reject("truncated", "batch too short");

@@ -115,10 +115,11 @@ CollectorMetrics::CollectorMetrics(prometheus::Registry& r)
                      .Register(r)
                      .Add({})) {
   // Expose the reasons at zero from the start, so alerts on increase() see the first one.
-  for (const char* reason : {"bad_magic", "bad_version", "bad_type", "too_large", "bad_checksum",
-                             "truncated", "trailing_bytes", "bad_record", "too_many_records",
-                             "bad_string", "unexpected_frame", "not_zstd", "zstd_no_size",
-                             "zstd_too_large", "zstd_corrupt", "lz4_too_large", "lz4_corrupt"})
+  for (const char* reason :
+       {"bad_magic", "bad_version", "bad_type", "too_large", "bad_checksum", "truncated",
+        "trailing_bytes", "bad_record", "too_many_records", "bad_string", "decoded_too_large",
+        "unexpected_frame", "not_zstd", "zstd_no_size", "zstd_too_large", "zstd_corrupt",
+        "lz4_too_large", "lz4_corrupt"})
     frames_rejected_.Add({{"reason", reason}});
   for (const char* reason : {"no_client_certificate", "certificate_verify_failed", "tls_handshake",
                              "unknown_agent", "agent_id_mismatch", "protocol"})

@@ -360,6 +360,40 @@ TEST(WireCodec, RecordWithBadFieldsRejected) {
   EXPECT_TRUE(out.empty());
 }
 
+// A batch of the smallest records that weigh the most decoded (SNMP traps: a few bytes each
+// on the wire, 664 in memory) is refused once its records would weigh more than
+// kMaxDecodedBytes, by both decoders alike, and leaves nothing behind; one record fewer is
+// read whole.
+TEST(WireCodec, ABatchTooHeavyDecodedIsRefused) {
+  const std::size_t fits = kMaxDecodedBytes / RecordBatch::record_bytes<SnmpTrap>();
+  auto encode = [](std::size_t n) {
+    BatchEncoder enc;
+    enc.begin(Encoding::kCompact);
+    Record r;
+    r.event_time_ns = 1;
+    r.body = SnmpTrap{};
+    for (std::size_t i = 0; i < n; ++i) enc.add(r);
+    const auto p = enc.finish(7);
+    return std::vector<std::byte>(p.begin(), p.end());
+  };
+  const auto heavy = encode(fits + 1);
+  EXPECT_LT(heavy.size(), std::size_t{kMaxPayload});  // within a frame: the weight decides
+  std::uint64_t seq = 0;
+  std::uint32_t unknown = 0;
+  RecordBatch batch;
+  EXPECT_EQ(decode_batch(heavy, seq, batch, unknown), DecodeError::kDecodedTooLarge);
+  EXPECT_TRUE(batch.empty());
+  std::vector<Record> out;
+  EXPECT_EQ(decode_batch(heavy, {}, {}, seq, out, unknown), DecodeError::kDecodedTooLarge);
+  EXPECT_TRUE(out.empty());
+  EXPECT_STREQ(to_string(DecodeError::kDecodedTooLarge), "decoded_too_large");
+
+  const auto heaviest = encode(fits);
+  ASSERT_EQ(decode_batch(heaviest, seq, batch, unknown), DecodeError::kOk);
+  EXPECT_EQ(batch.count<SnmpTrap>(), fits);
+  EXPECT_EQ(seq, 7u);
+}
+
 TEST(WireCodec, OverlongStringRejected) {
   std::vector<std::byte> payload;
   ByteWriter w(payload);

@@ -10,6 +10,11 @@ Speaks just enough of the wire protocol (docs/wire-protocol.md) over mutual TLS:
                                         declaring 16 MiB and 64 KiB of it; prints "stalled N"
                                         and holds them until killed (or, with --until-closed,
                                         until the collector closes them all: "closed N")
+  heavy    HOST PORT PKI AGENT N COUNT  N sessions that say HELLO, then send one BATCH of COUNT
+                                        of the smallest compact SNMP-trap records (15 bytes
+                                        each on the wire, 680 decoded); prints "heavy N acked
+                                        A" (A: sessions whose batch was acknowledged) and holds
+                                        them until killed
   connect  HOST PORT N                  N plain TCP connections that send nothing; prints
                                         "connected N" and holds them until killed
 """
@@ -44,10 +49,10 @@ def crc32c(data):
     return c ^ 0xFFFFFFFF
 
 
-def frame(ftype, payload, declared=None, checksum=None):
+def frame(ftype, payload, declared=None, checksum=None, flags=0):
     length = len(payload) if declared is None else declared
     crc = crc32c(payload) if checksum is None else checksum
-    return struct.pack("<IBBHII", MAGIC, 1, ftype, 0, length, crc) + payload
+    return struct.pack("<IBBHII", MAGIC, 1, ftype, flags, length, crc) + payload
 
 
 def str8(s):
@@ -76,15 +81,19 @@ def read_exact(s, n):
     return buf
 
 
-def hello(s, agent):
-    payload = str8(agent) + str8("seg-test") + str8("ingest_client.py") + os.urandom(8)
-    s.sendall(frame(HELLO, payload))
+def read_frame_type(s):
     head = read_exact(s, 16)
     if head is None:
         return None
     _, _, ftype, _, length, _ = struct.unpack("<IBBHII", head)
     read_exact(s, length)
     return ftype
+
+
+def hello(s, agent, flags=0):
+    payload = str8(agent) + str8("seg-test") + str8("ingest_client.py") + os.urandom(8)
+    s.sendall(frame(HELLO, payload, flags=flags))
+    return read_frame_type(s)
 
 
 def wait_closed(s):
@@ -142,6 +151,27 @@ def main(argv):
                 wait_closed(s)
             print("closed", len(held), flush=True)
             return 0
+        hold_forever()
+    if mode == "heavy":
+        # Compact records (HELLO and BATCH flag bit 1; bit 31 of the count): kind 4 (SNMP
+        # trap), body length 13: time delta 0, no sender address, no target, no trap OID,
+        # ifIndex 0, uptime 0, kind/version/inform/admin/oper/varbind count 1 2 0 0 0 0, no
+        # varbinds.
+        count = int(argv[7])
+        record = bytes([4, 13]) + bytes(6) + bytes([1, 2, 0, 0, 0, 0]) + bytes(1)
+        payload = struct.pack("<QI", 1, count | 0x80000000) + record * count
+        batch = frame(BATCH, payload, flags=2)
+        acked, held = 0, []
+        for _ in range(n):
+            s = tls_connect(host, port, pki, agent)
+            if hello(s, agent, flags=2) != HELLO_ACK:
+                print("no HELLO_ACK", flush=True)
+                return 1
+            s.sendall(batch)
+            if read_frame_type(s) == ACK:
+                acked += 1
+            held.append(s)
+        print("heavy", len(held), "acked", acked, flush=True)
         hold_forever()
     print("unknown mode", mode, file=sys.stderr)
     return 2

@@ -7,6 +7,12 @@
 #  (c) a BATCH that stops half way is dropped at the frame deadline;
 #  (d) 20 sessions stalled inside batches declaring 16 MiB cost what they sent: RSS stays
 #      within 64 MB of idle (it used to grow by 16 MiB each);
+#  (e) 3 sessions that each send a 3 MB batch of 200,000 of the smallest SNMP-trap records
+#      (680 bytes each decoded: 136 MB) have each batch refused as `decoded_too_large`
+#      (wire::kMaxDecodedBytes), acknowledged so that it is not sent again, and hold nothing
+#      once it is done: RSS stays within 64 MB of idle while they sit open (it used to keep
+#      the decoded records of every session's last batch: about 2.1 GB for three batches of
+#      1,048,576);
 #  (accept back-off when descriptors run out: ingest_fd_exhaustion.sh, release build only)
 #  (f) a valid agent then delivers.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -48,6 +54,7 @@ cw_start_collector a "$WORK/a.yaml"
 A_PORT=$INGEST_PORT A_METRICS=$METRICS_PORT A_PID=$COL_PID
 cw_scrape "$A_METRICS" >/dev/null
 idle_kb=$(rss_kb "$A_PID")
+agents_zero_a() { [[ "$(cw_metric "$A_METRICS" citywatch_collector_agents_connected)" == 0 ]]; }
 cw_spawn "$WORK/stall.log" $PY "$CLIENT" stall 127.0.0.1 "$A_PORT" "$WORK/pki" demo-agent 20
 STALL=$CW_LAST_PID
 cw_wait_until 600 "(d) 20 stalled sessions" line_in "$WORK/stall.log" '^stalled 20'
@@ -59,6 +66,21 @@ echo "(d) RSS idle ${idle_kb} kB, with 20 stalled 16 MiB batches ${stalled_kb} k
 ((growth_kb < 64 * 1024)) || fail "(d) RSS grew by $growth_kb kB under 20 stalled sessions"
 cw_stop "$STALL"
 
+# (e) The 20 stalled sessions are gone: measure from idle again.
+cw_wait_until 100 "(e) the stalled sessions ended" agents_zero_a
+idle_kb=$(rss_kb "$A_PID")
+cw_spawn "$WORK/heavy.log" $PY "$CLIENT" heavy 127.0.0.1 "$A_PORT" "$WORK/pki" demo-agent 3 200000
+HEAVY=$CW_LAST_PID
+cw_wait_until 600 "(e) 3 heavy batches answered" line_in "$WORK/heavy.log" '^heavy 3'
+cw_expect "(e) heavy client" "$(cat "$WORK/heavy.log")" "heavy 3 acked 3"
+cw_expect "(e) rejected{decoded_too_large}" \
+  "$(cw_metric "$A_METRICS" citywatch_collector_frames_rejected_total 'reason="decoded_too_large"')" 3
+heavy_kb=$(rss_kb "$A_PID")
+heavy_growth_kb=$((heavy_kb - idle_kb))
+echo "(e) RSS idle ${idle_kb} kB, with 3 sessions after their 136 MB batches ${heavy_kb} kB (+${heavy_growth_kb} kB)"
+((heavy_growth_kb < 64 * 1024)) || fail "(e) RSS grew by $heavy_growth_kb kB after 3 heavy batches"
+cw_stop "$HEAVY"
+
 # (f)
 cw_make_small_pcap "$WORK/small.pcap"
 cw_agent_config "$WORK/agent.yaml" "$WORK/pki" demo-agent "$A_PORT" "$WORK/spool"
@@ -67,4 +89,4 @@ cw_wait_exit "$CW_LAST_PID" 300
 cw_expect "(f) exit code of the valid agent" "$CW_EXIT" 0
 flows=$(cw_metric "$A_METRICS" citywatch_flows_total)
 ((flows > 0)) || fail "(f) the valid agent delivered no flows"
-echo "PASS: ingest_limits: (a) silent session dropped; (b) 3 sessions for one id -> acked 2, refused 1; (c) half batch dropped; (d) 20 stalled 16 MiB batches +${growth_kb} kB RSS; (f) $flows flows delivered"
+echo "PASS: ingest_limits: (a) silent session dropped; (b) 3 sessions for one id -> acked 2, refused 1; (c) half batch dropped; (d) 20 stalled 16 MiB batches +${growth_kb} kB RSS; (e) 3 heavy batches refused, +${heavy_growth_kb} kB RSS; (f) $flows flows delivered"
