@@ -146,12 +146,7 @@ ConfigReader ConfigReader::from_file(const std::string& file) {
                         " MiB; not a configuration file");
     return r;
   }
-  try {
-    r.doc_ = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    r.add_error(e.mark, "", "YAML syntax error: " + e.msg);
-  }
-  r.check_duplicate_keys();
+  r.load(text);
   return r;
 }
 
@@ -159,13 +154,23 @@ ConfigReader ConfigReader::from_string(const std::string& text, const std::strin
                                        const std::string& base_dir) {
   ConfigReader r(name);
   r.base_dir_ = base_dir;
-  try {
-    r.doc_ = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    r.add_error(e.mark, "", "YAML syntax error: " + e.msg);
-  }
-  r.check_duplicate_keys();
+  r.load(text);
   return r;
+}
+
+void ConfigReader::load(const std::string& text) {
+  try {
+    // Every document is read: yaml-cpp's Load() stops at the first, so whatever followed a
+    // `---` (a pasted second config, a key added at the end) was silently ignored.
+    const std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    if (!docs.empty()) doc_ = docs.front();
+    if (docs.size() > 1)
+      add_error(docs[1].Mark(), "",
+                "a second YAML document (after '---'): a configuration file is one document");
+  } catch (const YAML::Exception& e) {
+    add_error(e.mark, "", "YAML syntax error: " + e.msg);
+  }
+  check_duplicate_keys();
 }
 
 void ConfigReader::check_duplicate_keys() {

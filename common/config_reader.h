@@ -95,6 +95,8 @@ class ConfigReader {
 
  private:
   explicit ConfigReader(std::string file) : file_(std::move(file)) {}
+  // Parses text into doc_; syntax errors and a second document are errors.
+  void load(const std::string& text);
   void check_duplicate_keys();
   static constexpr std::size_t kMaxConfigBytes = 16u << 20;  // configs are kilobytes
   std::string file_;

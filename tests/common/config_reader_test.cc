@@ -58,6 +58,28 @@ TEST(ConfigReaderEdges, DuplicateKeysAreErrorsWithTheirLine) {
   EXPECT_NE(m.find("t.yaml:5:1: a: duplicate key"), std::string::npos) << m;
 }
 
+// What follows a `---` is not silently dropped: a second document is an error with its line,
+// whether it is valid YAML, empty, or not YAML at all. A leading `---` and a closing `...`
+// are one document.
+TEST(ConfigReaderEdges, ASecondDocumentIsAnError) {
+  for (const char* text :
+       {"a: 1\n---\nagents: {allowed: [x]}\n", "a: 1\n---\n", "a: 1\n---\n[unclosed\n"}) {
+    ConfigReader r = ConfigReader::from_string(text, "t.yaml", ".");
+    const std::string m = r.status().message();
+    EXPECT_FALSE(r.status()) << text;
+    EXPECT_TRUE(m.find("second YAML document") != std::string::npos ||
+                m.find("YAML syntax error") != std::string::npos)
+        << m;
+  }
+  const std::string m =
+      ConfigReader::from_string("a: 1\n---\nb: 2\n", "t.yaml", ".").status().message();
+  EXPECT_NE(m.find("t.yaml:3:1: a second YAML document"), std::string::npos) << m;
+  for (const char* text : {"---\na: 1\n", "a: 1\n...\n", "---\na: 1\n...\n"}) {
+    ConfigReader r = ConfigReader::from_string(text, "t.yaml", ".");
+    EXPECT_TRUE(r.status()) << text << ": " << r.status().message();
+  }
+}
+
 TEST(ConfigReaderEdges, OnlyRegularFilesAreRead) {
   EXPECT_NE(ConfigReader::from_file("/dev/zero").status().message().find("not a regular file"),
             std::string::npos);

@@ -163,6 +163,15 @@ else
   printf 'agent:\n  id: a\n  id: b\n' >"$E/agent-dup.yaml"
   expect_error "agent: duplicate key" "$AGENT_BIN" "$E/agent-dup.yaml" "$E/agent-dup.yaml:3:" "duplicate key"
 fi
+# A `---` and a second document (an allow-list pasted at the end): refused at its line, not
+# ignored (it used to pass as "configuration OK" and admit every agent the CA signed).
+{ cat "$E/collector.yaml"; printf -- '---\nagents: {allowed: [only-this-agent]}\n'; } >"$E/collector-multidoc.yaml"
+expect_error "collector: a second YAML document" "$COLLECTOR_BIN" "$E/collector-multidoc.yaml" \
+  "$E/collector-multidoc.yaml:$(line_of "$E/collector-multidoc.yaml" '^agents: {allowed'):" \
+  "a second YAML document"
+{ cat "$E/agent.yaml"; printf -- '---\n'; } >"$E/agent-multidoc.yaml"
+expect_error "agent: a trailing '---'" "$AGENT_BIN" "$E/agent-multidoc.yaml" \
+  "$E/agent-multidoc.yaml:" "a second YAML document"
 expect_error "agent: /dev/zero as config" "$AGENT_BIN" /dev/zero "/dev/zero: not a regular file"
 expect_error "collector: a directory as config" "$COLLECTOR_BIN" "$E" "$E: is a directory"
 { cat "$E/agent.yaml"; printf 'flow_listeners:\n  - listen: localhost:0\n'; } >"$E/agent-name.yaml"
@@ -197,4 +206,4 @@ for d in agent collector; do
     "$ex:$(line_of "$ex" '^example_config:'):17: example_config: this is the packaged example configuration; edit $ex for this site, then delete the example_config line"
 done
 
-echo "PASS: --check-config: $CHECKS cases (agent and collector: good config -> 'configuration OK' exit 0 and nothing created; unknown key, wrong type, bad duration/endpoint, missing TLS file, YAML syntax error, missing file, a dependency cycle, a store without a DSN, the packaged examples -> exit 2 with FILE:LINE and the key on stderr; relative paths resolved against the config's directory)"
+echo "PASS: --check-config: $CHECKS cases (agent and collector: good config -> 'configuration OK' exit 0 and nothing created; unknown key, wrong type, bad duration/endpoint, missing TLS file, YAML syntax error, a second YAML document, missing file, a dependency cycle, a store without a DSN, the packaged examples -> exit 2 with FILE:LINE and the key on stderr; relative paths resolved against the config's directory)"
