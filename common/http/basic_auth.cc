@@ -69,8 +69,11 @@ bool parse_basic_authorization(std::string_view header, std::string& user, std::
 bool bcrypt_matches(const std::string& password, const std::string& hash) {
   auto data = std::make_unique<crypt_data>();
   std::memset(data.get(), 0, sizeof(crypt_data));
+  // crypt_r() reads the password up to its first NUL: "s3cret\0junk" would match s3cret's
+  // hash. Such a password never matches (hashed all the same, so that it costs as long).
+  const bool has_nul = password.find('\0') != std::string::npos;
   const char* out = crypt_r(password.c_str(), hash.c_str(), data.get());
-  bool ok = out != nullptr && out[0] != '*' && std::strlen(out) == hash.size() &&
+  bool ok = !has_nul && out != nullptr && out[0] != '*' && std::strlen(out) == hash.size() &&
             CRYPTO_memcmp(out, hash.data(), hash.size()) == 0;
   OPENSSL_cleanse(data.get(), sizeof(crypt_data));
   return ok;

@@ -188,6 +188,9 @@ TEST_F(HttpTest, BcryptAndBasicHeader) {
   EXPECT_TRUE(bcrypt_matches("s3cret", kHash));
   EXPECT_FALSE(bcrypt_matches("s3cret ", kHash));
   EXPECT_FALSE(bcrypt_matches("", kHash));
+  // crypt() stops at a NUL; the password does not.
+  EXPECT_FALSE(bcrypt_matches(std::string("s3cret\0junk", 11), kHash));
+  EXPECT_FALSE(bcrypt_matches(std::string("s3cret\0", 7), kHash));
   std::string u, p;
   ASSERT_TRUE(parse_basic_authorization(basic("prometheus", "a:b"), u, p));
   EXPECT_EQ(u, "prometheus");
@@ -201,6 +204,8 @@ TEST_F(HttpTest, BcryptAndBasicHeader) {
   EXPECT_FALSE(auth.cached(basic("prometheus", "wrong")));
   EXPECT_EQ(auth.verify(basic("prometheus", "s3cret")), AuthResult::kOk);
   EXPECT_TRUE(auth.cached(basic("prometheus", "s3cret")));
+  EXPECT_EQ(auth.verify(basic("prometheus", std::string("s3cret\0junk", 11))),
+            AuthResult::kWrongPassword);
   // A failure right after a success is still a failure.
   EXPECT_EQ(auth.verify(basic("prometheus", "s3cre")), AuthResult::kWrongPassword);
 }

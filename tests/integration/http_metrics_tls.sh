@@ -60,6 +60,11 @@ c=$(code "http://127.0.0.1:$METRICS_PORT/metrics")
 c=$(code --cacert "$WORK/pki/ca.pem" --cert "$WORK/pki/prometheus.pem" --key "$WORK/pki/prometheus.key" \
   "https://127.0.0.1:$METRICS_PORT/metrics")
 [[ $c == 401 ]] || fail "no password got HTTP $c, expected 401"
+# The right password with a NUL and more after it (bcrypt's crypt() would stop at the NUL).
+nul_auth=$(printf 'prometheus:s3cret\0junk' | base64 -w0)
+c=$(code --cacert "$WORK/pki/ca.pem" --cert "$WORK/pki/prometheus.pem" --key "$WORK/pki/prometheus.key" \
+  -H "Authorization: Basic $nul_auth" "https://127.0.0.1:$METRICS_PORT/metrics")
+[[ $c == 401 ]] || fail "the password followed by a NUL and more got HTTP $c, expected 401"
 
 PROM_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 job() {  # NAME PORT PASSWORD_LINE
