@@ -39,7 +39,8 @@ FlowMetrics::FlowMetrics(prometheus::Registry& r)
                        "When each exporter last sent a datagram, Unix time")),
       sampling_events_(counter(r, "citywatch_agent_flow_sampling_events_total",
                                "Sampling anomalies by exporter: above_ceiling (a stated rate "
-                               "above flow.max_sampling_rate, not applied), rate_changed")),
+                               "above flow.max_sampling_rate, not applied), rate_changed, "
+                               "not_learned (a stated rate the bounded table could not keep)")),
       sampling_rate_(gauge(r, "citywatch_agent_flow_sampling_rate",
                            "Sampling rate (1 in N) each exporter's options data announced, by "
                            "domain and sampler (\"default\": the domain's); time-based: 1 and "
@@ -59,6 +60,11 @@ FlowMetrics::FlowMetrics(prometheus::Registry& r)
                             "exporter_share or cache_full");
   evicted_share_.counter = &evictions.Add({{"reason", "exporter_share"}});
   evicted_full_.counter = &evictions.Add({{"reason", "cache_full"}});
+  sampling_evicted_.counter =
+      &counter(r, "citywatch_agent_flow_sampling_rates_evicted_total",
+               "Learned sampling rates no data record had used, dropped to make room in the full "
+               "table for a new one")
+           .Add({});
 }
 
 void FlowMetrics::update(const std::vector<std::unique_ptr<FlowListener>>& listeners,
@@ -102,7 +108,9 @@ void FlowMetrics::update(const std::vector<std::unique_ptr<FlowListener>>& liste
           &sampling_events_.Add({{"exporter", name}, {"event", "above_ceiling"}});
       m.rate_changes.counter =
           &sampling_events_.Add({{"exporter", name}, {"event", "rate_changed"}});
+      m.not_learned.counter = &sampling_events_.Add({{"exporter", name}, {"event", "not_learned"}});
     }
+    m.not_learned.set(s.sampling_not_learned);
     m.above_ceiling.set(s.sampling_above_ceiling);
     m.rate_changes.set(s.sampling_rate_changes);
     m.datagrams.set(s.datagrams);
@@ -119,6 +127,7 @@ void FlowMetrics::update(const std::vector<std::unique_ptr<FlowListener>>& liste
   evicted_share_.set(decoder.templates().stats().evicted_exporter_share);
   evicted_full_.set(decoder.templates().stats().evicted_cache_full);
   held_now_.Set(static_cast<double>(decoder.held()));
+  sampling_evicted_.set(decoder.sampling().evicted());
   // Bounded like the table it mirrors (4096 samplers); the first 1024 are exported.
   decoder.sampling().for_each_learned([this](const IpAddr& exporter, std::uint32_t domain,
                                              const std::string& sampler, std::uint32_t rate,

@@ -48,7 +48,7 @@ class FlowMetrics {
   };
   struct ExporterMetrics {
     Mirror datagrams, flows, interface_samples, held, released, header_not_ip, above_ceiling,
-        rate_changes;
+        rate_changes, not_learned;
     std::array<Mirror, kFlowErrorCount> errors;
     prometheus::Gauge* last_seen = nullptr;
   };
@@ -69,7 +69,7 @@ class FlowMetrics {
   prometheus::Gauge& templates_;
   prometheus::Gauge& template_fields_;
   prometheus::Gauge& held_now_;
-  Mirror evicted_share_, evicted_full_;
+  Mirror evicted_share_, evicted_full_, sampling_evicted_;
   std::map<std::string, ListenerMetrics> listeners_;
   std::map<std::string, ExporterMetrics> exporters_;
 };

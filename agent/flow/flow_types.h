@@ -66,6 +66,7 @@ struct ExporterStats {
   std::uint64_t header_not_ip = 0;           // sFlow raw headers our packet decoder could not read
   std::uint64_t sampling_above_ceiling = 0;  // records whose stated rate was not applied
   std::uint64_t sampling_rate_changes = 0;   // learned rates that changed
+  std::uint64_t sampling_not_learned = 0;    // stated rates the table could not keep
   std::int64_t last_seen_ns = 0;             // receive time of the last datagram
   FlowSource last_format = FlowSource::kNetflowV5;
   void count(FlowError e) { ++errors[static_cast<std::size_t>(e)]; }

@@ -243,12 +243,36 @@ void SamplingTable::store(const ExporterDomainKey& k, std::uint32_t rate, Export
     }
     it->second.rate = rate;
     dirty_ = true;
-  } else if (samplers_.size() < max_entries_) {
-    samplers_.emplace(k, Learned{rate, false});
-    dirty_ = true;
-  } else {
-    ++rejected_;
+    return;
   }
+  const ExporterDomainKey owner{k.exporter, 0, 0, 0};
+  const auto share = per_exporter_.find(owner);
+  const std::size_t mine = share == per_exporter_.end() ? 0 : share->second;
+  if (mine >= max_per_exporter_ || (samplers_.size() >= max_entries_ && !evict_unused())) {
+    ++rejected_;
+    if (stats) ++stats->sampling_not_learned;
+    return;
+  }
+  samplers_.emplace(k, Learned{rate, false, false});
+  ++per_exporter_[owner];
+  stored_order_.push_back(k);
+  dirty_ = true;
+}
+
+bool SamplingTable::evict_unused() {
+  while (!stored_order_.empty()) {
+    const ExporterDomainKey victim = stored_order_.front();
+    stored_order_.pop_front();
+    const auto it = samplers_.find(victim);
+    if (it == samplers_.end() || it->second.used) continue;
+    samplers_.erase(it);
+    const auto s = per_exporter_.find({victim.exporter, 0, 0, 0});
+    if (s != per_exporter_.end() && --s->second == 0) per_exporter_.erase(s);
+    ++evicted_;
+    dirty_ = true;
+    return true;
+  }
+  return false;
 }
 
 void SamplingTable::learn(const IpAddr& exporter, std::uint32_t domain, const SamplingElements& e,
@@ -318,6 +342,7 @@ SamplingDecision SamplingTable::decide(const IpAddr& exporter, std::uint32_t dom
   }
   const auto learned = [&](const Learned* l, SamplingSource src) {
     if (!l) return false;
+    l->used = true;  // kept when the table is full (store())
     d.source = l->rate ? src : SamplingSource::kTimeBased;
     d.rate = l->rate ? l->rate : 1;
     return true;

@@ -25,13 +25,19 @@
 // scaled twice; the rate travels in the record.
 //
 // Samplers are keyed by exporter address + observation domain (v9 source ID) + sampler ID.
-// The table is bounded: a sampler beyond max_entries is not stored (counted).
+// The table is bounded, and no exporter can lock the others out of it: each address may
+// hold max_per_exporter rates, and when the table is full a new rate takes the place of the
+// oldest one no data record has used yet (an announcement nobody sends flows for: a flood of
+// options records from spoofed addresses). A rate still refused, because its exporter's
+// share is full or every rate in the table is in use, is counted for its exporter
+// (sampling_not_learned); evictions are counted for the table.
 //
 // Ownership: one per FlowDecoder. Thread-safety: none (the agent's io thread).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <iosfwd>
 #include <string>
@@ -112,7 +118,8 @@ std::string to_string(const SamplingDecision& d);
 
 class SamplingTable {
  public:
-  explicit SamplingTable(std::size_t max_entries = 4096) : max_entries_(max_entries) {}
+  explicit SamplingTable(std::size_t max_entries = 4096, std::size_t max_per_exporter = 256)
+      : max_entries_(max_entries), max_per_exporter_(max_per_exporter) {}
 
   // Configuration.
   void set_override(const IpAddr& exporter, std::uint32_t rate);
@@ -147,6 +154,7 @@ class SamplingTable {
 
   std::size_t size() const { return samplers_.size(); }
   std::uint64_t rejected() const { return rejected_; }
+  std::uint64_t evicted() const { return evicted_; }  // unused rates that made way
   bool dirty() const { return dirty_; }
   void clear_dirty() { dirty_ = false; }
 
@@ -159,19 +167,28 @@ class SamplingTable {
   struct Learned {
     std::uint32_t rate = 0;  // 0: time-based
     bool change_logged = false;
+    mutable bool used = false;  // a data record's rate came from it (decide())
   };
   void store(const ExporterDomainKey& k, std::uint32_t rate, ExporterStats* stats);
+  bool evict_unused();
   const Learned* find(const ExporterDomainKey& k) const;
   SamplingDecision checked(const IpAddr& exporter, SamplingDecision d, ExporterStats& stats);
 
   std::size_t max_entries_;
+  std::size_t max_per_exporter_;
   std::uint32_t ceiling_ = 65536;
   std::uint64_t rejected_ = 0;
+  std::uint64_t evicted_ = 0;
   bool dirty_ = false;
   std::vector<std::pair<IpAddr, std::uint32_t>> overrides_;
   std::vector<std::pair<IpAddr, std::uint32_t>> defaults_;
   std::unordered_map<ExporterDomainKey, std::uint32_t, ExporterDomainKeyHash> sampler_overrides_;
   std::unordered_map<ExporterDomainKey, Learned, ExporterDomainKeyHash> samplers_;
+  // Rates per exporter address (key {exporter, 0, 0, 0}), for the shares.
+  std::unordered_map<ExporterDomainKey, std::uint32_t, ExporterDomainKeyHash> per_exporter_;
+  // Keys in the order they were stored: eviction candidates, oldest first (a key that is
+  // gone or used by then is skipped). At most one per stored key.
+  std::deque<ExporterDomainKey> stored_order_;
   std::unordered_set<ExporterDomainKey, ExporterDomainKeyHash> ceiling_logged_;
 };
 

@@ -36,6 +36,7 @@ const Template* TemplateCache::find(const IpAddr& exporter, std::uint32_t domain
   auto it = map_.find(key(exporter, domain, kind, id));
   if (it == map_.end()) return nullptr;
   it->second.last_used = ++clock_;
+  it->second.used = true;
   return &it->second;
 }
 
@@ -57,7 +58,9 @@ bool TemplateCache::evict_lru(const IpAddr* exporter, const ExporterDomainKey& k
   auto victim = map_.end();
   for (auto it = map_.begin(); it != map_.end(); ++it) {
     if (it->first == keep || (exporter && !(it->first.exporter == *exporter))) continue;
-    if (victim == map_.end() || it->second.last_used < victim->second.last_used) victim = it;
+    if (victim == map_.end() || it->second.used < victim->second.used ||
+        (it->second.used == victim->second.used && it->second.last_used < victim->second.last_used))
+      victim = it;
   }
   if (victim == map_.end()) return false;
   erase(victim);
@@ -80,7 +83,8 @@ TemplateCache::Put TemplateCache::put(const IpAddr& exporter, std::uint32_t doma
       it->second.last_used = t.last_used;
       return Put::kUnchanged;
     }
-    erase(it);  // re-inserted below, charged at its new size
+    t.used = it->second.used;  // a redefinition of a template in use is still in use
+    erase(it);                 // re-inserted below, charged at its new size
     result = Put::kChanged;
   }
   // Make room: first within the exporter's share, then in the whole cache.

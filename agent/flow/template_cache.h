@@ -11,11 +11,14 @@
 //
 // The cache is bounded in templates and in fields (what costs memory), and no exporter can
 // lock the others out: each exporter has a share (max_per_exporter templates, and
-// max_total_fields / 8 fields), beyond which its own least recently used template makes way;
-// when the whole cache is full, the least recently used template of any exporter does.
-// Look-ups stamp a template as used. A template with more than max_fields fields is refused
-// (the caller counts template_limit): real exporters send tens, a datagram can carry 16k.
-// Every eviction is counted. Because the cache is bounded, so is the state file.
+// max_total_fields / 8 fields), beyond which its own least recently used template makes
+// way; when the whole cache is full, the least recently used template of any exporter does.
+// Look-ups (a data set decoded with it) stamp a template as used, and a template no data
+// set has used yet makes way before any that has: a flood of templates nobody sends data
+// for (from spoofed addresses, each within its share) churns among itself, not through the
+// templates exporters are sending data with. A template with more than max_fields fields is
+// refused (the caller counts template_limit): real exporters send tens, a datagram can
+// carry 16k. Every eviction is counted. Because the cache is bounded, so is the state file.
 //
 // The cache is saved to and reloaded from a text file in the agent's state directory, so
 // data that arrives after an agent restart decodes without waiting for the exporter to
@@ -50,6 +53,7 @@ struct Template {
   bool options = false;
   bool variable = false;
   mutable std::uint64_t last_used = 0;  // the cache's use clock at the last find()/put()
+  mutable bool used = false;            // found at least once: a data set was decoded with it
   friend bool operator==(const Template& a, const Template& b);
 };
 
@@ -100,7 +104,8 @@ class TemplateCache {
   using Map = std::unordered_map<ExporterDomainKey, Template, ExporterDomainKeyHash>;
   static ExporterDomainKey exporter_key(const IpAddr& exporter) { return {exporter, 0, 0, 0}; }
   void erase(Map::iterator it);
-  // Evicts the least recently used template, of `exporter` only when given; false if none.
+  // Evicts the least recently used template of those no data set has used, else of all; of
+  // `exporter` only when given. False if there is none to evict.
   bool evict_lru(const IpAddr* exporter, const ExporterDomainKey& keep);
 
   TemplateLimits limits_;

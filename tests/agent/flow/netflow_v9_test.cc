@@ -389,6 +389,23 @@ TEST(Ipfix, OneExporterCannotLockOutTheOthers) {
   EXPECT_EQ(d.totals().errors[static_cast<std::size_t>(FlowError::kTemplateLimit)], 0u);
 }
 
+// A flood of templates from many addresses, each within its share, that no data set uses:
+// the template an exporter is sending data with is not what makes way.
+TEST(Ipfix, ATemplateInUseOutlastsAFloodOfUnusedOnes) {
+  VectorSink sink;
+  FlowDecoderOptions o;
+  o.templates.max_templates = 16;
+  o.templates.max_per_exporter = 8;
+  FlowDecoder d(o, sink);
+  send_templates(d, kExporter, 256, 1);
+  EXPECT_TRUE(decodes(d, sink, kExporter, 256));
+  for (std::uint8_t e = 1; e <= 100; ++e) send_templates(d, ip4(203, 0, 113, e), 256, 5);
+  EXPECT_EQ(d.templates().size(), 16u);
+  EXPECT_TRUE(decodes(d, sink, kExporter, 256));
+  EXPECT_EQ(d.totals().held, 0u);
+  EXPECT_GT(d.templates().stats().evicted_cache_full, 400u);
+}
+
 TEST(Ipfix, TemplatesWithTooManyFieldsAreRefusedAndFieldsAreBounded) {
   VectorSink sink;
   FlowDecoderOptions o;
@@ -517,6 +534,41 @@ TEST(Sampling, PrecedenceOverridesCeilingAndChanges) {
   v.set_config_default(kExporter, 8);
   EXPECT_EQ(v.decide_stated(kExporter, 0, SamplingSource::kV5Header, st).rate, 8u);
   EXPECT_EQ(v.decide_stated(kExporter, 50, SamplingSource::kV5Header, st).rate, 50u);
+}
+
+// One address announcing many samplers keeps its share; many addresses announcing samplers
+// nobody sends data for fill the table, and a real exporter's sampler still gets in and,
+// once used, stays.
+TEST(Sampling, NoExporterCanLockAnotherOutOfTheTable) {
+  SamplingTable t(16, 4);
+  ExporterStats flood, legit;
+  SamplingElements e;
+  e.has_sampler = true;
+  e.interval = 10;
+  for (std::uint64_t id = 1; id <= 100; ++id) {
+    e.sampler_id = id;
+    t.learn(ip4(192, 0, 2, 66), 1, e, flood);
+  }
+  EXPECT_EQ(t.size(), 4u);
+  EXPECT_EQ(flood.sampling_not_learned, 96u);
+  e.sampler_id = 1;
+  for (std::uint8_t a = 1; a <= 50; ++a) t.learn(ip4(203, 0, 113, a), 1, e, flood);
+  EXPECT_EQ(t.size(), 16u);
+
+  SamplingElements announced;
+  announced.has_sampler = true;
+  announced.sampler_id = 1;
+  announced.interval = 100;
+  t.learn(kExporter, 1, announced, legit);
+  EXPECT_EQ(legit.sampling_not_learned, 0u);
+  SamplingElements rec;
+  rec.has_sampler = true;
+  rec.sampler_id = 1;
+  EXPECT_EQ(t.decide(kExporter, 1, rec, legit).rate, 100u);
+  for (std::uint8_t a = 51; a <= 200; ++a) t.learn(ip4(203, 0, 113, a), 1, e, flood);
+  EXPECT_EQ(t.decide(kExporter, 1, rec, legit).rate, 100u);
+  EXPECT_EQ(t.size(), 16u);
+  EXPECT_GT(t.evicted(), 100u);
 }
 
 }  // namespace
