@@ -491,21 +491,31 @@ bool NetflowV9Decoder::decode_options(const Context& c, const Template& t, const
     if (fd.id == kSysInitMs) sys_init = static_cast<std::int64_t>(rd_be(v, len));
   }
   out.sampling.learn(c.exporter, c.domain, sampling, *out.stats);
-  if (sys_init >= 0) {
-    const ExporterDomainKey k{c.exporter, c.domain, 0, 0};
-    auto it = sys_init_.find(k);
-    if (it != sys_init_.end())
-      it->second = sys_init;
-    else if (sys_init_.size() < 4096)
-      sys_init_.emplace(k, sys_init);
-  }
+  if (sys_init >= 0) store_sys_init({c.exporter, c.domain, 0, 0}, sys_init);
   return true;
+}
+
+void NetflowV9Decoder::store_sys_init(const ExporterDomainKey& k, std::int64_t ms) {
+  if (auto it = sys_init_.find(k); it != sys_init_.end()) {
+    it->second.ms = ms;
+    return;
+  }
+  while (sys_init_.size() >= kMaxSysInit && !sys_init_order_.empty()) {
+    const auto victim = sys_init_.find(sys_init_order_.front());
+    sys_init_order_.pop_front();
+    if (victim != sys_init_.end() && !victim->second.used) sys_init_.erase(victim);
+  }
+  if (sys_init_.size() >= kMaxSysInit) return;  // every one in use: the new one waits
+  sys_init_.emplace(k, SysInit{ms, false});
+  sys_init_order_.push_back(k);
 }
 
 std::int64_t NetflowV9Decoder::sys_init_ms(const Context& c) const {
   if (sys_init_.empty()) return -1;
   auto it = sys_init_.find({c.exporter, c.domain, 0, 0});
-  return it == sys_init_.end() ? -1 : it->second;
+  if (it == sys_init_.end()) return -1;
+  it->second.used = true;
+  return it->second.ms;
 }
 
 void NetflowV9Decoder::hold(const Context& c, std::uint16_t id, std::span<const std::byte> body,
@@ -572,8 +582,8 @@ void NetflowV9Decoder::expire(std::int64_t now_ns) {
 }
 
 void NetflowV9Decoder::save(std::ostream& out) const {
-  for (const auto& [k, ms] : sys_init_)
-    out << "I " << to_string(k.exporter) << ' ' << k.domain << ' ' << ms << '\n';
+  for (const auto& [k, init] : sys_init_)
+    out << "I " << to_string(k.exporter) << ' ' << k.domain << ' ' << init.ms << '\n';
 }
 
 bool NetflowV9Decoder::load_line(std::istream& in) {
@@ -583,7 +593,7 @@ bool NetflowV9Decoder::load_line(std::istream& in) {
   in >> addr >> domain >> ms;
   IpAddr a;
   if (!in || !parse_ip(addr, a) || ms < 0) return false;
-  if (sys_init_.size() < 4096) sys_init_[{a, domain, 0, 0}] = ms;
+  store_sys_init({a, domain, 0, 0}, ms);
   return true;
 }
 

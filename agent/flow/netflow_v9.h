@@ -18,6 +18,7 @@
 // Ownership: one per FlowDecoder. Thread-safety: none (the agent's io thread).
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <span>
 #include <unordered_map>
@@ -85,6 +86,7 @@ class NetflowV9Decoder {
   void hold(const Context& c, std::uint16_t id, std::span<const std::byte> body, FlowOutput& out);
   void release(const Context& c, std::uint16_t id, FlowOutput& out);
   std::int64_t sys_init_ms(const Context& c) const;
+  void store_sys_init(const ExporterDomainKey& k, std::int64_t ms);
 
   TemplateCache& templates_;
   HoldOptions hold_;
@@ -92,7 +94,17 @@ class NetflowV9Decoder {
   std::vector<Held> held_;
   std::vector<std::byte> pool_;
   std::size_t held_count_ = 0;
-  std::unordered_map<ExporterDomainKey, std::int64_t, ExporterDomainKeyHash> sys_init_;
+  // systemInitTimeMilliseconds by exporter and domain: at most kMaxSysInit. When full, the
+  // oldest one no data record has used makes way (in stored order; one entry per stored key),
+  // so that a flood of options records from spoofed addresses cannot leave an exporter's
+  // flows without their times.
+  struct SysInit {
+    std::int64_t ms = 0;
+    mutable bool used = false;
+  };
+  static constexpr std::size_t kMaxSysInit = 4096;
+  std::unordered_map<ExporterDomainKey, SysInit, ExporterDomainKeyHash> sys_init_;
+  std::deque<ExporterDomainKey> sys_init_order_;
 };
 
 }  // namespace citywatch::agent::flow

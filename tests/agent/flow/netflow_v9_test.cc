@@ -237,6 +237,48 @@ TEST(NetflowV9, SysUptimeRelativeTimesAcrossWrap) {
   EXPECT_EQ(f.end_ns, 1700000000 * kSec - kSec);
 }
 
+// IPFIX sysUpTime-relative times need the exporter's systemInitTimeMilliseconds (options
+// data). That table is bounded too; a flood of init times from spoofed addresses nobody
+// sends flows for neither keeps an exporter's out nor pushes it out once its flows use it.
+TEST(Ipfix, SystemInitTimeInUseOutlastsAFlood) {
+  VectorSink sink;
+  FlowDecoder d({}, sink);
+  const std::uint64_t init_ms = 1700000000'000ull - 60'000;  // booted a minute before export
+  auto announce = [&](const IpAddr& exporter, bool with_data) {
+    Ipfix m;
+    auto s = m.open_set(3);  // options template 301: scope observationDomainId; init time
+    m.u16(301).u16(2).u16(1).u16(149).u16(4).u16(160).u16(8);
+    m.close_set(s);
+    s = m.open_set(301);
+    m.u32(1).u64(init_ms);
+    m.close_set(s);
+    if (with_data) {
+      s = m.open_set(2);  // data template 258: octets, packets, flowStart/EndSysUpTime
+      m.u16(258).u16(4).u16(1).u16(4).u16(2).u16(4).u16(22).u16(4).u16(21).u16(4);
+      m.close_set(s);
+    }
+    EXPECT_EQ(d.decode(m.finish(), exporter, 0), FlowError::kOk);
+  };
+  auto flow_start = [&] {
+    Ipfix m;
+    const auto s = m.open_set(258);
+    m.u32(100).u32(1).u32(10'000).u32(20'000);  // started 10 s after boot
+    m.close_set(s);
+    EXPECT_EQ(d.decode(m.finish(), kExporter, 0), FlowError::kOk);
+    return sink.flows().back().start_ns;
+  };
+  auto flood = [&](int from) {
+    for (int i = from; i < from + 5000; ++i)
+      announce(ip4(203, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i), 1), false);
+  };
+  const std::int64_t want = static_cast<std::int64_t>(init_ms + 10'000) * 1'000'000;
+  flood(0);  // the table is full of init times nobody uses when the exporter comes
+  announce(kExporter, true);
+  EXPECT_EQ(flow_start(), want);
+  flood(5000);  // and, once used, its own outlasts the next flood
+  EXPECT_EQ(flow_start(), want);
+}
+
 TEST(NetflowV9, OptionsTemplateSeveralSamplers) {
   VectorSink sink;
   FlowDecoder d({}, sink);
