@@ -5,8 +5,10 @@
 
 #include <syslog.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +56,12 @@ bool priv_proto(const std::string& name, const oid*& proto, std::size_t& len) {
   return true;
 }
 
+// net-snmp logs one line per malformed or unauthenticated datagram it meets, and anyone
+// can send those to the trap port: at most kLogBurst of its lines a minute reach the log,
+// then one line saying how many more there were.
+constexpr int kLogBurst = 20;
+constexpr auto kLogWindow = std::chrono::minutes(1);
+
 // net-snmp's own messages ("Authentication failed for ...", transport errors) go through
 // the agent's log, with its priority prefix, instead of bare lines on stderr.
 int on_log(int /*major*/, int /*minor*/, void* server_arg, void* /*client_arg*/) {
@@ -67,6 +75,25 @@ int on_log(int /*major*/, int /*minor*/, void* server_arg, void* /*client_arg*/)
                            : m->priority <= LOG_INFO    ? log::Level::kInfo
                                                         : log::Level::kDebug;
   if (level == log::Level::kDebug) return 0;
+  static std::mutex mu;
+  static std::chrono::steady_clock::time_point window_start;
+  static int in_window = 0;
+  static long suppressed = 0;
+  std::lock_guard lock(mu);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - window_start >= kLogWindow) {
+    if (suppressed > 0)
+      log::warning("net-snmp: " + std::to_string(suppressed) +
+                   " more messages in the last minute not logged (at most " +
+                   std::to_string(kLogBurst) + " a minute)");
+    window_start = now;
+    in_window = 0;
+    suppressed = 0;
+  }
+  if (++in_window > kLogBurst) {
+    ++suppressed;
+    return 0;
+  }
   log::write(level, "net-snmp: " + std::string(text));
   return 0;
 }

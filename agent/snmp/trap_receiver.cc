@@ -354,6 +354,14 @@ void TrapReceiver::read_one() {
     }
     peek_usm_header(datagram, peek_user_, peek_engine_);
   }
+  // What became of the datagram, so that one net-snmp drops without a word to us (a PDU type
+  // that is no notification: "Bad PDU type received") is still counted.
+  const auto outcomes = [this] {
+    const Stats& t = stats_;
+    return t.accepted + t.bad_community + t.malformed + t.unknown_user + t.wrong_engine +
+           t.bad_auth + t.level_too_low + t.decryption_error + t.not_in_time_window;
+  };
+  const std::uint64_t outcomes_before = outcomes();
   const UsmCounts before = UsmCounts::now();
   // on_pdu reads the error net-snmp leaves for this message only.
   if (snmp_session* ss = snmp_sess_session(sess_)) ss->s_snmp_errno = 0;
@@ -374,6 +382,7 @@ void TrapReceiver::read_one() {
   if (after.levels != before.levels) ++stats_.level_too_low;
   if (after.parse != before.parse) ++stats_.malformed;
   // Wrong digests are counted in on_pdu, where net-snmp reports them.
+  if (n > 0 && outcomes() == outcomes_before) ++stats_.malformed;
 }
 
 int TrapReceiver::on_pdu(int op, snmp_session* session, int /*reqid*/, snmp_pdu* pdu, void* magic) {

@@ -5,8 +5,10 @@
 # noAuthNoPriv and authNoPriv as the authPriv user (too low a level), the authNoPriv user
 # with a wrong password (bad digest), an unknown user, and the right user and passwords from
 # another engine. Only the two genuine traps may reach the collector, and the agent counts
-# each refusal by its reason. Every line the agent writes under journald (net-snmp's own
-# messages included) carries a priority prefix.
+# each refusal by its reason. 200 datagrams net-snmp drops by itself (a PDU type that is no
+# notification) are counted as malformed, and its line for each is logged at most 20 times
+# a minute. Every line the agent writes under journald (net-snmp's own messages included)
+# carries a priority prefix.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/snmp_lib.sh"
 cw_init "$@"
@@ -88,7 +90,27 @@ for i in 11 12 13 14 15; do
 done
 grep -q -- "cw-priv-auth\|cw-priv-priv\|cw-auth-auth\|not-the-password" "$WORK/agent.log" &&
   fail "a trap secret appears in the agent's log"
+# 200 datagrams net-snmp refuses before the agent sees a PDU (a PDU type that is no
+# notification): each counted as malformed, and net-snmp's line for each logged at most 20
+# times a minute (anyone can send them to the trap port).
+malformed_before=$(m malformed)
+/usr/bin/python3 - "$TRAP_PORT" <<'PY'
+import socket, sys
+comm = b"cw-traps"
+body = b"\x02\x01\x01\x02\x01\x00\x02\x01\x00\x30\x00"  # request ID, error, index, no varbinds
+pdu = bytes([0xA9, len(body)]) + body
+inner = b"\x02\x01\x01\x04" + bytes([len(comm)]) + comm + pdu
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(200):
+    s.sendto(b"\x30" + bytes([len(inner)]) + inner, ("127.0.0.1", int(sys.argv[1])))
+PY
+bad_pdus() { [[ "$(m malformed)" == $((malformed_before + 200)) ]]; }
+cw_wait_until 100 "the 200 bad PDUs counted as malformed" bad_pdus
+lines=$(grep -c 'net-snmp: Bad PDU type' "$WORK/agent.log" || true)
+echo "net-snmp lines for 200 bad PDUs: $lines"
+((lines <= 20)) || fail "net-snmp logged $lines lines for 200 bad datagrams (at most 20 a minute)"
+((lines > 0)) || fail "net-snmp's refusals were not logged at all"
 # Under journald every line has a priority prefix, net-snmp's own messages too.
 bad=$(grep -v '^<[0-7]>' "$WORK/agent.log" | head -3 || true)
 [[ -z $bad ]] || fail "agent log lines without a priority prefix: $bad"
-echo "PASS: snmp_trap_auth: 2 genuine v3 traps accepted; 5 forgeries refused (2 level, 1 bad auth, 1 unknown user, 1 wrong engine)"
+echo "PASS: snmp_trap_auth: 2 genuine v3 traps accepted; 5 forgeries refused (2 level, 1 bad auth, 1 unknown user, 1 wrong engine); 200 bad PDUs counted, $lines net-snmp lines logged"
