@@ -414,10 +414,24 @@ OutageTracker::Tracked* OutageTracker::device(const RecordRef& r, const IpAddr& 
 
 OutageTracker::Tracked* OutageTracker::interface(const RecordRef& r, const IpAddr& addr,
                                                  std::uint32_t if_index, std::string_view if_name,
-                                                 bool create_it) {
+                                                 bool create_it, bool from_trap) {
   Key k{EntityKind::kInterface, r.segment, addr, if_index};
   if (Tracked* t = find(k)) return t;
   if (!create_it) return nullptr;
+  // A link trap names its sender itself, and anyone who knows the community (or, with none
+  // configured, anyone) can send one: interfaces of devices no agent polls are followed up to
+  // a bound, and nothing is followed beyond kMaxEntities, so spoofed traps or a device
+  // inventing ifIndexes cannot grow the tracker, its store and its start-up without end.
+  const bool polled = find({EntityKind::kDevice, r.segment, addr, 0}) != nullptr;
+  if (from_trap && !polled && trap_only_interfaces_ >= kMaxTrapOnlyInterfaces) {
+    if (metrics_) metrics_->entity_refused("unknown_device");
+    return nullptr;
+  }
+  if (entities_.size() >= kMaxEntities) {
+    if (metrics_) metrics_->entity_refused("full");
+    return nullptr;
+  }
+  if (from_trap && !polled) ++trap_only_interfaces_;
   EntityRow row;
   row.kind = EntityKind::kInterface;
   row.agent = std::string(r.agent.view());
@@ -448,7 +462,7 @@ void OutageTracker::consume(const RecordBatch& records) {
     } else if (const auto* s = r.get_if<InterfaceSample>()) {
       // ifAdminStatus 2 (down) or 3 (testing): not expected to pass traffic, not monitored.
       const bool admin_up = s->admin_up();
-      Tracked* t = interface(r, s->device, s->if_index, s->if_name.view(), admin_up);
+      Tracked* t = interface(r, s->device, s->if_index, s->if_name.view(), admin_up, false);
       if (!t) continue;
       if (!admin_up)
         unmonitor(*t, r.event_time_ns);
@@ -457,7 +471,8 @@ void OutageTracker::consume(const RecordBatch& records) {
     } else if (const auto* tr = r.get_if<SnmpTrap>()) {
       if (tr->kind == SnmpTrapKind::kLinkDown || tr->kind == SnmpTrapKind::kLinkUp) {
         if (tr->admin_status == 2) continue;  // shut down on purpose
-        Tracked* t = interface(r, tr->device, tr->if_index, {}, true);
+        Tracked* t = interface(r, tr->device, tr->if_index, {}, true, true);
+        if (!t) continue;
         observe(*t, tr->kind == SnmpTrapKind::kLinkUp, "trap", r.event_time_ns, "recovered");
       } else if (tr->kind == SnmpTrapKind::kColdStart || tr->kind == SnmpTrapKind::kWarmStart) {
         if (Tracked* t = device(r, tr->device, tr->target.view(), {}, {}, false))

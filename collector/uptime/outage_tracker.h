@@ -150,8 +150,9 @@ class OutageTracker final : public RecordConsumer, public DependencyView {
   Tracked& create(const Key& k, EntityRow row, std::int64_t time_ns);
   Tracked* device(const RecordRef& r, const IpAddr& addr, std::string_view target,
                   std::string_view sys_name, std::string_view site, bool create_it);
+  // Null when create_it is false and it is not tracked yet, or when a bound refuses it.
   Tracked* interface(const RecordRef& r, const IpAddr& addr, std::uint32_t if_index,
-                     std::string_view if_name, bool create_it);
+                     std::string_view if_name, bool create_it, bool from_trap);
   void observe(Tracked& t, bool up, const char* cause, std::int64_t time_ns,
                const char* end_reason);
   void unmonitor(Tracked& t, std::int64_t time_ns);
@@ -177,6 +178,11 @@ class OutageTracker final : public RecordConsumer, public DependencyView {
   UptimeMetrics* metrics_;
   MaintenanceCalendar calendar_;
   TimeZone tz_;  // uptime.time_zone: the target periods are local calendar periods
+  // Bounds on what the tracker follows (interface()): every entity, and the interfaces that
+  // only link traps (from devices no agent polls) brought in since start.
+  static constexpr std::size_t kMaxEntities = 200000;
+  static constexpr std::size_t kMaxTrapOnlyInterfaces = 1024;
+  std::size_t trap_only_interfaces_ = 0;
   std::unordered_map<Key, std::unique_ptr<Tracked>, KeyHash> entities_;
   std::unordered_map<std::string, Tracked*> by_key_;
   std::unordered_map<std::int64_t, Root> roots_;

@@ -121,7 +121,15 @@ UptimeMetrics::UptimeMetrics(prometheus::Registry& r, const UptimeConfig& config
                  .Name("citywatch_uptime_late_records_total")
                  .Help("State records older than the entity's last state change, ignored")
                  .Register(r)
-                 .Add({})) {}
+                 .Add({})),
+      refused_(prometheus::BuildCounter()
+                   .Name("citywatch_uptime_entities_refused_total")
+                   .Help("Interfaces not tracked: unknown_device (link traps from devices no "
+                         "agent polls, beyond the first 1024 such interfaces) or full (the "
+                         "tracker's bound of entities reached)")
+                   .Register(r)) {
+  for (const char* reason : {"unknown_device", "full"}) refused_.Add({{"reason", reason}});
+}
 
 UptimeMetrics::SiteSeries* UptimeMetrics::site(const std::string& site, EntityKind kind) {
   auto [it, added] = sites_.try_emplace({site, kind});

@@ -66,6 +66,10 @@ class UptimeMetrics {
   void clear_record_figures();
   void store_error() { store_errors_->Increment(); }
   void late_record() { late_->Increment(); }
+  // An interface the tracker did not start to follow: `reason` unknown_device (a link trap
+  // from a device no agent polls, beyond the first kMaxTrapOnlyInterfaces) or full (the
+  // tracker holds kMaxEntities).
+  void entity_refused(const char* reason) { refused_.Add({{"reason", reason}}).Increment(); }
 
  private:
   const UptimeConfig& config_;
@@ -94,6 +98,7 @@ class UptimeMetrics {
   prometheus::Family<prometheus::Counter>& capped_;
   prometheus::Counter* store_errors_;
   prometheus::Counter* late_;
+  prometheus::Family<prometheus::Counter>& refused_;
   std::map<std::pair<std::string, EntityKind>, SiteSeries> sites_;
   std::set<std::pair<prometheus::Family<prometheus::Gauge>*, prometheus::Gauge*>> record_series_;
   prometheus::Gauge& record(prometheus::Family<prometheus::Gauge>& f,

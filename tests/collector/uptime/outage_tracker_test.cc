@@ -287,6 +287,38 @@ TEST_P(OutageTrackerTest, LinkTrapsOpenAndCloseInterfaceOutages) {
   EXPECT_EQ(v[0].end_ns - v[0].start_ns, 90 * kS);
 }
 
+// Link traps name their sender themselves: from devices no agent polls, the tracker follows
+// the first 1024 interfaces and counts the rest, so spoofed traps cannot grow it without end.
+// A polled device's interfaces are still followed after that.
+TEST_P(OutageTrackerTest, LinkTrapsFromUnpolledDevicesAreBounded) {
+  std::vector<Record> traps;
+  for (int i = 0; i < 1500; ++i) {
+    Record r = base(kT0);
+    SnmpTrap t;
+    const std::uint8_t ip[4] = {172, 16, static_cast<std::uint8_t>(i >> 8),
+                                static_cast<std::uint8_t>(i)};
+    t.device = IpAddr::v4(ip);
+    t.kind = SnmpTrapKind::kLinkDown;
+    t.if_index = 1;
+    r.body = t;
+    traps.push_back(r);
+  }
+  tracker->consume_records(traps);
+  EXPECT_EQ(tracker->open_outage_count(), 1024u);
+  EXPECT_EQ(metric("citywatch_uptime_entities_refused_total", "reason=\"unknown_device\""), 476);
+  feed(device(kT0, true));  // core-sw, 10.0.0.1: polled
+  Record down = base(kT0 + kS);
+  SnmpTrap t;
+  const std::uint8_t ip[4] = {10, 0, 0, 1};
+  t.device = IpAddr::v4(ip);
+  t.kind = SnmpTrapKind::kLinkDown;
+  t.if_index = 7;
+  down.body = t;
+  feed(down);
+  EXPECT_EQ(tracker->open_outage_count(), 1025u);
+  EXPECT_EQ(metric("citywatch_uptime_entities_refused_total", "reason=\"unknown_device\""), 476);
+}
+
 TEST_P(OutageTrackerTest, LateRecordsAreCountedAndIgnored) {
   feed(device(kT0 + 100 * kS, false));
   feed(device(kT0 + 50 * kS, true));  // older than the outage's start
