@@ -89,6 +89,13 @@ std::string reason_of(const boost::system::error_code& ec, const char* otherwise
   return otherwise;
 }
 
+// What the other side wrote, fit for one log line: control bytes become '?'.
+std::string printable(std::string s) {
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return s;
+}
+
 // Request and response over an established stream (plain or TLS).
 template <class Stream>
 asio::awaitable<bool> exchange(Stream& stream, http::request<http::string_body>& req,
@@ -99,8 +106,13 @@ asio::awaitable<bool> exchange(Stream& stream, http::request<http::string_body>&
     error = {reason_of(ec, "write"), "write: " + ec.message()};
     co_return false;
   }
-  beast::flat_buffer buffer;
+  // Bounded, not only the body: Beast's parser looks for the end of a chunk-size line (its
+  // extensions) and of the trailer without a limit of its own, so an Alertmanager (or what
+  // answers in its place) sending "1;" and then bytes without a CRLF would grow an unbounded
+  // buffer until the deadline. Past this the read fails (buffer_overflow), counted as read.
+  beast::flat_buffer buffer(80 * 1024);
   http::response_parser<http::string_body> parser;
+  parser.header_limit(8 * 1024);
   parser.body_limit(64 * 1024);
   co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
@@ -109,8 +121,9 @@ asio::awaitable<bool> exchange(Stream& stream, http::request<http::string_body>&
   }
   const auto& res = parser.get();
   if (res.result_int() / 100 != 2) {
-    error = {res.result_int() == 401 || res.result_int() == 403 ? "unauthorized" : "http_status",
-             "HTTP " + std::to_string(res.result_int()) + ": " + res.body().substr(0, 200)};
+    error = {
+        res.result_int() == 401 || res.result_int() == 403 ? "unauthorized" : "http_status",
+        "HTTP " + std::to_string(res.result_int()) + ": " + printable(res.body().substr(0, 200))};
     co_return false;
   }
   co_return true;

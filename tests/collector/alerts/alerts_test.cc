@@ -448,6 +448,47 @@ TEST(AlertmanagerSink, SendsBearerTokenAndCountsRefusal) {
   EXPECT_EQ(sink.queued(), 1u) << "a refused alert stays queued for the retry";
 }
 
+// What answers in Alertmanager's place sends a chunk-size line that never ends ("1;" and 4 MiB
+// without a CRLF), then holds the connection. The response is read into a bounded buffer: the
+// read fails there (counted "read"), not after taking in all of it and waiting out the
+// deadline (which would count "timeout").
+TEST(AlertmanagerSink, AnEndlessChunkLineFailsTheReadNotTheMemory) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = acceptor.local_endpoint().port();
+  auto sock = std::make_shared<asio::ip::tcp::socket>(io);
+  auto buf = std::make_shared<asio::streambuf>();
+  auto resp = std::make_shared<std::string>(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;" + std::string(4 << 20, 'a'));
+  acceptor.async_accept(*sock, [&, sock, buf, resp](boost::system::error_code ec) {
+    if (ec) return;
+    asio::async_read_until(
+        *sock, *buf, "\r\n\r\n", [sock, buf, resp](boost::system::error_code e2, std::size_t) {
+          if (e2) return;
+          asio::async_write(*sock, asio::buffer(*resp),
+                            [sock, resp](boost::system::error_code, std::size_t) {});
+        });
+  });
+  prometheus::Registry registry;
+  AlertMetrics metrics(registry);
+  AlertmanagerOptions o;
+  o.urls = {"http://127.0.0.1:" + std::to_string(port)};
+  o.timeout = std::chrono::seconds(60);
+  o.initial_backoff = std::chrono::seconds(60);
+  AlertmanagerSink sink(io, o, metrics);
+  ASSERT_TRUE(sink.start().is_ok());
+  sink.deliver(sample_alert(), AlertEvent::kFiring, kT0);
+  auto& read = metrics.sink_failure("alertmanager", "read");
+  auto& timeout = metrics.sink_failure("alertmanager", "timeout");
+  for (int i = 0; i < 4000 && read.Value() + timeout.Value() < 1; ++i)
+    io.run_for(std::chrono::milliseconds(5));
+  sink.stop();
+  EXPECT_EQ(read.Value(), 1);
+  EXPECT_EQ(timeout.Value(), 0);
+  EXPECT_EQ(sink.queued(), 1u) << "the alert stays queued for the retry";
+}
+
 TEST(AlertmanagerSink, ParsesUrls) {
   std::string h, p, path;
   ASSERT_TRUE(parse_http_url("http://127.0.0.1:9093", h, p, path));
