@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <string_view>
 
+#include "common/label_text.h"
+
 namespace citywatch::collector {
 
 namespace {
@@ -46,15 +48,10 @@ std::string ip_text(const IpAddr& a) {
 
 double seconds(std::int64_t ns) { return static_cast<double>(ns) / 1e9; }
 
-// Label text from a device: NULs (some agents pad ifAlias with them) and other control
-// characters removed; everything else (trailing blanks too) kept as the device says it.
-std::string clean(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (const char c : v)
-    if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) out.push_back(c);
-  return out;
-}
+// Label text from a device: valid UTF-8, NULs (some agents pad ifAlias with them) and other
+// control characters removed; everything else (trailing blanks too) kept as the device says
+// it (common/label_text.h).
+std::string clean(std::string_view v) { return label_text(v); }
 
 MetricFamily family(const char* name, const char* help, MetricType type) {
   MetricFamily f;

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "collector/uptime/targets.h"
+#include "common/label_text.h"
 #include "common/log.h"
 
 namespace citywatch::collector::uptime {
@@ -113,6 +114,9 @@ OutageTracker::Tracked& OutageTracker::restore(const EntityRow& row) {
   if (!slot) slot = std::make_unique<Tracked>();
   Tracked& t = *slot;
   t.row = row;
+  // Names stored before they were made label text (common/label_text.h) are made so now.
+  t.row.device_name = label_text(t.row.device_name);
+  t.row.interface = label_text(t.row.interface);
   // Sites follow the configuration in force now.
   if (t.row.kind != EntityKind::kDevice) t.row.site = config_.site_of(t.row.segment);
   if (!t.deps) resolve_dependencies(t);
@@ -405,8 +409,10 @@ OutageTracker::Tracked* OutageTracker::device(const RecordRef& r, const IpAddr& 
   row.segment = std::string(r.segment.view());
   row.site = site.empty() ? config_.site_of(row.segment) : std::string(site);
   row.device = addr_text(addr);
+  // Device text (sysName, ifName) goes to labels and reports as valid UTF-8 without control
+  // characters (common/label_text.h).
   row.device_name = !target.empty()     ? std::string(target)
-                    : !sys_name.empty() ? std::string(sys_name)
+                    : !sys_name.empty() ? label_text(sys_name)
                                         : row.device;
   row.key = "device/" + row.segment + "/" + row.device;
   return &create(k, std::move(row), r.event_time_ns);
@@ -438,7 +444,7 @@ OutageTracker::Tracked* OutageTracker::interface(const RecordRef& r, const IpAdd
   row.segment = std::string(r.segment.view());
   row.device = addr_text(addr);
   row.if_index = if_index;
-  row.interface = if_name.empty() ? "ifIndex " + std::to_string(if_index) : std::string(if_name);
+  row.interface = if_name.empty() ? "ifIndex " + std::to_string(if_index) : label_text(if_name);
   if (const Tracked* d = find({EntityKind::kDevice, r.segment, addr, 0})) {
     row.site = d->row.site;
     row.device_name = d->row.device_name;
