@@ -1,9 +1,11 @@
 #include "collector/report/report_render.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <sstream>
+#include <string_view>
 
 namespace citywatch::collector::report {
 
@@ -38,16 +40,25 @@ std::string esc_html(const std::string& s) {
   return o;
 }
 
+// RFC 4180 quoting, and a cell that a spreadsheet would read as a formula (starting with
+// = + - @, or a tab or CR before one) gets a leading apostrophe (OWASP's CSV injection
+// advice). Names come from devices (ifName, sysName); numbers never start that way.
 std::string esc_csv(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string v = s;
+  if (!v.empty() && std::string_view("=+-@\t\r").find(v[0]) != std::string_view::npos &&
+      !(v[0] == '-' && v.size() > 1 && std::isdigit(static_cast<unsigned char>(v[1]))))
+    v.insert(v.begin(), '\'');
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
   std::string o = "\"";
-  for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
+  for (char c : v) o += c == '"' ? std::string("\"\"") : std::string(1, c);
   return o + "\"";
 }
 
+// A table cell: '|' escaped, and a line break (which would end the table row) a space.
 std::string esc_md(const std::string& s) {
   std::string o;
-  for (char c : s) o += c == '|' ? std::string("\\|") : std::string(1, c);
+  for (char c : s)
+    o += c == '|' ? std::string("\\|") : c == '\n' || c == '\r' ? " " : std::string(1, c);
   return o;
 }
 

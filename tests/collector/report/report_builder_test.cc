@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "collector/report/report_render.h"
 #include "collector/uptime/clock.h"
 #include "collector/uptime/targets.h"
 
@@ -130,6 +131,25 @@ TEST(TargetsTest, SameMinutesAsTheReport) {
   EXPECT_EQ(r.city.base.down_ns, (2 * 3600 + 3600 + 3600) * uptime::kNsPerSecond);
   store.reset();
   std::filesystem::remove_all(dir);
+}
+
+// Names come from devices: a cell a spreadsheet would run as a formula is quoted with an
+// apostrophe, a CR or LF never starts a row of its own (CSV) or ends a table row (Markdown).
+TEST(RenderTest, DeviceNamesCannotInjectFormulasOrRows) {
+  Report r;
+  Line l;
+  l.name = "=HYPERLINK(\"http://x\")";
+  l.kind = "interface";
+  l.site = "@site";
+  l.segment = "seg\r\n+x";
+  r.offenders.push_back(l);
+  const std::string csv = render_csv(r);
+  EXPECT_NE(csv.find(",\"'=HYPERLINK(\"\"http://x\"\")\","), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",'@site,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",\"seg\r\n+x\","), std::string::npos) << csv;
+  const std::string md = render_markdown(r);
+  EXPECT_EQ(md.find("seg\r"), std::string::npos) << md;
+  EXPECT_EQ(md.find("\n+x"), std::string::npos) << md;
 }
 
 }  // namespace
