@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 namespace citywatch {
 namespace {
@@ -158,17 +160,55 @@ ConfigReader ConfigReader::from_string(const std::string& text, const std::strin
   return r;
 }
 
+namespace {
+
+// The line (0-based) where a second YAML document starts, or -1. yaml-cpp's Load() reads the
+// first document only, so whatever followed a `---` (a pasted second config, a key added at
+// the end) was silently ignored; and its LoadAll() never returns on some input (a lone `,`:
+// found by rules_fuzz). Document markers are found here instead: `---` or `...` at the start
+// of a line always is one (YAML 1.2 forbids them inside any scalar), so a `---` after content
+// or after a first `---` with content, or content after a `...`, is a second document.
+// Blank lines, comments and directives (`%`) are not content.
+int second_document_line(std::string_view text) {
+  bool content = false, ended = false;
+  int line = 0;
+  for (std::size_t pos = 0; pos < text.size(); ++line) {
+    const std::size_t eol = std::min(text.find('\n', pos), text.size());
+    std::string_view l = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    const auto marker = [&](std::string_view m) {
+      return l.substr(0, 3) == m && (l.size() == 3 || l[3] == ' ' || l[3] == '\t');
+    };
+    if (marker("---")) {
+      if (content || ended) return line;
+      continue;
+    }
+    if (marker("...")) {
+      ended = true;
+      continue;
+    }
+    const std::size_t first = l.find_first_not_of(" \t");
+    if (first == std::string_view::npos || l[first] == '#' || l[0] == '%') continue;
+    if (ended) return line;
+    content = true;
+  }
+  return -1;
+}
+
+}  // namespace
+
 void ConfigReader::load(const std::string& text) {
   try {
-    // Every document is read: yaml-cpp's Load() stops at the first, so whatever followed a
-    // `---` (a pasted second config, a key added at the end) was silently ignored.
-    const std::vector<YAML::Node> docs = YAML::LoadAll(text);
-    if (!docs.empty()) doc_ = docs.front();
-    if (docs.size() > 1)
-      add_error(docs[1].Mark(), "",
-                "a second YAML document (after '---'): a configuration file is one document");
+    doc_ = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     add_error(e.mark, "", "YAML syntax error: " + e.msg);
+  }
+  if (const int line = second_document_line(text); line >= 0) {
+    YAML::Mark mark;
+    mark.line = line;
+    mark.column = 0;
+    add_error(mark, "", "a second YAML document starts here: a configuration file is one");
   }
   check_duplicate_keys();
 }

@@ -58,6 +58,12 @@ TEST(ConfigReaderEdges, DuplicateKeysAreErrorsWithTheirLine) {
   EXPECT_NE(m.find("t.yaml:5:1: a: duplicate key"), std::string::npos) << m;
 }
 
+// A lone ',' made yaml-cpp's LoadAll() loop without end (rules_fuzz): the reader returns.
+TEST(ConfigReaderEdges, ALoneCommaReturns) {
+  ConfigReader r = ConfigReader::from_string(",", "t.yaml", ".");
+  EXPECT_TRUE(r.status()) << r.status().message();  // one (null) document, not two
+}
+
 // What follows a `---` is not silently dropped: a second document is an error with its line,
 // whether it is valid YAML, empty, or not YAML at all. A leading `---` and a closing `...`
 // are one document.
@@ -73,8 +79,15 @@ TEST(ConfigReaderEdges, ASecondDocumentIsAnError) {
   }
   const std::string m =
       ConfigReader::from_string("a: 1\n---\nb: 2\n", "t.yaml", ".").status().message();
-  EXPECT_NE(m.find("t.yaml:3:1: a second YAML document"), std::string::npos) << m;
-  for (const char* text : {"---\na: 1\n", "a: 1\n...\n", "---\na: 1\n...\n"}) {
+  EXPECT_NE(m.find("t.yaml:2:1: a second YAML document starts here"), std::string::npos) << m;
+  EXPECT_NE(ConfigReader::from_string("a: 1\n...\nb: 2\n", "t.yaml", ".")
+                .status()
+                .message()
+                .find("t.yaml:3:1: a second YAML document"),
+            std::string::npos);
+  for (const char* text :
+       {"---\na: 1\n", "a: 1\n...\n", "---\na: 1\n...\n", "# c\n---\na: 1\n",
+        "%YAML 1.2\n---\na: 1\n", "a: |\n  ---\n  text\n", "a: 1 # ---\n", "a: ---x\n"}) {
     ConfigReader r = ConfigReader::from_string(text, "t.yaml", ".");
     EXPECT_TRUE(r.status()) << text << ": " << r.status().message();
   }

@@ -167,7 +167,7 @@ fi
 # ignored (it used to pass as "configuration OK" and admit every agent the CA signed).
 { cat "$E/collector.yaml"; printf -- '---\nagents: {allowed: [only-this-agent]}\n'; } >"$E/collector-multidoc.yaml"
 expect_error "collector: a second YAML document" "$COLLECTOR_BIN" "$E/collector-multidoc.yaml" \
-  "$E/collector-multidoc.yaml:$(line_of "$E/collector-multidoc.yaml" '^agents: {allowed'):" \
+  "$E/collector-multidoc.yaml:$(line_of "$E/collector-multidoc.yaml" '^---'):" \
   "a second YAML document"
 { cat "$E/agent.yaml"; printf -- '---\n'; } >"$E/agent-multidoc.yaml"
 expect_error "agent: a trailing '---'" "$AGENT_BIN" "$E/agent-multidoc.yaml" \
