@@ -77,7 +77,8 @@ namespace {
 
 // Why an attempt failed, as a bounded label value.
 struct PostError {
-  std::string reason;  // resolve, connect, tls, write, read, timeout, unauthorized, http_status
+  std::string reason;  // resolve, connect, tls, write, read, timeout, unauthorized, rejected,
+                       // http_status
   std::string detail;  // for the log; never holds a credential
 };
 
@@ -121,17 +122,23 @@ asio::awaitable<bool> exchange(Stream& stream, http::request<http::string_body>&
   }
   const auto& res = parser.get();
   if (res.result_int() / 100 != 2) {
-    error = {
-        res.result_int() == 401 || res.result_int() == 403 ? "unauthorized" : "http_status",
-        "HTTP " + std::to_string(res.result_int()) + ": " + printable(res.body().substr(0, 200))};
+    const int code = res.result_int();
+    // 400 and 422: Alertmanager refused alerts of the batch as invalid (it keeps the valid
+    // ones): the same batch would be refused again. Anything else may pass on a retry.
+    error = {code == 401 || code == 403   ? "unauthorized"
+             : code == 400 || code == 422 ? "rejected"
+                                          : "http_status",
+             "HTTP " + std::to_string(code) + ": " + printable(res.body().substr(0, 200))};
     co_return false;
   }
   co_return true;
 }
 
-// One POST of `body`; true on a 2xx answer.
+// One POST of `body`; true on a 2xx answer. `client` is a copy in the coroutine's frame: the
+// sink may be destroyed at shutdown while a connect is still completing (the io context is
+// polled once more), and this must not read its options then.
 asio::awaitable<bool> post(asio::io_context& io, asio::ssl::context* tls,
-                           const AlertmanagerClientConfig& client, const std::string& host,
+                           AlertmanagerClientConfig client, const std::string& host,
                            const std::string& port, const std::string& path,
                            const std::string& body, std::chrono::nanoseconds timeout,
                            PostError& error) {
@@ -236,11 +243,22 @@ Status AlertmanagerSink::start() {
                 co_await post(io_, inst->tls ? tls_.get() : nullptr, options_.client, inst->host,
                               inst->port, inst->path, body, options_.timeout, error);
             if (inst->stopping) break;
+            // A full queue may have dropped some of this batch meanwhile (counted then).
+            const std::size_t rest = n - std::min(n, inst->dropped_in_flight);
             if (ok) {
-              // A full queue may have dropped some of this batch meanwhile; pop the rest.
-              for (std::size_t i = inst->dropped_in_flight; i < n && !inst->queue.empty(); ++i)
+              for (std::size_t i = 0; i < rest && !inst->queue.empty(); ++i)
                 inst->queue.pop_front();
-              counters_.sent->Increment(static_cast<double>(n));
+              counters_.sent->Increment(static_cast<double>(rest));
+              backoff = options_.initial_backoff;
+            } else if (error.reason == "rejected") {
+              // Sent again it would be refused again, and hold every later alert behind it.
+              for (std::size_t i = 0; i < rest && !inst->queue.empty(); ++i)
+                inst->queue.pop_front();
+              counters_.dropped->Increment(static_cast<double>(rest));
+              counters_.failures->Increment();
+              metrics_.sink_failure("alertmanager", error.reason).Increment();
+              log::warning("alertmanager " + inst->url + ": " + error.detail + "; " +
+                           std::to_string(rest) + " alert(s) refused as invalid, not sent again");
               backoff = options_.initial_backoff;
             } else {
               counters_.failures->Increment();

@@ -60,12 +60,24 @@ std::string syslog_message(const Alert& a, AlertEvent e, std::int64_t wall_ns, i
 }
 
 struct SyslogSink::TcpState {
-  explicit TcpState(asio::io_context& io) : socket(io), wake(io) {}
+  explicit TcpState(asio::io_context& io) : socket(io), wake(io), deadline(io) {}
   asio::ip::tcp::socket socket;
   asio::steady_timer wake;
+  asio::steady_timer deadline;  // of the connect or write in progress: closes the socket
   std::deque<std::string> queue;
   bool stopping = false;
   bool idle = false;
+  bool writing = false;  // queue.front() is being written
+  // Arms the deadline for the next connect or write: when it passes, the socket is closed,
+  // which ends that operation with an error (counted, and the sink reconnects).
+  void arm(std::chrono::nanoseconds timeout) {
+    deadline.expires_after(timeout);
+    deadline.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;  // cancelled: the operation ended in time
+      boost::system::error_code ignore;
+      socket.close(ignore);
+    });
+  }
 };
 
 SyslogSink::SyslogSink(asio::io_context& io, SyslogOptions options, AlertMetrics& metrics)
@@ -107,8 +119,10 @@ Status SyslogSink::start() {
             continue;
           }
           if (!st->socket.is_open()) {
+            st->arm(options_.io_timeout);
             co_await st->socket.async_connect(target,
                                               asio::redirect_error(asio::use_awaitable, ec));
+            st->deadline.cancel();
             if (ec) {
               st->socket.close(ec);
               counters_.failures->Increment();
@@ -122,11 +136,20 @@ Status SyslogSink::start() {
           // RFC 6587 section 3.4.1: MSG-LEN SP SYSLOG-MSG.
           const std::string frame =
               std::to_string(st->queue.front().size()) + " " + st->queue.front();
+          st->writing = true;
+          st->arm(options_.io_timeout);
           co_await asio::async_write(st->socket, asio::buffer(frame),
                                      asio::redirect_error(asio::use_awaitable, ec));
+          st->deadline.cancel();
+          st->writing = false;
           if (ec) {
             counters_.failures->Increment();
             st->socket.close(ec);
+            if (st->stopping) break;
+            // Not at once: a receiver that accepts and never reads would be hammered.
+            st->wake.expires_after(backoff);
+            co_await st->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
             continue;
           }
           st->queue.pop_front();
@@ -142,6 +165,7 @@ void SyslogSink::stop() {
   if (tcp_) {
     tcp_->stopping = true;
     tcp_->wake.cancel();
+    tcp_->deadline.cancel();
     boost::system::error_code ec;
     tcp_->socket.close(ec);
   }
@@ -163,8 +187,15 @@ void SyslogSink::deliver(const Alert& alert, AlertEvent event, std::int64_t wall
     return;
   }
   if (tcp_->queue.size() >= options_.max_queue) {
-    tcp_->queue.pop_front();
     counters_.dropped->Increment();
+    // The oldest message not being written makes way: the one being written is popped when
+    // its write ends (it used to be dropped here, and the next one popped then, unsent).
+    if (!tcp_->writing)
+      tcp_->queue.pop_front();
+    else if (tcp_->queue.size() > 1)
+      tcp_->queue.erase(tcp_->queue.begin() + 1);
+    else
+      return;  // only the message being written is queued: the new one is the one dropped
   }
   tcp_->queue.push_back(std::move(msg));
   counters_.queued->Set(static_cast<double>(tcp_->queue.size()));

@@ -16,6 +16,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -32,6 +33,9 @@ struct SyslogOptions {
   bool tcp = false;
   int facility = 16;  // local0
   std::size_t max_queue = 10000;
+  // TCP: the most a connect or the write of one message may take. A receiver that accepts and
+  // then stops reading would otherwise hold the sink (and every later alert) for ever.
+  std::chrono::nanoseconds io_timeout = std::chrono::seconds(10);
 };
 
 // The RFC 5424 message text (no framing).

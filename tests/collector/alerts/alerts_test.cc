@@ -407,6 +407,79 @@ TEST(AlertmanagerSink, RetriesUntilAccepted) {
   EXPECT_EQ(sink.queued(), 0u);
 }
 
+// The value of a counter of the sink `sink` in the registry.
+double sink_counter(prometheus::Registry& registry, const std::string& name,
+                    const std::string& sink) {
+  double v = 0;
+  for (const auto& fam : registry.Collect())
+    if (fam.name == name)
+      for (const auto& m : fam.metric)
+        for (const auto& l : m.label)
+          if (l.name == "sink" && l.value == sink) v += m.counter.value;
+  return v;
+}
+
+// Alertmanager answers 400 when alerts of a batch are invalid (it keeps the valid ones): that
+// batch is dropped and counted, not sent again, and the next alert goes through instead of
+// waiting behind it for ever.
+TEST(AlertmanagerSink, ABatchRefusedAsInvalidIsDroppedNotRetried) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = acceptor.local_endpoint().port();
+  std::vector<std::string> bodies;
+  std::function<void()> serve = [&] {
+    auto sock = std::make_shared<asio::ip::tcp::socket>(io);
+    acceptor.async_accept(*sock, [&, sock](boost::system::error_code ec) {
+      if (ec) return;
+      auto buf = std::make_shared<asio::streambuf>();
+      asio::async_read_until(
+          *sock, *buf, "\r\n\r\n", [&, sock, buf](boost::system::error_code e2, std::size_t n) {
+            if (e2) return;
+            std::string head(asio::buffers_begin(buf->data()),
+                             asio::buffers_begin(buf->data()) + static_cast<long>(n));
+            buf->consume(n);
+            const std::size_t len = std::stoul(head.substr(head.find("Content-Length: ") + 16));
+            auto finish = [&, sock, buf, len]() {
+              bodies.emplace_back(asio::buffers_begin(buf->data()),
+                                  asio::buffers_begin(buf->data()) + static_cast<long>(len));
+              auto resp = std::make_shared<std::string>(
+                  bodies.size() == 1 ? "HTTP/1.1 400 Bad Request\r\nContent-Length: 25\r\n\r\nend "
+                                       "time before start\r\n\x1b[2J"
+                                     : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+              asio::async_write(*sock, asio::buffer(*resp),
+                                [sock, resp](boost::system::error_code, std::size_t) {});
+              serve();
+            };
+            if (buf->size() >= len) return finish();
+            asio::async_read(*sock, *buf, asio::transfer_exactly(len - buf->size()),
+                             [finish](boost::system::error_code, std::size_t) { finish(); });
+          });
+    });
+  };
+  serve();
+  prometheus::Registry registry;
+  AlertMetrics metrics(registry);
+  AlertmanagerOptions o;
+  o.urls = {"http://127.0.0.1:" + std::to_string(port)};
+  o.initial_backoff = std::chrono::seconds(60);  // a retry would not come within the test
+  AlertmanagerSink sink(io, o, metrics);
+  ASSERT_TRUE(sink.start().is_ok());
+  sink.deliver(sample_alert(), AlertEvent::kFiring, kT0);
+  auto& rejected = metrics.sink_failure("alertmanager", "rejected");
+  for (int i = 0; i < 2000 && rejected.Value() < 1; ++i) io.run_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(rejected.Value(), 1);
+  EXPECT_EQ(sink.queued(), 0u) << "the refused batch is not kept for a retry";
+  sink.deliver(sample_alert(), AlertEvent::kResolved, kT0 + kSec);
+  for (int i = 0; i < 2000 && bodies.size() < 2; ++i) io.run_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 200 && sink.queued() > 0; ++i) io.run_for(std::chrono::milliseconds(5));
+  sink.stop();
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(sink.queued(), 0u);
+  EXPECT_EQ(sink_counter(registry, "citywatch_alert_sink_dropped_total", "alertmanager"), 1);
+  EXPECT_EQ(sink_counter(registry, "citywatch_alert_sink_sent_total", "alertmanager"), 1);
+}
+
 // The bearer token goes in the Authorization header; a 401 answer is counted "unauthorized".
 TEST(AlertmanagerSink, SendsBearerTokenAndCountsRefusal) {
   namespace asio = boost::asio;
@@ -487,6 +560,68 @@ TEST(AlertmanagerSink, AnEndlessChunkLineFailsTheReadNotTheMemory) {
   EXPECT_EQ(read.Value(), 1);
   EXPECT_EQ(timeout.Value(), 0);
   EXPECT_EQ(sink.queued(), 1u) << "the alert stays queued for the retry";
+}
+
+// A syslog receiver over TCP that accepts and then stops reading (a tiny receive buffer it
+// never drains): the write in progress is given up at io_timeout, counted, and the sink
+// reconnects; the next receiver gets every alert, the one whose write was cut included.
+TEST(SyslogSink, AReceiverThatStopsReadingIsLeftAtTheTimeout) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io);
+  acceptor.open(asio::ip::tcp::v4());
+  acceptor.set_option(asio::socket_base::receive_buffer_size(4096));  // inherited when accepted
+  acceptor.bind({asio::ip::make_address("127.0.0.1"), 0});
+  acceptor.listen();
+  const auto port = acceptor.local_endpoint().port();
+  auto stalled = std::make_shared<asio::ip::tcp::socket>(io);  // accepted, never read
+  auto second = std::make_shared<asio::ip::tcp::socket>(io);
+  std::size_t received = 0;
+  std::vector<char> buf(1 << 16);
+  std::function<void()> drain = [&] {
+    second->async_read_some(asio::buffer(buf), [&](boost::system::error_code ec, std::size_t n) {
+      if (ec) return;
+      received += n;
+      drain();
+    });
+  };
+  acceptor.async_accept(*stalled, [&](boost::system::error_code ec) {
+    if (ec) return;
+    acceptor.async_accept(*second, [&](boost::system::error_code e2) {
+      if (!e2) drain();
+    });
+  });
+  prometheus::Registry registry;
+  AlertMetrics metrics(registry);
+  SyslogOptions o;
+  o.port = port;
+  o.tcp = true;
+  o.io_timeout = std::chrono::milliseconds(300);
+  o.max_queue = 100000;
+  SyslogSink sink(io, o, metrics);
+  ASSERT_TRUE(sink.start().is_ok());
+  // More than the sender's socket buffer can take: tcp_wmem's largest size, and 1 MiB more.
+  std::size_t wmem_max = 4 << 20;
+  {
+    std::ifstream in("/proc/sys/net/ipv4/tcp_wmem");
+    std::size_t lo = 0, def = 0;
+    in >> lo >> def >> wmem_max;
+  }
+  const std::size_t message =
+      syslog_message(sample_alert(), AlertEvent::kFiring, kT0, 16, "host", 1).size();
+  const std::size_t alerts = (wmem_max + (1 << 20)) / message + 1;
+  ASSERT_LT(alerts, o.max_queue);
+  for (std::size_t i = 0; i < alerts; ++i) sink.deliver(sample_alert(), AlertEvent::kFiring, kT0);
+  for (int i = 0;
+       i < 6000 && sink_counter(registry, "citywatch_alert_sink_sent_total", "syslog_tcp") < alerts;
+       ++i)
+    io.run_for(std::chrono::milliseconds(5));
+  sink.stop();
+  EXPECT_GE(sink_counter(registry, "citywatch_alert_sink_failures_total", "syslog_tcp"), 1);
+  EXPECT_TRUE(second->is_open()) << "the sink reconnected";
+  EXPECT_GT(received, 0u);
+  EXPECT_EQ(sink_counter(registry, "citywatch_alert_sink_sent_total", "syslog_tcp"), alerts);
+  EXPECT_EQ(sink_counter(registry, "citywatch_alert_sink_dropped_total", "syslog_tcp"), 0);
 }
 
 TEST(AlertmanagerSink, ParsesUrls) {
