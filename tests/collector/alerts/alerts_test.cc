@@ -2,12 +2,15 @@
 #include <prometheus/registry.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/resource.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -305,6 +308,79 @@ TEST(JsonlSink, OneLinePerStateChange) {
   EXPECT_EQ(lines[1]["state"], "resolved");
 }
 
+// The value of a counter of the sink `sink` in the registry.
+double sink_counter(prometheus::Registry& registry, const std::string& name,
+                    const std::string& sink) {
+  double v = 0;
+  for (const auto& fam : registry.Collect())
+    if (fam.name == name)
+      for (const auto& m : fam.metric)
+        for (const auto& l : m.label)
+          if (l.name == "sink" && l.value == sink) v += m.counter.value;
+  return v;
+}
+
+// A full disk: the file may take part of a line and then nothing. RLIMIT_FSIZE makes a
+// regular file behave so (a short write at the limit, EFBIG after it), with no mount needed.
+// Every line in the file still parses, the count of lines equals the count sent, and when
+// there is room again the next line is written whole.
+TEST(JsonlSink, AFullDiskCostsOnlyTheLinesItRefuses) {
+  prometheus::Registry registry;
+  AlertMetrics metrics(registry);
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("alerts-full-" + std::to_string(getpid()) + ".jsonl");
+  std::filesystem::remove(path);
+  const std::size_t line_size = alert_jsonl(sample_alert(), AlertEvent::kFiring, kT0).size() + 1;
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  {
+    JsonlSink sink(path.string(), metrics);
+    ASSERT_TRUE(sink.open().is_ok());
+    // Room for two and a half lines.
+    rlimit small = saved;
+    small.rlim_cur = line_size * 5 / 2;
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+    for (int i = 0; i < 5; ++i) sink.deliver(sample_alert(), AlertEvent::kFiring, kT0 + i * kSec);
+    EXPECT_EQ(std::filesystem::file_size(path), 2 * line_size);  // the half line taken back
+    // Room again.
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    sink.deliver(sample_alert(), AlertEvent::kResolved, kT0 + 9 * kSec);
+  }
+  std::signal(SIGXFSZ, old_handler);
+  std::ifstream in(path);
+  std::string line;
+  std::vector<nlohmann::json> lines;
+  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));  // throws if torn
+  std::filesystem::remove(path);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[2]["state"], "resolved");
+  EXPECT_EQ(sink_counter(registry, "citywatch_alert_sink_sent_total", "jsonl"), 3);
+  EXPECT_EQ(sink_counter(registry, "citywatch_alert_sink_failures_total", "jsonl"), 3);
+  EXPECT_EQ(sink_counter(registry, "citywatch_alert_sink_dropped_total", "jsonl"), 3);
+}
+
+// A file an earlier run left ending in part of a line gets its newline first.
+TEST(JsonlSink, AFileEndingInPartOfALineIsEndedBeforeTheNextLine) {
+  prometheus::Registry registry;
+  AlertMetrics metrics(registry);
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("alerts-torn-" + std::to_string(getpid()) + ".jsonl");
+  { std::ofstream(path) << "{\"state\":\"fir"; }
+  {
+    JsonlSink sink(path.string(), metrics);
+    ASSERT_TRUE(sink.open().is_ok());
+    sink.deliver(sample_alert(), AlertEvent::kFiring, kT0);
+  }
+  std::ifstream in(path);
+  std::string first, second;
+  std::getline(in, first);
+  std::getline(in, second);
+  std::filesystem::remove(path);
+  EXPECT_EQ(first, "{\"state\":\"fir");
+  EXPECT_EQ(nlohmann::json::parse(second)["state"], "firing");
+}
+
 // While an alert fires its evidence grows: the JSONL sink writes an update line each time the
 // value reaches 1.5 times the value it last wrote, and the resolved line carries the final
 // value and the duration (issue 13: a scan of 253 hosts says 253 when it ends).
@@ -405,18 +481,6 @@ TEST(AlertmanagerSink, RetriesUntilAccepted) {
   ASSERT_TRUE(j.is_array());
   EXPECT_EQ(j[0]["labels"]["alertname"], "ssh_password_guessing");
   EXPECT_EQ(sink.queued(), 0u);
-}
-
-// The value of a counter of the sink `sink` in the registry.
-double sink_counter(prometheus::Registry& registry, const std::string& name,
-                    const std::string& sink) {
-  double v = 0;
-  for (const auto& fam : registry.Collect())
-    if (fam.name == name)
-      for (const auto& m : fam.metric)
-        for (const auto& l : m.label)
-          if (l.name == "sink" && l.value == sink) v += m.counter.value;
-  return v;
 }
 
 // Alertmanager answers 400 when alerts of a batch are invalid (it keeps the valid ones): that
