@@ -13,25 +13,10 @@ command -v promtool >/dev/null || fail "promtool not found (scripts/install-deps
 
 # snmprec: OID|tag|value, tag 4x an OCTET STRING in hex.
 mkdir -p "$WORK/sim"
-cat >"$WORK/sim/oddtext.snmprec" <<'REC'
-1.3.6.1.2.1.1.1.0|4|CityWatch odd text device
-1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.8072.3.2.10
-1.3.6.1.2.1.1.3.0|67|123456
-1.3.6.1.2.1.1.5.0|4x|42fc726f
-1.3.6.1.2.1.2.1.0|2|1
-1.3.6.1.2.1.2.2.1.1.1|2|1
-1.3.6.1.2.1.2.2.1.2.1|4|eth0
-1.3.6.1.2.1.2.2.1.3.1|2|6
-1.3.6.1.2.1.2.2.1.5.1|66|1000000000
-1.3.6.1.2.1.2.2.1.7.1|2|1
-1.3.6.1.2.1.2.2.1.8.1|2|1
-1.3.6.1.2.1.2.2.1.10.1|65|1000
-1.3.6.1.2.1.2.2.1.11.1|65|10
-1.3.6.1.2.1.2.2.1.16.1|65|2000
-1.3.6.1.2.1.2.2.1.17.1|65|20
-1.3.6.1.2.1.31.1.1.1.1.1|4x|4b656c6c6572c3
-1.3.6.1.2.1.31.1.1.1.18.1|4x|55706c696e6bff0d0a3d636d64
-REC
+cw_one_port_snmprec "$WORK/sim/oddtext.snmprec" "CityWatch odd text device" unused \
+  '1.3.6.1.2.1.1.5.0|4x|42fc726f' \
+  '1.3.6.1.2.1.31.1.1.1.1.1|4x|4b656c6c6572c3' \
+  '1.3.6.1.2.1.31.1.1.1.18.1|4x|55706c696e6bff0d0a3d636d64'
 chmod -R a+rX "$WORK/sim"
 SIM_PORT=$(cw_free_udp_port)
 cw_start_snmpsim "$SIM_PORT" "$WORK/sim" sim

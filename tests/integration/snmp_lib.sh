@@ -147,10 +147,13 @@ cw_start_snmp_exporter() {
   cw_wait_until 100 "snmp_exporter listening on 127.0.0.1:$EXPORTER_PORT" exporter_ready
 }
 
-# cw_one_port_snmprec FILE DESCR NAME: an snmpsim recording (community public) of a device
+# cw_one_port_snmprec FILE DESCR NAME [OID|TAG|VALUE ...]: an snmpsim recording of a device
 # named NAME (sysName) with one Ethernet interface, eth0, up at 1 Gb/s, and a few counters.
+# Each OID|TAG|VALUE replaces the record of that OID or adds one; the file stays in OID order,
+# as snmpsim needs it for GETNEXT and GETBULK.
 cw_one_port_snmprec() {
-  cat >"$1" <<REC
+  local file=$1 rec
+  cat >"$file" <<REC
 1.3.6.1.2.1.1.1.0|4|$2
 1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.8072.3.2.10
 1.3.6.1.2.1.1.3.0|67|123456
@@ -172,6 +175,13 @@ cw_one_port_snmprec() {
 1.3.6.1.2.1.2.2.1.20.1|65|0
 1.3.6.1.2.1.31.1.1.1.1.1|4|eth0
 REC
+  shift 3
+  for rec in "$@"; do
+    grep -vF -- "${rec%%|*}|" "$file" >"$file.tmp" || true
+    printf '%s\n' "$rec" >>"$file.tmp"
+    sort -t'|' -k1,1V "$file.tmp" >"$file"
+    rm -f "$file.tmp"
+  done
 }
 
 # cw_dashboard_devices [spare]: the devices the dashboard tests poll. One snmpsim on 127.0.0.1

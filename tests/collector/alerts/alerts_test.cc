@@ -10,9 +10,11 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "collector/alerts/alert_json.h"
 #include "collector/alerts/alert_lifecycle.h"
@@ -423,61 +425,82 @@ TEST(JsonlSink, UpdateLinesAsTheEvidenceGrowsAndTotalsOnResolve) {
   EXPECT_EQ(lines[3]["signals"], 5);
 }
 
-// A one-shot HTTP server: the first connection is answered 500, the second 200; the sink
-// must retry and deliver the same alert.
-TEST(AlertmanagerSink, RetriesUntilAccepted) {
-  namespace asio = boost::asio;
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  const auto port = acceptor.local_endpoint().port();
-  std::vector<std::string> bodies;
-  int answered = 0;
-  std::function<void()> serve = [&] {
-    auto sock = std::make_shared<asio::ip::tcp::socket>(io);
-    acceptor.async_accept(*sock, [&, sock](boost::system::error_code ec) {
+// What answers in Alertmanager's place on loopback, one request per connection: it reads
+// each request (head, then a Content-Length body), keeps both, and writes the answer
+// `respond` gives for the n-th request (from 1).
+class FakeAlertmanager {
+ public:
+  using Respond = std::function<std::string(std::size_t n)>;
+  FakeAlertmanager(boost::asio::io_context& io, Respond respond)
+      : io_(io),
+        acceptor_(io, {boost::asio::ip::make_address("127.0.0.1"), 0}),
+        respond_(std::move(respond)) {
+    serve();
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+  }
+  std::vector<std::string> heads, bodies;
+
+ private:
+  void serve() {
+    namespace asio = boost::asio;
+    auto sock = std::make_shared<asio::ip::tcp::socket>(io_);
+    acceptor_.async_accept(*sock, [this, sock](boost::system::error_code ec) {
       if (ec) return;
+      serve();
       auto buf = std::make_shared<asio::streambuf>();
       asio::async_read_until(
-          *sock, *buf, "\r\n\r\n", [&, sock, buf](boost::system::error_code e2, std::size_t n) {
+          *sock, *buf, "\r\n\r\n", [this, sock, buf](boost::system::error_code e2, std::size_t n) {
             if (e2) return;
             std::string head(asio::buffers_begin(buf->data()),
                              asio::buffers_begin(buf->data()) + static_cast<long>(n));
             buf->consume(n);
             const auto cl = head.find("Content-Length: ");
-            const std::size_t len = std::stoul(head.substr(cl + 16));
-            auto finish = [&, sock, buf, len]() {
-              std::string body(asio::buffers_begin(buf->data()),
-                               asio::buffers_begin(buf->data()) + static_cast<long>(len));
-              bodies.push_back(body);
-              const bool ok = ++answered > 1;
-              auto resp = std::make_shared<std::string>(
-                  ok ? "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-                     : "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n");
+            const std::size_t len = cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 16));
+            heads.push_back(std::move(head));
+            auto answer = [this, sock, buf, len] {
+              bodies.emplace_back(
+                  asio::buffers_begin(buf->data()),
+                  asio::buffers_begin(buf->data()) + static_cast<long>(std::min(len, buf->size())));
+              auto resp = std::make_shared<std::string>(respond_(bodies.size()));
               asio::async_write(*sock, asio::buffer(*resp),
                                 [sock, resp](boost::system::error_code, std::size_t) {});
-              serve();
             };
-            if (buf->size() >= len) return finish();
+            if (buf->size() >= len) return answer();
             asio::async_read(*sock, *buf, asio::transfer_exactly(len - buf->size()),
-                             [finish](boost::system::error_code, std::size_t) { finish(); });
+                             [answer](boost::system::error_code, std::size_t) { answer(); });
           });
     });
-  };
-  serve();
+  }
+
+  boost::asio::io_context& io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  Respond respond_;
+};
+
+// The first request is answered 500, the second 200: the sink retries and delivers the same
+// alert.
+TEST(AlertmanagerSink, RetriesUntilAccepted) {
+  boost::asio::io_context io;
+  FakeAlertmanager am(io, [](std::size_t n) -> std::string {
+    return n > 1 ? "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                 : "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n";
+  });
   prometheus::Registry registry;
   AlertMetrics metrics(registry);
   AlertmanagerOptions o;
-  o.urls = {"http://127.0.0.1:" + std::to_string(port)};
+  o.urls = {am.url()};
   o.initial_backoff = std::chrono::milliseconds(10);
   AlertmanagerSink sink(io, o, metrics);
   ASSERT_TRUE(sink.start().is_ok());
   sink.deliver(sample_alert(), AlertEvent::kFiring, kT0);
-  for (int i = 0; i < 2000 && (answered < 2 || sink.queued() > 0); ++i)
+  for (int i = 0; i < 2000 && (am.bodies.size() < 2 || sink.queued() > 0); ++i)
     io.run_for(std::chrono::milliseconds(5));
   sink.stop();
-  ASSERT_EQ(bodies.size(), 2u);
-  EXPECT_EQ(bodies[0], bodies[1]);
-  const auto j = nlohmann::json::parse(bodies[1]);
+  ASSERT_EQ(am.bodies.size(), 2u);
+  EXPECT_EQ(am.bodies[0], am.bodies[1]);
+  const auto j = nlohmann::json::parse(am.bodies[1]);
   ASSERT_TRUE(j.is_array());
   EXPECT_EQ(j[0]["labels"]["alertname"], "ssh_password_guessing");
   EXPECT_EQ(sink.queued(), 0u);
@@ -487,45 +510,16 @@ TEST(AlertmanagerSink, RetriesUntilAccepted) {
 // batch is dropped and counted, not sent again, and the next alert goes through instead of
 // waiting behind it for ever.
 TEST(AlertmanagerSink, ABatchRefusedAsInvalidIsDroppedNotRetried) {
-  namespace asio = boost::asio;
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  const auto port = acceptor.local_endpoint().port();
-  std::vector<std::string> bodies;
-  std::function<void()> serve = [&] {
-    auto sock = std::make_shared<asio::ip::tcp::socket>(io);
-    acceptor.async_accept(*sock, [&, sock](boost::system::error_code ec) {
-      if (ec) return;
-      auto buf = std::make_shared<asio::streambuf>();
-      asio::async_read_until(
-          *sock, *buf, "\r\n\r\n", [&, sock, buf](boost::system::error_code e2, std::size_t n) {
-            if (e2) return;
-            std::string head(asio::buffers_begin(buf->data()),
-                             asio::buffers_begin(buf->data()) + static_cast<long>(n));
-            buf->consume(n);
-            const std::size_t len = std::stoul(head.substr(head.find("Content-Length: ") + 16));
-            auto finish = [&, sock, buf, len]() {
-              bodies.emplace_back(asio::buffers_begin(buf->data()),
-                                  asio::buffers_begin(buf->data()) + static_cast<long>(len));
-              auto resp = std::make_shared<std::string>(
-                  bodies.size() == 1 ? "HTTP/1.1 400 Bad Request\r\nContent-Length: 25\r\n\r\nend "
-                                       "time before start\r\n\x1b[2J"
-                                     : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-              asio::async_write(*sock, asio::buffer(*resp),
-                                [sock, resp](boost::system::error_code, std::size_t) {});
-              serve();
-            };
-            if (buf->size() >= len) return finish();
-            asio::async_read(*sock, *buf, asio::transfer_exactly(len - buf->size()),
-                             [finish](boost::system::error_code, std::size_t) { finish(); });
-          });
-    });
-  };
-  serve();
+  boost::asio::io_context io;
+  FakeAlertmanager am(io, [](std::size_t n) -> std::string {
+    return n == 1 ? "HTTP/1.1 400 Bad Request\r\nContent-Length: 25\r\n\r\nend "
+                    "time before start\r\n\x1b[2J"
+                  : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  });
   prometheus::Registry registry;
   AlertMetrics metrics(registry);
   AlertmanagerOptions o;
-  o.urls = {"http://127.0.0.1:" + std::to_string(port)};
+  o.urls = {am.url()};
   o.initial_backoff = std::chrono::seconds(60);  // a retry would not come within the test
   AlertmanagerSink sink(io, o, metrics);
   ASSERT_TRUE(sink.start().is_ok());
@@ -535,10 +529,10 @@ TEST(AlertmanagerSink, ABatchRefusedAsInvalidIsDroppedNotRetried) {
   EXPECT_EQ(rejected.Value(), 1);
   EXPECT_EQ(sink.queued(), 0u) << "the refused batch is not kept for a retry";
   sink.deliver(sample_alert(), AlertEvent::kResolved, kT0 + kSec);
-  for (int i = 0; i < 2000 && bodies.size() < 2; ++i) io.run_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 2000 && am.bodies.size() < 2; ++i) io.run_for(std::chrono::milliseconds(5));
   for (int i = 0; i < 200 && sink.queued() > 0; ++i) io.run_for(std::chrono::milliseconds(5));
   sink.stop();
-  ASSERT_EQ(bodies.size(), 2u);
+  ASSERT_EQ(am.bodies.size(), 2u);
   EXPECT_EQ(sink.queued(), 0u);
   EXPECT_EQ(sink_counter(registry, "citywatch_alert_sink_dropped_total", "alertmanager"), 1);
   EXPECT_EQ(sink_counter(registry, "citywatch_alert_sink_sent_total", "alertmanager"), 1);
@@ -546,30 +540,14 @@ TEST(AlertmanagerSink, ABatchRefusedAsInvalidIsDroppedNotRetried) {
 
 // The bearer token goes in the Authorization header; a 401 answer is counted "unauthorized".
 TEST(AlertmanagerSink, SendsBearerTokenAndCountsRefusal) {
-  namespace asio = boost::asio;
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  const auto port = acceptor.local_endpoint().port();
-  std::string head;
-  auto sock = std::make_shared<asio::ip::tcp::socket>(io);
-  auto buf = std::make_shared<asio::streambuf>();
-  acceptor.async_accept(*sock, [&, sock, buf](boost::system::error_code ec) {
-    if (ec) return;
-    asio::async_read_until(
-        *sock, *buf, "\r\n\r\n", [&, sock, buf](boost::system::error_code e2, std::size_t n) {
-          if (e2) return;
-          head.assign(asio::buffers_begin(buf->data()),
-                      asio::buffers_begin(buf->data()) + static_cast<long>(n));
-          auto resp = std::make_shared<std::string>(
-              "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
-          asio::async_write(*sock, asio::buffer(*resp),
-                            [sock, resp](boost::system::error_code, std::size_t) {});
-        });
+  boost::asio::io_context io;
+  FakeAlertmanager am(io, [](std::size_t) -> std::string {
+    return "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n";
   });
   prometheus::Registry registry;
   AlertMetrics metrics(registry);
   AlertmanagerOptions o;
-  o.urls = {"http://127.0.0.1:" + std::to_string(port)};
+  o.urls = {am.url()};
   o.client.auth_type = "Bearer";
   o.client.auth_credentials = "tok-from-file";
   o.initial_backoff = std::chrono::seconds(10);
@@ -580,7 +558,9 @@ TEST(AlertmanagerSink, SendsBearerTokenAndCountsRefusal) {
   for (int i = 0; i < 2000 && unauthorized.Value() < 1; ++i)
     io.run_for(std::chrono::milliseconds(5));
   sink.stop();
-  EXPECT_NE(head.find("Authorization: Bearer tok-from-file\r\n"), std::string::npos) << head;
+  ASSERT_EQ(am.heads.size(), 1u);
+  EXPECT_NE(am.heads[0].find("Authorization: Bearer tok-from-file\r\n"), std::string::npos)
+      << am.heads[0];
   EXPECT_EQ(unauthorized.Value(), 1);
   EXPECT_EQ(sink.queued(), 1u) << "a refused alert stays queued for the retry";
 }
@@ -590,27 +570,14 @@ TEST(AlertmanagerSink, SendsBearerTokenAndCountsRefusal) {
 // read fails there (counted "read"), not after taking in all of it and waiting out the
 // deadline (which would count "timeout").
 TEST(AlertmanagerSink, AnEndlessChunkLineFailsTheReadNotTheMemory) {
-  namespace asio = boost::asio;
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  const auto port = acceptor.local_endpoint().port();
-  auto sock = std::make_shared<asio::ip::tcp::socket>(io);
-  auto buf = std::make_shared<asio::streambuf>();
-  auto resp = std::make_shared<std::string>(
-      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;" + std::string(4 << 20, 'a'));
-  acceptor.async_accept(*sock, [&, sock, buf, resp](boost::system::error_code ec) {
-    if (ec) return;
-    asio::async_read_until(
-        *sock, *buf, "\r\n\r\n", [sock, buf, resp](boost::system::error_code e2, std::size_t) {
-          if (e2) return;
-          asio::async_write(*sock, asio::buffer(*resp),
-                            [sock, resp](boost::system::error_code, std::size_t) {});
-        });
+  boost::asio::io_context io;
+  FakeAlertmanager am(io, [](std::size_t) -> std::string {
+    return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;" + std::string(4 << 20, 'a');
   });
   prometheus::Registry registry;
   AlertMetrics metrics(registry);
   AlertmanagerOptions o;
-  o.urls = {"http://127.0.0.1:" + std::to_string(port)};
+  o.urls = {am.url()};
   o.timeout = std::chrono::seconds(60);
   o.initial_backoff = std::chrono::seconds(60);
   AlertmanagerSink sink(io, o, metrics);
