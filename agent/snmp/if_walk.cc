@@ -115,6 +115,7 @@ void IfWalk::begin(std::uint32_t max_rows) {
     Cursor& cur = cursor_[c];
     cur.len = kColumnOids.len[c];
     for (std::size_t i = 0; i < cur.len; ++i) cur.oid[i] = kColumnOids.oid[c][i];
+    cur.values = 0;
     cur.active = true;
   }
 }
@@ -162,6 +163,15 @@ void IfWalk::apply(const netsnmp_variable_list* vars) {
     }
     std::copy(v->name, v->name + v->name_length, cur.oid.begin());
     cur.len = v->name_length;
+    // A column has one value per interface, so one with more values than max_rows has rows
+    // that would be dropped anyway: it ends here. This bounds a walk at about
+    // max_rows / max-repetitions requests, whatever the device answers.
+    if (++cur.values > max_rows_) {
+      ++stats_.rows_dropped;
+      cur.active = false;
+      ended[c] = true;
+      continue;
+    }
     Row* r = row(static_cast<std::uint32_t>(v->name[v->name_length - 1]));
     if (!r) continue;
     if (kColumns[c].text) {

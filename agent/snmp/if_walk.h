@@ -6,7 +6,9 @@
 //
 // The walk never trusts the device: a varbind outside its column, an OID that does not
 // increase, endOfMibView or a value of the wrong type ends that column or is skipped and
-// counted; rows beyond max_rows are dropped and counted.
+// counted; rows beyond max_rows are dropped and counted, and a column that gives more than
+// max_rows values ends, so a walk takes at most about max_rows / max-repetitions requests
+// however many interfaces the device claims.
 //
 // Thread-safety: none; owned by the poller, used on its io thread.
 #pragma once
@@ -102,6 +104,7 @@ class IfWalk {
   struct Cursor {
     std::array<unsigned long, kMaxOid> oid{};  // net-snmp's oid is unsigned long
     std::size_t len = 0;
+    std::uint32_t values = 0;  // values taken this walk: at most max_rows_, then it ends
     bool active = false;
   };
   std::size_t active_count() const;

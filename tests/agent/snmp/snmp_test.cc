@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <net-snmp/net-snmp-config.h>
 #include <net-snmp/net-snmp-includes.h>
+#include <algorithm>
 #include <fstream>
 
 #include "agent/snmp/counter_tracker.h"
@@ -137,6 +138,37 @@ TEST(IfWalk, RowsBeyondTheCapAreDroppedAndCounted) {
   EXPECT_EQ(w.rows().size(), 2u);
   EXPECT_GT(w.stats().rows_dropped, 0u);
   EXPECT_GT(w.stats().bad_values, 0u);
+}
+
+// A device that claims endless interfaces (every answer moves forward, so the order check
+// never fires) cannot keep the walk going: each column ends after max_rows values.
+TEST(IfWalk, AnEndlessTableEndsAfterMaxRowsValuesPerColumn) {
+  IfWalk w;
+  w.begin(4);
+  std::uint32_t next_index = 1;
+  int requests = 0;
+  while (!w.done() && requests < 1000) {
+    ++requests;
+    std::vector<IfWalk::Col> cols;
+    w.for_each_request_oid([&cols](const unsigned long* o, std::size_t len) {
+      for (int c = 0; c < IfWalk::kNumCols; ++c) {
+        std::size_t base_len = 0;
+        const std::uint32_t* base = IfWalk::column_oid(static_cast<IfWalk::Col>(c), base_len);
+        if (len >= base_len && std::equal(base, base + base_len, o)) {
+          cols.push_back(static_cast<IfWalk::Col>(c));
+          break;
+        }
+      }
+    });
+    Answer a;
+    for (int rep = 0; rep < 3; ++rep, ++next_index)
+      for (IfWalk::Col col : cols) a.add_int(col, next_index, 1);
+    w.apply(a.vars());
+  }
+  EXPECT_TRUE(w.done());
+  EXPECT_LE(requests, 2);  // 4 rows + 1 over the cap, 3 repetitions per request
+  EXPECT_EQ(w.rows().size(), 4u);
+  EXPECT_GT(w.stats().rows_dropped, 0u);
 }
 
 TEST(TrapReceiver, DecodesLinkDown) {
