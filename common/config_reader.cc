@@ -182,6 +182,10 @@ int second_document_line(std::string_view text) {
     };
     if (marker("---")) {
       if (content || ended) return line;
+      // `--- {a: 1}` or `--- key: value`: the document's content may begin on the marker line.
+      const std::string_view rest = l.substr(3);
+      const std::size_t first = rest.find_first_not_of(" \t");
+      content = first != std::string_view::npos && rest[first] != '#';
       continue;
     }
     if (marker("...")) {
