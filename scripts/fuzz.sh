@@ -14,17 +14,19 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DBUILD_TESTING=OFF -DCITYWATCH_BENCH=OFF >/dev/null
 cmake --build "$build" -j2 --target wire_codec_fuzz packet_decoder_fuzz pcap_file_fuzz pcap_to_corpus wire_corpus \
   flow_v5_fuzz flow_v9_fuzz flow_sflow_fuzz flow_corpus snmp_trap_fuzz config_fuzz rules_fuzz \
-  ip_list_fuzz flow_state_fuzz flow_state_corpus
+  ip_list_fuzz flow_state_fuzz flow_state_corpus http_fuzz
 
 corpus=$build/fuzz-corpus
 artifacts=$build/fuzz-artifacts
 mkdir -p "$corpus/wire" "$corpus/packet" "$corpus/pcap_file" "$corpus/flow/v5" "$corpus/flow/v9" "$corpus/flow/sflow" \
   "$corpus/snmp_trap" "$corpus/config" "$corpus/rules" "$corpus/ip_list" "$corpus/flow_state" \
-  "$artifacts"
+  "$corpus/http" "$artifacts"
 "$build/fuzz/wire_corpus" "$corpus/wire"
 # SNMP traps: real snmptrap datagrams (v1, v2c, v3 noAuth/authNoPriv/authPriv, an inform),
 # caught by a UDP socket on loopback, one seed each.
 bash "$root/fuzz/snmp_trap_seeds.sh" "$corpus/snmp_trap"
+# HTTP: curl's requests to /metrics and a real Alertmanager's answers to posted alerts.
+bash "$root/fuzz/http_seeds.sh" "$corpus/http"
 # Flow sampling: one scapy-built capture per way an exporter states its rate (PSAMP selector
 # algorithms, RFC 5102 and v9 sampler options, per-record intervals), seeding those fields.
 mkdir -p "$build/sampling-captures"
@@ -68,7 +70,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 jobs=${FUZZ_JOBS:-$(nproc)}
 targets=(wire_codec_fuzz:wire packet_decoder_fuzz:packet pcap_file_fuzz:pcap_file flow_v5_fuzz:flow/v5
   flow_v9_fuzz:flow/v9 flow_sflow_fuzz:flow/sflow snmp_trap_fuzz:snmp_trap config_fuzz:config
-  rules_fuzz:rules ip_list_fuzz:ip_list flow_state_fuzz:flow_state)
+  rules_fuzz:rules ip_list_fuzz:ip_list flow_state_fuzz:flow_state http_fuzz:http)
 declare -A pid_of
 for target in "${targets[@]}"; do
   bin=${target%%:*}

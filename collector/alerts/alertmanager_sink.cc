@@ -11,6 +11,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "collector/alerts/alert_json.h"
+#include "collector/alerts/alertmanager_response.h"
 #include "common/log.h"
 #include "common/tls.h"
 
@@ -75,26 +76,12 @@ AlertmanagerSink::~AlertmanagerSink() { stop(); }
 
 namespace {
 
-// Why an attempt failed, as a bounded label value.
-struct PostError {
-  std::string reason;  // resolve, connect, tls, write, read, timeout, unauthorized, rejected,
-                       // http_status
-  std::string detail;  // for the log; never holds a credential
-};
-
 std::string reason_of(const boost::system::error_code& ec, const char* otherwise) {
   if (ec == beast::error::timeout) return "timeout";
   if (ec.category() == asio::error::get_ssl_category() ||
       ec.category() == asio::ssl::error::get_stream_category())
     return "tls";
   return otherwise;
-}
-
-// What the other side wrote, fit for one log line: control bytes become '?'.
-std::string printable(std::string s) {
-  for (char& c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  return s;
 }
 
 // Request and response over an established stream (plain or TLS).
@@ -107,31 +94,15 @@ asio::awaitable<bool> exchange(Stream& stream, http::request<http::string_body>&
     error = {reason_of(ec, "write"), "write: " + ec.message()};
     co_return false;
   }
-  // Bounded, not only the body: Beast's parser looks for the end of a chunk-size line (its
-  // extensions) and of the trailer without a limit of its own, so an Alertmanager (or what
-  // answers in its place) sending "1;" and then bytes without a CRLF would grow an unbounded
-  // buffer until the deadline. Past this the read fails (buffer_overflow), counted as read.
-  beast::flat_buffer buffer(80 * 1024);
-  http::response_parser<http::string_body> parser;
-  parser.header_limit(8 * 1024);
-  parser.body_limit(64 * 1024);
+  beast::flat_buffer buffer(kAlertmanagerResponseBuffer);
+  AlertmanagerResponseParser parser;
+  limit_response_parser(parser);
   co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     error = {reason_of(ec, "read"), "read: " + ec.message()};
     co_return false;
   }
-  const auto& res = parser.get();
-  if (res.result_int() / 100 != 2) {
-    const int code = res.result_int();
-    // 400 and 422: Alertmanager refused alerts of the batch as invalid (it keeps the valid
-    // ones): the same batch would be refused again. Anything else may pass on a retry.
-    error = {code == 401 || code == 403   ? "unauthorized"
-             : code == 400 || code == 422 ? "rejected"
-                                          : "http_status",
-             "HTTP " + std::to_string(code) + ": " + printable(res.body().substr(0, 200))};
-    co_return false;
-  }
-  co_return true;
+  co_return judge_response(parser.get(), error);
 }
 
 // One POST of `body`; true on a 2xx answer. `client` is a copy in the coroutine's frame: the

@@ -20,6 +20,7 @@
 #include <unordered_set>
 
 #include "common/http/basic_auth.h"
+#include "common/http/request_reading.h"
 #include "common/log.h"
 #include "common/tls.h"
 
@@ -205,9 +206,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void read_header() {
     enter(Phase::kHeader);
     parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(server_.options.max_header_bytes));
-    // A small body is read (and ignored) so a POST is answered 405, not cut off.
-    parser_->body_limit(4096);
+    limit_request_parser(*parser_, server_.options.max_header_bytes);
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                         self->on_read(ec);
@@ -216,17 +215,19 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void on_read(beast::error_code ec) {
     if (closed_) return;
-    if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-        ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated)
-      return close();
-    if (ec == beast::error::timeout) {
-      server_.header_timeouts.Increment();
-      return close();
+    if (ec == beast::error::timeout) server_.header_timeouts.Increment();
+    if (ec) {
+      switch (status_for_read_error(ec)) {
+        case 0:
+          return close();
+        case 431:
+          return respond(431, "request headers too large\n", false);
+        case 413:
+          return respond(413, "request body not accepted\n", false);
+        default:
+          return respond(400, "bad request\n", false);
+      }
     }
-    if (ec == bhttp::error::header_limit) return respond(431, "request headers too large\n", false);
-    if (ec == bhttp::error::body_limit || ec == bhttp::error::buffer_overflow)
-      return respond(413, "request body not accepted\n", false);
-    if (ec) return respond(400, "bad request\n", false);
     const auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
     head_ = req.method() == bhttp::verb::head;
@@ -286,8 +287,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   MetricsServer::Impl& server_;
   Stream stream_;
-  beast::flat_buffer buffer_{16384};
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  beast::flat_buffer buffer_{kRequestBufferBytes};
+  std::optional<RequestParser> parser_;
   bhttp::response<bhttp::string_body> res_;
   std::string target_;
   bool keep_alive_ = false;
