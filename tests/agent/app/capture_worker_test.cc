@@ -111,8 +111,12 @@ TEST_F(CaptureWorkerTest, TwoThreadsMeterEveryPacketOnceAndShareTheFlows) {
   b.start();
   constexpr int kDatagrams = 400;
   send_datagrams(kDatagrams);
-  // stop() meters what the rings hold and flushes every flow into the last batches.
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Until both threads have metered every datagram (their snapshots come once a tick), at most
+  // 10 s; stop() then flushes every flow into the last batches.
+  for (int i = 0; i < 500; ++i) {
+    if (a.snapshot().meter.packets + b.snapshot().meter.packets >= kDatagrams) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   a.stop();
   b.stop();
   const std::uint64_t pa = packets_in(a.take_batches());
