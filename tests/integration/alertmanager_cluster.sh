@@ -24,21 +24,11 @@ EXPECTED="agent_disconnected dns_tunnel_long_labels port_scan_vertical ssh_passw
 PEER_TIMEOUT=5  # seconds an Alertmanager waits per peer position before its dedup check
 
 # Six distinct loopback ports, free when chosen (the cluster ports for TCP and UDP both).
-read -r -a PORTS < <(/usr/bin/python3 - <<'PY'
-import socket
-held, ports = [], []
-while len(ports) < 6:
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", p))
-    except OSError:
-        t.close(); continue
-    held += [t, u]; ports.append(p)
-print(*ports)
-PY
-)
-((${#PORTS[@]} == 6)) || fail "could not choose six free loopback ports"
+PORTS=()
+while ((${#PORTS[@]} < 6)); do
+  p=$(cw_free_port both)
+  [[ " ${PORTS[*]} " == *" $p "* ]] || PORTS+=("$p")
+done
 AM_WEB=("${PORTS[@]:0:3}")
 AM_CLUSTER=("${PORTS[@]:3:3}")
 

@@ -10,7 +10,7 @@ cw_certs "$WORK/pki" flow-agent
 cw_collector_config "$WORK/collector.yaml" "$WORK/pki" "$WORK/state"
 cw_start_collector collector "$WORK/collector.yaml"
 # A fixed listener port is needed across the restart: ask the kernel for a free one.
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(cw_free_port udp)
 cw_agent_config "$WORK/agent.yaml" "$WORK/pki" flow-agent "$INGEST_PORT" "$WORK/spool" "
 state_dir: $WORK/agent-state
 flow_listeners:

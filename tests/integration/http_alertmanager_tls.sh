@@ -20,7 +20,7 @@ basic_auth_users:
   citywatch: $HASH
 EOF
 printf 'route: {receiver: none, group_wait: 1s}\nreceivers: [{name: none}]\n' >"$WORK/am.yml"
-AM_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+AM_PORT=$(cw_free_port tcp)
 cw_spawn "$WORK/alertmanager.log" prometheus-alertmanager --config.file="$WORK/am.yml" \
   --web.config.file="$WORK/am-web.yml" --storage.path="$WORK/am-data" \
   --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address=

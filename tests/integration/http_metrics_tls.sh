@@ -66,7 +66,7 @@ c=$(code --cacert "$WORK/pki/ca.pem" --cert "$WORK/pki/prometheus.pem" --key "$W
   -H "Authorization: Basic $nul_auth" "https://127.0.0.1:$METRICS_PORT/metrics")
 [[ $c == 401 ]] || fail "the password followed by a NUL and more got HTTP $c, expected 401"
 
-PROM_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PROM_PORT=$(cw_free_port tcp)
 job() {  # NAME PORT PASSWORD_LINE
   printf '%s\n' \
     "  - job_name: $1" \

@@ -28,6 +28,34 @@ cw_step() {
   cw_log "+$(awk -v a="$CW_T0" -v b="${EPOCHREALTIME/,/.}" 'BEGIN { printf "%.1f", b - a }')s $*"
 }
 
+# cw_free_port udp|tcp|both: a port free (for UDP, TCP or both) on 127.0.0.1 and on the
+# wildcard address, chosen below
+# the kernel's ephemeral range (net.ipv4.ip_local_port_range). A port the kernel handed out
+# and took back could be handed out again, to another test's client socket, before the
+# daemon given it binds it (tests run in parallel); a port outside the range never is.
+cw_free_port() {
+  /usr/bin/python3 - "$1" <<'PY'
+import random, socket, sys
+kinds = {"udp": [socket.SOCK_DGRAM], "tcp": [socket.SOCK_STREAM],
+         "both": [socket.SOCK_DGRAM, socket.SOCK_STREAM]}[sys.argv[1]]
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    port = random.randint(10000, low - 1)
+    try:
+        for kind in kinds:
+            for addr in ("0.0.0.0", "127.0.0.1"):
+                s = socket.socket(socket.AF_INET, kind)
+                s.bind((addr, port))
+                s.close()
+    except OSError:
+        continue
+    print(port)
+    break
+else:
+    raise SystemExit("cw_free_port: no free %s port below %d" % (sys.argv[1], low))
+PY
+}
+
 cw_init() {
   if (($# < 3)); then
     echo "usage: $0 AGENT_BIN COLLECTOR_BIN SOURCE_DIR" >&2

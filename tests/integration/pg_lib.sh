@@ -58,10 +58,7 @@ pg_bindir() {
   PG_BINDIR=$best
 }
 
-# pg_free_tcp_port: a TCP port free right now on 127.0.0.1 (the kernel picks it).
-pg_free_tcp_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+pg_free_tcp_port() { cw_free_port tcp; }
 
 # pg_start: initdb (first call) and start the server; exports PG_PORT, PG_DSN, PG_ADMIN_DSN,
 # PG_PASSWORD. Fails the test (with initdb's or the server's log) when it cannot.

@@ -62,7 +62,7 @@ cw_wait_until 100 "attacker reaches the victim's sshd" ssh_reachable
 
 # Alertmanager on loopback, clustering off.
 cw_step "alertmanager"
-AM_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+AM_PORT=$(cw_free_port tcp)
 cat >"$WORK/am.yml" <<'EOF2'
 route:
   receiver: none

@@ -1,10 +1,7 @@
 # SNMP helpers for the integration tests (sourced after lib.sh). Peers are the real snmpd
 # and snmpsimd, started on loopback on ports chosen at run time.
 
-# cw_free_udp_port: a UDP port free right now on 127.0.0.1 (the kernel picks it).
-cw_free_udp_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+cw_free_udp_port() { cw_free_port udp; }
 
 cw_need_snmp_tools() {
   local tool
@@ -128,10 +125,7 @@ EOF
   } >"$file"
 }
 
-# cw_free_tcp_port: a TCP port free right now on 127.0.0.1 (the kernel picks it).
-cw_free_tcp_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+cw_free_tcp_port() { cw_free_port tcp; }
 
 # cw_start_snmp_exporter CONFIG: prometheus-snmp-exporter with CONFIG (checked first with
 # --dry-run) on a run-time port of 127.0.0.1. Sets EXPORTER_PORT and EXPORTER_PID.

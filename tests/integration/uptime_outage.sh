@@ -21,7 +21,7 @@ command -v snmpget >/dev/null || { echo "SKIP: snmpget not found (snmp)" >&2; ex
 command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 not found" >&2; exit 77; }
 INTERVAL=2 TIMEOUT_MS=500
 
-SNMP_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+SNMP_PORT=$(cw_free_port udp)
 # snmpsimd drops privileges to nobody: it must reach its data and cache directories.
 chmod 755 "$WORK"
 mkdir -p "$WORK/snmpdata"
