@@ -178,6 +178,14 @@ void* open_client_session(const SnmpTarget& t, SnmpCallback callback, void* magi
     }
   }
   void* sess = snmp_sess_open(&s);
+  // net-snmp honours DONT_PROBE only while opening and clears it afterwards (snmp_sess_add_ex).
+  // Without it, every v3 send to an engine not yet known runs a synchronous discovery inside
+  // snmp_sess_async_send: the agent's io thread blocked for timeout x (retries + 1) on each
+  // poll of an unreachable device, and the answers read by net-snmp directly, past the
+  // poller's check of their BER (snmp_ber.h). Set again, the poller's own asynchronous
+  // discovery is the only one.
+  if (sess && t.version == 3)
+    if (netsnmp_session* live = snmp_sess_session(sess)) live->flags |= SNMP_FLAGS_DONT_PROBE;
   // The session holds its own copies; wipe ours.
   std::memset(s.securityAuthKey, 0, sizeof s.securityAuthKey);
   std::memset(s.securityPrivKey, 0, sizeof s.securityPrivKey);
