@@ -271,6 +271,9 @@ void AgentMetrics::update_snmp(const SnmpPoller::Stats* poller, const TrapReceiv
                               "Interface rows dropped: more interfaces than the per-device cap"));
     snmp_->bad_values = CounterMirror(counter(r, "citywatch_agent_snmp_bad_values_total",
                                               "Varbinds of an unexpected type, ignored"));
+    snmp_->malformed_answers = CounterMirror(
+        counter(r, "citywatch_agent_snmp_malformed_answers_total",
+                "Datagrams at the poller's sockets whose BER lengths do not fit, dropped unread"));
     snmp_->rounds = CounterMirror(counter(r, "citywatch_agent_snmp_rounds_total",
                                           "Rounds in which every device was polled once more"));
     auto& received = prometheus::BuildCounter()
@@ -309,6 +312,7 @@ void AgentMetrics::update_snmp(const SnmpPoller::Stats* poller, const TrapReceiv
     snmp_->reboots.set(poller->reboots);
     snmp_->rows_dropped.set(poller->rows_dropped);
     snmp_->bad_values.set(poller->bad_values);
+    snmp_->malformed_answers.set(poller->malformed_answers);
     snmp_->rounds.set(poller->rounds_completed);
     snmp_->in_flight->Set(poller->in_flight);
     snmp_->queued->Set(poller->queued);

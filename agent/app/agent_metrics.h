@@ -100,7 +100,7 @@ class AgentMetrics {
   std::unique_ptr<EventMetrics> events_;  // registered on first update
   struct SnmpMetrics {
     CounterMirror polls_ok, polls_failed, requests, timeouts, backoffs, reboots, rows_dropped,
-        bad_values, rounds, traps, informs, traps_bad_community, traps_malformed,
+        bad_values, malformed_answers, rounds, traps, informs, traps_bad_community, traps_malformed,
         traps_unknown_user, traps_wrong_engine, traps_bad_auth, traps_level_too_low,
         traps_decryption_error, traps_not_in_time_window, trap_kernel_dropped;
     prometheus::Gauge* in_flight;

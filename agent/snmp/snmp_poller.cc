@@ -4,11 +4,14 @@
 #include <net-snmp/library/large_fd_set.h>
 #include <net-snmp/net-snmp-config.h>
 #include <net-snmp/net-snmp-includes.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cstring>
 
+#include "agent/snmp/snmp_ber.h"
 #include "agent/snmp/snmp_library.h"
 #include "common/log.h"
 
@@ -168,12 +171,34 @@ void SnmpPoller::wait_readable(Target& t) {
   t.sock->async_wait(asio::posix::stream_descriptor::wait_read,
                      [this, &t](boost::system::error_code ec) {
                        if (ec || stopping_ || !t.sess) return;
-                       netsnmp_large_fd_set& fds = fds_->set;
-                       NETSNMP_LARGE_FD_SET(t.fd, &fds);
-                       snmp_sess_read2(t.sess, &fds);  // runs on_response for a matching reply
-                       NETSNMP_LARGE_FD_CLR(t.fd, &fds);
+                       if (!drop_malformed(t)) {
+                         netsnmp_large_fd_set& fds = fds_->set;
+                         NETSNMP_LARGE_FD_SET(t.fd, &fds);
+                         snmp_sess_read2(t.sess, &fds);  // runs on_response for a matching reply
+                         NETSNMP_LARGE_FD_CLR(t.fd, &fds);
+                       }
                        if (!stopping_) wait_readable(t);
                      });
+}
+
+// net-snmp reads past a datagram whose inner lengths overstate what follows (snmp_ber.h), and
+// what reaches a poller's socket is the device's to choose (or a spoofer's): a datagram goes
+// to net-snmp only when every length fits. Anything else is dropped unread and counted.
+bool SnmpPoller::drop_malformed(Target& t) {
+  // Only a datagram is looked at: a pending socket error (an ICMP unreachable) stays for
+  // net-snmp's own read, as before.
+  int pending = 0;
+  if (::ioctl(t.fd, FIONREAD, &pending) != 0 || pending <= 0) return false;
+  if (peek_.empty()) peek_.resize(65536);  // larger than any UDP datagram
+  const ssize_t n = ::recv(t.fd, peek_.data(), peek_.size(), MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
+  if (n <= 0) return false;  // nothing there, or an error net-snmp's read will report
+  if (static_cast<std::size_t>(n) < peek_.size() &&
+      snmp_well_formed({peek_.data(), static_cast<std::size_t>(n)}))
+    return false;
+  std::uint8_t discard;
+  (void)::recv(t.fd, &discard, sizeof discard, MSG_DONTWAIT);  // drops the whole datagram
+  ++stats_.malformed_answers;
+  return true;
 }
 
 void SnmpPoller::arm_timeout(Target& t) {

@@ -53,6 +53,7 @@ class SnmpPoller {
     std::uint64_t reboots = 0;
     std::uint64_t rows_dropped = 0;
     std::uint64_t bad_values = 0;
+    std::uint64_t malformed_answers = 0;  // datagrams dropped unread: BER lengths do not fit
     std::uint32_t in_flight = 0;
     std::uint32_t queued = 0;
     std::uint32_t devices_down = 0;
@@ -88,6 +89,7 @@ class SnmpPoller {
   bool send_walk(Target& t);
   bool send(Target& t, snmp_pdu* pdu);
   void wait_readable(Target& t);
+  bool drop_malformed(Target& t);
   void arm_timeout(Target& t);
   void finish(Target& t, SnmpCause cause);
   void emit_success(Target& t, std::int64_t now_ns);
@@ -99,7 +101,8 @@ class SnmpPoller {
   std::vector<std::unique_ptr<Target>> targets_;
   std::deque<Target*> queue_;
   std::unique_ptr<SnmpPollerFdSet> fds_;
-  Record record_;  // reused for every record emitted
+  Record record_;                   // reused for every record emitted
+  std::vector<std::uint8_t> peek_;  // the datagram about to be read, checked first
   std::chrono::steady_clock::time_point started_{};
   Stats stats_;
   std::uint64_t polls_this_round_ = 0;

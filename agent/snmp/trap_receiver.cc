@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "agent/snmp/snmp_ber.h"
 #include "agent/snmp/snmp_library.h"
 #include "common/log.h"
 
@@ -147,59 +148,7 @@ struct UsmCounts {
   }
 };
 
-// A minimal BER reader for peek_usm_header: one TLV at a time, every length checked.
-struct Ber {
-  const std::uint8_t* p;
-  const std::uint8_t* end;
-  // Reads a tag and length; on success `body` spans the value and the cursor moves past it.
-  bool next(std::uint8_t want_tag, std::span<const std::uint8_t>& body) {
-    if (end - p < 2 || *p != want_tag) return false;
-    ++p;
-    std::size_t len = *p++;
-    if (len & 0x80) {
-      const std::size_t n = len & 0x7f;
-      if (n == 0 || n > 4 || static_cast<std::size_t>(end - p) < n) return false;
-      len = 0;
-      for (std::size_t i = 0; i < n; ++i) len = (len << 8) | *p++;
-    }
-    if (static_cast<std::size_t>(end - p) < len) return false;
-    body = {p, len};
-    p += len;
-    return true;
-  }
-};
-
-// True if `d` is a run of definite-length, low-tag-number BER TLVs that tile it exactly, each
-// constructed one (SEQUENCE, the PDU tags) recursively so, at most `depth_left` levels deep.
-bool ber_tiles(std::span<const std::uint8_t> d, int depth_left) {
-  Ber b{d.data(), d.data() + d.size()};
-  while (b.p < b.end) {
-    const std::uint8_t tag = *b.p;
-    if ((tag & 0x1f) == 0x1f) return false;               // high tag numbers: not in SNMP
-    if (b.p + 1 < b.end && b.p[1] == 0x80) return false;  // indefinite length: not in SNMP
-    std::span<const std::uint8_t> body;
-    if (!b.next(tag, body)) return false;
-    if ((tag & 0x20) != 0 && (depth_left == 0 || !ber_tiles(body, depth_left - 1))) return false;
-  }
-  return true;
-}
-
 }  // namespace
-
-bool TrapReceiver::well_formed(std::span<const std::uint8_t> d) {
-  // SNMP messages are a few levels deep (message, PDU, varbind list, varbind); 16 is ample.
-  constexpr int kMaxDepth = 16;
-  Ber outer{d.data(), d.data() + d.size()};
-  std::span<const std::uint8_t> msg;
-  if (!outer.next(0x30, msg) || !ber_tiles(msg, kMaxDepth)) return false;
-  // SNMPv3: the USM parameters are BER inside an OCTET STRING, which net-snmp parses
-  // trusting their inner lengths; they must tile too.
-  Ber m{msg.data(), msg.data() + msg.size()};
-  std::span<const std::uint8_t> version, global, params;
-  if (!m.next(0x02, version) || version.size() != 1 || version[0] != 3) return true;
-  if (!m.next(0x30, global) || !m.next(0x04, params)) return false;
-  return ber_tiles(params, kMaxDepth);
-}
 
 bool TrapReceiver::peek_usm_header(std::span<const std::uint8_t> d, std::string& user,
                                    std::string& engine_id) {
@@ -209,14 +158,14 @@ bool TrapReceiver::peek_usm_header(std::span<const std::uint8_t> d, std::string&
   //   msgAuthoritativeEngineBoots INTEGER, msgAuthoritativeEngineTime INTEGER,
   //   msgUserName OCTET STRING, ... }                              (RFC 3414 section 2.4)
   std::span<const std::uint8_t> msg, version, global, params, usm, engine, boots, time, name;
-  Ber outer{d.data(), d.data() + d.size()};
+  BerReader outer{d.data(), d.data() + d.size()};
   if (!outer.next(0x30, msg)) return false;
-  Ber m{msg.data(), msg.data() + msg.size()};
+  BerReader m{msg.data(), msg.data() + msg.size()};
   if (!m.next(0x02, version) || version.size() != 1 || version[0] != 3) return false;
   if (!m.next(0x30, global) || !m.next(0x04, params)) return false;
-  Ber p{params.data(), params.data() + params.size()};
+  BerReader p{params.data(), params.data() + params.size()};
   if (!p.next(0x30, usm)) return false;
-  Ber u{usm.data(), usm.data() + usm.size()};
+  BerReader u{usm.data(), usm.data() + usm.size()};
   if (!u.next(0x04, engine) || !u.next(0x02, boots) || !u.next(0x02, time) || !u.next(0x04, name))
     return false;
   user.assign(reinterpret_cast<const char*>(name.data()), name.size());
@@ -346,7 +295,7 @@ void TrapReceiver::read_one() {
     // net-snmp 5.9 reads past the datagram when an inner length (the USM parameters')
     // overstates what follows: only BER whose every length fits reaches it.
     if (static_cast<std::size_t>(n) == peek_.size() || (mh.msg_flags & MSG_TRUNC) != 0 ||
-        !well_formed(datagram)) {
+        !snmp_well_formed(datagram)) {
       ++stats_.malformed;
       std::uint8_t discard;
       (void)recv(fd_, &discard, sizeof discard, MSG_DONTWAIT);  // drops the whole datagram

@@ -58,11 +58,6 @@ class TrapReceiver {
     std::uint64_t kernel_dropped = 0;  // SO_RXQ_OVFL: the socket buffer was full
   };
 
-  // True if the datagram is one SNMP message whose BER lengths all fit inside what holds
-  // them (the USM parameters of a v3 message included), with no indefinite lengths or high
-  // tag numbers. The receiver drops anything else, as malformed, before net-snmp sees it.
-  static bool well_formed(std::span<const std::uint8_t> datagram);
-
   // The user name and authoritative engine ID of an SNMPv3 message (RFC 3412 section 6,
   // RFC 3414 section 2.4), read with bounds checks from the raw datagram; false if it is not
   // one. Public for the unit tests and the fuzzer.

@@ -8,6 +8,7 @@
 
 #include "agent/snmp/counter_tracker.h"
 #include "agent/snmp/if_walk.h"
+#include "agent/snmp/snmp_ber.h"
 #include "agent/snmp/snmp_config.h"
 #include "agent/snmp/trap_receiver.h"
 
@@ -237,16 +238,15 @@ TEST(TrapReceiver, PeeksUserAndEngineFromTheUsmHeader) {
   EXPECT_FALSE(TrapReceiver::peek_usm_header(v2, user, engine));
 }
 
-TEST(TrapReceiver, PassesOnlyBerWhoseLengthsFit) {
+TEST(SnmpBer, PassesOnlyBerWhoseLengthsFit) {
   // A genuine v3 message shape: every length fits.
   const std::vector<std::uint8_t> msg = {
       0x30, 0x35, 0x02, 0x01, 0x03, 0x30, 0x0f, 0x02, 0x02, 0x12, 0x34, 0x02, 0x03, 0x00,
       0xff, 0xe3, 0x04, 0x01, 0x00, 0x02, 0x01, 0x03, 0x04, 0x1d, 0x30, 0x1b, 0x04, 0x07,
       0x80, 0x00, 0x00, 0x00, 0x01, 0x02, 0x03, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02, 0x04,
       0x06, 'c',  'w',  'p',  'r',  'i',  'v',  0x04, 0x00, 0x04, 0x00, 0x30, 0x00};
-  EXPECT_TRUE(TrapReceiver::well_formed(msg));
-  for (std::size_t n = 0; n < msg.size(); ++n)
-    EXPECT_FALSE(TrapReceiver::well_formed({msg.data(), n})) << n;
+  EXPECT_TRUE(snmp_well_formed(msg));
+  for (std::size_t n = 0; n < msg.size(); ++n) EXPECT_FALSE(snmp_well_formed({msg.data(), n})) << n;
   // Found by snmp_trap_fuzz: the USM parameters claim 47 bytes where 30 follow, and the
   // outer SEQUENCE 280 where 56 do. net-snmp 5.9.3's snmp_parse reads past the buffer.
   const std::vector<std::uint8_t> crash = {
@@ -254,21 +254,21 @@ TEST(TrapReceiver, PassesOnlyBerWhoseLengthsFit) {
       0x03, 0x00, 0xff, 0xe3, 0x04, 0x01, 0x01, 0x02, 0x01, 0x03, 0x04, 0x2f, 0x30, 0x2d, 0x04,
       0x0b, 0x80, 0x00, 0x00, 0x00, 0x01, 0x02, 0x03, 0x04, 0xaa, 0xbb, 0xcc, 0x02, 0x01, 0x01,
       0x02, 0x03, 0x00, 0x30, 0x4f, 0x04, 0x11, 0x80, 0x00, 0x1f, 0x88, 0x80, 0x1d, 0x78};
-  EXPECT_FALSE(TrapReceiver::well_formed(crash));
+  EXPECT_FALSE(snmp_well_formed(crash));
   // The same lie inside the USM parameters only, the outer lengths made consistent.
   std::vector<std::uint8_t> inner = msg;
   inner[25] = 0x30;  // the USM SEQUENCE claims more than its OCTET STRING holds
-  EXPECT_FALSE(TrapReceiver::well_formed(inner));
+  EXPECT_FALSE(snmp_well_formed(inner));
   // Indefinite lengths, high tag numbers and nesting beyond 16 levels are refused.
-  EXPECT_FALSE(TrapReceiver::well_formed(std::vector<std::uint8_t>{0x30, 0x80, 0x00, 0x00}));
-  EXPECT_FALSE(TrapReceiver::well_formed(std::vector<std::uint8_t>{0x30, 0x02, 0x1f, 0x00}));
+  EXPECT_FALSE(snmp_well_formed(std::vector<std::uint8_t>{0x30, 0x80, 0x00, 0x00}));
+  EXPECT_FALSE(snmp_well_formed(std::vector<std::uint8_t>{0x30, 0x02, 0x1f, 0x00}));
   std::vector<std::uint8_t> deep;
   for (int i = 0; i < 40; ++i) deep.insert(deep.begin(), {0x30, static_cast<std::uint8_t>(2 * i)});
-  EXPECT_FALSE(TrapReceiver::well_formed(deep));
+  EXPECT_FALSE(snmp_well_formed(deep));
   // A v2c message is checked as BER only.
   const std::vector<std::uint8_t> v2c = {0x30, 0x09, 0x02, 0x01, 0x01, 0x04,
                                          0x02, 'c',  'w',  0xa7, 0x00};
-  EXPECT_TRUE(TrapReceiver::well_formed(v2c));
+  EXPECT_TRUE(snmp_well_formed(v2c));
 }
 
 TEST(SnmpConfig, DefaultsApplyToTargets) {
