@@ -50,7 +50,20 @@ stage() {
   cw_udp_capture_start "$cap" "$PORT"
   local d0
   d0=$(cw_metric "$AGENT_METRICS" citywatch_agent_flow_datagrams_total)
-  "$@" >"$WORK/$name.log" 2>&1 || fail "$name failed: $(tail -3 "$WORK/$name.log")"
+  local rc=0
+  "$@" >"$WORK/$name.log" 2>&1 || rc=$?
+  # pmacctd (1.7.7) reading a file exits 1 now and then at the end: its plugin, told to stop
+  # at end of file, flushes and exits before the core has closed the pipe to it, and the core
+  # takes that for a lost plugin (about 1 run in 4 with sfprobe, seen in CI and by hand). That
+  # is pmacctd's own shutdown, after every export was sent (by hand, 10 runs: 344 datagrams
+  # each, whether it exited 0 or 1); the checks below judge the export.
+  if ((rc == 1)) && [[ "$1 $2 $3" == "timeout 120 pmacctd" ]] &&
+    grep -q "Shutting down on user request" "$WORK/$name.log" &&
+    tail -n 1 "$WORK/$name.log" | grep -q "no more plugins active. Shutting down."; then
+    cw_log "$name: pmacctd exited 1 after its plugin had finished (its shutdown race); checking the export"
+  elif ((rc != 0)); then
+    fail "$name failed (exit $rc): $(tail -3 "$WORK/$name.log")"
+  fi
   cw_udp_capture_stop
   local sum
   sum=$(python3 "$SRC_DIR/tests/integration/sampling_check.py" live "$cap" "$PORT" "$kind" "$AGENT_BIN") ||
