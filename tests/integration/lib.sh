@@ -29,10 +29,10 @@ cw_step() {
 }
 
 # cw_free_port udp|tcp|both: a port free (for UDP, TCP or both) on 127.0.0.1 and on the
-# wildcard address, chosen below
-# the kernel's ephemeral range (net.ipv4.ip_local_port_range). A port the kernel handed out
-# and took back could be handed out again, to another test's client socket, before the
-# daemon given it binds it (tests run in parallel); a port outside the range never is.
+# wildcard address, chosen below the kernel's ephemeral range (net.ipv4.ip_local_port_range).
+# A port the kernel handed out and took back could be handed out again, to another test's
+# client socket, before the daemon given it binds it (tests run in parallel); a port outside
+# the range never is.
 cw_free_port() {
   /usr/bin/python3 - "$1" <<'PY'
 import random, socket, sys

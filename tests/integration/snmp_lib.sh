@@ -171,7 +171,7 @@ cw_one_port_snmprec() {
 REC
   shift 3
   for rec in "$@"; do
-    grep -vF -- "${rec%%|*}|" "$file" >"$file.tmp" || true
+    awk -F'|' -v oid="${rec%%|*}" '$1 != oid' "$file" >"$file.tmp"
     printf '%s\n' "$rec" >>"$file.tmp"
     sort -t'|' -k1,1V "$file.tmp" >"$file"
     rm -f "$file.tmp"
