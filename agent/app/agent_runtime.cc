@@ -242,9 +242,25 @@ int AgentRuntime::run() {
     if (s.fd) wait_live(s);
   asio::post(io_, [this] { start_next_file(); });
   tick();
+  // Every source is open and every socket bound (init()): the service manager may count
+  // the agent as started (Type=notify), and its watchdog pings come from this loop.
+  notifier_->ready(ready_status());
+  notifier_->start_watchdog(io_);
   io_.run();
+  notifier_->stop_watchdog();
   update_metrics();
   return exit_code_;
+}
+
+// What `systemctl status` shows while the agent runs (STATUS=).
+std::string AgentRuntime::ready_status() const {
+  std::string s = std::to_string(config_.captures.size()) + " capture source(s), " +
+                  std::to_string(config_.flow_listeners.size()) + " flow listener(s), " +
+                  std::to_string(config_.snmp.targets.size()) + " SNMP target(s); forwarding to ";
+  for (std::size_t i = 0; i < config_.collectors.size(); ++i)
+    s += (i ? ", " : "") + config_.collectors[i].host + ":" +
+         std::to_string(config_.collectors[i].port);
+  return s + " through the spool in " + config_.spool.dir.string();
 }
 
 void AgentRuntime::make_meters(Source& s) {
@@ -555,9 +571,12 @@ void AgentRuntime::set_reload_source(std::string config_file, bool files_from_co
 void AgentRuntime::wait_hangup() {
   hangup_.async_wait([this](boost::system::error_code ec, int) {
     if (ec || finishing_) return;
+    notifier_->reloading();
     const Status s = reload();
     metrics_->count_reload(s.is_ok());
     if (!s) log::error("agent: reload refused, the running configuration stays: " + s.message());
+    notifier_->ready(s ? ready_status()
+                       : "reload refused, the running configuration stays: " + s.message());
     wait_hangup();
   });
 }
@@ -649,6 +668,8 @@ Status AgentRuntime::reload() {
 }
 
 void AgentRuntime::shutdown(const char* why) {
+  notifier_->stopping(std::string("stopping (") + why + ")");
+  notifier_->stop_watchdog();
   if (!finishing_) {
     // Flows still in the meter are flushed into the spool: they go out at the next start.
     finishing_ = true;

@@ -41,6 +41,7 @@
 #include "agent/spool/spool.h"
 #include "common/record.h"
 #include "common/record_sink.h"
+#include "common/service_notify.h"
 #include "common/status.h"
 #include "common/wire_codec.h"
 
@@ -61,6 +62,10 @@ class AgentRuntime : public RecordSink {
   // embedded default, which a reload leaves as it is), and whether -r replaced the
   // configured sources with files (a reload keeps them replaced).
   void set_reload_source(std::string config_file, bool files_from_command_line);
+  // The service manager to tell of readiness, reloads and stopping, and to ping as a
+  // watchdog from this runtime's io_context (common/service_notify.h). Not owned; outlives
+  // run(). Unset: nobody is told.
+  void set_service_notifier(ServiceNotifier* notifier) { notifier_ = notifier; }
 
   // SIGHUP: re-reads the configuration and applies it all-or-nothing. Reloadable: capture
   // BPF filters, SNMP targets, trap users and communities. A change to anything else is
@@ -115,6 +120,7 @@ class AgentRuntime : public RecordSink {
   };
 
   Status open_threaded(std::size_t capture, const CaptureOptions& opts);
+  std::string ready_status() const;
   // Numbers, spools and announces the batches the capture threads sealed.
   void collect_worker_batches();
   void spool_batch(std::vector<std::byte> payload, std::uint32_t records);
@@ -169,6 +175,8 @@ class AgentRuntime : public RecordSink {
   boost::asio::signal_set hangup_;
   std::string config_file_;
   bool files_from_command_line_ = false;
+  ServiceNotifier no_notifier_;  // notifies nobody: what notifier_ points at unless set
+  ServiceNotifier* notifier_ = &no_notifier_;
   std::function<Status(const std::string&)> on_file_start_;
   bool offline_ = false;
   // SNMP (live sources): the library outlives the poller and the trap receiver, and the

@@ -11,6 +11,7 @@
 #include "agent/app/offline_reads.h"
 #include "agent/flow/decode_command.h"
 #include "common/huge_heap.h"
+#include "common/service_notify.h"
 #include "common/version.h"
 
 namespace cw = citywatch;
@@ -105,8 +106,12 @@ int main(int argc, char** argv) {
   const std::filesystem::path state_dir =
       cfg.state_dir.empty() ? cfg.spool.dir.parent_path() / "agent-state" : cfg.state_dir;
   const std::string agent_id = cfg.agent_id;
+  // Under systemd (Type=notify, WatchdogSec=): readiness, reloads, stopping and watchdog
+  // pings. Made before the runtime, so it outlives it.
+  const auto notifier = cw::ServiceNotifier::from_environment();
   ag::AgentRuntime runtime(std::move(cfg));
   runtime.set_reload_source(config_file, !files.empty());
+  runtime.set_service_notifier(notifier.get());
   if (auto s = runtime.init(); !s) {
     std::cerr << name << ": " << s.message() << "\n";
     return 1;

@@ -13,7 +13,9 @@
 namespace citywatch::collector {
 
 CollectorRuntime::CollectorRuntime(CollectorConfig cfg, RuntimeOptions options)
-    : cfg_(std::move(cfg)), options_(options) {}
+    : cfg_(std::move(cfg)), options_(options) {
+  if (options_.notifier != nullptr) notifier_ = options_.notifier;
+}
 
 Status CollectorRuntime::create(CollectorConfig cfg, RuntimeOptions options,
                                 std::unique_ptr<CollectorRuntime>& out) {
@@ -163,16 +165,32 @@ void CollectorRuntime::uptime_tick() {
 void CollectorRuntime::wait_hangup() {
   hangup_.async_wait([this](boost::system::error_code ec, int) {
     if (ec) return;
-    if (rules_)
-      rules_->reload();
-    else
+    notifier_->reloading();
+    if (rules_) {
+      notifier_->ready(rules_->reload()
+                           ? ready_status()
+                           : "rules reload refused, the running rules stay (see the log)");
+    } else {
       log::info("collector: SIGHUP: no rules configured, nothing to reload");
+      notifier_->ready(ready_status());
+    }
     wait_hangup();
   });
 }
 
+// What `systemctl status` shows while the collector runs (STATUS=).
+std::string CollectorRuntime::ready_status() const {
+  return "ingest on " + cfg_.ingest_host + ":" + std::to_string(server_->port()) + ", metrics at " +
+         metrics_server_->url() + ", " + std::to_string(cfg_.rules.files.size()) + " rule file(s)";
+}
+
 void CollectorRuntime::run() {
+  // start() bound every port: the service manager may count the collector as started
+  // (Type=notify), and its watchdog pings come from this loop.
+  notifier_->ready(ready_status());
+  notifier_->start_watchdog(io_);
   io_.run();
+  notifier_->stop_watchdog();
   server_->drain();
   drained_ = true;
 }
@@ -182,6 +200,11 @@ void CollectorRuntime::stop() {
 }
 
 void CollectorRuntime::shut_down() {
+  if (!stopping_notified_) {
+    stopping_notified_ = true;
+    notifier_->stopping("stopping");
+  }
+  notifier_->stop_watchdog();
   if (tracker_) tracker_->stop();
   uptime_timer_.cancel();
   if (rules_) rules_->stop();

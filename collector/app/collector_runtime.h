@@ -33,6 +33,7 @@
 #include "collector/uptime/outage_tracker.h"
 #include "collector/uptime/uptime_metrics.h"
 #include "common/http/metrics_server.h"
+#include "common/service_notify.h"
 #include "common/status.h"
 
 namespace citywatch::collector {
@@ -40,6 +41,10 @@ namespace citywatch::collector {
 struct RuntimeOptions {
   std::uint64_t fault_exit_after_commits = 0;  // testing only (--fault-exit-after-commits)
   bool handle_signals = true;                  // SIGINT/SIGTERM stop, SIGHUP reloads the rules
+  // The service manager to tell of readiness, reloads and stopping, and to ping as a
+  // watchdog from the runtime's io_context (common/service_notify.h). Not owned; outlives
+  // the runtime. Null: nobody is told.
+  ServiceNotifier* notifier = nullptr;
 };
 
 class CollectorRuntime {
@@ -67,6 +72,7 @@ class CollectorRuntime {
   uptime::OutageTracker* tracker() { return tracker_.get(); }
 
  private:
+  std::string ready_status() const;
   CollectorRuntime(CollectorConfig cfg, RuntimeOptions options);
   Status build();
   void uptime_tick();
@@ -75,6 +81,8 @@ class CollectorRuntime {
 
   CollectorConfig cfg_;
   RuntimeOptions options_;
+  ServiceNotifier no_notifier_;  // notifies nobody: what notifier_ points at unless set
+  ServiceNotifier* notifier_ = &no_notifier_;
   std::unique_ptr<boost::asio::ssl::context> tls_;
   std::unique_ptr<IngestLedger> ledger_;
   std::shared_ptr<prometheus::Registry> registry_;
@@ -94,6 +102,7 @@ class CollectorRuntime {
   boost::asio::signal_set hangup_{io_};
   boost::asio::signal_set signals_{io_};
   bool drained_ = false;
+  bool stopping_notified_ = false;
 };
 
 }  // namespace citywatch::collector

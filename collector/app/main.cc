@@ -11,6 +11,7 @@
 #include "collector/rules_engine/rules_service.h"
 #include "common/huge_heap.h"
 #include "common/log.h"
+#include "common/service_notify.h"
 #include "common/tls.h"
 #include "common/version.h"
 
@@ -82,8 +83,11 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // Under systemd (Type=notify, WatchdogSec=): readiness, reloads, stopping and watchdog pings.
+  const auto notifier = cw::ServiceNotifier::from_environment();
   col::RuntimeOptions options;
   options.fault_exit_after_commits = fault_exit;
+  options.notifier = notifier.get();
   std::unique_ptr<col::CollectorRuntime> runtime;
   if (auto s = col::CollectorRuntime::create(std::move(cfg), options, runtime); !s) {
     cw::log::error(s.message());
