@@ -17,8 +17,10 @@
 #      conffiles, the spool, the ledger and the outage store are kept, and the collector
 #      continues from the ledger's totals;
 #   7. the root boots under systemd-nspawn: the unit refuses the example config (the journal
-#      says why), both units run as citywatch with the shipped hardening, a live agent on
-#      loopback delivers, and `systemctl reload` works.
+#      says why), both units start (Type=notify: listening once `systemctl start` returns)
+#      and run as citywatch with the shipped hardening, a live agent on loopback delivers,
+#      `systemctl reload` works, and an agent frozen with SIGSTOP is killed by its watchdog
+#      and restarted.
 # usage: debian.sh AGENT_BIN COLLECTOR_BIN SOURCE_DIR   (the binaries are not used: the
 # packages carry their own). Needs root (chroot, mounts, nspawn). Takes about 6 min on
 # 2 cores, most of it the package build (about 2 min with a warm ccache).
@@ -229,8 +231,7 @@ cw_stop "$COL_PID"
 # host whose PID 1 is not systemd can boot it too. CAP_NET_ADMIN is not in nspawn's default
 # bounding set; the agent's unit asks for it (promiscuous mode).
 umount "$ROOT/proc"
-free_port() { /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-p_ingest=$(free_port) p_metrics=$(free_port) p_agent=$(free_port)
+p_ingest=$(cw_free_port tcp) p_metrics=$(cw_free_port tcp) p_agent=$(cw_free_port tcp)
 sed -i -e "s/^\(  ingest: \)127\.0\.0\.1:[0-9]*/\1127.0.0.1:$p_ingest/" \
   -e "s/^\(  metrics: \)127\.0\.0\.1:[0-9]*/\1127.0.0.1:$p_metrics/" "$ROOT/etc/citywatch/collector.yaml"
 sed -i -e "s/^\(  - address: \)127\.0\.0\.1:[0-9]*/\1127.0.0.1:$p_ingest/" \
@@ -267,6 +268,18 @@ in_box systemctl enable --now citywatch-collector >/dev/null 2>&1 ||
   fail "systemctl enable --now citywatch-collector: $(in_box journalctl -u citywatch-collector --no-pager | tail -n 5)"
 in_box systemctl enable --now citywatch-agent >/dev/null 2>&1 ||
   fail "systemctl enable --now citywatch-agent: $(in_box journalctl -u citywatch-agent --no-pager | tail -n 5)"
+# Type=notify: `systemctl start` returned after READY=1, so both listen now (no retry), and
+# systemd holds the daemons' STATUS= lines.
+curl -sf --max-time 5 -o /dev/null "http://127.0.0.1:$p_metrics/metrics" ||
+  fail "citywatch-collector started, but its metrics endpoint does not answer"
+curl -sf --max-time 5 -o /dev/null "http://127.0.0.1:$p_agent/metrics" ||
+  fail "citywatch-agent started, but its metrics endpoint does not answer"
+for u in citywatch-collector citywatch-agent; do
+  status=$(in_box systemctl show -P StatusText "$u")
+  [[ "$(in_box systemctl show -P Type "$u")" == notify && -n $status ]] ||
+    fail "$u: not Type=notify with a status: type $(in_box systemctl show -P Type "$u"), status '$status'"
+  cw_log "$u: started (Type=notify), listening at once; status: $status"
+done
 uid=$(in_box id -u citywatch)
 for u in citywatch-collector citywatch-agent; do
   pid=$(in_box systemctl show -P MainPID "$u")
@@ -297,6 +310,29 @@ in_box systemctl reload citywatch-collector ||
 [[ "$(in_box systemctl is-active citywatch-agent citywatch-collector | tr '\n' ' ')" == "active active " ]] ||
   fail "a unit is not active after reload"
 stamp "systemctl reload: agent reloaded (reloads_total{result=ok} 1), both units active"
+
+# The watchdog: an agent whose event loop stops (SIGSTOP here; a hung disk or a deadlock in
+# life) stops pinging, and systemd kills it and starts it again. WatchdogSec is 30 s in the
+# unit; 3 s in a drop-in here, to keep the test short.
+mkdir -p "$ROOT/etc/systemd/system/citywatch-agent.service.d"
+printf '[Service]\nWatchdogSec=3s\n' >"$ROOT/etc/systemd/system/citywatch-agent.service.d/watchdog.conf"
+in_box systemctl daemon-reload
+in_box systemctl restart citywatch-agent || fail "systemctl restart citywatch-agent with WatchdogSec=3s failed"
+frozen=$(in_box systemctl show -P MainPID citywatch-agent)
+restarts=$(in_box systemctl show -P NRestarts citywatch-agent)
+[[ "$frozen" =~ ^[1-9][0-9]*$ ]] || fail "citywatch-agent has no main process after restart"
+in_box kill -STOP "$frozen"
+revived() {
+  [[ "$(in_box systemctl show -P NRestarts citywatch-agent)" -gt "$restarts" &&
+    "$(in_box systemctl is-active citywatch-agent)" == active &&
+    "$(in_box systemctl show -P MainPID citywatch-agent)" != "$frozen" ]]
+}
+cw_wait_until 600 "systemd restarting the frozen agent" revived
+in_box journalctl -u citywatch-agent --no-pager | grep -q "Watchdog timeout" ||
+  fail "the agent was restarted, but not by its watchdog: $(in_box journalctl -u citywatch-agent --no-pager | tail -n 8)"
+curl -sf --max-time 5 -o /dev/null "http://127.0.0.1:$p_agent/metrics" ||
+  fail "the restarted agent's metrics endpoint does not answer"
+stamp "watchdog: the frozen agent (pid $frozen) was killed on its watchdog timeout and restarted ($(in_box systemctl show -P NRestarts citywatch-agent) restart(s)), listening again"
 in_box systemctl poweroff || true
 cw_wait_exit "$NSPAWN_PID" 600
 echo "PASS: packages built, lintian without errors, installed, upgraded and run under systemd in a fresh Debian 12 root"
