@@ -1,5 +1,6 @@
 #include "common/service_notify.h"
 
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +14,8 @@
 
 namespace citywatch {
 namespace {
+
+constexpr long kSendTimeoutSeconds = 2;
 
 // A decimal number filling all of `text`; false for anything else (empty, signs, garbage).
 bool parse_decimal(const char* text, std::uint64_t& out) {
@@ -49,12 +52,17 @@ std::unique_ptr<ServiceNotifier> ServiceNotifier::from_environment() {
   if (name[0] == '@') n.addr_.sun_path[0] = '\0';
   n.addr_len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() +
                                        (name[0] == '@' ? 0 : 1));
-  n.fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  n.fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (n.fd_ < 0) {
     log::warning(std::string("NOTIFY_SOCKET: socket: ") + std::strerror(errno) +
                  "; not notifying the manager");
     return owned;
   }
+  // Blocking, as libsystemd sends: a manager busy at boot, its queue full, gets the message a
+  // moment later instead of never (a lost READY=1 fails the start after TimeoutStartSec).
+  // Bounded, so a manager that stopped reading cannot hold the daemon's loop.
+  const timeval bound{kSendTimeoutSeconds, 0};
+  (void)::setsockopt(n.fd_, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof bound);
   if (watchdog && ours) n.watchdog_ = std::chrono::microseconds(usec);
   return owned;
 }
@@ -122,9 +130,14 @@ void ServiceNotifier::stop_watchdog() {
 
 void ServiceNotifier::ping() {
   send("WATCHDOG=1");
-  timer_->expires_after(watchdog_ / 2);
+  // A quarter of the interval, not systemd's suggested half: a stall shorter than 3/4 of
+  // WatchdogSec (a slow fsync, a busy moment) never misses the deadline.
+  timer_->expires_after(watchdog_ / 4);
   timer_->async_wait([this](boost::system::error_code ec) {
-    if (!ec) ping();
+    // timer_ is gone when stop_watchdog() came after this wait had already completed: its
+    // handler still runs, with success, if the io_context turns again (the collector's
+    // drain() does).
+    if (!ec && timer_) ping();
   });
 }
 

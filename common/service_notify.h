@@ -9,13 +9,16 @@
 //   RELOADING=1  while a SIGHUP re-reads the configuration (with MONOTONIC_USEC), READY=1
 //                again after, with the outcome in STATUS=;
 //   STOPPING=1   when it starts to shut down;
-//   WATCHDOG=1   every half of $WATCHDOG_USEC from the daemon's event loop: a loop that
+//   WATCHDOG=1   every quarter of $WATCHDOG_USEC from the daemon's event loop: a loop that
 //                stops turning (a stuck disk, a deadlock) stops the pings, and systemd kills
 //                and restarts the daemon (Restart=on-failure covers a watchdog timeout).
+//                A stall shorter than 3/4 of the interval is never caught; one longer than
+//                the interval always is.
 //
 // Without $NOTIFY_SOCKET (a daemon started by hand, by a test, with -r) every call does
-// nothing. A datagram that cannot be sent is counted, never fatal: the manager's socket is
-// not the daemon's business. Ownership: one per daemon, made in main(); its watchdog timer
+// nothing. Sends block for at most 2 s (a manager busy at boot still gets READY=1). A
+// datagram that cannot be sent is counted, never fatal: the manager's socket is not the
+// daemon's business. Ownership: one per daemon, made in main(); its watchdog timer
 // runs on the daemon's io_context. Thread-safety: one thread (the io_context's).
 #pragma once
 
@@ -52,7 +55,7 @@ class ServiceNotifier {
   void stopping(std::string_view status);
   void status(std::string_view status);
 
-  // Pings WATCHDOG=1 now and then every watchdog_interval() / 2 on `io`, until
+  // Pings WATCHDOG=1 now and then every watchdog_interval() / 4 on `io`, until
   // stop_watchdog() or the io_context stops. Nothing without a watchdog interval.
   // stop_watchdog() must come before `io` is destroyed (the daemons call it once their
   // io_context has stopped running).

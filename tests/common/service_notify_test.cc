@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -123,7 +124,7 @@ TEST(ServiceNotifier, WatchdogPingsFromTheEventLoopUntilStopped) {
   Manager m(false);
   clear_env();
   ::setenv("NOTIFY_SOCKET", m.name().c_str(), 1);
-  ::setenv("WATCHDOG_USEC", "40000", 1);  // 40 ms: a ping every 20 ms
+  ::setenv("WATCHDOG_USEC", "40000", 1);  // 40 ms: a ping every 10 ms
   ::setenv("WATCHDOG_PID", std::to_string(getpid()).c_str(), 1);
   auto n = ServiceNotifier::from_environment();
   ASSERT_EQ(n->watchdog_interval(), std::chrono::microseconds(40000));
@@ -142,7 +143,8 @@ TEST(ServiceNotifier, WatchdogPingsFromTheEventLoopUntilStopped) {
     }
   }
   EXPECT_GE(pings, 4);
-  // A loop that does not turn sends nothing: the manager's watchdog fires.
+  // A loop that does not turn sends nothing (a pinger on a thread of its own would send
+  // about ten here): a stuck loop is what the manager's watchdog catches.
   EXPECT_FALSE(m.next(100));
   n->stop_watchdog();
   io.run_for(std::chrono::milliseconds(100));
@@ -150,6 +152,33 @@ TEST(ServiceNotifier, WatchdogPingsFromTheEventLoopUntilStopped) {
   }
   io.run_for(std::chrono::milliseconds(100));
   EXPECT_FALSE(m.next(0)) << "a ping after stop_watchdog()";
+}
+
+// stop_watchdog() may come when a ping is already due: its wait has completed and its handler
+// is queued, to run if the io_context turns again (the collector drains its sessions after
+// stopping). That handler must not ping, nor touch the timer that is gone.
+TEST(ServiceNotifier, StopWhileAPingIsDueSendsNoMore) {
+  Manager m(false);
+  for (int round = 0; round < 50; ++round) {
+    clear_env();
+    ::setenv("NOTIFY_SOCKET", m.name().c_str(), 1);
+    ::setenv("WATCHDOG_USEC", "4000", 1);  // a ping due every millisecond
+    auto n = ServiceNotifier::from_environment();
+    boost::asio::io_context io;
+    n->start_watchdog(io);
+    ::usleep(3000);  // the next ping is due
+    // Stopped from a handler queued before the reactor looks at the timer, or after it.
+    boost::asio::post(io, [&] { n->stop_watchdog(); });
+    if (round % 2) io.poll_one();
+    io.poll();
+    while (m.next(0)) {
+    }
+    const std::uint64_t sent = n->sent();
+    io.restart();
+    io.run_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(n->sent(), sent) << "round " << round;
+    EXPECT_FALSE(m.next(0)) << "round " << round;
+  }
 }
 
 TEST(ServiceNotifier, WatchdogMeantForAnotherProcessIsIgnored) {
