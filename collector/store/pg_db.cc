@@ -24,7 +24,17 @@ class PgDb final : public SqlDb {
   Status connect() {
     if (conn_) PQfinish(conn_);
     prepared_.clear();
-    conn_ = PQconnectdb(dsn_.c_str());
+    // Bounds for a database that stops answering (a failover, a host gone from the network):
+    // the collector's statements run on its event loop, so an unbounded wait would stall
+    // ingest, metrics and the systemd watchdog alike. A connection attempt gives up after
+    // 10 s, a statement sent and not acknowledged by TCP after 10 s, an idle connection whose
+    // peer is gone is found by keepalives in 15 s. Listed before the DSN, so the DSN's own
+    // settings win (libpq: later keywords override earlier ones).
+    static constexpr const char* kKeys[] = {
+        "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          nullptr};
+    const char* values[] = {"10", "1", "5", "5", "2", "10000", dsn_.c_str(), nullptr};
+    conn_ = PQconnectdbParams(kKeys, values, /*expand_dbname=*/1);
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
       std::string msg = conn_ ? PQerrorMessage(conn_) : "out of memory";
       while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();

@@ -1,11 +1,17 @@
 #include "collector/ingest/ledger.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
+#include <string>
 
+#include "collector/store/sql_db.h"
 #include "tests/support/test_db.h"
 
 namespace citywatch::collector {
@@ -289,6 +295,29 @@ TEST_P(LedgerRestartTest, ACommitAfterTheDatabaseRestartedReconnects) {
     packets += r.totals.packets;
   });
   EXPECT_EQ(packets, 20u);
+}
+
+// A database host that takes the connection and never answers (a half-dead server, a
+// firewall that eats replies): the connection attempt fails after libpq's connect_timeout
+// (10 s, the collector's default) with an error, instead of holding the collector's event
+// loop, and with it ingest and the systemd watchdog, for as long as TCP lasts.
+TEST(PostgresStore, AServerThatNeverAnswersFailsTheConnectionInsteadOfHanging) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);  // the kernel completes handshakes; nobody ever reads
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const std::string dsn =
+      "host=127.0.0.1 port=" + std::to_string(ntohs(a.sin_port)) + " dbname=cw user=cw";
+  std::unique_ptr<store::SqlDb> db;
+  const Status s = store::open_postgres(dsn, db);
+  ::close(fd);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("timeout"), std::string::npos) << s.message();
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, LedgerTest, citywatch::testing::kEngines,
