@@ -5,8 +5,10 @@
 # WatchdogSec=). For the collector, then the agent (a live one: a flow listener):
 #   1. READY=1 comes once the daemon listens: at that moment, without a retry, its metrics
 #      endpoint answers (and the collector's ingest port and the agent's flow port are bound);
-#   2. WATCHDOG=1 keeps coming while the daemon runs; stopped with SIGSTOP it sends none, and
-#      resumed it pings again: a frozen daemon is what systemd's watchdog catches;
+#   2. WATCHDOG=1 keeps coming while the daemon runs (every 0.25 s here); stopped with SIGSTOP
+#      it sends none, and resumed it pings again: a frozen daemon is what systemd's watchdog
+#      catches (that the pings come from the event loop, not a thread of their own, is
+#      tests/common/service_notify_test.cc's);
 #   3. SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1 again; a reload the agent
 #      refuses says so in STATUS=;
 #   4. SIGTERM: STOPPING=1, and the daemon exits 0.
@@ -47,31 +49,48 @@ check_watchdog() {
   pinged() { (($(count "$name" '^WATCHDOG=1$') >= before + 3)); }
   cw_wait_until 100 "3 more watchdog pings from the $name" pinged
   kill -STOP "$pid"
-  sleep 0.3 # a ping sent just before the stop is read
-  before=$(count "$name" '^WATCHDOG=1$')
-  sleep 2 # four ping intervals
+  stopped() { [[ "$(awk '{print $3}' "/proc/$pid/stat")" == T ]]; }
+  cw_wait_until 100 "the $name stopped" stopped
+  # The pings sent before the stop are written out by the manager: the count holds still
+  # for a second.
+  local last=-1
+  settled() {
+    local now
+    now=$(count "$name" '^WATCHDOG=1$')
+    [[ $now == "$last" ]] && return 0
+    last=$now
+    sleep 1
+    return 1
+  }
+  cw_wait_until 20 "the pings sent before the stop, written out" settled
+  before=$last
+  sleep 2 # eight ping intervals
   cw_expect "watchdog pings from the stopped $name" "$(count "$name" '^WATCHDOG=1$')" "$before"
   kill -CONT "$pid"
   resumed() { (($(count "$name" '^WATCHDOG=1$') > before)); }
   cw_wait_until 100 "the resumed $name's watchdog ping" resumed
-  cw_log "$name: watchdog pings every 0.5 s, none while stopped, again once resumed"
+  cw_log "$name: watchdog pings every 0.25 s, none while stopped, again once resumed"
 }
 
-# check_reload NAME PID STATUS_AFTER: SIGHUP -> RELOADING=1 (with MONOTONIC_USEC), then
-# READY=1 whose STATUS= contains STATUS_AFTER.
+# check_reload NAME PID STATUS_AFTER: SIGHUP -> a new RELOADING=1 (with MONOTONIC_USEC), then
+# a new READY=1 whose STATUS= contains STATUS_AFTER.
 check_reload() {
-  local name=$1 pid=$2 want=$3 ready_before
+  local name=$1 pid=$2 want=$3 ready_before reloading_before
   ready_before=$(count "$name" '^READY=1')
+  reloading_before=$(count "$name" '^RELOADING=1')
   kill -HUP "$pid"
   reloaded() { (($(count "$name" '^READY=1') > ready_before)); }
   cw_wait_until 100 "READY=1 after the $name's reload" reloaded
-  grep -qE '^RELOADING=1 \| MONOTONIC_USEC=[0-9]+ \| STATUS=reloading' "$WORK/$name.notify" ||
-    fail "$name: no RELOADING=1 with MONOTONIC_USEC before READY=1: $(cat "$WORK/$name.notify")"
+  cw_expect "$name: RELOADING=1 messages after SIGHUP" "$(count "$name" '^RELOADING=1')" \
+    $((reloading_before + 1))
+  grep '^RELOADING=1' "$WORK/$name.notify" | tail -n 1 |
+    grep -qE '^RELOADING=1 \| MONOTONIC_USEC=[0-9]+ \| STATUS=reloading' ||
+    fail "$name: RELOADING=1 without MONOTONIC_USEC: $(grep '^RELOADING=1' "$WORK/$name.notify" | tail -n 1)"
   grep '^READY=1' "$WORK/$name.notify" | tail -n 1 | grep -qF -- "$want" ||
     fail "$name: READY=1 after the reload without '$want': $(grep '^READY=1' "$WORK/$name.notify" | tail -n 1)"
-  # RELOADING=1 came before that READY=1.
-  awk '/^RELOADING=1/ { r = NR } /^READY=1/ { last = NR } END { exit !(r && r < last) }' \
-    "$WORK/$name.notify" || fail "$name: READY=1 came before RELOADING=1"
+  # This RELOADING=1 came before this READY=1, and after the READY=1 before it.
+  awk '/^RELOADING=1/ { r = NR } /^READY=1/ { prev = last; last = NR } END { exit !(r > prev && r < last) }' \
+    "$WORK/$name.notify" || fail "$name: READY=1 and RELOADING=1 out of order: $(cat "$WORK/$name.notify")"
   kill -0 "$pid" 2>/dev/null || fail "the $name died on SIGHUP"
 }
 
