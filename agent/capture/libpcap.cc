@@ -49,7 +49,9 @@ Loaded load() {
       bind(lib, "pcap_freecode", f.freecode, e) &&
       bind(lib, "pcap_get_selectable_fd", f.get_selectable_fd, e) &&
       bind(lib, "pcap_get_tstamp_precision", f.get_tstamp_precision, e) &&
-      bind(lib, "pcap_geterr", f.geterr, e) && bind(lib, "pcap_open_dead", f.open_dead, e) &&
+      bind(lib, "pcap_geterr", f.geterr, e) &&
+      bind(lib, "pcap_offline_filter", f.offline_filter, e) &&
+      bind(lib, "pcap_open_dead", f.open_dead, e) &&
       bind(lib, "pcap_open_offline_with_tstamp_precision", f.open_offline_with_tstamp_precision,
            e) &&
       bind(lib, "pcap_set_buffer_size", f.set_buffer_size, e) &&

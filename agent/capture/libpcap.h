@@ -28,6 +28,7 @@ struct Libpcap {
   decltype(&::pcap_get_selectable_fd) get_selectable_fd;
   decltype(&::pcap_get_tstamp_precision) get_tstamp_precision;
   decltype(&::pcap_geterr) geterr;
+  decltype(&::pcap_offline_filter) offline_filter;
   decltype(&::pcap_open_dead) open_dead;
   decltype(&::pcap_open_offline_with_tstamp_precision) open_offline_with_tstamp_precision;
   decltype(&::pcap_set_buffer_size) set_buffer_size;

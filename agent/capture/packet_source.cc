@@ -90,6 +90,7 @@ PacketSource::PacketSource(const Libpcap* lib, pcap* handle, std::string name, b
     : lib_(lib), handle_(handle), name_(std::move(name)), is_file_(is_file) {}
 
 PacketSource::~PacketSource() {
+  file_filter_.reset();
   if (file_fd_ >= 0) ::close(file_fd_);
   if (direct_fd_ >= 0) ::close(direct_fd_);
   if (handle_ != nullptr) lib_->close(handle_);
@@ -317,7 +318,9 @@ std::unique_ptr<PacketSource> PacketSource::open(const CaptureOptions& options, 
   }
 
   const Libpcap& lib = *src->lib_;
-  if (Status s = apply_filter(lib, src->handle_, options.bpf_filter, src->name_); !s) {
+  if (Status s = src->is_file_ ? src->set_file_filter(options.bpf_filter)
+                               : apply_filter(lib, src->handle_, options.bpf_filter, src->name_);
+      !s) {
     err = std::move(s);
     return nullptr;
   }
@@ -325,6 +328,11 @@ std::unique_ptr<PacketSource> PacketSource::open(const CaptureOptions& options, 
   src->ts_scale_ = lib.get_tstamp_precision(src->handle_) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
   err = Status::ok();
   return src;
+}
+
+bool PacketSource::passes_filter(const PcapCallBase& call, const pcap_pkthdr* h,
+                                 const unsigned char* bytes) {
+  return call.self->lib_->offline_filter(call.filter, h, bytes) != 0;
 }
 
 PacketSource::Frame PacketSource::frame_of(const pcap_pkthdr* h, const unsigned char* bytes) const {
@@ -339,10 +347,11 @@ PacketSource::Frame PacketSource::frame_of(const pcap_pkthdr* h, const unsigned 
 }
 
 PacketSource::ReadResult PacketSource::dispatch_pcap(int max_packets, PcapHandler handler,
-                                                     unsigned char* user, Status& err) {
-  const int n = lib_->dispatch(handle_, max_packets <= 0 ? -1 : max_packets, handler, user);
+                                                     PcapCallBase& call, Status& err) {
+  const int n = lib_->dispatch(handle_, max_packets <= 0 ? -1 : max_packets, handler,
+                               reinterpret_cast<unsigned char*>(&call));
   if (n > 0) {
-    if (is_file_) file_packets_ += static_cast<std::uint64_t>(n);
+    if (is_file_) file_packets_ += call.delivered;
     return ReadResult::kPackets;
   }
   if (n == 0) return is_file_ ? ReadResult::kEnd : ReadResult::kNone;
@@ -421,8 +430,29 @@ Status PacketSource::check_filter(const std::string& filter) {
   return Status::ok();
 }
 
+void PacketSource::FilterFree::operator()(bpf_program* p) const {
+  lib->freecode(p);
+  delete p;
+}
+
+Status PacketSource::set_file_filter(const std::string& filter) {
+  if (filter.empty()) {
+    file_filter_.reset();
+    return Status::ok();
+  }
+  std::unique_ptr<bpf_program, FilterFree> prog(new bpf_program{}, FilterFree{lib_});
+  if (lib_->compile(handle_, prog.get(), filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
+    delete prog.release();  // nothing compiled, nothing to free
+    return Status::error("bad BPF filter \"" + filter + "\" for '" + name_ +
+                         "': " + lib_->geterr(handle_));
+  }
+  file_filter_ = std::move(prog);
+  return Status::ok();
+}
+
 Status PacketSource::set_filter(const std::string& filter) {
   if (file_fd_ >= 0) return fixed_filter();
+  if (is_file_) return set_file_filter(filter);
   // An empty expression compiles to "accept every packet": that is how a filter is removed.
   bpf_program prog{};
   if (lib_->compile(handle_, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)

@@ -29,6 +29,7 @@
 #include "common/zeroed_array.h"
 
 struct pcap;
+struct bpf_program;
 struct pcap_pkthdr;
 
 namespace citywatch::agent {
@@ -83,15 +84,16 @@ class PacketSource {
 
   // Delivers up to max_packets frames (<= 0: one buffer's worth) to
   // fn(std::int64_t ts_ns, std::span<const std::byte> frame, std::uint32_t wire_len).
-  // kPackets when any were delivered; kNone when a live source has nothing now; kEnd at end
-  // of file; kError with err set.
+  // kPackets when any were read (a file with a filter: read, and maybe none passed it); kNone
+  // when a live source has nothing now; kEnd at end of file; kError with err set. A file
+  // reads at most max_packets records per call whatever its filter passes, so a selective
+  // filter over a large file cannot hold the caller's event loop for the whole file.
   template <class Fn>
   ReadResult dispatch(int max_packets, Fn&& fn, Status& err) {
     using F = std::remove_reference_t<Fn>;
     if (file_fd_ >= 0) return dispatch_file(max_packets, fn, err);
-    PcapCall<F> call{this, &fn};
-    return dispatch_pcap(max_packets, &on_pcap_packet<F>, reinterpret_cast<unsigned char*>(&call),
-                         err);
+    PcapCall<F> call{{this, file_filter_.get(), 0}, &fn};
+    return dispatch_pcap(max_packets, &on_pcap_packet<F>, call, err);
   }
 
   // pcap_stats for live sources, widened to 64 bits across 32-bit wraps; for files, the
@@ -135,9 +137,16 @@ class PacketSource {
     std::span<const std::byte> data;
     std::uint32_t wire_len;
   };
-  template <class F>
-  struct PcapCall {
+  struct PcapCallBase {
     const PacketSource* self;
+    // A file's filter, applied here: libpcap's own (pcap_setfilter) does not count the
+    // records it skips towards pcap_dispatch's limit, so a filter passing nothing read the
+    // whole file in one call. Null: none, or a live source's (in the kernel).
+    const ::bpf_program* filter;
+    std::uint64_t delivered;
+  };
+  template <class F>
+  struct PcapCall : PcapCallBase {
     F* fn;
   };
   using PcapHandler = void (*)(unsigned char* user, const ::pcap_pkthdr* h,
@@ -145,12 +154,18 @@ class PacketSource {
   template <class F>
   static void on_pcap_packet(unsigned char* user, const ::pcap_pkthdr* h,
                              const unsigned char* bytes) {
-    const auto* call = reinterpret_cast<const PcapCall<F>*>(user);
+    auto* call = reinterpret_cast<PcapCall<F>*>(user);
+    if (call->filter != nullptr && !passes_filter(*call, h, bytes)) return;
+    ++call->delivered;
     const Frame f = call->self->frame_of(h, bytes);
     (*call->fn)(f.ts_ns, f.data, f.wire_len);
   }
+  static bool passes_filter(const PcapCallBase& call, const ::pcap_pkthdr* h,
+                            const unsigned char* bytes);
   Frame frame_of(const ::pcap_pkthdr* h, const unsigned char* bytes) const;
-  ReadResult dispatch_pcap(int max_packets, PcapHandler handler, unsigned char* user, Status& err);
+  ReadResult dispatch_pcap(int max_packets, PcapHandler handler, PcapCallBase& call, Status& err);
+  // Compiles `filter` as the file's own filter (file_filter_); "" removes it.
+  Status set_file_filter(const std::string& filter);
 
   // Files through the fast path: records parsed in place from buf_; a record not wholly in
   // [buf_pos_, buf_end_) goes through next_record_slow(), which refills or says why not.
@@ -197,6 +212,12 @@ class PacketSource {
   std::uint32_t map_max_caplen_ = 0;
   mutable Widened recv_, drop_, ifdrop_;
   std::uint64_t file_packets_ = 0;  // files: packets delivered by dispatch()
+  // A file read by libpcap with a filter: the compiled program (PcapCallBase), null without.
+  struct FilterFree {
+    const Libpcap* lib;
+    void operator()(::bpf_program* p) const;
+  };
+  std::unique_ptr<::bpf_program, FilterFree> file_filter_;
 };
 
 template <class Fn>

@@ -142,6 +142,40 @@ TEST_F(PacketSourceTest, AppliesBpfFilterToFiles) {
   EXPECT_EQ(st.received, 1u) << "as on a live source: the packets that passed the filter";
 }
 
+// libpcap's own file filter does not count the records it skips towards pcap_dispatch's
+// limit: a filter that passes nothing read the whole file in one call, holding the agent's
+// event loop (metrics, forwarding, the systemd watchdog) for as long as the file took. The
+// file's filter is applied per record instead, and each call reads at most its limit.
+TEST_F(PacketSourceTest, AFileFilterPassingNothingStillReadsInSlices) {
+  std::vector<Written> pkts;
+  for (int i = 0; i < 20000; ++i)
+    pkts.push_back({1'700'000'000'000'000'000 + i * 1000LL, frame(17, 1), 60});
+  pkts.push_back({1'700'000'001'000'000'000, frame(6, 2), 60});  // the one TCP packet, last
+  CaptureOptions o;
+  o.file = write(pkts, PCAP_TSTAMP_PRECISION_NANO);
+  o.bpf_filter = "tcp";
+  Status err;
+  auto src = PacketSource::open(o, err);
+  ASSERT_TRUE(src) << err.message();
+  std::size_t delivered = 0;
+  auto fn = [&](std::int64_t, std::span<const std::byte>, std::uint32_t) { ++delivered; };
+  EXPECT_EQ(src->dispatch(100, fn, err), PacketSource::ReadResult::kPackets);
+  EXPECT_EQ(delivered, 0u) << "the first 100 records are UDP";
+  int calls = 1;
+  PacketSource::ReadResult r;
+  while ((r = src->dispatch(100, fn, err)) == PacketSource::ReadResult::kPackets && calls < 1000)
+    ++calls;
+  EXPECT_EQ(r, PacketSource::ReadResult::kEnd) << err.message();
+  EXPECT_EQ(calls, 201) << "20,001 records, at most 100 a call";
+  EXPECT_EQ(delivered, 1u);
+  PacketSource::Stats st;
+  ASSERT_TRUE(src->stats(st));
+  EXPECT_EQ(st.received, 1u) << "as on a live source: the packets that passed the filter";
+  // A reload may replace the filter of a file read by libpcap ("" removes it).
+  EXPECT_TRUE(src->set_filter("udp"));
+  EXPECT_FALSE(src->set_filter("udp and and"));
+}
+
 // Whether this file system opens `path` with O_DIRECT (ext4, xfs, tmpfs since Linux 6.6 do).
 bool opens_direct(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECT);
