@@ -1,8 +1,8 @@
 // libFuzzer target: capture files as `citywatch-agent -r` reads them (PacketSource's own
-// reader for classic pcap, with O_DIRECT and through the page cache; libpcap for the rest),
-// from a file whose bytes are the input: any header, record lengths, truncation. Every frame
-// is read to the end or to the error; nothing may read outside the buffer, hang or grow
-// without bound.
+// reader for classic pcap, with O_DIRECT and through the page cache; libpcap for the rest,
+// and for any file with a BPF filter, which the agent applies per record), from a file whose
+// bytes are the input: any header, record lengths, truncation. Every frame is read to the end
+// or to the error; nothing may read outside the buffer, hang or grow without bound.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -25,11 +25,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     done += static_cast<std::size_t>(n);
   }
   // Both ways the fast path reads a classic pcap file: with O_DIRECT (memfd is shmem, which
-  // takes it) and through the page cache.
-  for (const bool direct : {true, false}) {
+  // takes it) and through the page cache; then through libpcap with a filter.
+  for (const int way : {0, 1, 2}) {
     CaptureOptions o;
     o.file = "/proc/self/fd/" + std::to_string(fd);
-    o.file_direct_io = direct;
+    o.file_direct_io = way == 0;
+    if (way == 2) o.bpf_filter = "tcp or udp port 53 or arp";
     Status err;
     if (auto src = PacketSource::open(o, err)) {
       std::uint64_t bytes = 0;
