@@ -25,6 +25,13 @@ bool parse_decimal(const char* text, std::uint64_t& out) {
   return ec == std::errc() && ptr == end;
 }
 
+// STATUS= is one line: a newline would start another assignment.
+std::string status_line(std::string_view status) {
+  std::string s = "STATUS=";
+  for (char c : status) s += (c == '\n' || c == '\r') ? ' ' : c;
+  return s;
+}
+
 }  // namespace
 
 std::unique_ptr<ServiceNotifier> ServiceNotifier::from_environment() {
@@ -88,13 +95,6 @@ bool ServiceNotifier::send(std::string_view message) {
     log::warning(std::string("NOTIFY_SOCKET: ") + (n < 0 ? std::strerror(errno) : "short send") +
                  "; the service manager may not see this daemon's state");
   return false;
-}
-
-// STATUS= is one line: a newline would start another assignment.
-static std::string status_line(std::string_view status) {
-  std::string s = "STATUS=";
-  for (char c : status) s += (c == '\n' || c == '\r') ? ' ' : c;
-  return s;
 }
 
 void ServiceNotifier::ready(std::string_view status) { send("READY=1\n" + status_line(status)); }

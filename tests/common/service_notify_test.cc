@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace citywatch {
 namespace {
@@ -63,15 +64,21 @@ class Manager {
   std::string dir_, name_;
 };
 
-void clear_env() {
-  ::unsetenv("NOTIFY_SOCKET");
-  ::unsetenv("WATCHDOG_USEC");
-  ::unsetenv("WATCHDOG_PID");
+// The environment the manager would give: each variable set, or unset when null.
+void set_env(const char* socket, const char* watchdog_usec = nullptr,
+             const char* watchdog_pid = nullptr) {
+  const std::pair<const char*, const char*> vars[] = {
+      {"NOTIFY_SOCKET", socket}, {"WATCHDOG_USEC", watchdog_usec}, {"WATCHDOG_PID", watchdog_pid}};
+  for (const auto& [name, value] : vars) {
+    if (value != nullptr)
+      ::setenv(name, value, 1);
+    else
+      ::unsetenv(name);
+  }
 }
 
 TEST(ServiceNotifier, WithoutNotifySocketNobodyIsTold) {
-  clear_env();
-  ::setenv("WATCHDOG_USEC", "1000000", 1);  // a watchdog without a socket is no watchdog
+  set_env(nullptr, "1000000");  // a watchdog without a socket is no watchdog
   auto n = ServiceNotifier::from_environment();
   EXPECT_FALSE(n->enabled());
   EXPECT_EQ(n->watchdog_interval().count(), 0);
@@ -83,8 +90,7 @@ TEST(ServiceNotifier, WithoutNotifySocketNobodyIsTold) {
 
 TEST(ServiceNotifier, TellsReadyReloadingAndStoppingOnAPathSocket) {
   Manager m(false);
-  clear_env();
-  ::setenv("NOTIFY_SOCKET", m.name().c_str(), 1);
+  set_env(m.name().c_str());
   auto n = ServiceNotifier::from_environment();
   ASSERT_TRUE(n->enabled());
   // Read once and removed: a child started later does not speak for the daemon.
@@ -112,8 +118,7 @@ TEST(ServiceNotifier, TellsReadyReloadingAndStoppingOnAPathSocket) {
 
 TEST(ServiceNotifier, AbstractSocket) {
   Manager m(true);
-  clear_env();
-  ::setenv("NOTIFY_SOCKET", m.name().c_str(), 1);
+  set_env(m.name().c_str());
   auto n = ServiceNotifier::from_environment();
   ASSERT_TRUE(n->enabled());
   n->ready("up");
@@ -122,10 +127,8 @@ TEST(ServiceNotifier, AbstractSocket) {
 
 TEST(ServiceNotifier, WatchdogPingsFromTheEventLoopUntilStopped) {
   Manager m(false);
-  clear_env();
-  ::setenv("NOTIFY_SOCKET", m.name().c_str(), 1);
-  ::setenv("WATCHDOG_USEC", "40000", 1);  // 40 ms: a ping every 10 ms
-  ::setenv("WATCHDOG_PID", std::to_string(getpid()).c_str(), 1);
+  set_env(m.name().c_str(), "40000",
+          std::to_string(getpid()).c_str());  // 40 ms: a ping every 10 ms
   auto n = ServiceNotifier::from_environment();
   ASSERT_EQ(n->watchdog_interval(), std::chrono::microseconds(40000));
   EXPECT_EQ(std::getenv("WATCHDOG_USEC"), nullptr);
@@ -160,9 +163,7 @@ TEST(ServiceNotifier, WatchdogPingsFromTheEventLoopUntilStopped) {
 TEST(ServiceNotifier, StopWhileAPingIsDueSendsNoMore) {
   Manager m(false);
   for (int round = 0; round < 50; ++round) {
-    clear_env();
-    ::setenv("NOTIFY_SOCKET", m.name().c_str(), 1);
-    ::setenv("WATCHDOG_USEC", "4000", 1);  // a ping due every millisecond
+    set_env(m.name().c_str(), "4000");  // a ping due every millisecond
     auto n = ServiceNotifier::from_environment();
     boost::asio::io_context io;
     n->start_watchdog(io);
@@ -183,10 +184,7 @@ TEST(ServiceNotifier, StopWhileAPingIsDueSendsNoMore) {
 
 TEST(ServiceNotifier, WatchdogMeantForAnotherProcessIsIgnored) {
   Manager m(false);
-  clear_env();
-  ::setenv("NOTIFY_SOCKET", m.name().c_str(), 1);
-  ::setenv("WATCHDOG_USEC", "1000000", 1);
-  ::setenv("WATCHDOG_PID", std::to_string(getpid() + 1).c_str(), 1);
+  set_env(m.name().c_str(), "1000000", std::to_string(getpid() + 1).c_str());
   auto n = ServiceNotifier::from_environment();
   EXPECT_TRUE(n->enabled());
   EXPECT_EQ(n->watchdog_interval().count(), 0);
@@ -198,17 +196,14 @@ TEST(ServiceNotifier, WatchdogMeantForAnotherProcessIsIgnored) {
 
 TEST(ServiceNotifier, BadEnvironmentIsRefusedQuietly) {
   for (const char* bad : {"relative/path", "@", "", "/x"}) {
-    clear_env();
-    ::setenv("NOTIFY_SOCKET", bad, 1);
-    ::setenv("WATCHDOG_USEC", "12abc", 1);
+    set_env(bad, "12abc");
     auto n = ServiceNotifier::from_environment();
     // "/x" is a well-formed path (nobody listens there); the others are not socket names.
     EXPECT_EQ(n->enabled(), std::string(bad) == "/x") << bad;
     EXPECT_EQ(n->watchdog_interval().count(), 0) << bad;
   }
   std::string too_long = "/" + std::string(sizeof(sockaddr_un::sun_path), 'a');
-  clear_env();
-  ::setenv("NOTIFY_SOCKET", too_long.c_str(), 1);
+  set_env(too_long.c_str());
   EXPECT_FALSE(ServiceNotifier::from_environment()->enabled());
 }
 
@@ -218,8 +213,7 @@ TEST(ServiceNotifier, AManagerThatIsGoneIsCountedNotFatal) {
     Manager m(false);
     path = m.name();
   }  // the socket and its directory are gone
-  clear_env();
-  ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
+  set_env(path.c_str());
   auto n = ServiceNotifier::from_environment();
   ASSERT_TRUE(n->enabled());
   n->ready("up");

@@ -42,6 +42,25 @@ spawn_notified() {
 count() { grep -c -- "$2" "$WORK/$1.notify" || true; }
 has() { grep -q -- "$2" "$WORK/$1.notify"; }
 
+# start_notified NAME METRICS_PORT CMD...: a manager for NAME, then CMD under it (PID in
+# NOTIFIED_PID); waits for READY=1, and at once, without a retry, its metrics endpoint must
+# answer (READY=1 means listening). READY_LINE is the first READY=1 message.
+start_notified() {
+  local name=$1 metrics=$2
+  shift 2
+  start_manager "$name"
+  spawn_notified "$name" "$WORK/$name.log" "$@"
+  NOTIFIED_PID=$CW_LAST_PID
+  ready() {
+    kill -0 "$NOTIFIED_PID" 2>/dev/null || fail "the $name exited before READY=1"
+    has "$name" '^READY=1'
+  }
+  cw_wait_until 300 "the $name's READY=1" ready
+  curl -sf --max-time 5 "http://127.0.0.1:$metrics/metrics" >/dev/null ||
+    fail "READY=1 came but the $name's metrics endpoint does not answer"
+  READY_LINE=$(grep -m1 '^READY=1' "$WORK/$name.notify")
+}
+
 # check_watchdog NAME PID: pings keep coming, stop while PID is stopped, and resume.
 check_watchdog() {
   local name=$1 pid=$2 before
@@ -118,23 +137,13 @@ tls:
   key: $WORK/pki/collector.key
 state_dir: $WORK/state
 EOF
-start_manager collector
-spawn_notified collector "$WORK/collector.log" "$COLLECTOR_BIN" --config "$WORK/collector.yaml"
-COL_PID=$CW_LAST_PID
-collector_ready() {
-  kill -0 "$COL_PID" 2>/dev/null || fail "the collector exited before READY=1"
-  has collector '^READY=1'
-}
-cw_wait_until 300 "the collector's READY=1" collector_ready
-# At once, no retry: READY=1 means listening.
-curl -sf --max-time 5 "http://127.0.0.1:$metrics/metrics" >/dev/null ||
-  fail "READY=1 came but the collector's metrics endpoint does not answer"
+start_notified collector "$metrics" "$COLLECTOR_BIN" --config "$WORK/collector.yaml"
+COL_PID=$NOTIFIED_PID
 (exec 3<>"/dev/tcp/127.0.0.1/$ingest") 2>/dev/null ||
   fail "READY=1 came but the collector's ingest port refuses connections"
-ready_line=$(grep -m1 '^READY=1' "$WORK/collector.notify")
-[[ $ready_line == *"STATUS=ingest on 127.0.0.1:$ingest, metrics at http://127.0.0.1:$metrics/metrics"* ]] ||
-  fail "collector READY=1 without its ports in STATUS=: $ready_line"
-cw_log "collector: $ready_line"
+[[ $READY_LINE == *"STATUS=ingest on 127.0.0.1:$ingest, metrics at http://127.0.0.1:$metrics/metrics"* ]] ||
+  fail "collector READY=1 without its ports in STATUS=: $READY_LINE"
+cw_log "collector: $READY_LINE"
 check_watchdog collector "$COL_PID"
 check_reload collector "$COL_PID" "STATUS=ingest on 127.0.0.1:$ingest"
 cw_log "collector: SIGHUP -> $(grep -m1 '^RELOADING=1' "$WORK/collector.notify")"
@@ -148,28 +157,16 @@ cw_collector_config "$WORK/collector2.yaml" "$WORK/pki" "$WORK/state2"
 cw_start_collector collector2 "$WORK/collector2.yaml"
 flow_port=$(cw_free_port udp)
 agent_metrics=$(cw_free_port tcp)
-write_agent_config() { # [EXTRA_YAML]
-  cw_agent_config "$WORK/agent.yaml" "$WORK/pki" notify-agent "$INGEST_PORT" "$WORK/spool" "
+cw_agent_config "$WORK/agent.yaml" "$WORK/pki" notify-agent "$INGEST_PORT" "$WORK/spool" "
 state_dir: $WORK/agent-state
 flow_listeners:
   - listen: 127.0.0.1:$flow_port
 metrics:
-  listen: 127.0.0.1:$agent_metrics
-${1:-}"
-}
-write_agent_config
+  listen: 127.0.0.1:$agent_metrics"
 "$AGENT_BIN" --config "$WORK/agent.yaml" --check-config >/dev/null ||
   fail "the agent's config does not check: $("$AGENT_BIN" --config "$WORK/agent.yaml" --check-config 2>&1)"
-start_manager agent
-spawn_notified agent "$WORK/agent.log" "$AGENT_BIN" --config "$WORK/agent.yaml"
-AGENT_PID=$CW_LAST_PID
-agent_ready() {
-  kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent exited before READY=1"
-  has agent '^READY=1'
-}
-cw_wait_until 300 "the agent's READY=1" agent_ready
-curl -sf --max-time 5 "http://127.0.0.1:$agent_metrics/metrics" >/dev/null ||
-  fail "READY=1 came but the agent's metrics endpoint does not answer"
+start_notified agent "$agent_metrics" "$AGENT_BIN" --config "$WORK/agent.yaml"
+AGENT_PID=$NOTIFIED_PID
 /usr/bin/python3 - "$flow_port" <<'PY' || fail "READY=1 came but the agent's flow port is not bound"
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -179,10 +176,9 @@ except OSError:
     sys.exit(0)  # taken: the agent holds it
 sys.exit(1)
 PY
-ready_line=$(grep -m1 '^READY=1' "$WORK/agent.notify")
-[[ $ready_line == *"1 flow listener(s)"*"forwarding to 127.0.0.1:$INGEST_PORT"* ]] ||
-  fail "agent READY=1 without its sources and collector in STATUS=: $ready_line"
-cw_log "agent: $ready_line"
+[[ $READY_LINE == *"1 flow listener(s)"*"forwarding to 127.0.0.1:$INGEST_PORT"* ]] ||
+  fail "agent READY=1 without its sources and collector in STATUS=: $READY_LINE"
+cw_log "agent: $READY_LINE"
 check_watchdog agent "$AGENT_PID"
 check_reload agent "$AGENT_PID" "forwarding to 127.0.0.1:$INGEST_PORT"
 # A reload the agent refuses (a change of collectors needs a restart): READY=1 says so.
