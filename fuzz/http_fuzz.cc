@@ -72,7 +72,7 @@ void alertmanager_answer(MemoryStream& stream) {
   bhttp::read(stream, buffer, parser, ec);
   if (buffer.size() > kAlertmanagerResponseBuffer) __builtin_trap();
   if (ec) return;  // counted "read" by the sink
-  if (parser.get().body().size() > 64 * 1024) __builtin_trap();
+  if (parser.get().body().size() > kAlertmanagerResponseBodyLimit) __builtin_trap();
   PostError error;
   if (judge_response(parser.get(), error)) return;
   if (error.reason != "unauthorized" && error.reason != "rejected" && error.reason != "http_status")

@@ -4,11 +4,10 @@ namespace citywatch::collector {
 
 void limit_response_parser(AlertmanagerResponseParser& parser) {
   parser.header_limit(8 * 1024);
-  parser.body_limit(64 * 1024);
+  parser.body_limit(kAlertmanagerResponseBodyLimit);
 }
 
-bool judge_response(const boost::beast::http::response<boost::beast::http::string_body>& res,
-                    PostError& error) {
+bool judge_response(const AlertmanagerResponse& res, PostError& error) {
   const unsigned code = res.result_int();
   if (code / 100 == 2) return true;
   error = {code == 401 || code == 403   ? "unauthorized"
