@@ -2,13 +2,13 @@
 
 #include <array>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/batch_compression.h"
 #include "common/byte_io.h"
 #include "common/log.h"
+#include "common/task_exit.h"
 #include "common/transport/byte_stream.h"
 #include "common/transport/tls_stream.h"
 
@@ -232,7 +232,7 @@ void Forwarder::connect() {
               }
               s->close();
             },
-            asio::detached);
+            TaskExit("forward: ack reader", TaskExit::kFatal));
 
         // Writer: streams spooled batches after the acked cursor, max_in_flight at a time.
         std::uint64_t sent_upto = spool_.acked_seq();
@@ -319,7 +319,7 @@ void Forwarder::connect() {
           schedule_reconnect();
         }
       },
-      asio::detached);
+      TaskExit("forward: session", TaskExit::kFatal));
 }
 
 }  // namespace citywatch::agent

@@ -1,7 +1,6 @@
 #include "collector/alerts/alertmanager_sink.h"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -13,6 +12,7 @@
 #include "collector/alerts/alert_json.h"
 #include "collector/alerts/alertmanager_response.h"
 #include "common/log.h"
+#include "common/task_exit.h"
 #include "common/tls.h"
 
 namespace citywatch::collector {
@@ -244,7 +244,7 @@ Status AlertmanagerSink::start() {
             counters_.queued->Set(static_cast<double>(queued()));
           }
         },
-        asio::detached);
+        TaskExit("alertmanager sender for " + url, TaskExit::kFatal));
   }
   return Status::ok();
 }

@@ -4,12 +4,12 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include "common/log.h"
+#include "common/task_exit.h"
 
 namespace citywatch::collector {
 
@@ -157,7 +157,7 @@ Status SyslogSink::start() {
           counters_.queued->Set(static_cast<double>(st->queue.size()));
         }
       },
-      asio::detached);
+      TaskExit("syslog sender", TaskExit::kFatal));
   return Status::ok();
 }
 

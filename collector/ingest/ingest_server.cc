@@ -6,7 +6,6 @@
 
 #include <array>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cctype>
 #include <memory>
@@ -15,6 +14,7 @@
 
 #include "common/batch_compression.h"
 #include "common/log.h"
+#include "common/task_exit.h"
 #include "common/transport/byte_stream.h"
 #include "common/transport/tls_stream.h"
 #include "common/wire_codec.h"
@@ -460,7 +460,7 @@ void IngestServer::spawn(std::shared_ptr<Session> session) {
   std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
   sessions_.push_back(session);
   asio::co_spawn(
-      io_, [session]() { return session->run(); }, asio::detached);
+      io_, [session]() { return session->run(); }, TaskExit("ingest session", TaskExit::kLogged));
 }
 
 void IngestServer::accept_next() {
