@@ -3,6 +3,7 @@
 #include <prometheus/gauge.h>
 
 #include <boost/asio/post.hpp>
+#include <chrono>
 #include <filesystem>
 #include <map>
 
@@ -11,6 +12,13 @@
 #include "common/version.h"
 
 namespace citywatch::collector {
+
+namespace {
+
+// The longest a PostgreSQL statement of the running collector may take (docs/scaling.md).
+constexpr std::chrono::milliseconds kStatementLimit{15000};
+
+}  // namespace
 
 CollectorRuntime::CollectorRuntime(CollectorConfig cfg, RuntimeOptions options)
     : cfg_(std::move(cfg)), options_(options) {
@@ -93,6 +101,17 @@ Status CollectorRuntime::build() {
                                                        uptime_metrics_.get(),
                                                        shared ? cfg_.store.collector_id : "");
     if (auto s = tracker_->load(); !s) return s;
+  }
+  if (shared) {
+    // From here on the statements run on the event loop, whose watchdog pings stop while one
+    // waits (on a lock held by a report or a manual session, say). Bounded below the
+    // watchdog's 22.5 s: the statement fails, the batch is not acked and the agent sends it
+    // again, instead of systemd killing the collector. Migrations above ran without it.
+    if (auto s = ledger_->db().limit_statements(kStatementLimit); !s)
+      return Status::error("ledger: " + s.message());
+    if (outage_store_)
+      if (auto s = outage_store_->db().limit_statements(kStatementLimit); !s)
+        return Status::error("outage store: " + s.message());
   }
 
   IngestOptions opts;

@@ -2,6 +2,7 @@
 // and results as text, a broken connection re-established on the next call.
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <map>
 
 #include "collector/store/sql_db.h"
@@ -45,7 +46,29 @@ class PgDb final : public SqlDb {
     // journal, keep it for what an operator must read.
     PQsetNoticeProcessor(
         conn_, [](void*, const char*) {}, nullptr);
+    if (auto s = apply_statement_limit(); !s) {
+      PQfinish(conn_);  // made again, limit and all, on the next call
+      conn_ = nullptr;
+      return s;
+    }
     return Status::ok();
+  }
+
+  Status limit_statements(std::chrono::milliseconds limit) override {
+    statement_limit_ = limit;
+    if (conn_ && PQstatus(conn_) == CONNECTION_OK) return apply_statement_limit();
+    return connect();  // applies it
+  }
+
+  // The session's statement_timeout, unless the server already has one for it (0: none).
+  Status apply_statement_limit() {
+    if (statement_limit_.count() <= 0) return Status::ok();
+    PGresult* r = PQexec(conn_, "SHOW statement_timeout");
+    Status st = check(r, "SHOW statement_timeout");
+    const bool unset = st && PQntuples(r) == 1 && std::string(PQgetvalue(r, 0, 0)) == "0";
+    PQclear(r);
+    if (!st || !unset) return st;
+    return exec_now("SET statement_timeout = " + std::to_string(statement_limit_.count()));
   }
 
   // A connection that broke (server restarted, network) is made again before the next
@@ -57,6 +80,10 @@ class PgDb final : public SqlDb {
 
   Status exec(const std::string& sql) override {
     if (auto s = ensure(); !s) return s;
+    return exec_now(sql);
+  }
+
+  Status exec_now(const std::string& sql) {
     PGresult* r = PQexec(conn_, sql.c_str());
     Status st = check(r, sql);
     PQclear(r);
@@ -219,6 +246,7 @@ class PgDb final : public SqlDb {
   }
 
   std::string dsn_;
+  std::chrono::milliseconds statement_limit_{0};  // 0: none set by us
   std::string name_ = "postgresql";
   PGconn* conn_ = nullptr;
   std::map<std::string, std::string, std::less<>> prepared_;

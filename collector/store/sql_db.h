@@ -18,6 +18,7 @@
 // Thread-safety: none; one owner thread per SqlDb.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -101,6 +102,16 @@ class SqlDb {
   // Within a transaction: serialises every transaction, in any process, that takes the same
   // key until this one ends (PostgreSQL advisory lock; SQLite's write lock already does).
   virtual Status lock(const std::string& key) = 0;
+
+  // Statements of this connection that run (or wait on a lock) longer than `limit` fail,
+  // instead of holding their caller: a collector's event loop, and with it ingest, metrics and
+  // the systemd watchdog. Kept across reconnections. A limit the server already applies (the
+  // DSN's options, ALTER ROLE or ALTER DATABASE ... SET statement_timeout) is left as it is.
+  // SQLite: nothing to do (a writer waits at most its busy timeout, 5 s).
+  virtual Status limit_statements(std::chrono::milliseconds limit) {
+    (void)limit;
+    return Status::ok();
+  }
 
   // The component's schema version; empty: nothing of it exists yet.
   virtual Status schema_version(const std::string& component, int& version, bool& empty) = 0;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -297,6 +298,65 @@ TEST_P(LedgerRestartTest, ACommitAfterTheDatabaseRestartedReconnects) {
   EXPECT_EQ(packets, 20u);
 }
 
+// A statement that waits on a lock (a report's long transaction, an operator's session holding
+// a table) fails at the connection's limit instead of holding the collector's event loop, and
+// with it the systemd watchdog; the batch is not acked, and once the lock is gone the agent's
+// resend is committed, once.
+class LedgerLockTest : public LedgerTest {};
+
+TEST_P(LedgerLockTest, ACommitWaitingOnALockFailsAtTheLimitAndTheResendIsCommitted) {
+  auto l = open("collector-a");
+  ASSERT_TRUE(commit(*l, batch(7, 1, 10)));
+  ASSERT_TRUE(l->db().limit_statements(std::chrono::milliseconds(500)));
+  auto other = db();
+  ASSERT_TRUE(other->exec("BEGIN; LOCK TABLE agent_totals IN ACCESS EXCLUSIVE MODE"));
+  Status s = commit(*l, batch(7, 2, 10));
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("statement timeout"), std::string::npos) << s.message();
+  EXPECT_EQ(l->last_seq("agent-1", 7), 1u) << "the batch that failed is not recorded";
+  ASSERT_TRUE(other->exec("ROLLBACK"));
+  s = commit(*l, batch(7, 2, 10));  // the agent resends it
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_EQ(l->last_seq("agent-1", 7), 2u);
+  std::uint64_t packets = 0;
+  l->for_each_flow_total([&](const std::string&, const std::string&, const FlowRow& r) {
+    packets += r.totals.packets;
+  });
+  EXPECT_EQ(packets, 20u);
+}
+
+std::string statement_timeout(store::SqlDb& db) {
+  store::SqlRows r;
+  const Status s = db.run("SELECT current_setting('statement_timeout')", {}, &r);
+  EXPECT_TRUE(s) << s.message();
+  return r.empty() ? "" : r.text(0, 0);
+}
+
+// The limit is set again on the connection made after the server restarted; a limit the
+// server already applies to the session (here from the DSN's options) is left as it is.
+TEST(PostgresStore, TheStatementLimitOutlivesAReconnectAndGivesWayToTheServers) {
+  std::string dsn;
+  Status s = citywatch::testing::pg_dsn(dsn);
+  ASSERT_TRUE(s) << s.message();
+  std::unique_ptr<store::SqlDb> db;
+  s = store::open_postgres(dsn, db);
+  ASSERT_TRUE(s) << s.message();
+  ASSERT_EQ(statement_timeout(*db), "0");
+  ASSERT_TRUE(db->limit_statements(std::chrono::milliseconds(1500)));
+  EXPECT_EQ(statement_timeout(*db), "1500ms");
+  s = citywatch::testing::pg_restart();
+  ASSERT_TRUE(s) << s.message();
+  store::SqlRows r;
+  (void)db->run("SELECT 1", {}, &r);  // may fail: the old connection is found broken
+  EXPECT_EQ(statement_timeout(*db), "1500ms");
+
+  std::unique_ptr<store::SqlDb> own;
+  s = store::open_postgres(dsn + " options='-c statement_timeout=2min'", own);
+  ASSERT_TRUE(s) << s.message();
+  ASSERT_TRUE(own->limit_statements(std::chrono::milliseconds(1500)));
+  EXPECT_EQ(statement_timeout(*own), "2min");
+}
+
 // A database host that takes the connection and never answers (a half-dead server, a
 // firewall that eats replies): the connection attempt fails after libpq's connect_timeout
 // (10 s, the collector's default) with an error, instead of holding the collector's event
@@ -321,6 +381,8 @@ TEST(PostgresStore, AServerThatNeverAnswersFailsTheConnectionInsteadOfHanging) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, LedgerTest, citywatch::testing::kEngines,
+                         citywatch::testing::engine_name);
+INSTANTIATE_TEST_SUITE_P(Server, LedgerLockTest, ::testing::Values(store::Engine::kPostgres),
                          citywatch::testing::engine_name);
 INSTANTIATE_TEST_SUITE_P(Server, LedgerRestartTest, ::testing::Values(store::Engine::kPostgres),
                          citywatch::testing::engine_name);
