@@ -59,7 +59,7 @@ stage() {
   # each, whether it exited 0 or 1); the checks below judge the export.
   if ((rc == 1)) && [[ "$1 $2 $3" == "timeout 120 pmacctd" ]] &&
     grep -q "Shutting down on user request" "$WORK/$name.log" &&
-    tail -n 1 "$WORK/$name.log" | grep -q "no more plugins active. Shutting down."; then
+    [[ $(tail -n 1 "$WORK/$name.log") == *"no more plugins active. Shutting down."* ]]; then
     cw_log "$name: pmacctd exited 1 after its plugin had finished (its shutdown race); checking the export"
   elif ((rc != 0)); then
     fail "$name failed (exit $rc): $(tail -3 "$WORK/$name.log")"

@@ -38,7 +38,7 @@ scrapeA() { inA curl -sf --max-time 5 http://127.0.0.1:9465/metrics; }
 # The metrics server answers before the capture is open; the per-source series appears only
 # once pcap_activate has succeeded, and only then can traffic start (the first curl's ARP
 # exchange and refused SYN must be seen by both captures).
-agent_up() { scrapeA | grep -q "^citywatch_agent_packets_total{.*source=\"$VA\""; }
+agent_up() { grep -q "^citywatch_agent_packets_total{.*source=\"$VA\"" <<<"$(scrapeA)"; }
 tcpdump_up() { grep -q "listening on" "$WORK/tcpdump.log"; }
 cw_wait_until 100 "agent metrics in namespace A" agent_up
 cw_wait_until 100 "tcpdump listening" tcpdump_up

@@ -133,7 +133,8 @@ pg_start() {
     PG_PID=$!
     _pg_wait_ready && break
     port_taken=0
-    tail -c "+$from" "$PG_DIR/postgres.log" | grep -qE 'could not bind|Address already in use' && port_taken=1
+    grep -qE 'could not bind|Address already in use' <<<"$(tail -c "+$from" "$PG_DIR/postgres.log")" &&
+      port_taken=1
     pg_stop immediate
     ((port_taken && fresh)) || fail "postgres did not start on 127.0.0.1:$PG_PORT (see postgres.log)"
     cw_log "port $PG_PORT was taken meanwhile; trying another"

@@ -74,7 +74,7 @@ for f in "${debs[@]}"; do
   cw_log "$(basename "$f"): $(dpkg-deb -f "$f" Installed-Size) KiB, Depends: $(dpkg-deb -f "$f" Depends)"
 done
 # ${shlibs:Depends} filled in: the agent depends on the libraries it links, found by dpkg.
-dpkg-deb -f "${debs[0]}" Depends | grep -q 'libpcap0.8' ||
+[[ $(dpkg-deb -f "${debs[0]}" Depends) == *libpcap0.8* ]] ||
   fail "citywatch-agent does not depend on libpcap0.8: \${shlibs:Depends} is not filled in"
 
 # ---- lintian -------------------------------------------------------------------------------
@@ -205,7 +205,8 @@ done
 spool_before=$(cd "$ROOT/var/lib/citywatch-agent" && find . -type f | sort | xargs -r sha256sum)
 [[ -n "$spool_before" ]] || fail "the agent left nothing in /var/lib/citywatch-agent"
 ledger_rows=$(sqlite3 "$ROOT/var/lib/citywatch-collector/ingest.sqlite" \
-  "SELECT count(*) || ' agents, ' || sum(batches) || ' batches' FROM agents")
+  "SELECT (SELECT count(*) FROM agents) || ' agent stream(s), ' || (SELECT sum(batches) FROM agent_totals) || ' batches'") ||
+  fail "cannot read the ledger before the upgrade"
 entities=$(sqlite3 "$ROOT/var/lib/citywatch-collector/uptime.sqlite" "SELECT count(*) FROM entities")
 in_root sh -c 'cd /tmp/debs/new && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ./*.deb' \
   >"$WORK/apt-new.log" 2>&1 || { tail -n 30 "$WORK/apt-new.log" >&2; fail "upgrade to $version failed"; }
@@ -330,7 +331,9 @@ revived() {
 cw_wait_until 600 "systemd restarting the frozen agent" revived
 # journald writes systemd's line asynchronously: waited for, bounded; on failure the whole
 # unit journal says what did restart it.
-watchdog_logged() { in_box journalctl -u citywatch-agent --no-pager | grep -q "Watchdog timeout"; }
+# (The journal is read whole, then matched: `journalctl | grep -q` under pipefail fails when
+# grep stops reading at its match and journalctl dies of SIGPIPE.)
+watchdog_logged() { [[ $(in_box journalctl -u citywatch-agent --no-pager) == *"Watchdog timeout"* ]]; }
 for _ in $(seq 100); do watchdog_logged && break; sleep 0.1; done
 watchdog_logged ||
   fail "the agent was restarted, but the journal has no watchdog timeout: $(in_box journalctl -u citywatch-agent --no-pager | tail -n 40)"
