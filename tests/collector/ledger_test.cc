@@ -61,6 +61,14 @@ class LedgerTest : public ::testing::TestWithParam<store::Engine> {
     std::vector<InterfaceRow> interfaces;
     return l.commit(b, flows, interfaces);
   }
+  // Packets over every flow total the ledger holds.
+  static std::uint64_t flow_packets(IngestLedger& l) {
+    std::uint64_t packets = 0;
+    l.for_each_flow_total([&](const std::string&, const std::string&, const FlowRow& r) {
+      packets += r.totals.packets;
+    });
+    return packets;
+  }
   std::filesystem::path dir_;
 };
 
@@ -291,11 +299,7 @@ TEST_P(LedgerRestartTest, ACommitAfterTheDatabaseRestartedReconnects) {
   }
   ASSERT_TRUE(s) << s.message();
   EXPECT_EQ(l->last_seq("agent-1", 7), 2u);
-  std::uint64_t packets = 0;
-  l->for_each_flow_total([&](const std::string&, const std::string&, const FlowRow& r) {
-    packets += r.totals.packets;
-  });
-  EXPECT_EQ(packets, 20u);
+  EXPECT_EQ(flow_packets(*l), 20u);
 }
 
 // A statement that waits on a lock (a report's long transaction, an operator's session holding
@@ -318,11 +322,7 @@ TEST_P(LedgerLockTest, ACommitWaitingOnALockFailsAtTheLimitAndTheResendIsCommitt
   s = commit(*l, batch(7, 2, 10));  // the agent resends it
   ASSERT_TRUE(s) << s.message();
   EXPECT_EQ(l->last_seq("agent-1", 7), 2u);
-  std::uint64_t packets = 0;
-  l->for_each_flow_total([&](const std::string&, const std::string&, const FlowRow& r) {
-    packets += r.totals.packets;
-  });
-  EXPECT_EQ(packets, 20u);
+  EXPECT_EQ(flow_packets(*l), 20u);
 }
 
 std::string statement_timeout(store::SqlDb& db) {
